@@ -1,0 +1,161 @@
+"""JSON API for hooks and agents, under /api/v1/. Authenticated by hook tokens; cannot approve.
+
+Every error has one shape: ``{"error": <code>, "message": <text>}``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from gate.services import ServiceError
+from gate.services.accounts import token_for_secret, touch_token
+from gate.services.decisions import get_request
+from gate.services.holds import HoldReport, record_holds
+from gate.services.progress import request_summary
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+_OID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+MAX_ITEMS = 20_000
+
+
+class BadPayload(ServiceError):
+    pass
+
+
+def error(code: str, message: str, status: int):  # type: ignore[no-untyped-def]
+    response = jsonify({"error": code, "message": message})
+    response.status_code = status
+    return response
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    return error(
+        (exc.name or "error").lower().replace(" ", "_"), exc.description or "", exc.code or 500
+    )
+
+
+@bp.errorhandler(ServiceError)
+def _service_error(exc: ServiceError):  # type: ignore[no-untyped-def]
+    return error(type(exc).__name__.lower(), str(exc), exc.status)
+
+
+def token_required(view):  # type: ignore[no-untyped-def]
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
+        header = request.headers.get("Authorization", "")
+        scheme, _, secret = header.partition(" ")
+        token = token_for_secret(secret.strip()) if scheme.lower() == "bearer" and secret else None
+        if token is None:
+            return error(
+                "unauthorized", "a valid hook token is required (Authorization: Bearer ...)", 401
+            )
+        g.token = token
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.post("/holds")
+@token_required
+def holds():  # type: ignore[no-untyped-def]
+    report = parse_hold_report(request.get_json(silent=True))
+    touch_token(g.token)
+    return jsonify(record_holds(report, g.token))
+
+
+@bp.get("/requests/<int:request_id>")
+@token_required
+def request_state(request_id: int):  # type: ignore[no-untyped-def]
+    return jsonify(request_summary(get_request(request_id)))
+
+
+def parse_hold_report(body: Any) -> HoldReport:
+    """Validate the hook's JSON; anything off is a 400 with the reason, never a 500."""
+    if not isinstance(body, dict):
+        raise BadPayload("the body must be a JSON object")
+    repository = _string(body, "repository", 500)
+    ref = _string(body, "ref", 500)
+    if not ref.startswith("refs/"):
+        raise BadPayload("ref must start with refs/")
+    old, new = _string(body, "old", 64), _string(body, "new", 64)
+    if not (_OID.match(old) and _OID.match(new)):
+        raise BadPayload("old and new must be full hexadecimal object ids")
+    pusher = body.get("pusher")
+    if pusher is not None and (not isinstance(pusher, str) or len(pusher) > 200):
+        raise BadPayload("pusher must be a string of at most 200 characters, or null")
+    policy = body.get("policy")
+    if not isinstance(policy, dict):
+        raise BadPayload("policy must be an object")
+    policy_sha = _string(policy, "sha256", 64)
+    approvals = policy.get("approvals")
+    if not isinstance(approvals, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 100
+        for k, v in approvals.items()
+    ):
+        raise BadPayload("policy.approvals must map guard names to whole numbers from 1 to 100")
+    items = body.get("items")
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
+        raise BadPayload(f"items must be a list of 1 to {MAX_ITEMS} held items")
+    keys = [_item(item) for item in items]
+    if len(set(keys)) != len(keys):
+        raise BadPayload("items must not repeat a key")
+    return HoldReport(repository, ref, old, new, pusher, policy_sha, approvals, items)
+
+
+def _string(obj: dict[str, Any], name: str, limit: int) -> str:
+    value = obj.get(name)
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise BadPayload(f"{name} must be a non-empty string of at most {limit} characters")
+    return value
+
+
+def _item(item: Any) -> str:
+    if not isinstance(item, dict):
+        raise BadPayload("each item must be an object")
+    key = _string(item, "key", 700)
+    if item.get("kind") not in ("commit", "ref-update"):
+        raise BadPayload(f"item {key[:40]}: kind must be 'commit' or 'ref-update'")
+    if item["kind"] == "commit":
+        commit = item.get("commit")
+        if not _OID.match(key) or not isinstance(commit, dict) or commit.get("id") != key:
+            raise BadPayload(
+                f"item {key[:40]}: a commit item needs its commit object with the same id"
+            )
+        for who in ("author", "committer"):
+            person = commit.get(who)
+            if not isinstance(person, dict) or not all(
+                isinstance(person.get(f), str) for f in ("name", "email")
+            ):
+                raise BadPayload(f"item {key[:12]}: commit.{who} needs name and email strings")
+        if not isinstance(commit.get("message"), str):
+            raise BadPayload(f"item {key[:12]}: commit.message must be a string")
+    guards = item.get("guards")
+    if (
+        not isinstance(guards, dict)
+        or not guards
+        or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(p, str) for p in v)
+            for k, v in guards.items()
+        )
+    ):
+        raise BadPayload(f"item {key[:40]}: guards must map guard names to lists of paths")
+    signals = item.get("signals")
+    if not isinstance(signals, list) or not all(
+        isinstance(s, dict) and all(isinstance(v, str) for v in s.values()) for s in signals
+    ):
+        raise BadPayload(f"item {key[:40]}: signals must be a list of objects of strings")
+    if not isinstance(item.get("diffs"), list):
+        raise BadPayload(f"item {key[:40]}: diffs must be a list")
+    digest = item.get("diff_sha256")
+    if digest is not None and not (
+        isinstance(digest, str) and re.fullmatch(r"[0-9a-f]{64}", digest)
+    ):
+        raise BadPayload(f"item {key[:40]}: diff_sha256 must be a SHA-256 hex digest or null")
+    return key

@@ -1,0 +1,196 @@
+"""The gate command line. Parses arguments and dispatches; only this module exits the process."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from gate import __version__
+from gate.errors import GateError
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"gate: {message}" if not message.startswith("gate:") else message, err=True)
+    sys.exit(code)
+
+
+def _app():  # type: ignore[no-untyped-def]
+    from gate.app import create_app
+
+    return create_app()
+
+
+def _service_call(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+    from gate.services import ServiceError
+
+    try:
+        return func(*args, **kwargs)
+    except ServiceError as exc:
+        _fail(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gate")
+def cli() -> None:
+    """gate: a human-in-the-loop approval gate for code changes pushed by AI agents."""
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database to the newest schema."""
+    from gate.commands.database import upgrade_database
+
+    upgrade_database(_app())
+    click.echo("gate: database is up to date")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the web app and API (for production, run gate.app:create_app() under gunicorn)."""
+    app = _app()
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@cli.group()
+def user() -> None:
+    """Reviewer and admin accounts."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--name", required=True, help="Full name, shown on every sign-off.")
+@click.option("--email", required=True)
+@click.option(
+    "--role",
+    type=click.Choice(["reviewer", "admin", "auditor"]),
+    default="reviewer",
+    show_default=True,
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
+)
+def user_add(username: str, name: str, email: str, role: str, password_stdin: bool) -> None:
+    """Add a named reviewer, admin or auditor."""
+    from gate.services.accounts import add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _app().app_context():
+        created = _service_call(add_user, username, name, email, password, role)
+        click.echo(f"gate: added {created.role} {created.username} ({created.display})")
+
+
+@cli.group()
+def token() -> None:
+    """Hook tokens (used by git servers to talk to gate)."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="What uses it, e.g. the git server's host name.")
+def token_create(name: str) -> None:
+    """Create a hook token; the secret is printed once, as the last line."""
+    from gate.services.accounts import create_token
+
+    with _app().app_context():
+        created, secret = _service_call(create_token, name)
+        click.echo(
+            f"gate: created hook token {created.id} ({created.name}); store it now, it is not shown again:"
+        )
+        click.echo(secret)
+
+
+@cli.command("install-hook")
+@click.argument("repo", type=click.Path(file_okay=False))
+@click.option(
+    "--server", required=True, help="Base URL of the gate server, e.g. https://gate.example.com"
+)
+@click.option("--token-file", required=True, type=click.Path(dir_okay=False))
+@click.option("--policy", "policy", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--name", default=None, help="Repository name shown to reviewers (default: its path)."
+)
+def install_hook_cmd(
+    repo: str, server: str, token_file: str, policy: str, name: str | None
+) -> None:
+    """Install the pre-receive hook into a (bare) repository."""
+    from gate.commands.install_hook import install_hook
+
+    for line in install_hook(repo, server, token_file, policy, name):
+        click.echo(f"gate: {line}")
+
+
+@cli.command()
+@click.argument("repo", type=click.Path(file_okay=False))
+@click.argument("old")
+@click.argument("new")
+@click.argument("ref")
+@click.option("--pusher", default=None, help="Authenticated pusher name to assume.")
+@click.option(
+    "--policy",
+    "policy",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Default: the installed hook's.",
+)
+def check(repo: str, old: str, new: str, ref: str, pusher: str | None, policy: str | None) -> None:
+    """Dry run: print what a push of OLD..NEW to REF would hold and why. Exit 1 if it holds."""
+    from gate.commands.check import check as run_check
+
+    code, lines = run_check(repo, old, new, ref, pusher, policy)
+    for line in lines:
+        click.echo(line)
+    sys.exit(code)
+
+
+@cli.group()
+def policy() -> None:
+    """Policy files."""
+
+
+@policy.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def policy_check(file: str) -> None:
+    """Validate a policy file; print its problems with line numbers, or a summary."""
+    from gate.policy import load_policy, policy_summary
+
+    loaded = load_policy(file)
+    click.echo(policy_summary(loaded))
+
+
+@cli.command()
+@click.option(
+    "--dir", "home", default="gate-demo", show_default=True, type=click.Path(file_okay=False)
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option(
+    "--no-serve", is_flag=True, help="Prepare everything and print the instructions, then exit."
+)
+def demo(home: str, host: str, port: int, no_serve: bool) -> None:
+    """A playground: demo repository with the hook, reviewers, and the server on localhost."""
+    from gate.commands.demo import instructions, prepare_demo
+
+    prepared = prepare_demo(Path(home).resolve(), host, port)
+    for line in instructions(prepared):
+        click.echo(line)
+    if not no_serve:
+        click.echo("")
+        _app().run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except GateError as exc:
+        _fail(str(exc))

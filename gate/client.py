@@ -1,0 +1,134 @@
+"""The hook's side of the API: send held commits to the server, read back their state.
+
+Only called when a push holds something, so importing requests (~230 ms) and pygit2 is paid
+only then. Any failure to get a well-formed answer is a GateError: the hook fails closed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gate.classification import HeldCommit, HeldRefChange, Verdict
+from gate.errors import GateError
+from gate.hookconfig import HookConfig
+from gate.policy import Policy
+
+API_VERSION = "v1"
+ITEM_STATES = {"approved", "pending", "denied"}
+
+
+def commit_item(held: HeldCommit, diffs: list[dict[str, Any]], diff_hash: str) -> dict[str, Any]:
+    commit = held.commit
+    return {
+        "key": commit.id,
+        "kind": "commit",
+        "commit": {
+            "id": commit.id,
+            "parents": list(commit.parents),
+            "author": {
+                "name": commit.author.name,
+                "email": commit.author.email,
+                "time": commit.author.time,
+                "offset": commit.author.offset,
+            },
+            "committer": {
+                "name": commit.committer.name,
+                "email": commit.committer.email,
+                "time": commit.committer.time,
+                "offset": commit.committer.offset,
+            },
+            "message": commit.message,
+            "trailers": [list(t) for t in commit.trailers],
+        },
+        "signals": [s.to_dict() for s in held.signals],
+        "guards": held.guards,
+        "diffs": diffs,
+        "diff_sha256": diff_hash,
+    }
+
+
+def change_item(change: HeldRefChange) -> dict[str, Any]:
+    return {
+        "key": change.key,
+        "kind": "ref-update",
+        "reason": change.reason,
+        "removed": change.removed,
+        "signals": [s.to_dict() for s in change.signals],
+        "guards": change.guards,
+        "diffs": [],
+        "diff_sha256": None,
+    }
+
+
+def hold_payload(
+    config: HookConfig,
+    policy: Policy,
+    pusher: str | None,
+    verdict: Verdict,
+    items: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "repository": config.repository,
+        "ref": verdict.update.ref,
+        "old": verdict.update.old,
+        "new": verdict.update.new,
+        "pusher": pusher,
+        "policy": {
+            "sha256": policy.sha256,
+            "approvals": {guard.name: guard.approvals for guard in policy.guards},
+        },
+        "items": items,
+    }
+
+
+def submit_holds(config: HookConfig, payload: dict[str, Any]) -> dict[str, Any]:
+    """POST the held items of one ref update; return the server's per-item states."""
+    import requests
+
+    url = f"{config.server}/api/{API_VERSION}/holds"
+    try:
+        response = requests.post(
+            url,
+            json=payload,
+            headers={"Authorization": f"Bearer {config.token()}"},
+            timeout=config.timeout,
+        )
+    except requests.RequestException as exc:
+        raise GateError(
+            f"cannot reach the gate server at {config.server} ({type(exc).__name__})"
+        ) from None
+    if response.status_code != 200:
+        raise GateError(
+            f"the gate server at {config.server} answered HTTP {response.status_code}: {_error_text(response)}"
+        )
+    try:
+        body = response.json()
+    except ValueError:
+        raise GateError(
+            f"the gate server at {config.server} sent an answer that is not JSON"
+        ) from None
+    _check_answer(body, payload, config.server)
+    return body
+
+
+def _error_text(response: Any) -> str:
+    try:
+        body = response.json()
+        return str(body.get("message") or body.get("error"))[:300]
+    except ValueError:
+        return response.text[:200].strip() or "no details"
+
+
+def _check_answer(body: Any, payload: dict[str, Any], server: str) -> None:
+    """Refuse to trust an answer that does not account for every item we sent."""
+    keys = {item["key"] for item in payload["items"]}
+    try:
+        answered = {item["key"]: item for item in body["items"]}
+        ok = keys <= answered.keys() and all(
+            answered[k]["state"] in ITEM_STATES and isinstance(answered[k]["request_id"], int)
+            for k in keys
+        )
+    except (KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise GateError(f"the gate server at {server} sent an answer gate cannot use")

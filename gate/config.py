@@ -1,0 +1,49 @@
+"""Server settings, read from the environment (GATE_*) in one place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from gate.errors import GateError
+
+
+def gate_home() -> Path:
+    if home := os.environ.get("GATE_HOME"):
+        return Path(home)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "gate"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{gate_home() / 'gate.db'}"
+
+
+def config_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    env = os.environ if environ is None else environ
+    return {
+        "SQLALCHEMY_DATABASE_URI": env.get("GATE_DATABASE_URL") or default_database_url(),
+        "SECRET_KEY": env.get("GATE_SECRET_KEY"),
+        "GATE_PUBLIC_URL": env.get("GATE_PUBLIC_URL", "").rstrip("/"),
+        "SESSION_COOKIE_SECURE": env.get("GATE_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
+    }
+
+
+DEFAULTS: dict[str, Any] = {
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": None,
+    "MAX_CONTENT_LENGTH": 512 * 1024 * 1024,
+    "GATE_MAX_DIFF_BYTES": 4 * 1024 * 1024,
+}
+
+
+def check_config(config: dict[str, Any]) -> None:
+    if not config.get("SECRET_KEY"):
+        raise GateError(
+            "GATE_SECRET_KEY is not set. Set it to a long random string, e.g.\n"
+            "  export GATE_SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+        )

@@ -1,0 +1,19 @@
+"""The only layer that writes to the database. Routes and the CLI call these functions."""
+
+
+class ServiceError(Exception):
+    """A request the service refuses, with a message fit to show the user."""
+
+    status = 400
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+class Conflict(ServiceError):
+    status = 409

@@ -1,0 +1,200 @@
+"""What the hook reports: held items become approval requests, or find the ones they are in.
+
+Approvals bind to (repository, key): a commit id, or a ref deletion/rewrite. Re-pushing items
+that already wait returns their request; only items never seen make a new request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from gate import audit
+from gate.extensions import db
+from gate.models import ApprovalRequest, HeldItem, HookToken, Repository
+from gate.services.progress import request_summary
+
+
+@dataclass(frozen=True)
+class HoldReport:
+    """One ref update's held items, as the hook sent them (already validated)."""
+
+    repository: str
+    ref: str
+    old: str
+    new: str
+    pusher: str | None
+    policy_sha256: str
+    approvals: dict[str, int]
+    items: list[dict[str, Any]]
+
+
+def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
+    """Find or create the requests for a push; answer each item's state. Retries once on a race."""
+    for attempt in range(2):
+        try:
+            answer = _record(report, token)
+            db.session.commit()
+            return answer
+        except IntegrityError:
+            db.session.rollback()
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
+    repo = _repository(report.repository)
+    actor = f"hook-token:{token.id}:{token.name}"
+    _note_policy(report, actor)
+    keys = [item["key"] for item in report.items]
+    existing = {
+        held.key: held
+        for held in db.session.scalars(
+            select(HeldItem).where(
+                HeldItem.repository_id == repo.id, HeldItem.active.is_(True), HeldItem.key.in_(keys)
+            )
+        )
+    }
+    new_items = [item for item in report.items if item["key"] not in existing]
+    if new_items:
+        request = _new_request(repo, report, new_items, token, actor)
+        for held in request.items:
+            existing[held.key] = held
+    requests = {held.request_id: held.request for held in existing.values()}
+    answer_items = [
+        {
+            "key": key,
+            "state": _item_state(existing[key].request),
+            "request_id": existing[key].request_id,
+        }
+        for key in keys
+    ]
+    if all(item["state"] == "approved" for item in answer_items):
+        audit.append(
+            "push.allowed",
+            actor=actor,
+            actor_auth="hook-token",
+            subject={
+                "repository": repo.name,
+                "ref": report.ref,
+                "old": report.old,
+                "new": report.new,
+                "pusher": report.pusher,
+                "keys": keys,
+                "requests": sorted(requests),
+            },
+            policy_sha256=report.policy_sha256,
+        )
+    return {"items": answer_items, "requests": [request_summary(r) for r in requests.values()]}
+
+
+def _item_state(request: ApprovalRequest) -> str:
+    return {"approved": "approved", "denied": "denied"}.get(request.state, "pending")
+
+
+def _repository(name: str) -> Repository:
+    repo = db.session.scalar(select(Repository).where(Repository.name == name))
+    if repo is None:
+        repo = Repository(name=name)
+        db.session.add(repo)
+        db.session.flush()
+    return repo
+
+
+def _note_policy(report: HoldReport, actor: str) -> None:
+    from gate.models import AuditRecord
+
+    seen = db.session.scalar(
+        select(AuditRecord.seq)
+        .where(
+            AuditRecord.action == "policy.seen", AuditRecord.policy_sha256 == report.policy_sha256
+        )
+        .limit(1)
+    )
+    if seen is None:
+        audit.append(
+            "policy.seen",
+            actor=actor,
+            actor_auth="hook-token",
+            subject={"repository": report.repository, "approvals": report.approvals},
+            policy_sha256=report.policy_sha256,
+        )
+
+
+def _new_request(
+    repo: Repository, report: HoldReport, items: list[dict[str, Any]], token: HookToken, actor: str
+) -> ApprovalRequest:
+    guards = sorted({name for item in items for name in item["guards"]})
+    required = {name: max(1, int(report.approvals.get(name, 1))) for name in guards}
+    request = ApprovalRequest(
+        repository_id=repo.id,
+        ref=report.ref,
+        pusher=report.pusher,
+        old=report.old,
+        new=report.new,
+        state="pending",
+        required=required,
+        policy_sha256=report.policy_sha256,
+        token_id=token.id,
+    )
+    db.session.add(request)
+    db.session.flush()
+    for item in items:
+        commit = item.get("commit") or {}
+        author = commit.get("author") or {}
+        committer = commit.get("committer") or {}
+        message = commit.get("message") or item.get("reason") or ""
+        db.session.add(
+            HeldItem(
+                request_id=request.id,
+                repository_id=repo.id,
+                key=item["key"],
+                kind=item["kind"],
+                active=True,
+                author_name=author.get("name", ""),
+                author_email=author.get("email", ""),
+                committer_name=committer.get("name", ""),
+                committer_email=committer.get("email", ""),
+                summary=message.split("\n", 1)[0][:500],
+                message=message,
+                meta={k: v for k, v in item.items() if k in ("commit", "reason", "removed")},
+                signals=item["signals"],
+                guards=item["guards"],
+                diffs=item["diffs"],
+                diff_sha256=item.get("diff_sha256"),
+            )
+        )
+    db.session.flush()
+    db.session.refresh(request)
+    audit.append(
+        "request.held",
+        actor=actor,
+        actor_auth="hook-token",
+        subject={
+            "request": request.id,
+            "repository": repo.name,
+            "ref": report.ref,
+            "old": report.old,
+            "new": report.new,
+            "pusher": report.pusher,
+            "required": required,
+            "items": [
+                {
+                    "key": item["key"],
+                    "kind": item["kind"],
+                    "author": (item.get("commit") or {}).get("author", {}).get("email"),
+                    "committer": (item.get("commit") or {}).get("committer", {}).get("email"),
+                    "guards": item["guards"],
+                    "signals": item["signals"],
+                    "diff_sha256": item.get("diff_sha256"),
+                }
+                for item in items
+            ],
+        },
+        policy_sha256=report.policy_sha256,
+    )
+    return request

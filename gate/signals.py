@@ -1,0 +1,32 @@
+"""Why a commit was taken for an agent's: one record per rule that fired, with its evidence."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One piece of evidence that a commit was made by an automated agent.
+
+    kind:     where the evidence was found: "pusher", "author", "committer", "trailer",
+              "message" or "ref".
+    source:   which rule set fired: "catalog" (built-in) or "policy".
+    agent:    the tool's name for catalog hits (e.g. "Claude Code"), else the policy key.
+    rule:     the rule or pattern that matched, as written in the catalog or policy.
+    evidence: the exact text that matched (a trailer line, an email, a pusher name).
+    """
+
+    kind: str
+    source: str
+    agent: str
+    rule: str
+    evidence: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.kind} {self.evidence!r} matches {self.source} rule {self.rule!r} ({self.agent})"
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
