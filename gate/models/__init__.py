@@ -1,0 +1,26 @@
+"""Database tables (SQLAlchemy 2.0 typed models), one module per area. Only gate.services writes.
+
+Every module's tables must be imported here so that Alembic sees the whole metadata.
+"""
+
+from gate.models.core import (
+    ApprovalRequest,
+    AuditRecord,
+    Decision,
+    HeldItem,
+    HookToken,
+    Repository,
+    User,
+    utcnow,
+)
+
+__all__ = [
+    "ApprovalRequest",
+    "AuditRecord",
+    "Decision",
+    "HeldItem",
+    "HookToken",
+    "Repository",
+    "User",
+    "utcnow",
+]
