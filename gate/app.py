@@ -11,7 +11,7 @@ from gate import api
 from gate.config import DEFAULTS, check_config, config_from_env
 from gate.extensions import csrf, db, login_manager, migrate
 from gate.resources import resource_dir
-from gate.web import auth, review
+from gate.web import admin, auth, review
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -29,6 +29,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(review.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never cookies
 
@@ -36,6 +37,18 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     def _csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]
         return render_template(
             "error.html", title="Form expired or forged", message=exc.description
+        ), 400
+
+    @app.errorhandler(403)
+    def _forbidden(exc: Exception):  # type: ignore[no-untyped-def]
+        return render_template(
+            "error.html", title="Not allowed", message="Your account cannot use this page."
+        ), 403
+
+    @app.errorhandler(400)
+    def _bad_request(exc: Exception):  # type: ignore[no-untyped-def]
+        return render_template(
+            "error.html", title="Bad request", message="The form was incomplete or not valid."
         ), 400
 
     @app.errorhandler(404)

@@ -13,14 +13,30 @@ from gate.models.core import (
     User,
     utcnow,
 )
+from gate.models.review import (
+    GuardGroup,
+    LoginAttempt,
+    RequestFacet,
+    ReviewerGroup,
+    Webhook,
+    WebhookDelivery,
+    group_members,
+)
 
 __all__ = [
     "ApprovalRequest",
     "AuditRecord",
     "Decision",
+    "GuardGroup",
     "HeldItem",
     "HookToken",
+    "LoginAttempt",
     "Repository",
+    "RequestFacet",
+    "ReviewerGroup",
     "User",
+    "Webhook",
+    "WebhookDelivery",
+    "group_members",
     "utcnow",
 ]
