@@ -68,8 +68,20 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def app(database_url: str):  # type: ignore[no-untyped-def]
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": secrets.token_hex(16)})
+def app_overrides() -> dict[str, object]:
+    """Extra app settings; a test module (or a parametrize) overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, app_overrides: dict[str, object]):  # type: ignore[no-untyped-def]
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": secrets.token_hex(16),
+            **app_overrides,
+        }
+    )
     upgrade_database(app)
     yield app
     with app.app_context():

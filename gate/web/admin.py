@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from gate.extensions import db
 from gate.models import WebhookDelivery
@@ -192,11 +193,11 @@ def group_list():  # type: ignore[no-untyped-def]
     members_forms = {}
     for group in all_groups:
         form = MembersForm(formdata=None, prefix=f"g{group.id}")
-        form.members.choices = [(u.id, f"{u.name} ({u.username})") for u in users]
+        form.members.choices = [SelectChoice(u.id, f"{u.name} ({u.username})") for u in users]
         form.members.data = [u.id for u in group.members]
         members_forms[group.id] = form
     guard_form = GuardGroupsForm(formdata=None)
-    guard_form.groups.choices = [(g.id, g.name) for g in all_groups]
+    guard_form.groups.choices = [SelectChoice(g.id, g.name) for g in all_groups]
     return render_template(
         "admin/groups.html",
         groups=all_groups,
@@ -227,7 +228,7 @@ def add_group():  # type: ignore[no-untyped-def]
 @admin_required
 def set_members(group_id: int):  # type: ignore[no-untyped-def]
     form = MembersForm(prefix=f"g{group_id}")
-    form.members.choices = [(u.id, u.username) for u in accounts.list_users()]
+    form.members.choices = [SelectChoice(u.id, u.username) for u in accounts.list_users()]
     if not form.validate_on_submit():
         _invalid(form)
     else:
@@ -245,7 +246,7 @@ def set_members(group_id: int):  # type: ignore[no-untyped-def]
 @admin_required
 def set_guard_groups():  # type: ignore[no-untyped-def]
     form = GuardGroupsForm()
-    form.groups.choices = [(g.id, g.name) for g in groups.list_groups()]
+    form.groups.choices = [SelectChoice(g.id, g.name) for g in groups.list_groups()]
     if not form.validate_on_submit():
         _invalid(form)
     else:
@@ -266,7 +267,7 @@ def _webhook_page(secret: str | None = None):  # type: ignore[no-untyped-def]
     from gate.models import Webhook
 
     form = WebhookForm(formdata=None)
-    form.events.choices = [(e, e) for e in notify.EVENTS]
+    form.events.choices = [SelectChoice(e, e) for e in notify.EVENTS]
     deliveries = db.session.scalars(
         select(WebhookDelivery)
         .where(WebhookDelivery.state != "delivered")
@@ -293,7 +294,7 @@ def webhooks():  # type: ignore[no-untyped-def]
 @admin_required
 def add_webhook():  # type: ignore[no-untyped-def]
     form = WebhookForm()
-    form.events.choices = [(e, e) for e in notify.EVENTS]
+    form.events.choices = [SelectChoice(e, e) for e in notify.EVENTS]
     secret = None
     if not form.validate_on_submit():
         _invalid(form)

@@ -52,7 +52,11 @@ class AddUserForm(FlaskForm):
     email = StringField("Email", validators=[DataRequired(), Length(max=320)])
     role = SelectField(
         "Role",
-        choices=[("reviewer", "Reviewer"), ("admin", "Admin"), ("auditor", "Auditor")],
+        choices=[
+            SelectChoice("reviewer", "Reviewer"),
+            SelectChoice("admin", "Admin"),
+            SelectChoice("auditor", "Auditor"),
+        ],
         default="reviewer",
     )
     password = PasswordField(
@@ -90,6 +94,7 @@ class GuardGroupsForm(FlaskForm):
 class WebhookForm(FlaskForm):
     url = StringField("Receiver URL", validators=[DataRequired(), Length(max=2000)])
     style = SelectField(
-        "Body format", choices=[("json", "Generic JSON"), ("slack", "Slack-compatible")]
+        "Body format",
+        choices=[SelectChoice("json", "Generic JSON"), SelectChoice("slack", "Slack-compatible")],
     )
     events = MultiCheckboxField("Events (none: all)")
