@@ -11,6 +11,7 @@ from gate import api
 from gate.config import DEFAULTS, check_config, config_from_env
 from gate.extensions import csrf, db, login_manager, migrate
 from gate.resources import resource_dir
+from gate.services import delivery
 from gate.web import admin, auth, review
 
 
@@ -27,6 +28,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
+    delivery.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(admin.bp)

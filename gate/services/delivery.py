@@ -178,3 +178,19 @@ def _attempt(delivery: WebhookDelivery, config: Any) -> None:
             backoff = float(config["GATE_WEBHOOK_BACKOFF_SECONDS"]) * 2 ** (delivery.attempts - 1)
             delivery.next_attempt_at = finished + timedelta(seconds=backoff)
     db.session.commit()
+
+
+def init_app(app: Flask) -> None:
+    """On a process's first request, resume deliveries left pending (by a restart, say)."""
+    state = {"checked": False}
+
+    @app.before_request
+    def _resume_pending_deliveries() -> None:
+        if state["checked"]:
+            return
+        state["checked"] = True
+        pending = db.session.scalar(
+            select(WebhookDelivery.id).where(WebhookDelivery.state == "pending").limit(1)
+        )
+        if pending is not None:
+            kick(app)
