@@ -178,11 +178,11 @@ def set_active(user: User, active: bool, *, actor: str) -> User:
         subject={"user": user.username, "email": user.email},
     )
     db.session.flush()
+    decided = select(Decision.request_id).where(Decision.reviewer_id == user.id)
     pending = db.session.scalars(
-        select(ApprovalRequest)
-        .join(Decision, Decision.request_id == ApprovalRequest.id)
-        .where(ApprovalRequest.state == "pending", Decision.reviewer_id == user.id)
-        .distinct()
+        select(ApprovalRequest).where(
+            ApprovalRequest.state == "pending", ApprovalRequest.id.in_(decided)
+        )
     ).all()
     for request in pending:
         db.session.refresh(request)
