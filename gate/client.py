@@ -9,12 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from gate.classification import HeldCommit, HeldRefChange, Verdict
+from gate.commits import display_path
 from gate.errors import GateError
 from gate.hookconfig import HookConfig
 from gate.policy import Policy
 
 API_VERSION = "v1"
 ITEM_STATES = {"approved", "pending", "denied"}
+
+
+def _shown_guards(guards: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Paths as reviewers see them: undecodable bytes and control characters escaped."""
+    return {name: [display_path(path) for path in paths] for name, paths in guards.items()}
 
 
 def commit_item(held: HeldCommit, diffs: list[dict[str, Any]], diff_hash: str) -> dict[str, Any]:
@@ -41,7 +47,7 @@ def commit_item(held: HeldCommit, diffs: list[dict[str, Any]], diff_hash: str) -
             "trailers": [list(t) for t in commit.trailers],
         },
         "signals": [s.to_dict() for s in held.signals],
-        "guards": held.guards,
+        "guards": _shown_guards(held.guards),
         "diffs": diffs,
         "diff_sha256": diff_hash,
     }
@@ -54,7 +60,7 @@ def change_item(change: HeldRefChange) -> dict[str, Any]:
         "reason": change.reason,
         "removed": change.removed,
         "signals": [s.to_dict() for s in change.signals],
-        "guards": change.guards,
+        "guards": _shown_guards(change.guards),
         "diffs": [],
         "diff_sha256": None,
     }
