@@ -117,6 +117,30 @@ def submit_holds(config: HookConfig, payload: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def enforce_policy(answer: dict[str, Any], items: list[dict[str, Any]], policy: Policy) -> None:
+    """Downgrade to pending any approval that falls short of this hook's own policy.
+
+    A request's requirements are recorded when it is first created, from that hook's policy. If
+    the policy has since been tightened, or a request was created by anyone with weaker
+    requirements, an "approved" answer is not enough: every guard an item touches must have at
+    least as many distinct approvals as this policy asks for.
+    """
+    needed = {guard.name: guard.approvals for guard in policy.guards}
+    requests = {r.get("id"): r for r in answer.get("requests", []) if isinstance(r, dict)}
+    guards_of = {item["key"]: item["guards"] for item in items}
+    for item in answer["items"]:
+        if item["state"] != "approved":
+            continue
+        given = (requests.get(item["request_id"]) or {}).get("approvals", {})
+        for guard in guards_of.get(item["key"], {}):
+            have = given.get(guard, {}).get("given", 0) if isinstance(given.get(guard), dict) else 0
+            if have < needed.get(guard, 1):
+                item["state"] = "pending"
+                item["short"] = (
+                    f"{guard} has {have} of the {needed.get(guard, 1)} approvals this policy requires"
+                )
+
+
 def _error_text(response: Any) -> str:
     try:
         body = response.json()

@@ -65,7 +65,7 @@ def refusal_lines(
                     )
                 lines.append(f"gate:     {url}")
             elif item["state"] == "pending":
-                progress = request.get("progress", "")
+                progress = item.get("short") or request.get("progress", "")
                 lines.append(
                     f"gate:     waiting for approval: request {item['request_id']} {progress}".rstrip()
                 )
