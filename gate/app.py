@@ -12,7 +12,7 @@ from gate.config import DEFAULTS, check_config, config_from_env
 from gate.extensions import csrf, db, login_manager, migrate
 from gate.resources import resource_dir
 from gate.services import delivery
-from gate.web import admin, auth, review
+from gate.web import admin, audit, auth, review
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -33,6 +33,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(review.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(audit.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never cookies
 
     @app.errorhandler(CSRFError)

@@ -34,7 +34,34 @@ def config_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
         # Single sign-on behind a reverse proxy: off unless both are set.
         "GATE_SSO_HEADER": env.get("GATE_SSO_HEADER") or None,
         "GATE_SSO_TRUSTED_PROXIES": env.get("GATE_SSO_TRUSTED_PROXIES") or None,
+        **_audit_config(env),
     }
+
+
+def audit_key_dir(configured: str | None = None) -> Path:
+    """Where the audit signing key lives: GATE_AUDIT_KEY_DIR, else $GATE_HOME/keys."""
+    configured = configured or os.environ.get("GATE_AUDIT_KEY_DIR")
+    return Path(configured) if configured else gate_home() / "keys"
+
+
+def _audit_config(env: Any) -> dict[str, Any]:
+    """GATE_AUDIT_* settings; numbers are validated here so a typo fails at start-up."""
+    config: dict[str, Any] = {
+        "GATE_AUDIT_KEY_DIR": env.get("GATE_AUDIT_KEY_DIR"),
+        "GATE_AUDIT_ORIGIN": env.get("GATE_AUDIT_ORIGIN"),
+    }
+    for name in (
+        "GATE_AUDIT_CHECKPOINT_SECONDS",
+        "GATE_AUDIT_RETENTION_DAYS",
+        "GATE_DIFF_RETENTION_DAYS",
+    ):
+        raw = env.get(name)
+        if raw is None:
+            continue
+        if not raw.strip().isdigit():
+            raise GateError(f"{name} must be a whole number, not {raw!r}")
+        config[name] = int(raw)
+    return config
 
 
 DEFAULTS: dict[str, Any] = {
@@ -55,6 +82,9 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 512 * 1024 * 1024,
     "GATE_MAX_DIFF_BYTES": 4 * 1024 * 1024,
+    "GATE_AUDIT_CHECKPOINT_SECONDS": 3600,  # the server signs a checkpoint at least this often
+    "GATE_AUDIT_RETENTION_DAYS": 7 * 365 + 2,  # seven years: records and exports
+    "GATE_DIFF_RETENTION_DAYS": 365,  # diff bodies of decided requests; their hashes stay
 }
 
 

@@ -74,11 +74,12 @@ def app_overrides() -> dict[str, object]:
 
 
 @pytest.fixture
-def app(database_url: str, app_overrides: dict[str, object]):  # type: ignore[no-untyped-def]
+def app(database_url: str, tmp_path: Path, app_overrides: dict[str, object]):  # type: ignore[no-untyped-def]
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "SECRET_KEY": secrets.token_hex(16),
+            "GATE_AUDIT_KEY_DIR": str(tmp_path / "audit-keys"),
             **app_overrides,
         }
     )

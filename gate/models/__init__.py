@@ -3,6 +3,7 @@
 Every module's tables must be imported here so that Alembic sees the whole metadata.
 """
 
+from gate.models.audit import AuditCheckpoint
 from gate.models.core import (
     ApprovalRequest,
     AuditRecord,
@@ -25,6 +26,7 @@ from gate.models.review import (
 
 __all__ = [
     "ApprovalRequest",
+    "AuditCheckpoint",
     "AuditRecord",
     "Decision",
     "GuardGroup",

@@ -81,13 +81,20 @@ def _emails(text: str) -> set[str]:
     return {(a or b).lower() for a, b in _EMAIL_IN.findall(text)}
 
 
+def trailer_operators(trailers: list[list[str]]) -> list[str]:
+    """Emails named in a commit's ``On-behalf-of:`` trailers (lower-cased, sorted)."""
+    found: set[str] = set()
+    for trailer in trailers or []:
+        if len(trailer) == 2 and str(trailer[0]).strip().lower() == "on-behalf-of":
+            found |= _emails(str(trailer[1]))
+    return sorted(found)
+
+
 def operators(request: ApprovalRequest) -> set[str]:
     """Emails of the humans operating the agent: On-behalf-of trailers and the policy's owner."""
-    found = set()
+    found: set[str] = set()
     for item in request.items:
-        for trailer in (item.meta or {}).get("commit", {}).get("trailers", []):
-            if len(trailer) == 2 and str(trailer[0]).strip().lower() == "on-behalf-of":
-                found |= _emails(str(trailer[1]))
+        found.update(trailer_operators((item.meta or {}).get("commit", {}).get("trailers", [])))
     if request.agent_owner:
         found.add(request.agent_owner.lower())
     return found
@@ -143,7 +150,7 @@ def decide(
     if len(comment) > 10_000:
         raise ServiceError("comments are limited to 10,000 characters")
     attestation = attestation_for(request)
-    auth_method = login_method
+    auth_method = f"session-{login_method}"
     if verdict == "approve":
         _check_may_approve(request, reviewer)
         if shown_sha256 and shown_sha256 != attestation.sha256:
@@ -153,7 +160,7 @@ def decide(
         if not attest:
             raise ServiceError("tick the statement of what you reviewed to approve")
         _step_up(reviewer, password, address, request)
-        auth_method = f"{login_method}+step-up-password"
+        auth_method += "+step-up-password"
     decision = Decision(
         request_id=request.id,
         reviewer_id=reviewer.id,
@@ -261,7 +268,7 @@ def withdraw_approval(request: ApprovalRequest, reviewer: User) -> Decision:
     db.session.flush()
     db.session.refresh(request)
     audit.append(
-        "decision.withdrawn",
+        "approval.withdrawn",
         actor=reviewer.username,
         actor_auth="session",
         subject={

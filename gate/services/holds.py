@@ -107,6 +107,17 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
     return {"items": answer_items, "requests": [request_summary(r) for r in requests.values()]}
 
 
+def _operator_fields(item: dict[str, Any], agent_owner: str | None) -> dict[str, Any]:
+    """Who operates the agent behind an item, for the audit record (the verifier's "operator")."""
+    from gate.services.decisions import trailer_operators
+
+    trailers = (item.get("commit") or {}).get("trailers") or []
+    found = trailer_operators(trailers if isinstance(trailers, list) else [])
+    if agent_owner and agent_owner.lower() not in found:
+        found.append(agent_owner.lower())
+    return {"operator": found[0], "operators": found} if found else {}
+
+
 def _supersedable(repo: Repository, report: HoldReport) -> list[ApprovalRequest]:
     """The same known pusher's pending requests for the same ref (unknown pushers: none)."""
     if not report.pusher:
@@ -257,6 +268,7 @@ def _new_request(
                     "guards": item["guards"],
                     "signals": item["signals"],
                     "diff_sha256": item.get("diff_sha256"),
+                    **_operator_fields(item, request.agent_owner),
                 }
                 for item in items
             ],

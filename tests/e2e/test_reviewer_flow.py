@@ -96,7 +96,7 @@ def test_approval_stores_the_attested_statement(gated: GatedRepo, server: LiveSe
         assert decision.attestation is not None and decision.attested_sha256
         assert f"commit {sha[:12]}" in decision.attestation
         assert decision.attested_sha256 in decision.attestation
-        assert decision.auth_method == "password+step-up-password"
+        assert decision.auth_method == "session-password+step-up-password"
     assert clone.push().ok and remote_ref(gated.bare) == sha
 
 
@@ -118,7 +118,7 @@ def test_withdrawn_approval_stops_counting(gated: GatedRepo, server: LiveServer)
     withdrawn = alice.withdraw(request_id)
     assert withdrawn.ok and "withdrawn" in withdrawn.text
     assert api_state(server, gated, request_id)["approvals"]["model"]["given"] == 0
-    assert "decision.withdrawn" in audit_actions(server)
+    assert "approval.withdrawn" in audit_actions(server)
     assert alice.withdraw(request_id).status_code == 409
     assert bob.decide(request_id, "approve", "ok").ok
     refused = clone.push()
