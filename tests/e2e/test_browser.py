@@ -116,7 +116,7 @@ def test_two_reviewers_sign_off_in_the_browser(
     expect(code.locator("span.k").first).to_be_visible()  # Pygments, rendered on the server
     files = page.locator("details.file > summary")
     expect(files.first).to_contain_text("guarded: model")  # guarded files first
-    expect(page.get_by_text("Binary file, not shown")).to_be_visible()
+    expect(page.get_by_text("Binary file: 0 → 1024 bytes")).to_be_visible()
     expect(page.get_by_text(re.compile(r"I reviewed commit .* for guard model"))).to_be_visible()
     shoot(page, "request")
 
