@@ -189,6 +189,63 @@ def demo(home: str, host: str, port: int, no_serve: bool) -> None:
         _app().run(host=host, port=port, threaded=True, use_reloader=False)
 
 
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True)
+
+
+@cli.group()
+def pause() -> None:
+    """Freeze agent changes to guarded paths (admins only)."""
+
+
+@pause.command("start")
+@click.option("--by", "username", required=True, help="The admin starting the pause.")
+@click.option("--password-stdin", is_flag=True, help="Read the admin's password from stdin.")
+@click.option("--reason", required=True, help="Why: shown to every refused pusher and auditor.")
+@click.option(
+    "--scope",
+    multiple=True,
+    default=("all",),
+    show_default=True,
+    help="'all', or a guard name (repeat the option, or separate names with commas).",
+)
+@click.option("--until", default=None, help="End by itself: ISO time (UTC) or 90m / 2h / 3d.")
+def pause_start(
+    username: str, password_stdin: bool, reason: str, scope: tuple[str, ...], until: str | None
+) -> None:
+    """Start a pause: agent pushes touching paused guards are refused, even when approved."""
+    from gate.commands.pause import start
+
+    lines = _service_call(
+        start, _app(), username, _password(password_stdin), reason, list(scope), until
+    )
+    for line in lines:
+        click.echo(f"gate: {line}")
+
+
+@pause.command("stop")
+@click.option("--by", "username", required=True, help="The admin stopping the pause.")
+@click.option("--password-stdin", is_flag=True, help="Read the admin's password from stdin.")
+@click.option("--id", "pause_id", type=int, default=None, help="Stop only this pause.")
+def pause_stop(username: str, password_stdin: bool, pause_id: int | None) -> None:
+    """Stop the pauses in force (or one, with --id)."""
+    from gate.commands.pause import stop
+
+    for line in _service_call(stop, _app(), username, _password(password_stdin), pause_id):
+        click.echo(f"gate: {line}")
+
+
+@pause.command("status")
+def pause_status() -> None:
+    """Show the pauses in force."""
+    from gate.commands.pause import status
+
+    for line in status(_app()):
+        click.echo(f"gate: {line}")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

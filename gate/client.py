@@ -14,7 +14,7 @@ from gate.hookconfig import HookConfig
 from gate.policy import Policy
 
 API_VERSION = "v1"
-ITEM_STATES = {"approved", "pending", "denied"}
+ITEM_STATES = {"approved", "pending", "denied", "paused"}
 
 
 def commit_item(held: HeldCommit, diffs: list[dict[str, Any]], diff_hash: str) -> dict[str, Any]:

@@ -49,7 +49,9 @@ def load_hook_config(git_dir: str | Path) -> HookConfig:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise GateError(f"gate: {path} is missing; reinstall the hook with `gate install-hook`") from None
+        raise GateError(
+            f"gate: {path} is missing; reinstall the hook with `gate install-hook`"
+        ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise GateError(f"gate: cannot read {path}: {exc}") from None
     try:
@@ -61,4 +63,6 @@ def load_hook_config(git_dir: str | Path) -> HookConfig:
             timeout=float(data.get("timeout", 10.0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise GateError(f"gate: {path} is incomplete ({exc}); reinstall with `gate install-hook`") from None
+        raise GateError(
+            f"gate: {path} is incomplete ({exc}); reinstall with `gate install-hook`"
+        ) from None

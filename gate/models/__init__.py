@@ -13,6 +13,7 @@ from gate.models.core import (
     User,
     utcnow,
 )
+from gate.models.pause import Pause, PushReport
 
 __all__ = [
     "ApprovalRequest",
@@ -20,6 +21,8 @@ __all__ = [
     "Decision",
     "HeldItem",
     "HookToken",
+    "Pause",
+    "PushReport",
     "Repository",
     "User",
     "utcnow",

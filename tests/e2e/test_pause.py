@@ -1,0 +1,150 @@
+"""Pauses end to end: real pushes through the installed hook while admins pause and resume."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PASSWORD, GatedRepo, LiveServer, add_reviewer, request_id_from
+from tests.support.cli import run_gate
+from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
+
+pytestmark = pytest.mark.e2e
+
+
+def seed(gated: GatedRepo):  # type: ignore[no-untyped-def]
+    clone = gated.clone()
+    clone.commit(
+        "initial",
+        {"README.md": "hello\n", "train/loop.py": "steps = 1\n", "model/net.py": "layers = 1\n"},
+    )
+    assert clone.push().ok
+    return clone
+
+
+def pause(database_url: str, *args: str, by: str = "root", password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    return run_gate(database_url, "pause", *args, "--by", by, "--password-stdin", input=password + "\n")
+
+
+@pytest.fixture
+def admin(server: LiveServer) -> str:
+    add_reviewer(server.app, "root", role="admin")
+    return "root"
+
+
+def audit_actions(app) -> list[tuple[str, dict]]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from gate.extensions import db
+    from gate.models import AuditRecord
+
+    with app.app_context():
+        return [
+            (r.action, r.subject)
+            for r in db.session.scalars(select(AuditRecord).order_by(AuditRecord.seq))
+        ]
+
+
+def test_approved_agent_commit_is_refused_during_pause_and_passes_after(
+    gated: GatedRepo, server: LiveServer, admin: str, database_url: str
+) -> None:
+    clone = seed(gated)
+    sha = clone.commit("faster", {"train/loop.py": "steps = 2\n"}, trailers=[CLAUDE_TRAILER])
+    request_id = request_id_from(clone.push().gate_lines)
+    assert server.reviewer("alice").decide(request_id, "approve", "fine").ok
+
+    started = pause(database_url, "start", "--reason", "Board review of autonomous R&D")
+    assert started.exit_code == 0, started.output
+    assert "started pause 1 of all guards" in started.output
+
+    refused = clone.push()
+    assert not refused.ok
+    text = "\n".join(refused.gate_lines)
+    assert "PAUSED" in text and "Board review of autonomous R&D" in text
+    assert "Root Reviewer <root@example.com>" in text and "pause 1" in text
+    assert f"request {request_id} is approved, but" in text
+    assert remote_ref(gated.bare) != sha
+
+    human = gated.clone()
+    human_sha = human.commit("human tweak", {"train/other.py": "x = 1\n"})
+    assert human.push().ok, "human commits are not affected by a pause"
+    assert remote_ref(gated.bare) == human_sha
+
+    # A request created during the pause stays pending; an approval during it is recorded
+    # but ineffective until the pause ends.
+    clone.run("pull", "-q", "--rebase", "origin", "main")
+    sha = clone.head()
+    later = clone.commit("more", {"train/loop.py": "steps = 4\n"}, trailers=[CLAUDE_TRAILER])
+    during = clone.push()
+    assert not during.ok and "PAUSED" in "\n".join(during.gate_lines)
+    new_request = request_id_from(during.gate_lines)
+    assert new_request != request_id
+    assert "pending" in "\n".join(during.gate_lines)
+
+    stopped = pause(database_url, "stop")
+    assert stopped.exit_code == 0, stopped.output
+    assert "stopped pause 1" in stopped.output
+
+    still = clone.push()
+    assert not still.ok, "the request made during the pause still needs its sign-off"
+    assert "waiting for approval" in "\n".join(still.gate_lines)
+    assert server.reviewer("alice").decide(new_request, "approve", "ok now").ok
+    final = clone.push()
+    assert final.ok, final.stderr
+    assert remote_ref(gated.bare) == later
+    del sha
+
+    actions = audit_actions(server.app)
+    names = [a for a, _ in actions]
+    assert names.count("pause.started") == 1 and names.count("pause.stopped") == 1
+    started_subject = next(s for a, s in actions if a == "pause.started")
+    assert started_subject["scope"] == ["all"] and started_subject["by"] == "root"
+    assert started_subject["reason"] == "Board review of autonomous R&D"
+    refused_records = [s for a, s in actions if a == "push.refused"]
+    assert len(refused_records) == 2 and all(s["pauses"] == [1] for s in refused_records)
+
+
+def test_scoped_pause_only_affects_its_guards(
+    gated: GatedRepo, server: LiveServer, admin: str, database_url: str
+) -> None:
+    clone = seed(gated)
+    clone.commit("wider", {"model/net.py": "layers = 2\n"}, trailers=[CLAUDE_TRAILER])
+    model_request = request_id_from(clone.push().gate_lines)
+    for name in ("alice", "bob"):
+        assert server.reviewer(name).decide(model_request, "approve", "ok").ok
+
+    started = pause(database_url, "start", "--reason", "training freeze", "--scope", "training")
+    assert started.exit_code == 0, started.output
+
+    model_push = clone.push()
+    assert model_push.ok, "a pause of 'training' does not hold back an approved model change"
+
+    clone.commit("train more", {"train/loop.py": "steps = 5\n"}, trailers=[CLAUDE_TRAILER])
+    train_push = clone.push()
+    assert not train_push.ok
+    text = "\n".join(train_push.gate_lines)
+    assert "PAUSED" in text and "guard training" in text and "training freeze" in text
+
+
+def test_pause_commands_refuse_bad_input_clearly(
+    gated: GatedRepo, server: LiveServer, admin: str, database_url: str
+) -> None:
+    clone = seed(gated)
+    clone.commit("agent", {"train/loop.py": "steps = 3\n"}, trailers=[CLAUDE_TRAILER])
+    assert not clone.push().ok  # the server now knows the policy's guards
+    wrong = pause(database_url, "start", "--reason", "x", password="not the password")
+    assert wrong.exit_code == 1 and "wrong username or password" in wrong.output
+    not_admin = pause(database_url, "start", "--reason", "x", by="alice")
+    assert not_admin.exit_code == 1 and "alice is not an admin" in not_admin.output
+    bad_scope = pause(database_url, "start", "--reason", "x", "--scope", "nonsense")
+    assert bad_scope.exit_code == 1
+    assert "unknown guard(s) in scope: nonsense" in bad_scope.output
+    assert "model, training" in bad_scope.output
+    bad_until = pause(database_url, "start", "--reason", "x", "--until", "next tuesday")
+    assert bad_until.exit_code == 1 and "cannot read 'next tuesday' as a time" in bad_until.output
+    past = pause(database_url, "start", "--reason", "x", "--until", "2001-01-01")
+    assert past.exit_code == 1 and "is not in the future" in past.output
+    nothing = pause(database_url, "stop")
+    assert nothing.exit_code == 1 and "no pause is in force" in nothing.output
+    assert "Traceback" not in "".join(
+        r.output for r in (wrong, not_admin, bad_scope, bad_until, past, nothing)
+    )
