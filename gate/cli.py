@@ -27,7 +27,7 @@ def _service_call(func, *args, **kwargs):  # type: ignore[no-untyped-def]
 
     try:
         return func(*args, **kwargs)
-    except ServiceError as exc:
+    except (ServiceError, GateError) as exc:
         _fail(str(exc))
 
 
@@ -244,6 +244,40 @@ def pause_status() -> None:
 
     for line in status(_app()):
         click.echo(f"gate: {line}")
+
+
+@cli.command("report")
+@click.option("--since", default=None, help="First day (YYYY-MM-DD, UTC) or an ISO date-time.")
+@click.option("--until", default=None, help="Last day, included (YYYY-MM-DD, UTC).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "json", "csv"]), default="html", show_default=True
+)
+@click.option(
+    "--week-by",
+    type=click.Choice(["commit", "push"]),
+    default="commit",
+    show_default=True,
+    help="Put commits in the week of their committer date, or of their push.",
+)
+@click.option(
+    "--export",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Compute from an audit export (JSON Lines or bundle) instead of the database.",
+)
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Default: stdout.")
+def report_cmd(
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    week_by: str,
+    export: str | None,
+    out: str | None,
+) -> None:
+    """Disclosure: agent vs human commits to guarded paths, sign-offs and pauses, per week."""
+    from gate.commands.report import report
+
+    click.echo(_service_call(report, since, until, fmt, week_by, export, out), nl=False)
 
 
 def main() -> None:

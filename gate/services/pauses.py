@@ -48,6 +48,13 @@ def known_guards() -> list[str]:
         select(AuditRecord.subject).where(AuditRecord.action == "policy.seen")
     ):
         names.update((subject or {}).get("approvals", {}))
+    for subject in db.session.scalars(
+        select(AuditRecord.subject)
+        .where(AuditRecord.action == "push.accepted")
+        .order_by(AuditRecord.seq.desc())
+        .limit(50)
+    ):
+        names.update(((subject or {}).get("policy") or {}).get("guards", []))
     for guards in db.session.scalars(select(HeldItem.guards).distinct()):
         names.update(guards or {})
     return sorted(names)

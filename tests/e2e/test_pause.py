@@ -22,7 +22,9 @@ def seed(gated: GatedRepo):  # type: ignore[no-untyped-def]
 
 
 def pause(database_url: str, *args: str, by: str = "root", password: str = PASSWORD):  # type: ignore[no-untyped-def]
-    return run_gate(database_url, "pause", *args, "--by", by, "--password-stdin", input=password + "\n")
+    return run_gate(
+        database_url, "pause", *args, "--by", by, "--password-stdin", input=password + "\n"
+    )
 
 
 @pytest.fixture
