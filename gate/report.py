@@ -11,7 +11,8 @@ import base64
 import csv
 import io
 import json
-from datetime import date
+import math
+from datetime import date, timedelta
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -94,7 +95,7 @@ def _share_figure(report: dict[str, Any]):  # type: ignore[no-untyped-def]
     axes.set_title("Share of commits to guarded paths written by agents, per week")
     axes.set_ylabel("agent share (%)")
     axes.set_ylim(0, 100)
-    _finish(figure, axes, bool(series))
+    _finish(figure, axes, bool(series), _weeks(report))
     return figure
 
 
@@ -102,33 +103,52 @@ def _signoff_figure(report: dict[str, Any]):  # type: ignore[no-untyped-def]
     figure, axes = _figure()
     medians = _series(report, "signoff_median_s")
     highs = _series(report, "signoff_p90_s")
+    longest = max((p[1] for points in highs.values() for p in points), default=0.0)
+    unit, scale = (
+        ("hours", 3600)
+        if longest >= 7200
+        else ("minutes", 60)
+        if longest >= 120
+        else ("seconds", 1)
+    )
     for label, points in sorted(medians.items()):
         line = axes.plot(
             [p[0] for p in points],
-            [p[1] / 3600 for p in points],
+            [p[1] / scale for p in points],
             marker="o",
             label=f"{label} median",
         )[0]
         high = highs.get(label, [])
         axes.plot(
             [p[0] for p in high],
-            [p[1] / 3600 for p in high],
+            [p[1] / scale for p in high],
             linestyle="--",
             marker="^",
             color=line.get_color(),
             label=f"{label} p90",
         )
     axes.set_title("Time from held request to sign-off, per week")
-    axes.set_ylabel("hours")
+    axes.set_ylabel(unit)
     axes.set_ylim(bottom=0)
-    _finish(figure, axes, bool(medians))
+    _finish(figure, axes, bool(medians), _weeks(report))
     return figure
 
 
-def _finish(figure: Any, axes: Any, has_data: bool) -> None:
+def _weeks(report: dict[str, Any]) -> list[date]:
+    return sorted({date.fromisoformat(row["week"]) for row in report["weeks"]})
+
+
+def _finish(figure: Any, axes: Any, has_data: bool, weeks: list[date]) -> None:
+    from matplotlib.dates import DateFormatter
+    from matplotlib.ticker import MaxNLocator
+
     axes.set_xlabel("week (Monday, UTC)")
     axes.grid(alpha=0.3)
     if has_data:
+        axes.set_xlim(weeks[0] - timedelta(days=4), weeks[-1] + timedelta(days=4))
+        axes.set_xticks(weeks[:: max(1, math.ceil(len(weeks) / 12))])
+        axes.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
+        axes.yaxis.set_major_locator(MaxNLocator(nbins=6))
         axes.legend(fontsize="small", loc="best")
         figure.autofmt_xdate()
     else:
@@ -158,4 +178,6 @@ def render_html(report: dict[str, Any]) -> str:
 def hours(seconds: float | None) -> str:
     if seconds is None:
         return "–"
-    return f"{seconds / 3600:.1f} h" if seconds >= 360 else f"{seconds / 60:.1f} min"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 3600:.1f} h" if seconds >= 7200 else f"{seconds / 60:.1f} min"

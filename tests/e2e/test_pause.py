@@ -150,3 +150,117 @@ def test_pause_commands_refuse_bad_input_clearly(
     assert "Traceback" not in "".join(
         r.output for r in (wrong, not_admin, bad_scope, bad_until, past, nothing)
     )
+
+
+def test_pause_window_is_proven_from_the_export_and_a_doctored_export_fails(
+    gated: GatedRepo, server: LiveServer, admin: str, database_url: str
+) -> None:
+    from gate.pauseproof import check_pauses
+    from tests.support.audit import audit_records
+
+    clone = seed(gated)
+    clone.commit("approved before", {"train/loop.py": "steps = 2\n"}, trailers=[CLAUDE_TRAILER])
+    first = request_id_from(clone.push().gate_lines)
+    assert server.reviewer("alice").decide(first, "approve", "ok").ok
+    assert (
+        pause(database_url, "start", "--reason", "audit week", "--scope", "training").exit_code == 0
+    )
+    assert not clone.push().ok
+    assert not clone.push().ok
+    other = gated.clone()
+    other.commit("during", {"train/new.py": "x = 1\n"}, author=("Build Bot", "ci@bots.example.com"))
+    assert not other.push().ok  # a new request, held during the pause
+    assert pause(database_url, "stop").exit_code == 0
+    assert clone.push().ok
+
+    records = audit_records(server.app)
+    proof = check_pauses(records)
+    assert proof.ok, proof.failures
+    [window] = [w.to_dict() for w in proof.windows]
+    assert window["scope"] == ["training"] and window["reason"] == "audit week"
+    assert window["end_kind"] == "stopped" and window["ended_by"] == "root"
+    assert window["refused_pushes"] == 3
+    assert window["requests_held"] == 1 and window["pending_at_end"] == 1
+
+    # Doctor the export: claim the approved push was accepted inside the pause.
+    allowed = next(
+        r for r in records if r["action"] == "push.allowed" and "training" in r["subject"]["guards"]
+    )
+    inside = window["start_seq"] + 1
+    forged = [dict(r, seq=r["seq"] + 1) if r["seq"] >= inside else r for r in records]
+    forged.append(dict(allowed, seq=inside))
+    doctored = check_pauses(forged)
+    assert not doctored.ok
+    assert f"record {inside}: push.allowed" in doctored.failures[0]
+    assert "inside pause 1" in doctored.failures[0]
+
+
+def test_until_pause_ends_by_itself_and_the_end_is_audited(
+    gated: GatedRepo, server: LiveServer, admin: str, database_url: str
+) -> None:
+    import time
+    from datetime import UTC, datetime, timedelta
+
+    from gate.pauseproof import check_pauses
+    from tests.support.audit import audit_records
+
+    clone = seed(gated)
+    sha = clone.commit("agent", {"train/loop.py": "steps = 2\n"}, trailers=[CLAUDE_TRAILER])
+    request_id = request_id_from(clone.push().gate_lines)
+    assert server.reviewer("alice").decide(request_id, "approve", "ok").ok
+    until = datetime.now(UTC) + timedelta(seconds=2)
+    started = pause(database_url, "start", "--reason", "short", "--until", until.isoformat())
+    assert started.exit_code == 0, started.output
+    while datetime.now(UTC) <= until + timedelta(seconds=1):
+        time.sleep(0.2)
+    assert clone.push().ok, "the pause ended at its --until time"
+    assert remote_ref(gated.bare) == sha
+    records = audit_records(server.app)
+    assert [r["action"] for r in records].count("pause.expired") == 1
+    proof = check_pauses(records)
+    assert proof.ok and proof.windows[0].end_kind in ("expired", "until")
+
+
+def test_admins_pause_and_resume_in_the_web_app(
+    gated: GatedRepo, server: LiveServer, admin: str
+) -> None:
+    from tests.support.reviewer import csrf_from
+
+    clone = seed(gated)
+    clone.commit("agent", {"model/net.py": "layers = 3\n"}, trailers=[CLAUDE_TRAILER])
+    assert not clone.push().ok
+
+    alice = server.reviewer("alice")
+    assert alice.page("/admin/pause").status_code == 403, "reviewers cannot pause"
+
+    root = server.reviewer("root")
+    page = root.page("/admin/pause")
+    assert page.ok and "No pause is in force" in page.text and "known: model, training" in page.text
+    data = {
+        "start-reason": "incident 42",
+        "start-scope": "model",
+        "start-until": "",
+        "start-password": "wrong password!",
+        "csrf_token": csrf_from(page.text),
+    }
+    wrong = root.http.post(f"{server.url}/admin/pause/start", data=data)
+    assert wrong.status_code == 403 and "Wrong password" in wrong.text
+    bad = root.http.post(
+        f"{server.url}/admin/pause/start",
+        data={**data, "start-password": PASSWORD, "start-until": "soonish"},
+    )
+    assert bad.status_code == 400 and "cannot read &#39;soonish&#39; as a time" in bad.text
+    ok = root.http.post(
+        f"{server.url}/admin/pause/start", data={**data, "start-password": PASSWORD}
+    )
+    assert ok.ok and "Pause 1 started" in ok.text and "incident 42" in ok.text
+
+    refused = clone.push()
+    assert not refused.ok and "incident 42" in "\n".join(refused.gate_lines)
+
+    page = root.page("/admin/pause")
+    stop = root.http.post(
+        f"{server.url}/admin/pause/stop",
+        data={"stop-pause_id": "1", "stop-password": PASSWORD, "csrf_token": csrf_from(page.text)},
+    )
+    assert stop.ok and "Stopped pause 1" in stop.text and "No pause is in force" in stop.text
