@@ -1,14 +1,18 @@
 """The append-only, hash-chained audit log.
 
-Each record's hash is SHA-256 over its canonical JSON (sorted keys, no spaces, UTF-8, no
-floats: the RFC 8785 subset our records use), including the previous record's hash, so any
-change, removal or reordering breaks the chain. Records are appended in the same transaction
-as the change they describe.
+Each record's hash is SHA-256 over its canonical JSON (RFC 8785 for the values records use:
+see gate.verify.canonical_json, shared with the offline verifier so both use the same rules),
+including the previous record's hash, so any change, removal or reordering breaks the chain.
+Records are appended in the same transaction as the change they describe; nothing in gate
+updates or deletes them, and database triggers (migration 0002) refuse it.
+
+Appends are serialised so the sequence stays gap-free: PostgreSQL takes a transaction-level
+advisory lock; SQLite takes its database write lock (a write that touches no row) before reading
+the head, so two transactions can never both read the same head.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -17,16 +21,21 @@ from sqlalchemy import func, select, text
 
 from gate.extensions import db
 from gate.models import AuditRecord
+from gate.verify import GENESIS, canonical_json, record_hash
+
+__all__ = [
+    "GENESIS",
+    "SCHEMA_VERSION",
+    "append",
+    "canonical_json",
+    "count",
+    "exported",
+    "record_body",
+    "record_hash",
+]
 
 SCHEMA_VERSION = 1
-GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x6761746561756469  # "gateaudi": serialises appends on PostgreSQL
-
-
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8", errors="surrogatepass"
-    )
 
 
 def record_body(record: AuditRecord) -> dict[str, Any]:
@@ -44,8 +53,9 @@ def record_body(record: AuditRecord) -> dict[str, Any]:
     }
 
 
-def record_hash(body: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(body)).hexdigest()
+def exported(record: AuditRecord) -> dict[str, Any]:
+    """A record as one export line: its hashed fields plus its own hash."""
+    return {**record_body(record), "hash": record.hash}
 
 
 def append(
@@ -58,8 +68,13 @@ def append(
 ) -> AuditRecord:
     """Add one record to the current transaction; it commits or rolls back with the change."""
     session = db.session
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    elif dialect == "sqlite":
+        # Matches no row (so the append-only triggers do not fire) but takes the write lock,
+        # which this transaction then holds until it commits.
+        session.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
     head = session.execute(
         select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
     ).first()

@@ -280,6 +280,81 @@ def report_cmd(
     click.echo(_service_call(report, since, until, fmt, week_by, export, out), nl=False)
 
 
+@cli.group()
+def audit() -> None:
+    """The audit trail: checkpoints, exports, offline verification."""
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of the audit log now (run it from cron too; see docs/audit.md)."""
+    from gate.commands.audit import checkpoint
+
+    for line in _service_call(checkpoint, _app()):
+        click.echo(line)
+
+
+@audit.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", "bundle"]),
+    default="bundle",
+    show_default=True,
+)
+@click.option("--since", default=None, help="YYYY-MM-DD (UTC) or an ISO 8601 time; inclusive.")
+@click.option("--until", default=None, help="YYYY-MM-DD (that whole day, UTC) or a time.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+def audit_export(fmt: str, since: str | None, until: str | None, out: str) -> None:
+    """Export audit records; a bundle is signed and verifiable offline."""
+    from gate.commands.audit import export
+
+    for line in _service_call(export, _app(), fmt, since, until, out):
+        click.echo(f"gate: {line}")
+
+
+@audit.command("verify")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option(
+    "--public-key",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The operator's audit public key (PEM). Without it, the bundle's own is used.",
+)
+def audit_verify(path: str, public_key: str | None) -> None:
+    """Verify an export offline. Exit 0 only if everything verifies."""
+    from gate.commands.audit import verify
+
+    code, lines = verify(path, public_key)
+    for line in lines:
+        click.echo(f"gate: {line}" if code == 2 else line, err=code == 2)
+    sys.exit(code)
+
+
+@audit.command("rotate-key")
+def audit_rotate_key() -> None:
+    """Replace the audit signing key (an audited event signed by both keys)."""
+    from gate.commands.audit import rotate_key
+
+    for line in _service_call(rotate_key, _app()):
+        click.echo(f"gate: {line}")
+
+
+@audit.command("prune-diffs")
+@click.option(
+    "--older-than",
+    type=int,
+    default=None,
+    help="Days since the decision (default: GATE_DIFF_RETENTION_DAYS).",
+)
+def audit_prune_diffs(older_than: int | None) -> None:
+    """Drop diff bodies of long-decided requests; their SHA-256 stays."""
+    from gate.commands.audit import prune_diffs
+
+    for line in _service_call(prune_diffs, _app(), older_than):
+        click.echo(f"gate: {line}")
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

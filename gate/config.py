@@ -27,7 +27,34 @@ def config_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
         "SECRET_KEY": env.get("GATE_SECRET_KEY"),
         "GATE_PUBLIC_URL": env.get("GATE_PUBLIC_URL", "").rstrip("/"),
         "SESSION_COOKIE_SECURE": env.get("GATE_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
+        **_audit_config(env),
     }
+
+
+def audit_key_dir(configured: str | None = None) -> Path:
+    """Where the audit signing key lives: GATE_AUDIT_KEY_DIR, else $GATE_HOME/keys."""
+    configured = configured or os.environ.get("GATE_AUDIT_KEY_DIR")
+    return Path(configured) if configured else gate_home() / "keys"
+
+
+def _audit_config(env: Any) -> dict[str, Any]:
+    """GATE_AUDIT_* settings; numbers are validated here so a typo fails at start-up."""
+    config: dict[str, Any] = {
+        "GATE_AUDIT_KEY_DIR": env.get("GATE_AUDIT_KEY_DIR"),
+        "GATE_AUDIT_ORIGIN": env.get("GATE_AUDIT_ORIGIN"),
+    }
+    for name in (
+        "GATE_AUDIT_CHECKPOINT_SECONDS",
+        "GATE_AUDIT_RETENTION_DAYS",
+        "GATE_DIFF_RETENTION_DAYS",
+    ):
+        raw = env.get(name)
+        if raw is None:
+            continue
+        if not raw.strip().isdigit():
+            raise GateError(f"{name} must be a whole number, not {raw!r}")
+        config[name] = int(raw)
+    return config
 
 
 DEFAULTS: dict[str, Any] = {
@@ -38,6 +65,9 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 512 * 1024 * 1024,
     "GATE_MAX_DIFF_BYTES": 4 * 1024 * 1024,
+    "GATE_AUDIT_CHECKPOINT_SECONDS": 3600,  # the server signs a checkpoint at least this often
+    "GATE_AUDIT_RETENTION_DAYS": 7 * 365 + 2,  # seven years: records and exports
+    "GATE_DIFF_RETENTION_DAYS": 365,  # diff bodies of decided requests; their hashes stay
 }
 
 

@@ -16,7 +16,7 @@ Weeks are ISO weeks (Monday 00:00 UTC), named by their Monday. Commit counts go 
 the commit's committer date (``week_by="commit"``, the default: when the change was made) or
 of the push (``week_by="push"``: when it landed, by the git host's clock); requests and
 decisions always go in the week the server recorded them. ``since``/``until`` select on the
-same times. Pauses: each window (``gate.pauseproof``) with what landed during it and in the
+same times. Pauses: each window (``gate.verify``) with what landed during it and in the
 24 hours after it ends.
 
 A record is a dict with ``seq``, ``time``, ``action``, ``actor`` and ``subject`` (the audit
@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gate.pauseproof import check_pauses
+from gate.verify import check_pauses
 
 AFTER_PAUSE = timedelta(hours=24)
 WEEK_BY = ("commit", "push")

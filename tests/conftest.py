@@ -68,8 +68,14 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def app(database_url: str):  # type: ignore[no-untyped-def]
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": secrets.token_hex(16)})
+def app(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": secrets.token_hex(16),
+            "GATE_AUDIT_KEY_DIR": str(tmp_path / "audit-keys"),
+        }
+    )
     upgrade_database(app)
     yield app
     with app.app_context():

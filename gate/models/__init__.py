@@ -3,6 +3,7 @@
 Every module's tables must be imported here so that Alembic sees the whole metadata.
 """
 
+from gate.models.audit import AuditCheckpoint
 from gate.models.core import (
     ApprovalRequest,
     AuditRecord,
@@ -17,6 +18,7 @@ from gate.models.pause import Pause, PushReport
 
 __all__ = [
     "ApprovalRequest",
+    "AuditCheckpoint",
     "AuditRecord",
     "Decision",
     "HeldItem",

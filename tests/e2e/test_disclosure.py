@@ -56,11 +56,11 @@ def scripted_history(gated: GatedRepo, server: LiveServer) -> None:
 
 
 def test_report_figures_match_a_scripted_history(
-    gated: GatedRepo, server: LiveServer, database_url: str, tmp_path: Path
+    gated: GatedRepo, server: LiveServer, tmp_path: Path
 ) -> None:
     scripted_history(gated, server)
 
-    result = run_gate(database_url, "report", "--format", "json")
+    result = run_gate(server.app, "report", "--format", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     weeks = {(r["guard"], r["week"]): r for r in report["weeks"]}
@@ -77,13 +77,13 @@ def test_report_figures_match_a_scripted_history(
     assert not any(r["guard"] == "model" for r in report["totals"]), "nothing touched model/"
 
     by_push = json.loads(
-        run_gate(database_url, "report", "--format", "json", "--week-by", "push").output
+        run_gate(server.app, "report", "--format", "json", "--week-by", "push").output
     )
     assert [(r["agent_commits"], r["human_commits"]) for r in by_push["totals"]] == [(30, 70)]
 
     week2 = json.loads(
         run_gate(
-            database_url,
+            server.app,
             "report",
             "--format",
             "json",
@@ -97,27 +97,27 @@ def test_report_figures_match_a_scripted_history(
         ("2026-03-09", 10, 23)
     ]
 
-    csv_text = run_gate(database_url, "report", "--format", "csv").output
+    csv_text = run_gate(server.app, "report", "--format", "csv").output
     assert csv_text.splitlines()[0].startswith("repository,guard,week,agent_commits,human_commits")
     assert "repo,training,2026-03-02,10,23,0.303" in csv_text
 
     # The same figures from an export file alone.
     export = tmp_path / "records.jsonl"
     export.write_text("".join(json.dumps(r) + "\n" for r in audit_records(server.app)))
-    from_export = run_gate(database_url, "report", "--format", "json", "--export", str(export))
+    from_export = run_gate(server.app, "report", "--format", "json", "--export", str(export))
     assert json.loads(from_export.output) == report
 
 
-def test_report_refuses_bad_input_clearly(database_url: str, app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    bad_date = run_gate(database_url, "report", "--since", "March")
+def test_report_refuses_bad_input_clearly(app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad_date = run_gate(app, "report", "--since", "March")
     assert bad_date.exit_code == 1 and "cannot read 'March' as a date" in bad_date.output
-    backwards = run_gate(database_url, "report", "--since", "2026-03-09", "--until", "2026-03-01")
+    backwards = run_gate(app, "report", "--since", "2026-03-09", "--until", "2026-03-01")
     assert backwards.exit_code == 1 and "is before --since" in backwards.output
     junk = tmp_path / "junk.jsonl"
     junk.write_text("not json\n")
-    unreadable = run_gate(database_url, "report", "--export", str(junk))
+    unreadable = run_gate(app, "report", "--export", str(junk))
     assert unreadable.exit_code == 1 and "line 1 is not JSON" in unreadable.output
-    missing = run_gate(database_url, "report", "--export", str(tmp_path / "nope.jsonl"))
+    missing = run_gate(app, "report", "--export", str(tmp_path / "nope.jsonl"))
     assert missing.exit_code == 1 and "cannot read the export" in missing.output
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import PASSWORD, GatedRepo, LiveServer, add_reviewer, request_id_from
@@ -21,10 +25,8 @@ def seed(gated: GatedRepo):  # type: ignore[no-untyped-def]
     return clone
 
 
-def pause(database_url: str, *args: str, by: str = "root", password: str = PASSWORD):  # type: ignore[no-untyped-def]
-    return run_gate(
-        database_url, "pause", *args, "--by", by, "--password-stdin", input=password + "\n"
-    )
+def pause(app, *args: str, by: str = "root", password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    return run_gate(app, "pause", *args, "--by", by, "--password-stdin", input=password + "\n")
 
 
 @pytest.fixture
@@ -47,14 +49,14 @@ def audit_actions(app) -> list[tuple[str, dict]]:  # type: ignore[no-untyped-def
 
 
 def test_approved_agent_commit_is_refused_during_pause_and_passes_after(
-    gated: GatedRepo, server: LiveServer, admin: str, database_url: str
+    gated: GatedRepo, server: LiveServer, admin: str
 ) -> None:
     clone = seed(gated)
     sha = clone.commit("faster", {"train/loop.py": "steps = 2\n"}, trailers=[CLAUDE_TRAILER])
     request_id = request_id_from(clone.push().gate_lines)
     assert server.reviewer("alice").decide(request_id, "approve", "fine").ok
 
-    started = pause(database_url, "start", "--reason", "Board review of autonomous R&D")
+    started = pause(server.app, "start", "--reason", "Board review of autonomous R&D")
     assert started.exit_code == 0, started.output
     assert "started pause 1 of all guards" in started.output
 
@@ -82,7 +84,7 @@ def test_approved_agent_commit_is_refused_during_pause_and_passes_after(
     assert new_request != request_id
     assert "pending" in "\n".join(during.gate_lines)
 
-    stopped = pause(database_url, "stop")
+    stopped = pause(server.app, "stop")
     assert stopped.exit_code == 0, stopped.output
     assert "stopped pause 1" in stopped.output
 
@@ -106,7 +108,7 @@ def test_approved_agent_commit_is_refused_during_pause_and_passes_after(
 
 
 def test_scoped_pause_only_affects_its_guards(
-    gated: GatedRepo, server: LiveServer, admin: str, database_url: str
+    gated: GatedRepo, server: LiveServer, admin: str
 ) -> None:
     clone = seed(gated)
     clone.commit("wider", {"model/net.py": "layers = 2\n"}, trailers=[CLAUDE_TRAILER])
@@ -114,7 +116,7 @@ def test_scoped_pause_only_affects_its_guards(
     for name in ("alice", "bob"):
         assert server.reviewer(name).decide(model_request, "approve", "ok").ok
 
-    started = pause(database_url, "start", "--reason", "training freeze", "--scope", "training")
+    started = pause(server.app, "start", "--reason", "training freeze", "--scope", "training")
     assert started.exit_code == 0, started.output
 
     model_push = clone.push()
@@ -128,24 +130,24 @@ def test_scoped_pause_only_affects_its_guards(
 
 
 def test_pause_commands_refuse_bad_input_clearly(
-    gated: GatedRepo, server: LiveServer, admin: str, database_url: str
+    gated: GatedRepo, server: LiveServer, admin: str
 ) -> None:
     clone = seed(gated)
     clone.commit("agent", {"train/loop.py": "steps = 3\n"}, trailers=[CLAUDE_TRAILER])
     assert not clone.push().ok  # the server now knows the policy's guards
-    wrong = pause(database_url, "start", "--reason", "x", password="not the password")
+    wrong = pause(server.app, "start", "--reason", "x", password="not the password")
     assert wrong.exit_code == 1 and "wrong username or password" in wrong.output
-    not_admin = pause(database_url, "start", "--reason", "x", by="alice")
+    not_admin = pause(server.app, "start", "--reason", "x", by="alice")
     assert not_admin.exit_code == 1 and "alice is not an admin" in not_admin.output
-    bad_scope = pause(database_url, "start", "--reason", "x", "--scope", "nonsense")
+    bad_scope = pause(server.app, "start", "--reason", "x", "--scope", "nonsense")
     assert bad_scope.exit_code == 1
     assert "unknown guard(s) in scope: nonsense" in bad_scope.output
     assert "model, training" in bad_scope.output
-    bad_until = pause(database_url, "start", "--reason", "x", "--until", "next tuesday")
+    bad_until = pause(server.app, "start", "--reason", "x", "--until", "next tuesday")
     assert bad_until.exit_code == 1 and "cannot read 'next tuesday' as a time" in bad_until.output
-    past = pause(database_url, "start", "--reason", "x", "--until", "2001-01-01")
+    past = pause(server.app, "start", "--reason", "x", "--until", "2001-01-01")
     assert past.exit_code == 1 and "is not in the future" in past.output
-    nothing = pause(database_url, "stop")
+    nothing = pause(server.app, "stop")
     assert nothing.exit_code == 1 and "no pause is in force" in nothing.output
     assert "Traceback" not in "".join(
         r.output for r in (wrong, not_admin, bad_scope, bad_until, past, nothing)
@@ -153,55 +155,69 @@ def test_pause_commands_refuse_bad_input_clearly(
 
 
 def test_pause_window_is_proven_from_the_export_and_a_doctored_export_fails(
-    gated: GatedRepo, server: LiveServer, admin: str, database_url: str
+    gated: GatedRepo, server: LiveServer, admin: str, tmp_path: Path
 ) -> None:
-    from gate.pauseproof import check_pauses
-    from tests.support.audit import audit_records
+    from gate.verify import canonical_json, record_hash
 
     clone = seed(gated)
     clone.commit("approved before", {"train/loop.py": "steps = 2\n"}, trailers=[CLAUDE_TRAILER])
     first = request_id_from(clone.push().gate_lines)
     assert server.reviewer("alice").decide(first, "approve", "ok").ok
     assert (
-        pause(database_url, "start", "--reason", "audit week", "--scope", "training").exit_code == 0
+        pause(server.app, "start", "--reason", "audit week", "--scope", "training").exit_code == 0
     )
     assert not clone.push().ok
     assert not clone.push().ok
     other = gated.clone()
     other.commit("during", {"train/new.py": "x = 1\n"}, author=("Build Bot", "ci@bots.example.com"))
     assert not other.push().ok  # a new request, held during the pause
-    assert pause(database_url, "stop").exit_code == 0
+    assert pause(server.app, "stop").exit_code == 0
     assert clone.push().ok
 
-    records = audit_records(server.app)
-    proof = check_pauses(records)
-    assert proof.ok, proof.failures
-    [window] = [w.to_dict() for w in proof.windows]
-    assert window["scope"] == ["training"] and window["reason"] == "audit week"
-    assert window["end_kind"] == "stopped" and window["ended_by"] == "root"
-    assert window["refused_pushes"] == 3
-    assert window["requests_held"] == 1 and window["pending_at_end"] == 1
-
-    # Doctor the export: claim the approved push was accepted inside the pause.
-    allowed = next(
-        r for r in records if r["action"] == "push.allowed" and "training" in r["subject"]["guards"]
+    bundle = tmp_path / "audit.zip"
+    made = run_gate(server.app, "audit", "export", "--format", "bundle", "--out", str(bundle))
+    assert made.exit_code == 0, made.output
+    verified = run_gate(server.app, "audit", "verify", str(bundle))
+    assert verified.exit_code == 0, verified.output
+    assert (
+        "pause 1 of training by root: " in verified.output
+        and "(stopped by root); 3 push(es) refused, 1 request(s) held, 1 pending at its end"
+        in verified.output
+        and verified.output.rstrip().splitlines()[-2].endswith("HELD")
     )
-    inside = window["start_seq"] + 1
-    forged = [dict(r, seq=r["seq"] + 1) if r["seq"] >= inside else r for r in records]
-    forged.append(dict(allowed, seq=inside))
-    doctored = check_pauses(forged)
-    assert not doctored.ok
-    assert f"record {inside}: push.allowed" in doctored.failures[0]
-    assert "inside pause 1" in doctored.failures[0]
+    with zipfile.ZipFile(bundle) as archive:
+        report = archive.read("report.html").decode()
+        lines = archive.read("records.jsonl").decode().splitlines()
+    assert "Pauses (1)" in report and "audit week" in report
+
+    # Doctor the export: claim the approved push was accepted inside the pause, with every
+    # record hash and the chain recomputed so that only the pause proof can catch it.
+    records = [json.loads(line) for line in lines]
+    start = next(r["seq"] for r in records if r["action"] == "pause.started")
+    allowed = next(r for r in records if r["action"] == "push.allowed" and r["seq"] > start)
+    forged = dict(allowed, seq=start + 1, time=records[start]["time"])
+    doctored = [*records[:start], forged, *(dict(r, seq=r["seq"] + 1) for r in records[start:])]
+    prev = doctored[0]["prev_hash"]
+    for record in doctored:
+        record["prev_hash"] = prev
+        record["hash"] = prev = record_hash(record)
+    export = tmp_path / "doctored.jsonl"
+    export.write_bytes(b"".join(canonical_json(r) + b"\n" for r in doctored))
+    failed = run_gate(server.app, "audit", "verify", str(export))
+    assert failed.exit_code == 1, failed.output
+    first_problem = failed.output.splitlines()[0]
+    assert first_problem.startswith(f"FAIL record seq {start + 1} ")
+    assert "push.allowed for repo refs/heads/main (guards training) inside pause 1" in first_problem
+    assert "VIOLATED at seq" in failed.output
 
 
 def test_until_pause_ends_by_itself_and_the_end_is_audited(
-    gated: GatedRepo, server: LiveServer, admin: str, database_url: str
+    gated: GatedRepo, server: LiveServer, admin: str
 ) -> None:
     import time
     from datetime import UTC, datetime, timedelta
 
-    from gate.pauseproof import check_pauses
+    from gate.verify import check_pauses
     from tests.support.audit import audit_records
 
     clone = seed(gated)
@@ -209,7 +225,7 @@ def test_until_pause_ends_by_itself_and_the_end_is_audited(
     request_id = request_id_from(clone.push().gate_lines)
     assert server.reviewer("alice").decide(request_id, "approve", "ok").ok
     until = datetime.now(UTC) + timedelta(seconds=2)
-    started = pause(database_url, "start", "--reason", "short", "--until", until.isoformat())
+    started = pause(server.app, "start", "--reason", "short", "--until", until.isoformat())
     assert started.exit_code == 0, started.output
     while datetime.now(UTC) <= until + timedelta(seconds=1):
         time.sleep(0.2)

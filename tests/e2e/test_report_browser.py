@@ -65,11 +65,11 @@ def plots_rendered(page) -> list[int]:  # type: ignore[no-untyped-def]
 
 
 def test_html_report_renders_its_plots(
-    gated: GatedRepo, server: LiveServer, database_url: str, tmp_path: Path, browser
+    gated: GatedRepo, server: LiveServer, tmp_path: Path, browser
 ) -> None:  # type: ignore[no-untyped-def]
     small_history(gated, server)
     out = tmp_path / "report.html"
-    result = run_gate(database_url, "report", "--format", "html", "--out", str(out))
+    result = run_gate(server.app, "report", "--format", "html", "--out", str(out))
     assert result.exit_code == 0, result.output
     ARTIFACTS.mkdir(exist_ok=True)
 

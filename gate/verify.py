@@ -1,0 +1,906 @@
+"""Offline verifier for gate audit exports. Reads a bundle (zip) or a JSON Lines file; no network.
+
+This module is meant to be read by an outside party. It imports only the Python standard library
+and ``cryptography`` (for Ed25519), nothing else from gate, and runs on its own:
+
+    python3 verify.py audit-bundle.zip --public-key gate-audit.pub.pem
+
+What it checks, in this order (docs/audit.md describes every format):
+
+1. Records: each line is one record; its ``hash`` is SHA-256 over the canonical JSON of the other
+   fields; ``prev_hash`` is the previous record's ``hash``; ``seq`` goes up by exactly one. The
+   first record's ``prev_hash`` is 64 zeros when the export starts at seq 1; a filtered export
+   starts mid-chain, and then the chain is checked from its first record's ``prev_hash``.
+2. Keys: the key you pass with ``--public-key`` is trusted; a key rotation recorded in the log
+   (``audit.key_rotated``) extends trust to the old and new keys once a checkpoint signed by an
+   already trusted key covers that record. Without ``--public-key`` the bundle's own key is used,
+   which proves integrity only against accidents, not against whoever made the bundle.
+3. Checkpoints: every signed checkpoint has a valid signature by a trusted key and names a chain
+   head that matches the records; a checkpoint larger than the export means records are missing.
+4. Manifest: signed by a trusted key; its counts, sequence range, head and file digests match.
+5. Policy invariants (``INVARIANTS``): every ``push.allowed`` of held items has, before it,
+   approvals from the required number of distinct humans, none of them a proposer; and no
+   ``push.allowed`` touching a paused guard falls inside a pause window (each window is listed
+   with its counts of refused pushes and pending requests).
+
+Each problem names the record (``seq``) or the file where it was found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import io
+import json
+import re
+import sys
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+GENESIS = "0" * 64
+RECORD_FIELDS = (
+    "schema",
+    "seq",
+    "time",
+    "actor",
+    "actor_auth",
+    "action",
+    "subject",
+    "policy_sha256",
+    "prev_hash",
+)
+BUNDLE_FORMAT = "gate-audit-bundle/1"
+SIGNATURE_DASH = "\u2014"  # signed-note signature lines start with an em dash
+MAX_SAFE_INT = 2**53 - 1
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class VerifyError(Exception):
+    """The input cannot be read at all (not a zip, not JSON Lines, not a key)."""
+
+
+# --- canonical encoding ---------------------------------------------------------------------
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 (JCS) for the JSON values gate records use: objects, arrays, strings,
+    integers within +-(2**53-1), booleans and null. Floats are refused.
+
+    Object keys are sorted by their UTF-16 code units; no whitespace; strings are escaped as
+    ECMAScript's JSON.stringify does (short escapes, \\u00XX for other control characters,
+    everything else as UTF-8, lone surrogates as \\uXXXX).
+    """
+    return _encode(value).encode("utf-8")
+
+
+def _encode(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INT:
+            raise ValueError(f"integer {value} is outside the range canonical JSON allows")
+        return str(value)
+    if isinstance(value, float):
+        raise ValueError("floats are not allowed in audit records")
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+        return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_encode(item) for item in value) + "]"
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                raise ValueError(f"object keys must be strings, not {key!r}")
+        keys = sorted(value, key=lambda k: k.encode("utf-16-be", "surrogatepass"))
+        return "{" + ",".join(_encode(k) + ":" + _encode(value[k]) for k in keys) + "}"
+    raise ValueError(f"cannot encode {type(value).__name__} in an audit record")
+
+
+def record_hash(body: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of a record's fields other than ``hash``."""
+    return hashlib.sha256(canonical_json({k: body[k] for k in RECORD_FIELDS})).hexdigest()
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str  # "record seq 7", "checkpoints/000003.note", "manifest.json"
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+@dataclass
+class Report:
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    records: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    checkpoints: int = 0
+    pushes_checked: int = 0
+    pauses: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True)
+class Record:
+    line: int
+    body: dict[str, Any]
+
+    @property
+    def seq(self) -> int:
+        return self.body["seq"]
+
+    @property
+    def action(self) -> str:
+        return self.body["action"]
+
+    @property
+    def subject(self) -> dict[str, Any]:
+        return self.body["subject"]
+
+    @property
+    def where(self) -> str:
+        return f"record seq {self.body.get('seq', '?')} (line {self.line})"
+
+
+# --- records and the chain ------------------------------------------------------------------
+
+
+def parse_records(data: bytes, name: str = "records.jsonl") -> tuple[list[Record], list[Problem]]:
+    """One record per line; lines that are not a well-formed record are problems."""
+    records, problems = [], []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VerifyError(f"{name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            body = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if not records and not problems:
+                raise VerifyError(
+                    f"{name} is not a gate audit export (line {number} is not JSON)"
+                ) from None
+            problems.append(Problem(f"{name} line {number}", f"not JSON: {exc.msg}"))
+            continue
+        missing = [
+            k for k in (*RECORD_FIELDS, "hash") if not isinstance(body, dict) or k not in body
+        ]
+        if missing:
+            problems.append(Problem(f"{name} line {number}", f"missing fields {missing}"))
+            continue
+        if not isinstance(body["seq"], int) or not isinstance(body["subject"], dict):
+            problems.append(Problem(f"{name} line {number}", "seq or subject has the wrong type"))
+            continue
+        records.append(Record(number, body))
+    return records, problems
+
+
+def check_chain(records: list[Record]) -> Iterator[Problem]:
+    """Each record's own hash, its link to the one before, and no gaps in the sequence."""
+    previous: Record | None = None
+    for record in records:
+        try:
+            computed = record_hash(record.body)
+        except ValueError as exc:
+            yield Problem(record.where, f"cannot be canonically encoded: {exc}")
+            computed = None
+        if computed is not None and computed != record.body["hash"]:
+            yield Problem(
+                record.where,
+                f"hash mismatch: the record says {record.body['hash']}, its content hashes to "
+                f"{computed} (the record was altered)",
+            )
+        if previous is None:
+            if record.seq == 1 and record.body["prev_hash"] != GENESIS:
+                yield Problem(record.where, "the first record's prev_hash is not the genesis hash")
+        else:
+            if record.seq != previous.seq + 1:
+                missing = (
+                    f"records {previous.seq + 1}..{record.seq - 1} are missing"
+                    if record.seq > previous.seq + 1
+                    else "records are out of order"
+                )
+                yield Problem(
+                    record.where,
+                    f"follows seq {previous.seq}, expected {previous.seq + 1}: {missing}",
+                )
+            if record.body["prev_hash"] != previous.body["hash"]:
+                yield Problem(
+                    record.where,
+                    f"prev_hash {record.body['prev_hash'][:16]}... is not the hash of the record "
+                    f"before it (seq {previous.seq}): the chain is broken",
+                )
+        previous = record
+
+
+# --- signed notes and checkpoints ------------------------------------------------------------
+
+
+def public_key_raw(pem_or_raw: bytes) -> bytes:
+    """The 32-byte Ed25519 public key from a PEM (SubjectPublicKeyInfo) file or raw bytes."""
+    if len(pem_or_raw) == 32:
+        return pem_or_raw
+    try:
+        key = serialization.load_pem_public_key(pem_or_raw)
+    except (ValueError, TypeError) as exc:
+        raise VerifyError(f"not a PEM public key ({exc})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise VerifyError("the public key is not an Ed25519 key")
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def fingerprint(raw: bytes) -> str:
+    """SHA-256 (hex) of the raw 32-byte public key; the manifest and records name keys by it."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+def key_id(name: str, raw: bytes) -> bytes:
+    """The signed-note key hash: first 4 bytes of SHA-256(name || "\\n" || 0x01 || key)."""
+    return hashlib.sha256(name.encode("utf-8") + b"\n\x01" + raw).digest()[:4]
+
+
+@dataclass(frozen=True)
+class Signature:
+    name: str
+    key_id: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str  # the signed text, ending in a newline
+    signatures: tuple[Signature, ...]
+
+
+def parse_note(data: str) -> Note:
+    """A C2SP signed note: text, a blank line, then lines "— <name> <base64(keyid||sig)>"."""
+    text, sep, block = data.partition("\n\n")
+    if not sep or not text:
+        raise ValueError("not a signed note (no blank line before the signatures)")
+    signatures = []
+    for line in block.splitlines():
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != SIGNATURE_DASH:
+            raise ValueError(f"malformed signature line {line!r}")
+        try:
+            blob = base64.b64decode(parts[2], validate=True)
+        except binascii.Error:
+            raise ValueError("signature is not base64") from None
+        if len(blob) != 4 + 64:
+            raise ValueError("signature has the wrong length for Ed25519")
+        signatures.append(Signature(parts[1], blob[:4], blob[4:]))
+    if not signatures:
+        raise ValueError("the note has no signatures")
+    return Note(text + "\n", tuple(signatures))
+
+
+def signed_by(note: Note, keys: Iterable[bytes]) -> tuple[set[bytes], list[str]]:
+    """The keys (of those given) whose signature on the note verifies, and any that fail."""
+    good, bad = set(), []
+    for raw in keys:
+        for sig in note.signatures:
+            if sig.key_id != key_id(sig.name, raw):
+                continue
+            try:
+                Ed25519PublicKey.from_public_bytes(raw).verify(
+                    sig.signature, note.text.encode("utf-8")
+                )
+                good.add(raw)
+            except InvalidSignature:
+                bad.append(fingerprint(raw)[:16])
+    return good, bad
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    name: str
+    note: Note
+    origin: str
+    size: int
+    head: str  # hex
+    time: str
+
+
+def parse_checkpoint(name: str, data: str) -> Checkpoint:
+    """Checkpoint text: origin, size, base64 chain head, then extension lines ("time <UTC>")."""
+    note = parse_note(data)
+    lines = note.text.rstrip("\n").split("\n")
+    if len(lines) < 3:
+        raise ValueError("a checkpoint needs origin, size and head lines")
+    if not lines[1].isdigit():
+        raise ValueError(f"size {lines[1]!r} is not a number")
+    try:
+        head = base64.b64decode(lines[2], validate=True)
+    except binascii.Error:
+        raise ValueError("head is not base64") from None
+    if len(head) != 32:
+        raise ValueError("head is not a SHA-256 hash")
+    times = [line.removeprefix("time ") for line in lines[3:] if line.startswith("time ")]
+    return Checkpoint(name, note, lines[0], int(lines[1]), head.hex(), times[0] if times else "")
+
+
+def check_checkpoints(
+    checkpoints: list[Checkpoint], records: list[Record], trusted: set[bytes], origin: str | None
+) -> Iterator[Problem]:
+    """Each checkpoint is signed by a trusted key and matches the chain head at its size."""
+    by_seq = {r.seq: r for r in records}
+    first = records[0].seq if records else 1
+    last = records[-1].seq if records else 0
+    first_prev = records[0].body["prev_hash"] if records else GENESIS
+    for cp in checkpoints:
+        good, bad = signed_by(cp.note, trusted)
+        if bad:
+            yield Problem(cp.name, f"signature by key {', '.join(bad)} does not verify")
+        elif not good:
+            yield Problem(cp.name, "not signed by any trusted key")
+        if origin is not None and cp.origin != origin:
+            yield Problem(cp.name, f"origin {cp.origin!r} is not the log's origin {origin!r}")
+        if cp.size > last:
+            yield Problem(
+                cp.name,
+                f"says the log held {cp.size} records, but the export ends at seq {last}: "
+                f"records {last + 1}..{cp.size} are missing (the tail was dropped)",
+            )
+        elif cp.size == first - 1:
+            if cp.head != first_prev:
+                yield Problem(cp.name, f"head does not match the prev_hash of seq {first}")
+        elif cp.size >= first:
+            record = by_seq.get(cp.size)
+            if record is None:
+                yield Problem(cp.name, f"covers seq {cp.size}, which is not in the export")
+            elif record.body["hash"] != cp.head:
+                yield Problem(
+                    cp.name,
+                    f"head {cp.head[:16]}... does not match the hash of {record.where} "
+                    f"({record.body['hash'][:16]}...): the records were changed after signing",
+                )
+
+
+def extend_trust(
+    trusted: set[bytes], checkpoints: list[Checkpoint], records: list[Record]
+) -> set[bytes]:
+    """Add keys named by key rotations that a checkpoint signed by a trusted key covers."""
+    trusted = set(trusted)
+    rotations = [r for r in records if r.action == "audit.key_rotated"]
+    by_seq = {r.seq: r.body["hash"] for r in records}
+    changed = True
+    while changed:
+        changed = False
+        covered = 0
+        for cp in checkpoints:
+            if signed_by(cp.note, trusted)[0] and by_seq.get(cp.size) == cp.head:
+                covered = max(covered, cp.size)
+        for rotation in rotations:
+            if rotation.seq > covered:
+                continue
+            for side in ("old_key", "new_key"):
+                try:
+                    raw = base64.b64decode(rotation.subject[side]["public_key"], validate=True)
+                except (KeyError, TypeError, binascii.Error):
+                    continue
+                if len(raw) == 32 and raw not in trusted:
+                    trusted.add(raw)
+                    changed = True
+    return trusted
+
+
+# --- policy invariants ------------------------------------------------------------------------
+
+
+@dataclass
+class HeldRequest:
+    seq: int
+    required: dict[str, int]
+    proposers: dict[str, str]  # lower-cased email or account -> why they count as a proposer
+    keys: set[str]
+    denied: bool = False
+    approvals: dict[str, tuple[str, int]] = field(default_factory=dict)  # reviewer -> (email, seq)
+
+
+def held_request(record: Record) -> HeldRequest:
+    subject = record.subject
+    proposers: dict[str, str] = {}
+    for item in subject.get("items", []):
+        short = str(item.get("key", ""))[:12]
+        for role in ("author", "committer", "operator"):
+            who = item.get(role)
+            if who:
+                proposers.setdefault(str(who).lower(), f"{role} of {short}")
+    if subject.get("pusher"):
+        proposers.setdefault(str(subject["pusher"]).lower(), "pusher")
+    return HeldRequest(
+        seq=record.seq,
+        required={str(g): int(n) for g, n in (subject.get("required") or {}).items()},
+        proposers=proposers,
+        keys={str(item.get("key")) for item in subject.get("items", [])},
+    )
+
+
+def check_pushes_were_approved(records: list[Record], partial: bool) -> Iterator[Problem]:
+    """Every push.allowed of held items follows approvals from enough distinct non-proposers.
+
+    Approvals count from ``decision.approve`` records; ``approval.withdrawn`` and
+    ``user.disabled`` take a reviewer's approval back, ``request.denied`` closes a request.
+    """
+    held: dict[int, HeldRequest] = {}
+    for record in records:
+        subject, action = record.subject, record.action
+        request = held.get(subject.get("request")) if "request" in subject else None
+        if action == "request.held":
+            held[subject["request"]] = held_request(record)
+        elif action == "decision.approve" and request is not None:
+            reviewer = str(subject.get("reviewer", record.body["actor"]))
+            email = str(subject.get("reviewer_email", "")).lower()
+            request.approvals.setdefault(reviewer, (email, record.seq))
+        elif action == "approval.withdrawn" and request is not None:
+            request.approvals.pop(str(subject.get("reviewer", record.body["actor"])), None)
+        elif action == "user.disabled":
+            for pending in held.values():
+                pending.approvals.pop(str(subject.get("user")), None)
+        elif action == "request.denied" and request is not None:
+            request.denied = True
+        elif action == "push.allowed":
+            yield from _check_push(record, held, partial)
+
+
+def _check_push(record: Record, held: dict[int, HeldRequest], partial: bool) -> Iterator[Problem]:
+    requests = record.subject.get("requests", [])
+    keys = set(record.subject.get("keys", []))
+    covered: set[str] = set()
+    for request_id in requests:
+        request = held.get(request_id)
+        if request is None:
+            if not partial:
+                yield Problem(
+                    record.where, f"lets request {request_id} through, but no record holds it"
+                )
+            keys.clear()  # cannot check keys against a request from before the export
+            continue
+        covered |= request.keys
+        if request.denied:
+            yield Problem(record.where, f"lets request {request_id} through after it was denied")
+        counted: dict[str, str] = {}  # email or account -> reviewer
+        excluded = []
+        for reviewer, (email, seq) in request.approvals.items():
+            reason = request.proposers.get(email) or request.proposers.get(reviewer.lower())
+            if reason:
+                excluded.append(f"{reviewer} at seq {seq} is the {reason}")
+            else:
+                counted.setdefault(email or reviewer.lower(), reviewer)
+        for guard, needed in sorted(request.required.items()):
+            if len(counted) < needed:
+                why = f" ({'; '.join(excluded)}: a proposer's approval does not count)"
+                yield Problem(
+                    record.where,
+                    f"lets request {request_id} through, but guard {guard!r} needs {needed} "
+                    f"approval(s) from distinct humans who are not its proposers and had "
+                    f"{len(counted)}" + (why if excluded else ""),
+                )
+    stray = sorted(keys - covered)
+    if stray:
+        yield Problem(record.where, f"allows {', '.join(k[:12] for k in stray)}, never held")
+
+
+# --- pauses -----------------------------------------------------------------------------------
+#
+# A pause window opens at its ``pause.started`` record and closes at the first of: the
+# ``pause.stopped`` or ``pause.expired`` record for the same pause, or the pause's ``until``
+# time. Records are ordered by ``seq`` (the server appends under one lock, and takes that lock
+# before it reads the pauses when it is about to allow a push, so ``seq`` is the order in which
+# decisions were made); a window with ``until`` also ends at that time.
+#
+# The invariant: no ``push.allowed`` record inside a window names a guard in the pause's scope
+# (one without ``guards`` is taken to touch every guard). Each window is reported with its
+# counts: pushes refused because of it (``push.refused`` naming the pause), requests held for its
+# guards during it, how many of those were still pending when it closed, and approvals given
+# during it (accepted, but effective only after the pause).
+#
+# These functions take plain record dicts (``seq``, ``time``, ``action``, ``subject``), so the
+# disclosure report reuses them.
+
+END_ACTIONS = ("pause.stopped", "pause.expired")
+
+
+def _time(text: str) -> datetime:
+    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@dataclass
+class PauseWindow:
+    pause: int
+    scope: list[str]
+    reason: str
+    started_by: str
+    start_seq: int
+    start_time: str
+    until: str | None = None
+    end_seq: int | None = None  # None: still in force at the end of the export (or ran out)
+    end_time: str | None = None
+    end_kind: str | None = None  # stopped | expired | until | open
+    ended_by: str | None = None
+    refused_pushes: int = 0
+    requests_held: list[int] = field(default_factory=list)
+    pending_at_end: list[int] = field(default_factory=list)
+    approvals_during: int = 0
+    violations: list[int] = field(default_factory=list)  # seq of offending push.allowed
+
+    def covers(self, guards: Iterable[str] | None) -> bool:
+        if guards is None:
+            return True
+        names = set(guards)
+        return bool(names) and ("all" in self.scope or bool(names & set(self.scope)))
+
+    def contains(self, record: dict[str, Any]) -> bool:
+        """Whether a record falls inside this window (by seq, and before ``until``)."""
+        return int(record["seq"]) > self.start_seq and self.before_end(record)
+
+    def before_end(self, record: dict[str, Any]) -> bool:
+        if self.end_seq is not None and int(record["seq"]) >= self.end_seq:
+            return False
+        return self.until is None or _time(record["time"]) < _time(self.until)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pause": self.pause,
+            "scope": self.scope,
+            "reason": self.reason,
+            "started_by": self.started_by,
+            "start": self.start_time,
+            "start_seq": self.start_seq,
+            "end": self.end_time,
+            "end_seq": self.end_seq,
+            "end_kind": self.end_kind,
+            "ended_by": self.ended_by,
+            "until": self.until,
+            "refused_pushes": self.refused_pushes,
+            "requests_held": len(self.requests_held),
+            "pending_at_end": len(self.pending_at_end),
+            "approvals_during": self.approvals_during,
+            "violations": self.violations,
+        }
+
+
+@dataclass
+class PauseProof:
+    windows: list[PauseWindow]
+    failures: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def pause_windows(records: list[dict[str, Any]]) -> list[PauseWindow]:
+    """The pause windows described by the records, without checking anything."""
+    windows: dict[int, PauseWindow] = {}
+    for record in sorted(records, key=lambda r: int(r["seq"])):
+        action, subject = record["action"], record.get("subject") or {}
+        if action == "pause.started":
+            windows[int(subject["pause"])] = PauseWindow(
+                pause=int(subject["pause"]),
+                scope=list(subject.get("scope") or ["all"]),
+                reason=str(subject.get("reason", "")),
+                started_by=str(subject.get("by", record.get("actor", ""))),
+                start_seq=int(record["seq"]),
+                start_time=str(record["time"]),
+                until=subject.get("until"),
+            )
+        elif action in END_ACTIONS:
+            window = windows.get(int(subject.get("pause", -1)))
+            if window is not None and window.end_seq is None:
+                window.end_seq = int(record["seq"])
+                window.end_kind = action.split(".")[1]
+                window.ended_by = str(subject.get("by", record.get("actor", "")))
+                window.end_time = str(record["time"])
+                if window.until and _time(window.until) < _time(window.end_time):
+                    window.end_time, window.end_kind = window.until, "until"
+    for window in windows.values():
+        if window.end_seq is None:
+            window.end_time, window.end_kind = (
+                (window.until, "until") if window.until else (None, "open")
+            )
+    return sorted(windows.values(), key=lambda w: w.start_seq)
+
+
+def check_pauses(records: list[dict[str, Any]]) -> PauseProof:
+    """Check the pause invariant and count what happened in each window."""
+    ordered = sorted(records, key=lambda r: int(r["seq"]))
+    windows = pause_windows(ordered)
+    failures: list[str] = []
+    held_guards: dict[int, set[str]] = {}
+    settled: dict[int, dict[str, Any]] = {}  # request -> its request.approved / .denied record
+    for record in ordered:
+        subject = record.get("subject") or {}
+        if record["action"] == "request.held":
+            held_guards[int(subject["request"])] = {
+                g for item in subject.get("items", []) for g in item.get("guards", {})
+            }
+        elif record["action"] in ("request.approved", "request.denied"):
+            settled.setdefault(int(subject["request"]), record)
+    for window in windows:
+        for record in ordered:
+            if not window.contains(record):
+                continue
+            action, subject = record["action"], record.get("subject") or {}
+            if action == "push.allowed" and window.covers(subject.get("guards")):
+                window.violations.append(int(record["seq"]))
+                failures.append(
+                    f"record {record['seq']}: push.allowed for {subject.get('repository')} "
+                    f"{subject.get('ref')} (guards {', '.join(subject.get('guards') or ['unknown'])}) "
+                    f"inside pause {window.pause} ({window.start_time} to {window.end_time or 'open'})"
+                )
+            elif action == "push.refused" and window.pause in subject.get("pauses", []):
+                window.refused_pushes += 1
+            elif action == "request.held" and window.covers(held_guards[int(subject["request"])]):
+                window.requests_held.append(int(subject["request"]))
+            elif action == "decision.approve" and window.covers(subject.get("guards")):
+                window.approvals_during += 1
+        window.pending_at_end = [
+            r for r in window.requests_held if r not in settled or not window.before_end(settled[r])
+        ]
+    return PauseProof(windows, failures)
+
+
+def check_pauses_held(records: list[Record], partial: bool) -> Iterator[Problem]:
+    """No push of agent changes to a paused guard was allowed while the pause was in force."""
+    by_seq = {r.seq: r for r in records}
+    for window in check_pauses([r.body for r in records]).windows:
+        for seq in window.violations:
+            subject = by_seq[seq].subject
+            yield Problem(
+                by_seq[seq].where,
+                f"push.allowed for {subject.get('repository')} {subject.get('ref')} (guards "
+                f"{', '.join(subject.get('guards') or ['not recorded'])}) inside pause "
+                f"{window.pause} of {', '.join(window.scope)}, in force from seq "
+                f"{window.start_seq} ({window.start_time}) to "
+                + (
+                    f"seq {window.end_seq} ({window.end_time})"
+                    if window.end_seq
+                    else f"{window.end_time or 'the end of the export'}"
+                ),
+            )
+
+
+Invariant = Callable[[list[Record], bool], Iterator[Problem]]
+# Add checks here: each walks the records in order and yields the problems it finds.
+INVARIANTS: list[Invariant] = [check_pushes_were_approved, check_pauses_held]
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+
+def _record_checks(report: Report, records: list[Record], partial: bool) -> None:
+    report.records = len(records)
+    if records:
+        report.first_seq, report.last_seq = records[0].seq, records[-1].seq
+    report.problems.extend(check_chain(records))
+    for invariant in INVARIANTS:
+        report.problems.extend(invariant(records, partial))
+    report.pushes_checked = sum(1 for r in records if r.action == "push.allowed")
+    report.pauses = [w.to_dict() for w in check_pauses([r.body for r in records]).windows]
+    if partial and records:
+        report.notes.append(
+            f"the export starts at seq {records[0].seq}: the chain is verified from its first "
+            f"record's prev_hash {records[0].body['prev_hash']}, which must be the hash of seq "
+            f"{records[0].seq - 1} in the full log; pushes of requests held earlier are not checked"
+        )
+
+
+def verify_jsonl(data: bytes) -> Report:
+    """A bare JSON Lines export: records, chain and invariants (it carries no signatures)."""
+    report = Report()
+    records, problems = parse_records(data)
+    report.problems.extend(problems)
+    _record_checks(report, records, partial=bool(records) and records[0].seq != 1)
+    report.notes.append("a JSON Lines export has no checkpoints: no signatures were checked")
+    return report
+
+
+def _read_zip(data: bytes) -> dict[str, bytes]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return {info.filename: archive.read(info) for info in archive.infolist()}
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+        raise VerifyError(f"not a readable zip file ({exc})") from None
+
+
+def verify_bundle(data: bytes, trusted_key: bytes | None = None) -> Report:
+    """A bundle zip: records, chain, invariants, checkpoints, keys, manifest and file digests."""
+    files = _read_zip(data)
+    report = Report()
+    for required in ("records.jsonl", "manifest.json", "manifest.sig", "public-key.pem"):
+        if required not in files:
+            raise VerifyError(f"not a gate audit bundle: {required} is missing")
+    try:
+        manifest = json.loads(files["manifest.json"])
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise VerifyError("manifest.json is not JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise VerifyError(f"manifest.json is not a {BUNDLE_FORMAT} manifest")
+
+    records, problems = parse_records(files["records.jsonl"])
+    report.problems.extend(problems)
+    partial = bool(records) and records[0].seq != 1
+    _record_checks(report, records, partial)
+
+    bundle_key = public_key_raw(files["public-key.pem"])
+    if trusted_key is None:
+        trusted = {bundle_key}
+        report.notes.append(
+            "no --public-key given: trusting the key inside the bundle, which only shows the "
+            "bundle is consistent; pass the key you obtained from the operator to prove origin"
+        )
+    else:
+        trusted = {trusted_key}
+    checkpoints = []
+    for name in sorted(n for n in files if n.startswith("checkpoints/") and not n.endswith("/")):
+        try:
+            checkpoints.append(parse_checkpoint(name, files[name].decode("utf-8")))
+        except (ValueError, UnicodeDecodeError) as exc:
+            report.problems.append(Problem(name, f"unreadable checkpoint: {exc}"))
+    report.checkpoints = len(checkpoints)
+    trusted = extend_trust(trusted, checkpoints, records)
+    if bundle_key not in trusted:
+        report.problems.append(
+            Problem(
+                "public-key.pem",
+                f"the bundle's signing key {fingerprint(bundle_key)[:16]} is not the trusted key "
+                "and no key rotation in the log introduces it",
+            )
+        )
+    origin = manifest.get("origin")
+    report.problems.extend(check_checkpoints(checkpoints, records, trusted, origin))
+    report.problems.extend(_check_manifest(manifest, files, records, trusted, origin))
+    return report
+
+
+def _check_manifest(
+    manifest: dict[str, Any],
+    files: dict[str, bytes],
+    records: list[Record],
+    trusted: set[bytes],
+    origin: str | None,
+) -> Iterator[Problem]:
+    digest = hashlib.sha256(files["manifest.json"]).hexdigest()
+    try:
+        note = parse_note(files["manifest.sig"].decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        yield Problem("manifest.sig", f"unreadable: {exc}")
+        return
+    if note.text != f"{origin}\nmanifest sha256 {digest}\n":
+        yield Problem("manifest.sig", "does not sign this manifest.json (it was changed)")
+    good, bad = signed_by(note, trusted)
+    if bad or not good:
+        yield Problem("manifest.sig", "not validly signed by a trusted key")
+    expected = {
+        "count": len(records),
+        "first_seq": records[0].seq if records else None,
+        "last_seq": records[-1].seq if records else None,
+        "head_hash": records[-1].body["hash"] if records else None,
+    }
+    for key, value in expected.items():
+        if manifest.get(key) != value:
+            yield Problem(
+                "manifest.json", f"{key} is {manifest.get(key)!r} but the records give {value!r}"
+            )
+    listed = manifest.get("files") or {}
+    unsigned = {"manifest.json", "manifest.sig", "SHA256SUMS"}
+    for name, content in sorted(files.items()):
+        if name in unsigned or name.endswith("/"):
+            continue
+        if name not in listed:
+            yield Problem(name, "is in the bundle but not listed in the manifest")
+        elif hashlib.sha256(content).hexdigest() != listed[name]:
+            yield Problem(name, "does not match its SHA-256 in the manifest")
+    for name in sorted(set(listed) - set(files)):
+        yield Problem(name, "is listed in the manifest but missing from the bundle")
+    sums = files.get("SHA256SUMS", b"").decode("utf-8", "replace").splitlines()
+    for line in sums:
+        want, _, name = line.partition("  ")
+        if name in files and hashlib.sha256(files[name]).hexdigest() != want:
+            yield Problem("SHA256SUMS", f"{name} does not match its line")
+
+
+def verify_path(path: str | Path, public_key_pem: bytes | None = None) -> Report:
+    """Verify a bundle (.zip) or a JSON Lines export; raises VerifyError if it cannot be read."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise VerifyError(f"cannot read {path}: {exc.strerror}") from None
+    trusted = public_key_raw(public_key_pem) if public_key_pem is not None else None
+    if data[:2] == b"PK" or path.suffix == ".zip":
+        return verify_bundle(data, trusted)
+    if trusted is not None:
+        raise VerifyError("a JSON Lines export carries no signatures; --public-key needs a bundle")
+    return verify_jsonl(data)
+
+
+def report_lines(report: Report, limit: int = 50) -> list[str]:
+    """The problems (first ``limit``, the first one is where verification first failed), notes
+    and a summary line."""
+    lines = [f"FAIL {problem}" for problem in report.problems[:limit]]
+    if len(report.problems) > limit:
+        lines.append(f"FAIL ... and {len(report.problems) - limit} more problems")
+    lines += [f"note: {note}" for note in report.notes]
+    lines += [pause_line(p) for p in report.pauses]
+    span = f"seq {report.first_seq}..{report.last_seq}" if report.records else "no records"
+    summary = (
+        f"{report.records} records ({span}), {report.checkpoints} checkpoints, "
+        f"{report.pushes_checked} accepted pushes checked against the approval policy"
+    )
+    if report.ok:
+        lines.append(f"OK: verified {summary}")
+    else:
+        lines.append(f"FAILED: {len(report.problems)} problem(s) in {summary}")
+    return lines
+
+
+def pause_line(pause: dict[str, Any]) -> str:
+    end = (
+        f"{pause['end']} ({pause['end_kind']}"
+        + (f" by {pause['ended_by']})" if pause["end_kind"] == "stopped" else ")")
+        if pause["end"]
+        else "still in force"
+    )
+    return (
+        f"pause {pause['pause']} of {', '.join(pause['scope'])} by {pause['started_by']}: "
+        f"{pause['start']} to {end}; {pause['refused_pushes']} push(es) refused, "
+        f"{pause['requests_held']} request(s) held, {pause['pending_at_end']} pending at its end, "
+        f"{pause['approvals_during']} approval(s) given during it, "
+        + (
+            "HELD"
+            if not pause["violations"]
+            else f"VIOLATED at seq {', '.join(map(str, pause['violations']))}"
+        )
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("path", help="bundle (.zip) or JSON Lines export")
+    parser.add_argument("--public-key", help="PEM file of the gate server's audit key")
+    args = parser.parse_args(argv)
+    try:
+        key = Path(args.public_key).read_bytes() if args.public_key else None
+        report = verify_path(args.path, key)
+    except OSError as exc:
+        print(f"error: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except VerifyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for line in report_lines(report):
+        print(line)
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

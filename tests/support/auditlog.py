@@ -1,0 +1,99 @@
+"""Build a real audit history through the services (no git), and open/rewrite bundle zips."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from typing import Any
+
+from gate.models import HookToken, User
+from gate.services.accounts import add_user, create_token
+from gate.services.decisions import decide, get_request
+from gate.services.holds import HoldReport, record_holds
+
+PASSWORD = "correct horse battery staple"
+POLICY_SHA = "ab" * 32
+AGENT = {"name": "Build Bot", "email": "ci@bots.example.com"}
+
+
+def commit_item(n: int, guard: str, author: dict[str, str] = AGENT) -> dict[str, Any]:
+    key = hashlib.sha1(f"commit {n}".encode()).hexdigest()
+    return {
+        "key": key,
+        "kind": "commit",
+        "commit": {"id": key, "author": author, "committer": author, "message": f"change {n}"},
+        "guards": {guard: [f"{guard}/file{n}.py"]},
+        "signals": [{"kind": "email", "evidence": author["email"]}],
+        "diffs": [{"path": f"{guard}/file{n}.py", "patch": f"+x = {n}\n"}],
+        "diff_sha256": hashlib.sha256(f"diff {n}".encode()).hexdigest(),
+    }
+
+
+def report(items: list[dict[str, Any]], ref: str = "refs/heads/main") -> HoldReport:
+    return HoldReport(
+        repository="repo",
+        ref=ref,
+        old="0" * 40,
+        new=items[-1]["key"],
+        pusher="agent-bot",
+        policy_sha256=POLICY_SHA,
+        approvals={"train": 1, "model": 2},
+        items=items,
+    )
+
+
+def push(app, items: list[dict[str, Any]]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """What the hook does: report the held items; answers their states (records push.allowed
+    when all are approved)."""
+    from gate.extensions import db
+
+    with app.app_context():
+        token = db.session.get(HookToken, 1)
+        return record_holds(report(items), token)
+
+
+def approve(app, request_id: int, username: str, verdict: str = "approve", comment: str = "ok"):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from gate.extensions import db
+
+    with app.app_context():
+        reviewer = db.session.scalar(select(User).where(User.username == username))
+        return decide(get_request(request_id), reviewer, verdict, comment)
+
+
+def build_history(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Reviewers, a token, an approved-and-landed train change, a two-approval model change,
+    a denied change, and a pending change authored by reviewer dave."""
+    with app.app_context():
+        for name in ("alice", "bob", "carol", "dave"):
+            add_user(name, f"{name.title()} Reviewer", f"{name}@example.com", PASSWORD)
+        create_token("test hook")
+    train = [commit_item(1, "train")]
+    first = push(app, train)["items"][0]["request_id"]
+    approve(app, first, "alice", comment="Looks right")
+    assert push(app, train)["items"][0]["state"] == "approved"
+    model = [commit_item(2, "model")]
+    second = push(app, model)["items"][0]["request_id"]
+    approve(app, second, "alice")
+    approve(app, second, "bob", comment="Second pair of eyes")
+    assert push(app, model)["items"][0]["state"] == "approved"
+    denied = push(app, [commit_item(3, "train")])["items"][0]["request_id"]
+    approve(app, denied, "carol", "deny", "Too many steps")
+    daves = [commit_item(4, "train", {"name": "Dave", "email": "dave@example.com"})]
+    pending = push(app, daves)["items"][0]["request_id"]
+    return {"approved": [first, second], "denied": denied, "daves": pending, "daves_items": daves}
+
+
+def read_zip(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def write_zip(files: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return out.getvalue()
