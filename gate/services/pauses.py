@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 
 from gate import audit
 from gate.extensions import db
-from gate.models import AuditRecord, HeldItem, Pause, User
+from gate.models import ApprovalRequest, AuditRecord, Pause, User
 from gate.services import Conflict, Forbidden, NotFound, ServiceError
 from gate.services.accounts import authenticate
 from gate.times import as_utc, utc_text
@@ -55,8 +55,10 @@ def known_guards() -> list[str]:
         .limit(50)
     ):
         names.update(((subject or {}).get("policy") or {}).get("guards", []))
-    for guards in db.session.scalars(select(HeldItem.guards).distinct()):
-        names.update(guards or {})
+    for required in db.session.scalars(
+        select(ApprovalRequest.required).order_by(ApprovalRequest.id.desc()).limit(500)
+    ):
+        names.update(required or {})
     return sorted(names)
 
 
@@ -196,6 +198,16 @@ def _subject(pause: Pause, by: User | None) -> dict[str, Any]:
     }
 
 
+def _lock_audit_log() -> None:
+    """Take the lock ``audit.append`` takes (held until commit), before reading pauses."""
+    session = db.session
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": audit._PG_LOCK_KEY})
+    elif dialect == "sqlite":
+        session.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
+
+
 def apply_pauses(
     items: list[dict[str, Any]],
     guards_of: dict[str, set[str]],
@@ -210,9 +222,7 @@ def apply_pauses(
     read, so a pause started concurrently is either seen here or ordered after ``push.allowed``.
     """
     if all(item["state"] == "approved" for item in items):
-        session = db.session
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": audit._PG_LOCK_KEY})
+        _lock_audit_log()
     expire_due()
     pauses = in_force()
     if not pauses:

@@ -62,7 +62,7 @@ def test_report_figures_match_a_scripted_history(
 
     result = run_gate(server.app, "report", "--format", "json")
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     weeks = {(r["guard"], r["week"]): r for r in report["weeks"]}
     for monday, humans in zip(WEEKS, HUMANS_PER_WEEK, strict=True):
         row = weeks[("training", monday)]
@@ -77,7 +77,7 @@ def test_report_figures_match_a_scripted_history(
     assert not any(r["guard"] == "model" for r in report["totals"]), "nothing touched model/"
 
     by_push = json.loads(
-        run_gate(server.app, "report", "--format", "json", "--week-by", "push").output
+        run_gate(server.app, "report", "--format", "json", "--week-by", "push").stdout
     )
     assert [(r["agent_commits"], r["human_commits"]) for r in by_push["totals"]] == [(30, 70)]
 
@@ -91,13 +91,13 @@ def test_report_figures_match_a_scripted_history(
             "2026-03-09",
             "--until",
             "2026-03-15",
-        ).output
+        ).stdout
     )
     assert [(r["week"], r["agent_commits"], r["human_commits"]) for r in week2["weeks"]] == [
         ("2026-03-09", 10, 23)
     ]
 
-    csv_text = run_gate(server.app, "report", "--format", "csv").output
+    csv_text = run_gate(server.app, "report", "--format", "csv").stdout
     assert csv_text.splitlines()[0].startswith("repository,guard,week,agent_commits,human_commits")
     assert "repo,training,2026-03-02,10,23,0.303" in csv_text
 
@@ -105,7 +105,7 @@ def test_report_figures_match_a_scripted_history(
     export = tmp_path / "records.jsonl"
     export.write_text("".join(json.dumps(r) + "\n" for r in audit_records(server.app)))
     from_export = run_gate(server.app, "report", "--format", "json", "--export", str(export))
-    assert json.loads(from_export.output) == report
+    assert json.loads(from_export.stdout) == report
 
 
 def test_report_refuses_bad_input_clearly(app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -143,4 +143,7 @@ def test_post_receive_spools_when_the_server_is_down_and_resends(
     assert clone.push().ok
     reports = wait_for_push_reports(server.app, 2)
     assert [sum(b["human"] for b in r["subject"]["guarded"]) for r in reports] == [1, 1]
+    deadline = time.monotonic() + 60  # the worker removes a report once the server has it
+    while list(spool.glob("*.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert not list(spool.glob("*.json"))
