@@ -81,23 +81,30 @@ class Git:
         proc = self._popen(args)
         assert proc.stdin and proc.stdout and proc.stderr
         try:
-            proc.stdin.write(input)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        pending = b""
-        while chunk := proc.stdout.read(_CHUNK):
-            pending += chunk
-            *records, pending = pending.split(sep)
-            yield from records
-        if pending:
-            yield pending
-        err = proc.stderr.read()
-        if proc.wait() != 0:
-            detail = err.decode("utf-8", errors="replace").strip()
-            raise GateError(
-                f"gate: git {args[0]} failed: {detail or 'exit ' + str(proc.returncode)}"
-            )
+            try:
+                proc.stdin.write(input)
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
+            pending = b""
+            while chunk := proc.stdout.read(_CHUNK):
+                pending += chunk
+                *records, pending = pending.split(sep)
+                yield from records
+            if pending:
+                yield pending
+            err = proc.stderr.read()
+            if proc.wait() != 0:
+                detail = err.decode("utf-8", errors="replace").strip()
+                raise GateError(
+                    f"gate: git {args[0]} failed: {detail or 'exit ' + str(proc.returncode)}"
+                )
+        finally:  # also when the reader stops early: no stray process, no open pipe
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                pipe.close()
 
     def refs(self) -> dict[str, str]:
         """Every existing ref and the object it points to (before this push is applied)."""
