@@ -311,3 +311,11 @@ def test_settings_cache_gives_the_same_state(tmp_path: Path) -> None:
     policy.write_bytes(POLICY.replace(b'"lnk"', b'"lnk2"'))
     edited = load_state(str(tmp_path))
     assert edited.policy.guards[1].paths[-1] == "lnk2"
+
+
+def test_large_diff_tree_input_does_not_deadlock(tmp_path: Path) -> None:
+    """diff-tree answers while it reads: 5,000 ids (205 KB) fill both pipes at once."""
+    bare, tips = _build(tmp_path, 0)
+    git = Git(str(bare), {"PATH": "/usr/bin:/bin:/usr/local/bin"})
+    ids = [tips["refs/heads/new"]] * 5_000
+    assert sum(1 for _ in git.changed_paths(ids)) >= 1
