@@ -80,6 +80,8 @@ def parse_hold_report(body: Any) -> HoldReport:
     """Validate the hook's JSON; anything off is a 400 with the reason, never a 500."""
     if not isinstance(body, dict):
         raise BadPayload("the body must be a JSON object")
+    if _has_lone_surrogate(body):
+        raise BadPayload("strings must be valid Unicode (escape undecodable bytes before sending)")
     repository = _string(body, "repository", 500)
     ref = _string(body, "ref", 500)
     if not ref.startswith("refs/"):
@@ -107,6 +109,20 @@ def parse_hold_report(body: Any) -> HoldReport:
     if len(set(keys)) != len(keys):
         raise BadPayload("items must not repeat a key")
     return HoldReport(repository, ref, old, new, pusher, policy_sha, approvals, items)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 def _string(obj: dict[str, Any], name: str, limit: int) -> str:

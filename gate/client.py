@@ -9,12 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from gate.classification import HeldCommit, HeldRefChange, Verdict
+from gate.commits import display_path
 from gate.errors import GateError
 from gate.hookconfig import HookConfig
 from gate.policy import Policy
 
 API_VERSION = "v1"
 ITEM_STATES = {"approved", "pending", "denied"}
+
+
+def _shown_guards(guards: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Paths as reviewers see them: undecodable bytes and control characters escaped."""
+    return {name: [display_path(path) for path in paths] for name, paths in guards.items()}
 
 
 def commit_item(held: HeldCommit, diffs: list[dict[str, Any]], diff_hash: str) -> dict[str, Any]:
@@ -41,7 +47,7 @@ def commit_item(held: HeldCommit, diffs: list[dict[str, Any]], diff_hash: str) -
             "trailers": [list(t) for t in commit.trailers],
         },
         "signals": [s.to_dict() for s in held.signals],
-        "guards": held.guards,
+        "guards": _shown_guards(held.guards),
         "diffs": diffs,
         "diff_sha256": diff_hash,
     }
@@ -54,7 +60,7 @@ def change_item(change: HeldRefChange) -> dict[str, Any]:
         "reason": change.reason,
         "removed": change.removed,
         "signals": [s.to_dict() for s in change.signals],
-        "guards": change.guards,
+        "guards": _shown_guards(change.guards),
         "diffs": [],
         "diff_sha256": None,
     }
@@ -109,6 +115,30 @@ def submit_holds(config: HookConfig, payload: dict[str, Any]) -> dict[str, Any]:
         ) from None
     _check_answer(body, payload, config.server)
     return body
+
+
+def enforce_policy(answer: dict[str, Any], items: list[dict[str, Any]], policy: Policy) -> None:
+    """Downgrade to pending any approval that falls short of this hook's own policy.
+
+    A request's requirements are recorded when it is first created, from that hook's policy. If
+    the policy has since been tightened, or a request was created by anyone with weaker
+    requirements, an "approved" answer is not enough: every guard an item touches must have at
+    least as many distinct approvals as this policy asks for.
+    """
+    needed = {guard.name: guard.approvals for guard in policy.guards}
+    requests = {r.get("id"): r for r in answer.get("requests", []) if isinstance(r, dict)}
+    guards_of = {item["key"]: item["guards"] for item in items}
+    for item in answer["items"]:
+        if item["state"] != "approved":
+            continue
+        given = (requests.get(item["request_id"]) or {}).get("approvals", {})
+        for guard in guards_of.get(item["key"], {}):
+            have = given.get(guard, {}).get("given", 0) if isinstance(given.get(guard), dict) else 0
+            if have < needed.get(guard, 1):
+                item["state"] = "pending"
+                item["short"] = (
+                    f"{guard} has {have} of the {needed.get(guard, 1)} approvals this policy requires"
+                )
 
 
 def _error_text(response: Any) -> str:

@@ -62,7 +62,13 @@ def _ask_server(
     from gate.hookcache import enable_site_packages
 
     enable_site_packages()
-    from gate.client import change_item, commit_item, hold_payload, submit_holds
+    from gate.client import (
+        change_item,
+        commit_item,
+        enforce_policy,
+        hold_payload,
+        submit_holds,
+    )
     from gate.messages import refusal_lines, server_down_lines, signed_off_lines
     from gate.repository import commit_diffs, diff_sha256, diffs_to_json, open_repository
 
@@ -76,9 +82,9 @@ def _ask_server(
                 items.append(commit_item(held, diffs, diff_sha256(diffs)))
             if verdict.held_change is not None:
                 items.append(change_item(verdict.held_change))
-            answers.append(
-                submit_holds(config, hold_payload(config, policy, pusher, verdict, items))
-            )
+            answer = submit_holds(config, hold_payload(config, policy, pusher, verdict, items))
+            enforce_policy(answer, items, policy)
+            answers.append(answer)
     except GateError as exc:
         return 1, server_down_lines(config, verdicts, str(exc))
     if all(item["state"] == "approved" for answer in answers for item in answer["items"]):

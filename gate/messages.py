@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gate.classification import Verdict
+from gate.commits import display_path
 from gate.hookconfig import HookConfig
 
 
@@ -16,7 +17,8 @@ def _signals_text(signals: list[Any]) -> str:
 
 def _guards_text(guards: dict[str, list[str]]) -> str:
     parts = []
-    for name, paths in sorted(guards.items()):
+    for name, raw_paths in sorted(guards.items()):
+        paths = [display_path(p) for p in raw_paths]
         shown = ", ".join(paths[:3]) + (f", +{len(paths) - 3} more" if len(paths) > 3 else "")
         parts.append(f"{name} ({shown})" if shown else name)
     return "; ".join(parts)
@@ -63,7 +65,7 @@ def refusal_lines(
                     )
                 lines.append(f"gate:     {url}")
             elif item["state"] == "pending":
-                progress = request.get("progress", "")
+                progress = item.get("short") or request.get("progress", "")
                 lines.append(
                     f"gate:     waiting for approval: request {item['request_id']} {progress}".rstrip()
                 )

@@ -284,3 +284,17 @@ def test_existing_pre_receive_hook_is_kept_and_run(tmp_path, server: LiveServer)
     refused = clone.push("HEAD:refs/heads/forbidden")
     assert not refused.ok and "old hook says no" in refused.stderr
     del gated
+
+
+def test_tightened_policy_is_enforced_on_approved_requests(
+    gated: GatedRepo, server: LiveServer
+) -> None:
+    """An approval given under weaker requirements does not satisfy a stricter policy."""
+    clone = seed(gated)
+    clone.commit("agent", {"train/loop.py": "steps = 11\n"}, trailers=[CLAUDE_TRAILER])
+    request_id = request_id_from(clone.push().gate_lines)
+    assert server.reviewer("alice").decide(request_id, "approve", "ok").ok
+    gated.policy.write_text(gated.policy.read_text().replace("approvals = 1", "approvals = 2"))
+    result = clone.push()
+    assert not result.ok
+    assert "training has 1 of the 2 approvals this policy requires" in "\n".join(result.gate_lines)
