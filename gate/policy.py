@@ -318,7 +318,7 @@ class GuardMatcher:
         decided: bool | None = None
         best = 0
         for regex, include in self._reversed:
-            match = regex.match(path)
+            match = regex.search(path)
             if match is None:
                 continue
             priority = 1 if match.groupdict().get(_DIR_MARK) else 2

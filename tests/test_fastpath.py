@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pygit2
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gate.catalog import PatternSet, catalog_glob, load_catalog, login_regex
@@ -248,6 +248,7 @@ _PATH = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_PATTERN, min_size=1, max_size=5), st.lists(_PATH, min_size=1, max_size=10))
+@example(["a/a", "!*/"], ["a/a/a"])  # unanchored regexes: pathspec searches, it does not match
 def test_guard_matcher_agrees_with_pathspec(patterns: list[str], paths: list[str]) -> None:
     spec = compile_path_patterns(patterns)
     matcher = GuardMatcher(guard_rules(patterns))
