@@ -26,6 +26,17 @@ def git_dir_of(repo: str | Path) -> Path:
     return Path(proc.stdout.strip())
 
 
+def _boot_code() -> str:
+    """What the hook's Python runs: gate's own directory on sys.path, then gate.hook."""
+    import gate
+
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(gate.__file__)))
+    return (
+        f"import sys; sys.path.insert(0, {package_parent!r}); "
+        "from gate.hook import main; sys.exit(main())"
+    )
+
+
 def install_hook(
     repo: str, server: str, token_file: str, policy: str, name: str | None = None
 ) -> list[str]:
@@ -54,6 +65,7 @@ def install_hook(
         done.append(f"kept the existing pre-receive hook as {chained}; gate runs it first")
     script = (resource_dir("hooks") / "pre-receive").read_text(encoding="utf-8")
     script = script.replace("'@PYTHON@'", shlex.quote(sys.executable))
+    script = script.replace("'@BOOT@'", shlex.quote(_boot_code()))
     tmp = target.with_suffix(".gate-tmp")
     tmp.write_text(script, encoding="utf-8")
     tmp.chmod(0o755)
