@@ -32,8 +32,13 @@ MAX_LISTED_COMMITS = 1000
 
 def spawn_worker(stdin: bytes) -> None:
     """Start the detached worker and give it the ref updates; do not wait for it."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    boot = (
+        f"import sys; sys.path.insert(0, {package_parent!r}); "
+        "from gate.postreceive import main; sys.exit(main())"
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-I", "-m", "gate.postreceive", "--worker"],
+        [sys.executable, "-I", "-c", boot, "--worker"],  # with site-packages: it needs requests
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -28,7 +28,18 @@ def git_dir_of(repo: str | Path) -> Path:
     return Path(proc.stdout.strip())
 
 
-def _install_script(hooks: Path, name: str, chained_name: str) -> list[str]:
+def _boot_code(module: str) -> str:
+    """What a hook's Python runs: gate's own directory on sys.path, then the module's main()."""
+    import gate
+
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(gate.__file__)))
+    return (
+        f"import sys; sys.path.insert(0, {package_parent!r}); "
+        f"from {module} import main; sys.exit(main())"
+    )
+
+
+def _install_script(hooks: Path, name: str, chained_name: str, module: str) -> list[str]:
     """Write one of gate's hook scripts; a foreign hook already there is kept and chained."""
     done = []
     target = hooks / name
@@ -40,6 +51,7 @@ def _install_script(hooks: Path, name: str, chained_name: str) -> list[str]:
         done.append(f"kept the existing {name} hook as {chained}; gate runs it too")
     script = (resource_dir("hooks") / name).read_text(encoding="utf-8")
     script = script.replace("'@PYTHON@'", shlex.quote(sys.executable))
+    script = script.replace("'@BOOT@'", shlex.quote(_boot_code(module)))
     tmp = target.with_suffix(".gate-tmp")
     tmp.write_text(script, encoding="utf-8")
     tmp.chmod(0o755)
@@ -67,8 +79,11 @@ def install_hook(
     done: list[str] = []
     hooks = git_dir / "hooks"
     hooks.mkdir(exist_ok=True)
-    for name, chained_name in (("pre-receive", CHAINED_HOOK), ("post-receive", POST_CHAINED)):
-        done.extend(_install_script(hooks, name, chained_name))
+    for name, chained_name, module in (
+        ("pre-receive", CHAINED_HOOK, "gate.hook"),
+        ("post-receive", POST_CHAINED, "gate.postreceive"),
+    ):
+        done.extend(_install_script(hooks, name, chained_name, module))
     (git_dir / CONFIG_NAME).write_text(config.to_toml(), encoding="utf-8")
     done.append(
         f"wrote {git_dir / CONFIG_NAME} (server {config.server}, repository {config.repository!r})"
