@@ -12,7 +12,7 @@ from gate.config import DEFAULTS, check_config, config_from_env
 from gate.extensions import csrf, db, login_manager, migrate
 from gate.resources import resource_dir
 from gate.services import delivery
-from gate.web import admin, audit, auth, review
+from gate.web import admin, audit, auth, metrics, pause, review
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -32,6 +32,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(pause.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(audit.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never cookies

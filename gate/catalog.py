@@ -4,16 +4,18 @@ The data lives in ``gate/data/agents.toml`` (package data); this module validate
 every pattern once and matches commits against it. It runs on every commit of every push, so
 each field of a commit is first tested against one combined regex per rule kind; only on a hit
 are the individual rules tried, to say which ones fired. Identity lookups are memoised because
-the same few authors recur across a push. Stdlib only: the hook's import time matters.
+the same few authors recur across a push. Stdlib only: the hook's import time matters, and so
+does compile time (Python compiles regexes at run time, on every push): the individual rules
+are compiled only when their combined regex hits, and addresses (most of the catalog) are
+looked up in dictionaries instead of one large regex, which is compiled only for non-ASCII text.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import functools
-import importlib.resources
+import os
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -58,7 +60,7 @@ class PatternSet(Generic[P]):
     All matching is case-insensitive; ``cache`` memoises answers for recurring texts.
     """
 
-    __slots__ = ("_any", "_cache", "_mode", "_rules")
+    __slots__ = ("_any", "_cache", "_compiled", "_mode", "_sources")
 
     def __init__(
         self,
@@ -67,13 +69,22 @@ class PatternSet(Generic[P]):
         mode: Literal["full", "prefix", "search"],
         cache: bool = False,
     ) -> None:
-        self._rules = tuple(
-            (payload, re.compile(source, re.IGNORECASE | re.MULTILINE)) for payload, source in rules
-        )
-        combined = "|".join(f"(?:{regex.pattern})" for _, regex in self._rules)
-        self._any = re.compile(combined, re.IGNORECASE | re.MULTILINE) if self._rules else None
+        self._sources = tuple(rules)
+        combined = "|".join(f"(?:{source})" for _, source in self._sources)
+        self._any = re.compile(combined, re.IGNORECASE | re.MULTILINE) if self._sources else None
+        self._compiled: tuple[tuple[P, re.Pattern[str]], ...] | None = None
         self._mode = mode
         self._cache: dict[str, tuple[tuple[P, str], ...]] | None = {} if cache else None
+
+    @property
+    def _rules(self) -> tuple[tuple[P, re.Pattern[str]], ...]:
+        """The rules compiled one by one, on the first hit of the combined regex."""
+        if self._compiled is None:
+            self._compiled = tuple(
+                (payload, re.compile(source, re.IGNORECASE | re.MULTILINE))
+                for payload, source in self._sources
+            )
+        return self._compiled
 
     def __bool__(self) -> bool:
         return self._any is not None
@@ -132,6 +143,64 @@ class CatalogEntry:
 
 # A rule's payload: (agent, rule text as written in the catalog).
 _Payload = tuple[str, str]
+# A noreply address split into its login, for the dictionary lookup of ``logins`` rules.
+_NOREPLY = re.compile(r"(?:[0-9]+\+)?([^@]*)@users\.noreply\.[A-Za-z0-9.-]+", re.IGNORECASE)
+
+
+class _AddressSet:
+    """The catalog's ``emails`` and ``logins`` rules, matched like one full-match PatternSet.
+
+    ASCII addresses (nearly all) are looked up: literal emails and logins in dictionaries keyed
+    by lower case, which for ASCII is exactly what IGNORECASE matching does; only emails with
+    wildcards go through a (small) regex. Other text takes the PatternSet of every rule, built
+    on first use, because IGNORECASE also folds a few non-ASCII letters onto ASCII ones (the
+    Kelvin sign onto k). Answers come in rule order, as PatternSet gives them.
+    """
+
+    __slots__ = ("_all", "_cache", "_globs", "_literals", "_logins", "_sources")
+
+    def __init__(self, rules: list[tuple[_Payload, str, str]]) -> None:
+        self._sources = [
+            (payload, catalog_glob(rule) if kind == "email" else login_regex(rule))
+            for payload, kind, rule in rules
+        ]
+        self._literals: dict[str, list[int]] = {}
+        self._logins: dict[str, list[int]] = {}
+        globs: list[tuple[int, str]] = []
+        for index, (_, kind, rule) in enumerate(rules):
+            if kind == "login":
+                self._logins.setdefault(rule.lower(), []).append(index)
+            elif "*" in rule or "?" in rule:
+                globs.append((index, catalog_glob(rule)))
+            else:
+                self._literals.setdefault(rule.lower(), []).append(index)
+        self._globs: PatternSet[int] = PatternSet(globs, mode="full")
+        self._all: PatternSet[_Payload] | None = None
+        self._cache: dict[str, tuple[tuple[_Payload, str], ...]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._sources)
+
+    def match(self, text: str) -> tuple[tuple[_Payload, str], ...]:
+        hit = self._cache.get(text)
+        if hit is not None:
+            return hit
+        if text.isascii():
+            folded = text.lower()
+            found = list(self._literals.get(folded, ()))
+            noreply = _NOREPLY.fullmatch(folded)
+            if noreply is not None:
+                found += self._logins.get(noreply.group(1), ())
+            found += [index for index, _ in self._globs.match(text)]
+            answer = tuple((self._sources[index][0], text) for index in sorted(set(found)))
+        else:
+            if self._all is None:
+                self._all = PatternSet(self._sources, mode="full")
+            answer = self._all.match(text)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[text] = answer
+        return answer
 
 
 class Catalog:
@@ -140,22 +209,22 @@ class Catalog:
     def __init__(self, entries: Iterable[CatalogEntry], source: str = "<catalog>") -> None:
         self.entries = tuple(entries)
         self.source = source
-        addresses: list[tuple[_Payload, str]] = []
+        addresses: list[tuple[_Payload, str, str]] = []  # (payload, "email" or "login", rule)
         names: list[tuple[_Payload, str]] = []
         identities: list[tuple[_Payload, str]] = []
         trailers: list[tuple[_Payload, str]] = []
         message: list[tuple[_Payload, str]] = []
         refs: list[tuple[_Payload, str]] = []
         for e in self.entries:
-            addresses += [((e.name, p), catalog_glob(p)) for p in e.emails]
-            addresses += [((e.name, p), login_regex(p)) for p in e.logins]
+            addresses += [((e.name, p), "email", p) for p in e.emails]
+            addresses += [((e.name, p), "login", p) for p in e.logins]
             names += [((e.name, p), catalog_glob(p)) for p in e.names]
             identities += [((e.name, p), catalog_glob(p)) for p in e.identities]
             trailers += [((e.name, p), p) for p in e.trailers]
             message += [((e.name, p), p) for p in e.message]
             refs += [((e.name, p), catalog_glob(p)) for p in e.refs]
         try:
-            self._addresses = PatternSet(addresses, mode="full", cache=True)
+            self._addresses = _AddressSet(addresses)
             self._names = PatternSet(names, mode="full", cache=True)
             self._identities = PatternSet(identities, mode="full", cache=True)
             self._trailers = PatternSet(trailers, mode="prefix")
@@ -198,6 +267,13 @@ class Catalog:
 
 def parse_catalog(data: bytes | str, source: str = "<catalog>") -> Catalog:
     """Validate and compile catalog TOML; any problem raises GateError naming the entry."""
+    return Catalog(parse_catalog_entries(data, source), source)
+
+
+def parse_catalog_entries(data: bytes | str, source: str = "<catalog>") -> list[CatalogEntry]:
+    """Validate catalog TOML into entries (compiled by Catalog); problems raise GateError."""
+    import tomllib
+
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         doc = tomllib.loads(text)
@@ -215,7 +291,7 @@ def parse_catalog(data: bytes | str, source: str = "<catalog>") -> Catalog:
         if entry.name.casefold() in seen:
             raise GateError(f"{source}: agent {entry.name!r} is defined twice")
         seen.add(entry.name.casefold())
-    return Catalog(entries, source)
+    return entries
 
 
 def _parse_entry(raw: Any, index: int, source: str) -> CatalogEntry:
@@ -276,12 +352,20 @@ def _check_rule(kind: str, value: str, where: str) -> None:
         raise GateError(f"{where}: {kind} pattern {value!r} must use (?:...) instead of groups")
 
 
+BUILTIN_SOURCE = "gate/data/agents.toml"
+
+
+def builtin_catalog_bytes() -> bytes:
+    """The built-in catalog file, read beside this module (package data in wheels too)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "agents.toml")
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise GateError(f"cannot read the built-in agent catalog: {exc}") from None
+
+
 @functools.cache
 def load_catalog() -> Catalog:
     """The built-in catalog shipped as package data (parsed and compiled once per process)."""
-    resource = importlib.resources.files("gate") / "data" / "agents.toml"
-    try:
-        data = resource.read_bytes()
-    except OSError as exc:
-        raise GateError(f"cannot read the built-in agent catalog: {exc}") from None
-    return parse_catalog(data, source="gate/data/agents.toml")
+    return parse_catalog(builtin_catalog_bytes(), source=BUILTIN_SOURCE)

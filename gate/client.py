@@ -15,7 +15,7 @@ from gate.hookconfig import HookConfig
 from gate.policy import Policy
 
 API_VERSION = "v1"
-ITEM_STATES = {"approved", "pending", "denied"}
+ITEM_STATES = {"approved", "pending", "denied", "paused"}
 
 
 def _shown_guards(guards: dict[str, list[str]]) -> dict[str, list[str]]:

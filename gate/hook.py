@@ -8,14 +8,12 @@ the server. Everything shown to the pusher goes to stderr prefixed with ``gate:`
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from gate.errors import GateError
-from gate.hookconfig import HookConfig, load_hook_config
+from gate.hookconfig import HookConfig
 from gate.refs import parse_ref_updates
 
 CHAINED_HOOK = "pre-receive.gate-chained"
@@ -26,13 +24,12 @@ def run_pre_receive(
 ) -> tuple[int, list[str]]:
     """Decide a push. Returns the exit code and the lines to show the pusher."""
     updates = parse_ref_updates(stdin)
-    config = load_hook_config(git_dir)
-
-    from gate.policy import load_policy
+    from gate.hookcache import load_state
+    from gate.policy import PolicyError
 
     try:
-        policy = load_policy(config.policy)
-    except GateError as exc:
+        state = load_state(git_dir)
+    except PolicyError as exc:
         raise GateError(
             "gate: the push is refused because the gate policy cannot be used:",
             lines=[
@@ -41,6 +38,7 @@ def run_pre_receive(
                 "gate: Ask your gate admin to fix it (`gate policy check FILE` shows the problems).",
             ],
         ) from None
+    config, policy = state.config, state.policy
     if not any(policy.is_protected(u.ref) for u in updates):
         return 0, []
 
@@ -49,7 +47,7 @@ def run_pre_receive(
     from gate.inspection import Git
 
     pusher = find_pusher(environ)
-    detector = AgentDetector(policy.agents, pusher)
+    detector = AgentDetector(policy.agents, pusher, state.catalog())
     verdicts = [
         v for v in classify(Git(git_dir, dict(environ)), policy, updates, detector) if v.holds
     ]
@@ -61,6 +59,9 @@ def run_pre_receive(
 def _ask_server(
     config: HookConfig, policy: Any, pusher: str | None, verdicts: list[Any]
 ) -> tuple[int, list[str]]:
+    from gate.hookcache import enable_site_packages
+
+    enable_site_packages()
     from gate.client import (
         change_item,
         commit_item,
@@ -93,13 +94,15 @@ def _ask_server(
 
 def _run_chained(git_dir: str, stdin: bytes) -> int:
     """Run the pre-receive hook that was there before gate, with the same input."""
-    chained = Path(git_dir) / "hooks" / CHAINED_HOOK
-    if not chained.exists():
+    chained = os.path.join(git_dir, "hooks", CHAINED_HOOK)
+    if not os.path.exists(chained):
         return 0
     if not os.access(chained, os.X_OK):
         print(f"gate: {chained} is not executable; push refused until it is fixed", file=sys.stderr)
         return 1
-    return subprocess.run([str(chained)], input=stdin).returncode
+    import subprocess
+
+    return subprocess.run([chained], input=stdin).returncode
 
 
 def main() -> int:

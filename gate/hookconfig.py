@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import tomllib
+import os
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gate.errors import GateError
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 CONFIG_NAME = "gate.toml"
 
@@ -20,6 +23,8 @@ class HookConfig:
     timeout: float = 10.0
 
     def token(self) -> str:
+        from pathlib import Path
+
         try:
             token = Path(self.token_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
@@ -45,9 +50,12 @@ class HookConfig:
 
 
 def load_hook_config(git_dir: str | Path) -> HookConfig:
-    path = Path(git_dir) / CONFIG_NAME
+    import tomllib  # here, not at the top: the hook's cache (gate.hookcache) usually spares it
+
+    path = os.path.join(git_dir, CONFIG_NAME)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as file:
+            data = tomllib.loads(file.read())
     except FileNotFoundError:
         raise GateError(
             f"gate: {path} is missing; reinstall the hook with `gate install-hook`"

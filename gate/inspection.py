@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import IO
 
 from gate.commits import Commit, decode_path, parse_commit
 from gate.errors import GateError
@@ -45,6 +47,14 @@ def _unindent_message(body: bytes) -> bytes:
     return (
         header + sep + b"\n".join(line[4:] if line.startswith(b"    ") else line for line in lines)
     )
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    try:
+        pipe.write(data)
+        pipe.close()
+    except (BrokenPipeError, ValueError, OSError):
+        pass  # the process ended (or was stopped) before reading everything
 
 
 class Git:
@@ -80,24 +90,31 @@ class Git:
         """Yield ``sep``-terminated records of a git command's output as they arrive."""
         proc = self._popen(args)
         assert proc.stdin and proc.stdout and proc.stderr
+        # Feed stdin from a thread: diff-tree answers while it reads, so writing all of a big
+        # input first would deadlock once both pipes are full (10,000 ids are 410 KB).
+        feeder = threading.Thread(target=_feed, args=(proc.stdin, input), daemon=True)
+        feeder.start()
         try:
-            proc.stdin.write(input)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        pending = b""
-        while chunk := proc.stdout.read(_CHUNK):
-            pending += chunk
-            *records, pending = pending.split(sep)
-            yield from records
-        if pending:
-            yield pending
-        err = proc.stderr.read()
-        if proc.wait() != 0:
-            detail = err.decode("utf-8", errors="replace").strip()
-            raise GateError(
-                f"gate: git {args[0]} failed: {detail or 'exit ' + str(proc.returncode)}"
-            )
+            pending = b""
+            while chunk := proc.stdout.read(_CHUNK):
+                pending += chunk
+                *records, pending = pending.split(sep)
+                yield from records
+            if pending:
+                yield pending
+            err = proc.stderr.read()
+            if proc.wait() != 0:
+                detail = err.decode("utf-8", errors="replace").strip()
+                raise GateError(
+                    f"gate: git {args[0]} failed: {detail or 'exit ' + str(proc.returncode)}"
+                )
+        finally:  # also when the reader stops early: no stray process, no open pipe
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            feeder.join()
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                pipe.close()
 
     def refs(self) -> dict[str, str]:
         """Every existing ref and the object it points to (before this push is applied)."""

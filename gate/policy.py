@@ -6,8 +6,11 @@ all in one go. Nothing else can escape it, whatever the bytes.
 
 Import cost matters: the pre-receive hook imports this module on every push, and most pushes
 only need ``Policy.is_protected``. ``pathspec`` (about 50 ms to import) is therefore imported
-only when a guard first matches a path; validation of gitignore patterns is done here, without
-it (tests check that the two agree).
+only to translate guard patterns into regexes (``guard_rules``); the hook caches that
+translation (gate.hookcache) and matches with ``GuardMatcher``, which replays pathspec's
+GitIgnoreSpec decision without importing it. ``tomllib`` and ``hashlib`` are imported only when
+a file is parsed. Validation of gitignore patterns is done here, without pathspec (tests check
+that the two agree).
 """
 
 from __future__ import annotations
@@ -15,14 +18,12 @@ from __future__ import annotations
 import bisect
 import contextlib
 import fnmatch
-import hashlib
+import os
 import re
-import tomllib
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import GateError
@@ -70,9 +71,22 @@ class Guard:
     def _spec(self) -> pathspec.GitIgnoreSpec:
         return compile_path_patterns(self.paths, source=f"guard {self.name!r}")
 
+    @cached_property
+    def _matcher(self) -> GuardMatcher:
+        return GuardMatcher(guard_rules(self.paths, source=f"guard {self.name!r}"))
+
+    def use_rules(self, rules: GuardRules) -> None:
+        """Match with rules translated earlier by ``guard_rules`` (the hook's cache)."""
+        self.__dict__["_matcher"] = GuardMatcher(rules)
+
+    @property
+    def rules(self) -> GuardRules:
+        """The regexes this guard matches with, for the hook's cache."""
+        return self._matcher.rules
+
     def matches(self, path: str) -> bool:
         """Whether the repository-relative ``path`` is guarded (gitignore semantics, with '!')."""
-        return self._spec.match_file(path, separators=())
+        return self._matcher.matches(path)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "paths": list(self.paths), "approvals": self.approvals}
@@ -280,6 +294,54 @@ def compile_path_patterns(
         raise PolicyError(source, [(None, f"invalid path pattern: {exc}")]) from None
 
 
+# (regex source, include) per pattern that is not a no-op, in policy order.
+GuardRules = tuple[tuple[str, bool], ...]
+_DIR_MARK = "ps_d"  # the group pathspec's gitignore regexes set when a directory pattern matched
+
+
+def guard_rules(patterns: Iterable[str], source: str = "<patterns>") -> GuardRules:
+    """pathspec's own translation of checked gitignore patterns into regexes."""
+    spec = compile_path_patterns(patterns, source)
+    return tuple(
+        (pattern.regex.pattern, bool(pattern.include))
+        for pattern in spec.patterns
+        if pattern.include is not None and pattern.regex is not None
+    )
+
+
+class GuardMatcher:
+    """Replays pathspec's GitIgnoreSpec decision (its simple backend) over translated rules.
+
+    Patterns are tried last to first: a file pattern (priority 2) decides at once; a directory
+    pattern (priority 1, ``ps_d`` matched) decides unless a later file pattern does. Paths are
+    normalised as pathspec does with ``separators=()``. Tests compare it with pathspec.
+    """
+
+    __slots__ = ("_reversed", "rules")
+
+    def __init__(self, rules: GuardRules) -> None:
+        self.rules = tuple((str(source), bool(include)) for source, include in rules)
+        self._reversed = [(re.compile(source), include) for source, include in reversed(self.rules)]
+
+    def matches(self, path: str) -> bool:
+        if path.startswith("/"):
+            path = path[1:]
+        elif path.startswith("./"):
+            path = path[2:]
+        decided: bool | None = None
+        best = 0
+        for regex, include in self._reversed:
+            match = regex.search(path)
+            if match is None:
+                continue
+            priority = 1 if match.groupdict().get(_DIR_MARK) else 2
+            if priority > best:
+                decided, best = include, priority
+            if priority == 2:
+                break
+        return bool(decided)
+
+
 def check_path_pattern(pattern: str) -> str | None:
     """Why the gitignore-style ``pattern`` cannot be used in a guard, or None if it can.
 
@@ -403,7 +465,7 @@ class SourceMap:
         self.lines: dict[KeyPath, int] = {}
         self._newlines = [index for index, char in enumerate(text) if char == "\n"]
         self._arrays_of_tables: dict[KeyPath, int] = {}
-        with contextlib.suppress(IndexError, ValueError, RecursionError, tomllib.TOMLDecodeError):
+        with contextlib.suppress(IndexError, ValueError, RecursionError):  # TOMLDecodeError too
             self._document()
 
     def line(self, path: KeyPath) -> int | None:
@@ -553,6 +615,8 @@ class SourceMap:
 
 def _decode_key(raw: str) -> KeyPath:
     """The parts of a (dotted, quoted) TOML key, decoded by tomllib itself."""
+    import tomllib
+
     node: Any = tomllib.loads(f"{raw} = 0")
     parts: list[str | int] = []
     while isinstance(node, dict):
@@ -573,14 +637,17 @@ def parse_policy(data: bytes, source: str = "<policy>") -> Policy:
     checker.check()
     if checker.problems:
         raise PolicyError(source, sorted(checker.problems, key=lambda problem: problem[0] or 0))
-    return _build(doc, sha256=hashlib.sha256(data).hexdigest(), source=source)
+    import hashlib
+
+    return build_policy(doc, sha256=hashlib.sha256(data).hexdigest(), source=source)
 
 
-def load_policy(path: str | Path) -> Policy:
+def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Read and check the policy file at ``path``."""
-    path = Path(path)
+    path = os.fspath(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as file:
+            data = file.read()
     except OSError as exc:
         raise PolicyError(str(path), [(None, f"cannot read policy file: {exc.strerror}")]) from None
     return parse_policy(data, str(path))
@@ -608,6 +675,8 @@ _TOML_POSITION = re.compile(
 
 
 def _load_toml(text: str, source: str) -> dict[str, Any]:
+    import tomllib
+
     try:
         return tomllib.loads(text)
     except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
@@ -832,8 +901,8 @@ class _Checker:
 _OWNER_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+")
 
 
-def _build(doc: dict[str, Any], sha256: str, source: str) -> Policy:
-    """A Policy from a document the checker found no problem in."""
+def build_policy(doc: dict[str, Any], sha256: str, source: str) -> Policy:
+    """A Policy from a document the checker found no problem in (or the hook's cache of one)."""
     agents = doc.get("agents", {})
     return Policy(
         protected_refs=tuple(doc["protected_refs"]),

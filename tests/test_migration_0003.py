@@ -15,7 +15,7 @@ def test_round_trip_and_backfill(app) -> None:  # type: ignore[no-untyped-def]
     from gate.models import RequestFacet
 
     with app.app_context():
-        downgrade(directory=MIGRATIONS, revision="0002")
+        downgrade(directory=MIGRATIONS, revision="0004")
         assert "request_facets" not in inspect(db.engine).get_table_names()
         with db.engine.begin() as conn:
             conn.execute(
@@ -44,6 +44,6 @@ def test_round_trip_and_backfill(app) -> None:  # type: ignore[no-untyped-def]
         facets = db.session.execute(select(RequestFacet.kind, RequestFacet.value)).all()
         assert sorted(facets) == [("agent", "Claude Code"), ("guard", "model")]
         db.session.remove()
-        downgrade(directory=MIGRATIONS, revision="0002")
+        downgrade(directory=MIGRATIONS, revision="0004")
         upgrade(directory=MIGRATIONS)
         assert "webhook_deliveries" in inspect(db.engine).get_table_names()

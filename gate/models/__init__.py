@@ -14,6 +14,7 @@ from gate.models.core import (
     User,
     utcnow,
 )
+from gate.models.pause import Pause, PushReport
 from gate.models.review import (
     GuardGroup,
     LoginAttempt,
@@ -33,6 +34,8 @@ __all__ = [
     "HeldItem",
     "HookToken",
     "LoginAttempt",
+    "Pause",
+    "PushReport",
     "Repository",
     "RequestFacet",
     "ReviewerGroup",

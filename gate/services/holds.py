@@ -20,6 +20,7 @@ from gate import audit
 from gate.extensions import db
 from gate.models import ApprovalRequest, HeldItem, HookToken, Repository, RequestFacet
 from gate.services import notify
+from gate.services.pauses import apply_pauses
 from gate.services.progress import request_summary
 
 
@@ -88,23 +89,29 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
         }
         for key in keys
     ]
+    guards_of = {item["key"]: set(item["guards"]) for item in report.items}
+    push = {
+        "repository": repo.name,
+        "ref": report.ref,
+        "old": report.old,
+        "new": report.new,
+        "pusher": report.pusher,
+        "guards": sorted(set().union(*guards_of.values())),
+    }
+    pauses = apply_pauses(answer_items, guards_of, push, actor, report.policy_sha256)
     if all(item["state"] == "approved" for item in answer_items):
         audit.append(
             "push.allowed",
             actor=actor,
             actor_auth="hook-token",
-            subject={
-                "repository": repo.name,
-                "ref": report.ref,
-                "old": report.old,
-                "new": report.new,
-                "pusher": report.pusher,
-                "keys": keys,
-                "requests": sorted(requests),
-            },
+            subject={**push, "keys": keys, "requests": sorted(requests)},
             policy_sha256=report.policy_sha256,
         )
-    return {"items": answer_items, "requests": [request_summary(r) for r in requests.values()]}
+    return {
+        "items": answer_items,
+        "requests": [request_summary(r) for r in requests.values()],
+        "pauses": pauses,
+    }
 
 
 def _operator_fields(item: dict[str, Any], agent_owner: str | None) -> dict[str, Any]:

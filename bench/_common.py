@@ -1,0 +1,257 @@
+"""Shared helpers for the benchmarks: synthetic repositories, timed pushes, medians, reports.
+
+Every benchmark builds its own repositories with ``git fast-import`` under a temporary
+directory, talks only to 127.0.0.1 and is bounded in runs and time. Gate and baseline runs are
+interleaved so that a noisy neighbour slows both alike.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+HUMAN = "Dana Human <dana@example.com>"
+AGENT_TRAILER = "Co-Authored-By: Claude <noreply@anthropic.com>"
+
+POLICY = """\
+protected_refs = ["refs/heads/main", "refs/heads/release/*"]
+
+[[guard]]
+name = "training"
+paths = ["train/**", "configs/train/**", "*.ckpt"]
+approvals = 1
+
+[agents]
+builtin = true
+pushers = ["agent-*"]
+emails = ["*@bots.example.com"]
+"""
+
+GIT_ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+    "LC_ALL": "C",
+}
+
+
+def git_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_ENV)
+    env["HOME"] = env.get("BENCH_HOME", env.get("HOME", "/tmp"))
+    for name in ("REMOTE_USER", "GL_USERNAME", "GITHUB_USER_LOGIN", "GITEA_PUSHER_NAME", "GL_USER"):
+        env.pop(name, None)
+    return env
+
+
+def git(*args: str, cwd: Path | None = None, input: bytes | None = None) -> bytes:
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, input=input, capture_output=True, env=git_env(), check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed: {proc.stderr.decode(errors='replace')}")
+    return proc.stdout
+
+
+# --------------------------------------------------------------------------------------------
+# Synthetic histories
+
+
+@dataclass
+class History:
+    """Parameters of a linear synthetic history written by fast-import."""
+
+    commits: int
+    paths: int = 2000
+    files_per_commit: tuple[int, int] = (1, 3)
+    agent: bool = False  # every commit carries a Claude Code trailer
+    guarded: bool = False  # the commits touch guarded paths (train/...)
+    seed: int = 1
+    start: int = 0  # commit number of the first commit (for stacking histories)
+
+
+def _path(index: int, guarded: bool) -> str:
+    top = "train" if guarded else "src"
+    return f"{top}/d{index % 40:02d}/s{(index // 40) % 10}/f{index}.py"
+
+
+def fast_import_stream(history: History, ref: str, parent: str | None) -> Iterator[bytes]:
+    """A fast-import stream of ``history`` onto ``ref`` (starting from commit ``parent``)."""
+    state = history.seed * 2654435761 % 2**32
+    when = 1_700_000_000 + history.start * 60
+    for n in range(history.start, history.start + history.commits):
+        state = (state * 1103515245 + 12345) % 2**31
+        low, high = history.files_per_commit
+        count = low + state % (high - low + 1)
+        message = f"change {n}\n"
+        if history.agent:
+            message += f"\n{AGENT_TRAILER}\n"
+        data = message.encode()
+        out = [
+            f"commit {ref}\n".encode(),
+            f"mark :{n + 1}\n".encode(),
+            f"author {HUMAN} {when + n * 60} +0000\n".encode(),
+            f"committer {HUMAN} {when + n * 60} +0000\n".encode(),
+            f"data {len(data)}\n".encode() + data,
+        ]
+        if n == history.start and parent:
+            out.append(f"from {parent}\n".encode())
+        for k in range(count):
+            index = (state >> (k * 5) ^ n * 7 + k) % history.paths
+            body = f"# {n} {k}\nvalue = {state + k}\n".encode()
+            out.append(f"M 100644 inline {_path(index, history.guarded)}\n".encode())
+            out.append(f"data {len(body)}\n".encode() + body + b"\n")
+        yield b"".join(out)
+
+
+def build_repo(path: Path, *histories: tuple[str, History]) -> dict[str, str]:
+    """A bare repository with each (ref, history) written in order; returns ref -> tip."""
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(path))
+    tips: dict[str, str] = {}
+    for ref, history in histories:
+        parent = tips.get(ref) or next(iter(tips.values()), None)
+        stream = b"".join(fast_import_stream(history, ref, parent)) + b"done\n"
+        git("fast-import", "--quiet", "--done", cwd=path, input=stream)
+        tips[ref] = git("rev-parse", ref, cwd=path).decode().strip()
+    git("repack", "-a", "-d", "-q", cwd=path)
+    return tips
+
+
+def new_target(path: Path, source: Path, base: str | None) -> Path:
+    """A bare repository holding ``base`` (from ``source``) on main, without running any hook."""
+    if path.exists():
+        shutil.rmtree(path)
+    git("init", "--quiet", "--bare", "--initial-branch=main", str(path))
+    if base:
+        git("fetch", "--quiet", str(source), f"{base}:refs/heads/main", cwd=path)
+    return path
+
+
+def install_gate(
+    target: Path, tmp: Path, server: str = "http://127.0.0.1:9", name: str | None = None
+) -> None:
+    """Install gate's hook; with the hook's settings cache of an earlier run, as on a live server.
+
+    Targets are recreated at the same path for every run, so gate.toml is the same and the
+    cache (``warm_cache``) applies.
+    """
+    from gate.commands.install_hook import install_hook
+
+    policy = tmp / "policy.toml"
+    if not policy.exists():
+        policy.write_text(POLICY)
+    token = tmp / "token"
+    if not token.exists():
+        token.write_text("bench-token-not-used\n")
+    install_hook(str(target), server, str(token), str(policy), name=name)
+    saved = tmp / f"{target.name}.gate-cache"
+    if saved.exists():
+        shutil.copyfile(saved, target / "gate-cache")
+
+
+def warm_cache(target: Path, tmp: Path) -> None:
+    """Keep the cache the hook wrote, for the next run's fresh copy of ``target``."""
+    cache = target / "gate-cache"
+    saved = tmp / f"{target.name}.gate-cache"
+    if cache.exists() and not saved.exists():
+        shutil.copyfile(cache, saved)
+
+
+def install_trivial_hook(target: Path) -> None:
+    hook = target / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\nexec {sys.executable} -I -c 'import sys; sys.stdin.read()'\n")
+    hook.chmod(0o755)
+
+
+def push(source: Path, target: Path, rev: str, ref: str = "refs/heads/main") -> tuple[float, str]:
+    """Push ``rev`` from ``source`` to ``target``; (seconds, stderr). Raises if refused."""
+    start = time.perf_counter()
+    proc = subprocess.run(
+        ["git", "push", "--quiet", str(target), f"{rev}:{ref}"],
+        cwd=source,
+        capture_output=True,
+        env=git_env(),
+        check=False,
+    )
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"push refused: {proc.stderr.decode(errors='replace')}")
+    return elapsed, proc.stderr.decode(errors="replace")
+
+
+# --------------------------------------------------------------------------------------------
+# Timing and reporting
+
+
+@dataclass
+class Case:
+    name: str
+    gate: list[float] = field(default_factory=list)
+    base: list[float] = field(default_factory=list)
+    goal: str = ""
+
+    def line(self) -> str:
+        g, b = statistics.median(self.gate), statistics.median(self.base)
+        return (
+            f"{self.name:<44} gate {fmt(g):>9}  baseline {fmt(b):>9}  ratio {g / b:5.2f}x"
+            f"  (runs {len(self.gate)}; {self.goal})"
+        )
+
+
+def fmt(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.2f} s"
+
+
+def interleave(
+    runs: int, gate: Callable[[], float], base: Callable[[], float], case: Case, budget: float
+) -> Case:
+    """Alternate gate and baseline runs (order flipped each round), within ``budget`` seconds."""
+    deadline = time.monotonic() + budget
+    for n in range(runs):
+        pair = (gate, base) if n % 2 == 0 else (base, gate)
+        for fn in pair:
+            (case.gate if fn is gate else case.base).append(fn())
+        if time.monotonic() > deadline and n >= 2:
+            break
+    return case
+
+
+def machine() -> str:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    git_version = git("--version").decode().strip()
+    return (
+        f"nproc {os.cpu_count()}, {cpu or 'unknown CPU'}, {git_version}, "
+        f"Python {platform.python_version()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
+
+
+@contextmanager
+def workdir(prefix: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix=f"gate-bench-{prefix}-") as tmp:
+        yield Path(tmp)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -1,0 +1,111 @@
+"""Benchmark 2: 10,000 and 100,000-commit pushes that hold nothing, with the hook vs without.
+
+The pushed commits are agent commits (Claude Code trailer) to unguarded paths, 1-3 files each
+over 2,000 paths: the worst case that holds nothing, since the hook must list every commit's
+changed paths. Also times the classification alone (in process) against git's own floor,
+``git rev-list NEW --not BASE | git diff-tree --stdin -r --root --name-only``.
+
+    .venv/bin/python bench/push_large.py [--sizes 10000 100000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import time
+
+from _common import (
+    Case,
+    History,
+    build_repo,
+    git_env,
+    install_gate,
+    interleave,
+    machine,
+    new_target,
+    push,
+    warm_cache,
+    workdir,
+)
+
+
+def classify_alone(repo, base: str, new: str) -> float:  # type: ignore[no-untyped-def]
+    from _common import POLICY
+
+    from gate.classification import classify
+    from gate.detection import AgentDetector
+    from gate.inspection import Git
+    from gate.policy import parse_policy
+    from gate.refs import RefUpdate
+
+    policy = parse_policy(POLICY.encode())
+    env = git_env()
+    start = time.perf_counter()
+    verdicts = classify(
+        Git(str(repo), env),
+        policy,
+        [RefUpdate(base, new, "refs/heads/main")],
+        AgentDetector(policy.agents, None),
+    )
+    elapsed = time.perf_counter() - start
+    assert not any(v.holds for v in verdicts)
+    return elapsed
+
+
+def plumbing(repo, base: str, new: str) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    subprocess.run(
+        f"git rev-list {new} --not {base} | git diff-tree --stdin -r --root --name-only",
+        shell=True,
+        cwd=repo,
+        env=git_env(),
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    print(f"# push_large: {machine()}")
+    for size in args.sizes:
+        bench_size(size, args.runs if size <= 10_000 else max(3, args.runs // 2))
+
+
+def bench_size(size: int, runs: int) -> None:
+    with workdir(f"large{size}") as tmp:
+        source = tmp / "source.git"
+        tips = build_repo(
+            source,
+            ("refs/heads/main", History(50)),
+            ("refs/heads/new", History(size, start=50, seed=5, agent=True)),
+        )
+        base, new = tips["refs/heads/main"], tips["refs/heads/new"]
+
+        def run(setup: str) -> float:
+            target = new_target(tmp / f"t-{setup}.git", source, base)
+            if setup == "gate":
+                install_gate(target, tmp)
+            elapsed = push(source, target, new)[0]
+            warm_cache(target, tmp)
+            return elapsed
+
+        case = Case(f"{size}-commit push, nothing held", goal="goal <= 1.3x")
+        interleave(runs, lambda: run("gate"), lambda: run("none"), case, 900)
+        print(case.line(), flush=True)
+        case = Case(f"{size}-commit classification alone", goal="goal <= 1.5x")
+        interleave(
+            runs,
+            lambda: classify_alone(source, base, new),
+            lambda: plumbing(source, base, new),
+            case,
+            600,
+        )
+        print(case.line(), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Benchmark 1: a 1-commit push with gate's hook installed vs the same push with no hook.
+
+Nothing is held: one case pushes a human commit, one an agent commit to unguarded paths (so the
+hook also lists its changed paths). A trivial Python hook is timed too, for reference.
+
+    .venv/bin/python bench/push_small.py [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from _common import (
+    Case,
+    History,
+    build_repo,
+    install_gate,
+    install_trivial_hook,
+    interleave,
+    machine,
+    new_target,
+    push,
+    warm_cache,
+    workdir,
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    print(f"# push_small: {machine()}")
+    with workdir("small") as tmp:
+        source = tmp / "source.git"
+        tips = build_repo(
+            source,
+            ("refs/heads/main", History(200)),
+            ("refs/heads/human", History(1, start=200, seed=2)),
+            ("refs/heads/agent", History(1, start=200, seed=3, agent=True)),
+        )
+        base = tips["refs/heads/main"]
+
+        def run(rev: str, setup: str) -> float:
+            target = new_target(tmp / f"t-{setup}.git", source, base)
+            if setup == "gate":
+                install_gate(target, tmp)
+            elif setup == "trivial":
+                install_trivial_hook(target)
+            elapsed = push(source, target, rev)[0]
+            warm_cache(target, tmp)
+            return elapsed
+
+        run("refs/heads/human", "gate")  # the hook's first run writes its settings cache
+        for label, rev in (
+            ("human commit", "refs/heads/human"),
+            ("agent commit, docs", "refs/heads/agent"),
+        ):
+            case = Case(f"1-commit push, {label}", goal="goal <= 2x")
+            interleave(
+                args.runs, lambda r=rev: run(r, "gate"), lambda r=rev: run(r, "none"), case, 60
+            )
+            print(case.line())
+        case = Case("1-commit push, trivial Python hook", goal="reference")
+        interleave(
+            args.runs,
+            lambda: run("refs/heads/human", "trivial"),
+            lambda: run("refs/heads/human", "none"),
+            case,
+            60,
+        )
+        print(case.line())
+
+
+if __name__ == "__main__":
+    main()
