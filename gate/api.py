@@ -203,13 +203,19 @@ def parse_hold_report(body: Any) -> HoldReport:
         for k, v in approvals.items()
     ):
         raise BadPayload("policy.approvals must map guard names to whole numbers from 1 to 100")
+    owners = policy.get("owners", {})
+    if not isinstance(owners, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(k) <= 200 and len(v) <= 320
+        for k, v in owners.items()
+    ):
+        raise BadPayload("policy.owners must map pusher names to owner email addresses")
     items = body.get("items")
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_ITEMS:
         raise BadPayload(f"items must be a list of 1 to {MAX_ITEMS} held items")
     keys = [_item(item) for item in items]
     if len(set(keys)) != len(keys):
         raise BadPayload("items must not repeat a key")
-    return HoldReport(repository, ref, old, new, pusher, policy_sha, approvals, items)
+    return HoldReport(repository, ref, old, new, pusher, policy_sha, approvals, items, owners)
 
 
 def _has_lone_surrogate(value: Any) -> bool:

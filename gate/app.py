@@ -11,7 +11,8 @@ from gate import api
 from gate.config import DEFAULTS, check_config, config_from_env
 from gate.extensions import csrf, db, login_manager, migrate
 from gate.resources import resource_dir
-from gate.web import audit, auth, metrics, pause, review
+from gate.services import delivery
+from gate.web import admin, audit, auth, metrics, pause, review
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -27,8 +28,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
+    delivery.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(review.bp)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(pause.bp)
     app.register_blueprint(metrics.bp)
     app.register_blueprint(api.bp)
@@ -39,6 +42,18 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     def _csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]
         return render_template(
             "error.html", title="Form expired or forged", message=exc.description
+        ), 400
+
+    @app.errorhandler(403)
+    def _forbidden(exc: Exception):  # type: ignore[no-untyped-def]
+        return render_template(
+            "error.html", title="Not allowed", message="Your account cannot use this page."
+        ), 403
+
+    @app.errorhandler(400)
+    def _bad_request(exc: Exception):  # type: ignore[no-untyped-def]
+        return render_template(
+            "error.html", title="Bad request", message="The form was incomplete or not valid."
         ), 400
 
     @app.errorhandler(404)

@@ -168,6 +168,39 @@ def policy_check(file: str) -> None:
     click.echo(policy_summary(loaded))
 
 
+@cli.command("wait")
+@click.argument("request_id", type=int)
+@click.option("--server", required=True, help="Base URL of the gate server.")
+@click.option("--token-file", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--timeout", type=float, default=None, help="Give up after SECONDS (default: no limit)."
+)
+@click.option(
+    "--interval", type=float, default=5.0, show_default=True, help="Seconds between polls."
+)
+def wait_cmd(
+    request_id: int, server: str, token_file: str, timeout: float | None, interval: float
+) -> None:
+    """Wait for a held request's sign-off. Exit 0 approved, 1 denied or superseded, 2 timeout."""
+    from gate.commands.wait import read_token, wait_for
+
+    if interval <= 0 or (timeout is not None and timeout < 0):
+        _fail("--interval must be positive and --timeout not negative", 3)
+    try:
+        token = read_token(token_file)
+    except GateError as exc:
+        _fail(str(exc), 3)
+    code = wait_for(
+        request_id,
+        server,
+        token,
+        timeout,
+        interval,
+        say=lambda line: click.echo(line, err=True),
+    )
+    sys.exit(code)
+
+
 @cli.command()
 @click.option(
     "--dir", "home", default="gate-demo", show_default=True, type=click.Path(file_okay=False)

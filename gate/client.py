@@ -82,6 +82,7 @@ def hold_payload(
         "policy": {
             "sha256": policy.sha256,
             "approvals": {guard.name: guard.approvals for guard in policy.guards},
+            "owners": {pusher: owner} if (owner := policy.agents.owner_of(pusher)) else {},
         },
         "items": items,
     }

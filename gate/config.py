@@ -22,11 +22,18 @@ def default_database_url() -> str:
 
 def config_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
     env = os.environ if environ is None else environ
+    public_url = env.get("GATE_PUBLIC_URL", "").rstrip("/")
+    secure = env.get("GATE_COOKIE_SECURE", "").lower() in ("1", "true", "yes")
+    secure = secure or public_url.startswith("https://")  # Secure cookies when served over HTTPS
     return {
         "SQLALCHEMY_DATABASE_URI": env.get("GATE_DATABASE_URL") or default_database_url(),
         "SECRET_KEY": env.get("GATE_SECRET_KEY"),
-        "GATE_PUBLIC_URL": env.get("GATE_PUBLIC_URL", "").rstrip("/"),
-        "SESSION_COOKIE_SECURE": env.get("GATE_COOKIE_SECURE", "").lower() in ("1", "true", "yes"),
+        "GATE_PUBLIC_URL": public_url,
+        "SESSION_COOKIE_SECURE": secure,
+        "REMEMBER_COOKIE_SECURE": secure,
+        # Single sign-on behind a reverse proxy: off unless both are set.
+        "GATE_SSO_HEADER": env.get("GATE_SSO_HEADER") or None,
+        "GATE_SSO_TRUSTED_PROXIES": env.get("GATE_SSO_TRUSTED_PROXIES") or None,
         **_audit_config(env),
     }
 
@@ -62,6 +69,16 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "GATE_SSO_HEADER": "",
+    "GATE_SSO_TRUSTED_PROXIES": "",
+    "GATE_LOGIN_MAX_FAILURES": 5,  # per user name, within the window
+    "GATE_LOGIN_MAX_FAILURES_PER_ADDRESS": 50,
+    "GATE_LOGIN_WINDOW_SECONDS": 15 * 60,
+    "GATE_WEBHOOK_TIMEOUT_SECONDS": 5,
+    "GATE_WEBHOOK_MAX_ATTEMPTS": 6,
+    "GATE_WEBHOOK_BACKOFF_SECONDS": 30,  # doubled after each failed attempt
+    "GATE_QUEUE_PAGE_SIZE": 50,
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": 512 * 1024 * 1024,
     "GATE_MAX_DIFF_BYTES": 4 * 1024 * 1024,

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 TOP_LEVEL_KEYS = ("protected_refs", "guard", "agents")
 GUARD_KEYS = ("name", "paths", "approvals")
-AGENT_KEYS = ("builtin", "pushers", "emails", "names", "trailers")
+AGENT_KEYS = ("builtin", "pushers", "emails", "names", "trailers", "owners")
 AGENT_GLOB_KEYS = ("pushers", "emails", "names", "trailers")
 
 Problem = tuple[int | None, str]
@@ -105,10 +105,19 @@ class AgentRules:
     emails: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
     trailers: tuple[str, ...] = ()
+    owners: tuple[tuple[str, str], ...] = ()  # (agent pusher name, operator's email)
 
     def __post_init__(self) -> None:
         for key in AGENT_GLOB_KEYS:
             object.__setattr__(self, key, tuple(getattr(self, key)))
+        object.__setattr__(self, "owners", tuple((k, v) for k, v in self.owners))
+
+    def owner_of(self, pusher: str | None) -> str | None:
+        """The email of the human who operates the agent account ``pusher``, if the policy says."""
+        if not pusher:
+            return None
+        folded = pusher.casefold()
+        return next((email for name, email in self.owners if name.casefold() == folded), None)
 
     def match_pusher(self, pusher: str) -> str | None:
         """The first ``pushers`` glob matching the authenticated pusher name, or None."""
@@ -127,9 +136,11 @@ class AgentRules:
         return _first_glob(self.trailers, f"{key.strip()}: {value.strip()}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"builtin": self.builtin} | {
-            key: list(getattr(self, key)) for key in AGENT_GLOB_KEYS
-        }
+        return (
+            {"builtin": self.builtin}
+            | {key: list(getattr(self, key)) for key in AGENT_GLOB_KEYS}
+            | {"owners": dict(self.owners)}
+        )
 
 
 @dataclass(frozen=True)
@@ -194,6 +205,8 @@ def policy_summary(policy: Policy) -> str:
         patterns = getattr(agents, key)
         if patterns:
             lines.append(f"  {key}: {', '.join(patterns)}")
+    for name, email in agents.owners:
+        lines.append(f"  owner of {name}: {email}")
     return "\n".join(lines)
 
 
@@ -856,6 +869,36 @@ class _Checker:
                 reason = check_agent_glob(key, pattern)
                 if reason:
                     self.report((*path, index), f"[agents] {key} pattern {pattern!r} {reason}")
+        self.check_owners(agents.get("owners", {}))
+
+    def check_owners(self, owners: object) -> None:
+        """[agents.owners]: agent pusher name = "email of the human who operates it"."""
+        path: KeyPath = ("agents", "owners")
+        if not isinstance(owners, dict):
+            self.report(
+                path,
+                f"'owners' must be a table ([agents.owners], pusher = \"email\"), not {_type_name(owners)}",
+            )
+            return
+        for name, email in owners.items():
+            where = (*path, name)
+            if not name.strip() or any(ord(char) < 32 for char in name):
+                self.report(
+                    where,
+                    f"[agents.owners] pusher name {name!r} is empty or has control characters",
+                )
+            if not isinstance(email, str):
+                self.report(
+                    where,
+                    f"[agents.owners] owner of {name!r} must be an email string, not {_type_name(email)}",
+                )
+            elif not _OWNER_EMAIL.fullmatch(email):
+                self.report(
+                    where, f"[agents.owners] owner of {name!r} is not an email address: {email!r}"
+                )
+
+
+_OWNER_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+")
 
 
 def build_policy(doc: dict[str, Any], sha256: str, source: str) -> Policy:
@@ -872,6 +915,7 @@ def build_policy(doc: dict[str, Any], sha256: str, source: str) -> Policy:
         agents=AgentRules(
             builtin=agents.get("builtin", True),
             **{key: tuple(agents.get(key, ())) for key in AGENT_GLOB_KEYS},
+            owners=tuple(agents.get("owners", {}).items()),
         ),
         sha256=sha256,
         source=source,

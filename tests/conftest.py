@@ -68,12 +68,19 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+def app_overrides() -> dict[str, object]:
+    """Extra app settings; a test module (or a parametrize) overrides this fixture."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, app_overrides: dict[str, object]):  # type: ignore[no-untyped-def]
     app = create_app(
         {
             "SQLALCHEMY_DATABASE_URI": database_url,
             "SECRET_KEY": secrets.token_hex(16),
             "GATE_AUDIT_KEY_DIR": str(tmp_path / "audit-keys"),
+            **app_overrides,
         }
     )
     upgrade_database(app)

@@ -15,17 +15,33 @@ from gate.models.core import (
     utcnow,
 )
 from gate.models.pause import Pause, PushReport
+from gate.models.review import (
+    GuardGroup,
+    LoginAttempt,
+    RequestFacet,
+    ReviewerGroup,
+    Webhook,
+    WebhookDelivery,
+    group_members,
+)
 
 __all__ = [
     "ApprovalRequest",
     "AuditCheckpoint",
     "AuditRecord",
     "Decision",
+    "GuardGroup",
     "HeldItem",
     "HookToken",
+    "LoginAttempt",
     "Pause",
     "PushReport",
     "Repository",
+    "RequestFacet",
+    "ReviewerGroup",
     "User",
+    "Webhook",
+    "WebhookDelivery",
+    "group_members",
     "utcnow",
 ]

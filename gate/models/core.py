@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gate.extensions import db
+
+if TYPE_CHECKING:
+    from gate.models.review import RequestFacet, ReviewerGroup
 
 
 def utcnow() -> datetime:
@@ -27,6 +30,10 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str] = mapped_column(String(400))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    groups: Mapped[list[ReviewerGroup]] = relationship(
+        secondary="group_members", back_populates="members", order_by="ReviewerGroup.name"
+    )
 
     @property
     def is_active(self) -> bool:  # Flask-Login: disabled reviewers cannot log in
@@ -59,7 +66,12 @@ class Repository(db.Model):
 
 class ApprovalRequest(db.Model):
     __tablename__ = "requests"
-    __table_args__ = (Index("ix_requests_state_created", "state", "created_at"),)
+    __table_args__ = (
+        Index("ix_requests_state_created", "state", "created_at"),
+        Index("ix_requests_created", "created_at"),
+        Index("ix_requests_pusher", "pusher"),
+        Index("ix_requests_supersede", "repository_id", "ref", "pusher", "state"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), index=True)
@@ -74,11 +86,16 @@ class ApprovalRequest(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
+    # The human operating the agent account that pushed ([agents.owners] in the policy).
+    agent_owner: Mapped[str | None] = mapped_column(String(320))
 
     repository: Mapped[Repository] = relationship()
     items: Mapped[list[HeldItem]] = relationship(back_populates="request", order_by="HeldItem.id")
     decisions: Mapped[list[Decision]] = relationship(
         back_populates="request", order_by="Decision.id"
+    )
+    facets: Mapped[list[RequestFacet]] = relationship(
+        order_by="RequestFacet.id", cascade="all, delete-orphan"
     )
 
 
@@ -128,6 +145,10 @@ class Decision(db.Model):
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What an approval attests to, as the reviewer saw it, and how they proved who they were.
+    attestation: Mapped[str | None] = mapped_column(Text)
+    attested_sha256: Mapped[str | None] = mapped_column(String(64))
+    auth_method: Mapped[str | None] = mapped_column(String(60))
 
     request: Mapped[ApprovalRequest] = relationship(back_populates="decisions")
     reviewer: Mapped[User] = relationship()

@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from gate import audit
 from gate.extensions import db
 from gate.models import HookToken, User
-from gate.services import Conflict, ServiceError
+from gate.services import Conflict, NotFound, ServiceError, throttle
 
 ROLES = ("reviewer", "admin", "auditor")
 MIN_PASSWORD = 10
@@ -70,13 +70,29 @@ def add_user(
     return user
 
 
-def authenticate(username: str, password: str) -> User | None:
-    """The user, if the password is right and the account active; records failures."""
+class Throttled(ServiceError):
+    status = 429
+
+
+def authenticate(username: str, password: str, address: str | None = None) -> User | None:
+    """The user, if the password is right and the account active; records failures.
+
+    Raises Throttled, without checking the password, after too many recent failures for the
+    user name or from the address (see gate.services.throttle).
+    """
+    if throttle.is_throttled(username, address):
+        raise Throttled(
+            "Too many failed logins for this account or from this address. "
+            "Wait a few minutes, then try again."
+        )
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
     elif check_password_hash(user.password_hash, password) and user.active:
+        throttle.clear_user(username)
+        db.session.commit()
         return user
+    throttle.record_failure(username, address)
     audit.append(
         "login.failed",
         actor=username[:80],
@@ -125,3 +141,90 @@ def token_for_secret(secret: str) -> HookToken | None:
 
 def touch_token(token: HookToken) -> None:
     token.last_used_at = datetime.now(UTC)
+
+
+def user_for_sso(username: str) -> User | None:
+    """The active user a trusted proxy vouched for (by username or email), or None."""
+    name = username.strip()
+    if not name:
+        return None
+    user = db.session.scalar(
+        select(User).where((User.username == name) | (func.lower(User.email) == name.lower()))
+    )
+    return user if user is not None and user.active else None
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"there is no user {user_id}")
+    return user
+
+
+def set_active(user: User, active: bool, *, actor: str) -> User:
+    """Enable or disable an account; a disabled reviewer's approvals stop counting at once."""
+    from gate.models import ApprovalRequest, Decision
+    from gate.services.decisions import settle
+
+    if user.active == active:
+        return user
+    if not active and user.username == actor:
+        raise ServiceError("you cannot disable your own account")
+    user.active = active
+    audit.append(
+        "user.enabled" if active else "user.disabled",
+        actor=actor,
+        actor_auth="session",
+        subject={"user": user.username, "email": user.email},
+    )
+    db.session.flush()
+    decided = select(Decision.request_id).where(Decision.reviewer_id == user.id)
+    pending = db.session.scalars(
+        select(ApprovalRequest).where(
+            ApprovalRequest.state == "pending", ApprovalRequest.id.in_(decided)
+        )
+    ).all()
+    for request in pending:
+        db.session.refresh(request)
+        settle(request)
+    db.session.commit()
+    return user
+
+
+def reset_password(user: User, password: str, *, actor: str) -> User:
+    if len(password) < MIN_PASSWORD:
+        raise ServiceError(f"passwords need at least {MIN_PASSWORD} characters")
+    user.password_hash = hash_password(password)
+    audit.append(
+        "user.password_reset",
+        actor=actor,
+        actor_auth="session",
+        subject={"user": user.username},
+    )
+    throttle.clear_user(user.username)
+    db.session.commit()
+    return user
+
+
+def list_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.username)))
+
+
+def list_tokens() -> list[HookToken]:
+    return list(db.session.scalars(select(HookToken).order_by(HookToken.id)))
+
+
+def revoke_token(token_id: int, *, actor: str) -> HookToken:
+    token = db.session.get(HookToken, token_id)
+    if token is None:
+        raise NotFound(f"there is no hook token {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = datetime.now(UTC)
+        audit.append(
+            "token.revoked",
+            actor=actor,
+            actor_auth="session",
+            subject={"token_id": token.id, "name": token.name, "prefix": token.prefix},
+        )
+        db.session.commit()
+    return token

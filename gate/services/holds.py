@@ -1,12 +1,16 @@
 """What the hook reports: held items become approval requests, or find the ones they are in.
 
 Approvals bind to (repository, key): a commit id, or a ref deletion/rewrite. Re-pushing items
-that already wait returns their request; only items never seen make a new request.
+that already wait returns their request; only items never seen make a new request. When a known
+pusher pushes new items to a ref, that pusher's older pending requests for the ref are
+superseded: their items are released and held again, with everything new, in one fresh request,
+so no approval carries over to changed content.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -14,7 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from gate import audit
 from gate.extensions import db
-from gate.models import ApprovalRequest, HeldItem, HookToken, Repository
+from gate.models import ApprovalRequest, HeldItem, HookToken, Repository, RequestFacet
+from gate.services import notify
 from gate.services.pauses import apply_pauses
 from gate.services.progress import request_summary
 
@@ -31,6 +36,7 @@ class HoldReport:
     policy_sha256: str
     approvals: dict[str, int]
     items: list[dict[str, Any]]
+    owners: dict[str, str] = field(default_factory=dict)  # agent pusher -> operator's email
 
 
 def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
@@ -62,7 +68,16 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
     }
     new_items = [item for item in report.items if item["key"] not in existing]
     if new_items:
+        stale = _supersedable(repo, report)
+        for old in stale:
+            for held in old.items:
+                held.active = False
+                existing.pop(held.key, None)
+        db.session.flush()
+        new_items = [item for item in report.items if item["key"] not in existing]
         request = _new_request(repo, report, new_items, token, actor)
+        for old in stale:
+            _supersede(old, request, actor)
         for held in request.items:
             existing[held.key] = held
     requests = {held.request_id: held.request for held in existing.values()}
@@ -97,6 +112,62 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
         "requests": [request_summary(r) for r in requests.values()],
         "pauses": pauses,
     }
+
+
+def _operator_fields(item: dict[str, Any], agent_owner: str | None) -> dict[str, Any]:
+    """Who operates the agent behind an item, for the audit record (the verifier's "operator")."""
+    from gate.services.decisions import trailer_operators
+
+    trailers = (item.get("commit") or {}).get("trailers") or []
+    found = trailer_operators(trailers if isinstance(trailers, list) else [])
+    if agent_owner and agent_owner.lower() not in found:
+        found.append(agent_owner.lower())
+    return {"operator": found[0], "operators": found} if found else {}
+
+
+def _supersedable(repo: Repository, report: HoldReport) -> list[ApprovalRequest]:
+    """The same known pusher's pending requests for the same ref (unknown pushers: none)."""
+    if not report.pusher:
+        return []
+    return list(
+        db.session.scalars(
+            select(ApprovalRequest)
+            .where(
+                ApprovalRequest.repository_id == repo.id,
+                ApprovalRequest.ref == report.ref,
+                ApprovalRequest.pusher == report.pusher,
+                ApprovalRequest.state == "pending",
+            )
+            .order_by(ApprovalRequest.id)
+            .with_for_update()
+        )
+    )
+
+
+def _supersede(old: ApprovalRequest, new: ApprovalRequest, actor: str) -> None:
+    old.state = "superseded"
+    old.superseded_by_id = new.id
+    old.decided_at = datetime.now(UTC)
+    audit.append(
+        "request.superseded",
+        actor=actor,
+        actor_auth="hook-token",
+        subject={
+            "request": old.id,
+            "superseded_by": new.id,
+            "repository": old.repository.name,
+            "ref": old.ref,
+            "pusher": old.pusher,
+            "keys": [item.key for item in old.items],
+            "approvals_discarded": [
+                d.reviewer.username
+                for d in old.decisions
+                if d.verdict == "approve" and d.withdrawn_at is None
+            ],
+        },
+        policy_sha256=old.policy_sha256,
+    )
+    notify.enqueue("request.superseded", old, extra={"superseded_by": new.id})
 
 
 def _item_state(request: ApprovalRequest) -> str:
@@ -147,9 +218,14 @@ def _new_request(
         required=required,
         policy_sha256=report.policy_sha256,
         token_id=token.id,
+        agent_owner=report.owners.get(report.pusher) if report.pusher else None,
     )
     db.session.add(request)
     db.session.flush()
+    agents = {s["agent"] for item in items for s in item["signals"] if s.get("agent")}
+    for kind, values in (("guard", guards), ("agent", sorted(agents))):
+        for value in values:
+            db.session.add(RequestFacet(request_id=request.id, kind=kind, value=value[:200]))
     for item in items:
         commit = item.get("commit") or {}
         author = commit.get("author") or {}
@@ -189,6 +265,7 @@ def _new_request(
             "new": report.new,
             "pusher": report.pusher,
             "required": required,
+            "agent_owner": request.agent_owner,
             "items": [
                 {
                     "key": item["key"],
@@ -198,10 +275,12 @@ def _new_request(
                     "guards": item["guards"],
                     "signals": item["signals"],
                     "diff_sha256": item.get("diff_sha256"),
+                    **_operator_fields(item, request.agent_owner),
                 }
                 for item in items
             ],
         },
         policy_sha256=report.policy_sha256,
     )
+    notify.enqueue("request.held", request)
     return request

@@ -1,9 +1,19 @@
 """Web forms; Flask-WTF adds and checks the csrf_token field on each."""
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, RadioField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
 
 
 class LoginForm(FlaskForm):
@@ -18,3 +28,73 @@ class DecisionForm(FlaskForm):
         validators=[DataRequired(message="Choose approve or deny.")],
     )
     comment = TextAreaField("Comment", validators=[Length(max=10_000)])
+    attest = BooleanField("I attest to this statement", false_values=("", "no", "false", "0"))
+    password = PasswordField(
+        "Your password (needed to approve)", validators=[Optional(), Length(max=1000)]
+    )
+    shown_sha256 = HiddenField(
+        validators=[Optional(), Regexp(r"^[0-9a-f]{64}$", message="not a SHA-256 digest")]
+    )
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only the CSRF token."""
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class AddUserForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=80)])
+    name = StringField("Full name", validators=[DataRequired(), Length(max=200)])
+    email = StringField("Email", validators=[DataRequired(), Length(max=320)])
+    role = SelectField(
+        "Role",
+        choices=[
+            SelectChoice("reviewer", "Reviewer"),
+            SelectChoice("admin", "Admin"),
+            SelectChoice("auditor", "Auditor"),
+        ],
+        default="reviewer",
+    )
+    password = PasswordField(
+        "Initial password (at least 10 characters)", validators=[DataRequired(), Length(max=1000)]
+    )
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(
+        "New password (at least 10 characters)", validators=[DataRequired(), Length(max=1000)]
+    )
+
+
+class TokenForm(FlaskForm):
+    name = StringField(
+        "Token name (which git server uses it)", validators=[DataRequired(), Length(max=120)]
+    )
+
+
+class GroupForm(FlaskForm):
+    name = StringField("Group name", validators=[DataRequired(), Length(max=120)])
+
+
+class MembersForm(FlaskForm):
+    members = MultiCheckboxField("Members", coerce=int, validate_choice=True)
+
+
+class GuardGroupsForm(FlaskForm):
+    guard = StringField(
+        "Guard (as named in the policy)", validators=[DataRequired(), Length(max=200)]
+    )
+    groups = MultiCheckboxField("Groups that may approve (none: any reviewer)", coerce=int)
+
+
+class WebhookForm(FlaskForm):
+    url = StringField("Receiver URL", validators=[DataRequired(), Length(max=2000)])
+    style = SelectField(
+        "Body format",
+        choices=[SelectChoice("json", "Generic JSON"), SelectChoice("slack", "Slack-compatible")],
+    )
+    events = MultiCheckboxField("Events (none: all)")

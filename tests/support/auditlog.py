@@ -60,7 +60,9 @@ def approve(app, request_id: int, username: str, verdict: str = "approve", comme
 
     with app.app_context():
         reviewer = db.session.scalar(select(User).where(User.username == username))
-        return decide(get_request(request_id), reviewer, verdict, comment)
+        # Approvals re-enter the password and tick the attestation, as the web form requires.
+        step_up = {"password": PASSWORD, "attest": True} if verdict == "approve" else {}
+        return decide(get_request(request_id), reviewer, verdict, comment, **step_up)
 
 
 def build_history(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from html import unescape
 import requests
 
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+_SHOWN = re.compile(r'name="shown_sha256"[^>]*value="([0-9a-f]{64})"')
 
 
 def csrf_from(html: str) -> str:
@@ -20,8 +21,10 @@ class ReviewerSession:
     def __init__(self, base_url: str) -> None:
         self.base = base_url.rstrip("/")
         self.http = requests.Session()
+        self.password = ""
 
     def login(self, username: str, password: str) -> requests.Response:
+        self.password = password
         page = self.http.get(f"{self.base}/login")
         return self.http.post(
             f"{self.base}/login",
@@ -31,14 +34,30 @@ class ReviewerSession:
     def page(self, path: str) -> requests.Response:
         return self.http.get(f"{self.base}{path}")
 
+    def post(self, path: str, data: dict[str, str] | None = None) -> requests.Response:
+        """POST a form on ``path`` with the CSRF token of the page at ``path`` (or its parent)."""
+        page = self.http.get(f"{self.base}{path.rsplit('/', 1)[0]}")
+        return self.http.post(
+            f"{self.base}{path}", data={"csrf_token": csrf_from(page.text), **(data or {})}
+        )
+
     def decide(
         self, request_id: int, decision: str, comment: str = "", **extra: str
     ) -> requests.Response:
+        """Post the decision form as a person would: approvals re-enter the password (step-up)
+        and tick the attestation, unless ``extra`` says otherwise."""
         page = self.http.get(f"{self.base}/requests/{request_id}")
-        data = {
-            "decision": decision,
-            "comment": comment,
-            "csrf_token": csrf_from(page.text),
-            **extra,
-        }
+        data = {"decision": decision, "comment": comment, "csrf_token": csrf_from(page.text)}
+        if decision == "approve":
+            data |= {"password": self.password, "attest": "yes"}
+            if shown := _SHOWN.search(page.text):
+                data["shown_sha256"] = shown.group(1)
+        data |= extra
         return self.http.post(f"{self.base}/requests/{request_id}/decision", data=data)
+
+    def withdraw(self, request_id: int) -> requests.Response:
+        page = self.http.get(f"{self.base}/requests/{request_id}")
+        return self.http.post(
+            f"{self.base}/requests/{request_id}/withdraw",
+            data={"csrf_token": csrf_from(page.text)},
+        )

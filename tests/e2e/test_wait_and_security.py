@@ -1,0 +1,179 @@
+"""gate wait against the live server; login rate limiting; trusted-header SSO; admin tokens."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import PASSWORD, GatedRepo, LiveServer, add_reviewer, request_id_from
+from tests.support.gitrepo import CLAUDE_TRAILER
+from tests.support.reviewer import ReviewerSession, csrf_from
+
+GATE = str(Path(sys.executable).with_name("gate"))
+
+
+def gate_wait(server_url: str, token_file: Path, request_id: int, *extra: str):  # type: ignore[no-untyped-def]
+    return subprocess.run(
+        [
+            GATE,
+            "wait",
+            str(request_id),
+            "--server",
+            server_url,
+            "--token-file",
+            str(token_file),
+            "--interval",
+            "0.2",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def held(gated: GatedRepo, steps: int, guard_file: str = "train/loop.py") -> tuple[object, int]:
+    """A fresh clone pushes one agent commit to a guarded path; returns it and its request."""
+    clone = gated.clone()
+    clone.commit("agent", {guard_file: f"steps = {steps}\n"}, trailers=[CLAUDE_TRAILER])
+    return clone, request_id_from(clone.push().gate_lines)
+
+
+def test_gate_wait_exit_codes(gated: GatedRepo, server: LiveServer) -> None:
+    _, pending = held(gated, 1)
+    timed_out = gate_wait(server.url, gated.token_file, pending, "--timeout", "0.5")
+    assert timed_out.returncode == 2, timed_out.stderr
+    assert "is pending" in timed_out.stderr and "timed out" in timed_out.stderr
+
+    assert server.reviewer("alice").decide(pending, "approve", "ok").ok
+    approved = gate_wait(server.url, gated.token_file, pending, "--timeout", "10")
+    assert approved.returncode == 0 and "approved" in approved.stderr
+
+    _, other = held(gated, 2, "configs/train/x.yaml")
+    assert server.reviewer("bob").decide(other, "deny", "not this week").ok
+    denied = gate_wait(server.url, gated.token_file, other)
+    assert denied.returncode == 1 and "not this week" in denied.stderr
+
+    missing = gate_wait(server.url, gated.token_file, 999_999)
+    assert missing.returncode == 3 and "no request 999999" in missing.stderr
+    bad = gated.tmp / "bad-token"
+    bad.write_text("gate_wrong\n")
+    refused = gate_wait(server.url, bad, pending)
+    assert refused.returncode == 3 and "refused the token" in refused.stderr
+
+
+def test_gate_wait_keeps_polling_through_network_errors(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("gate_x\n")
+    down = gate_wait("http://127.0.0.1:9", token, 1, "--timeout", "0.6")
+    assert down.returncode == 2
+    assert down.stderr.count("cannot reach the gate server") == 1, "reported once, not per poll"
+    assert "timed out" in down.stderr
+    unreadable = gate_wait("http://127.0.0.1:9", tmp_path / "nope", 1)
+    assert unreadable.returncode == 3 and "cannot read the token file" in unreadable.stderr
+
+
+def test_gate_wait_reports_superseded(gated: GatedRepo, server: LiveServer) -> None:
+    clone = gated.clone()
+    clone.commit("one", {"train/loop.py": "a = 1\n"})
+    first = request_id_from(clone.push(pusher="agent-x").gate_lines)
+    clone.commit("two", {"train/loop.py": "a = 2\n"})
+    second = request_id_from(clone.push(pusher="agent-x").gate_lines)
+    result = gate_wait(server.url, gated.token_file, first)
+    assert result.returncode == 1 and f"superseded by request {second}" in result.stderr
+
+
+def test_login_is_rate_limited(server: LiveServer) -> None:
+    add_reviewer(server.app, "alice")
+    for _ in range(5):
+        wrong = ReviewerSession(server.url).login("alice", "guess guess guess")
+        assert wrong.status_code == 400
+    blocked = ReviewerSession(server.url)
+    response = blocked.login("alice", PASSWORD)
+    assert response.status_code == 429 and "Too many failed logins" in response.text
+    assert blocked.page("/requests").url.endswith("/login?next=%2Frequests")
+    # Other accounts from the same address are not locked out by one account's failures.
+    add_reviewer(server.app, "bob")
+    assert server.reviewer("bob").page("/requests").status_code == 200
+
+
+def test_session_cookie_flags(server: LiveServer) -> None:
+    add_reviewer(server.app, "alice")
+    session = ReviewerSession(server.url)
+    page = session.http.get(f"{server.url}/login")
+    csrf = csrf_from(page.text)
+    response = session.http.post(
+        f"{server.url}/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": csrf},
+        allow_redirects=False,
+    )
+    cookie = response.headers["Set-Cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie
+
+
+@pytest.mark.parametrize(
+    "app_overrides",
+    [{"GATE_SSO_HEADER": "X-Remote-User", "GATE_SSO_TRUSTED_PROXIES": "10.0.0.0/8"}],
+)
+def test_trusted_header_ignored_from_untrusted_address(server: LiveServer) -> None:
+    add_reviewer(server.app, "alice")
+    response = requests.get(
+        f"{server.url}/requests", headers={"X-Remote-User": "alice"}, timeout=10
+    )
+    assert "/login" in response.url, "127.0.0.1 is not a configured proxy: header ignored"
+
+
+@pytest.mark.parametrize(
+    "app_overrides",
+    [{"GATE_SSO_HEADER": "X-Remote-User", "GATE_SSO_TRUSTED_PROXIES": "127.0.0.1, ::1"}],
+)
+def test_trusted_header_logs_in_from_the_proxy(server: LiveServer) -> None:
+    add_reviewer(server.app, "alice")
+    response = requests.get(
+        f"{server.url}/requests", headers={"X-Remote-User": "alice@example.com"}, timeout=10
+    )
+    assert response.status_code == 200 and "Alice Reviewer" in response.text
+    unknown = requests.get(
+        f"{server.url}/requests", headers={"X-Remote-User": "mallory"}, timeout=10
+    )
+    assert "/login" in unknown.url
+
+
+def test_admin_revokes_hook_token_and_hook_fails_closed(
+    gated: GatedRepo, server: LiveServer
+) -> None:
+    add_reviewer(server.app, "root", role="admin")
+    admin = server.reviewer("root")
+    listing = admin.page("/admin/tokens")
+    assert "test hook" in listing.text
+    revoked = admin.post("/admin/tokens/1/revoke")
+    assert revoked.ok and "Revoked hook token 1" in revoked.text
+    clone = gated.clone()
+    clone.commit("agent", {"train/loop.py": "x = 1\n"}, trailers=[CLAUDE_TRAILER])
+    result = clone.push()
+    assert not result.ok and "HTTP 401" in "\n".join(result.gate_lines)
+
+    created = admin.post("/admin/tokens", {"name": "new git host"})
+    assert created.ok and "not shown again" in created.text
+    added = admin.post(
+        "/admin/users",
+        {
+            "username": "dave",
+            "name": "Dave Reviewer",
+            "email": "dave@example.com",
+            "role": "reviewer",
+            "password": "a long enough password",
+        },
+    )
+    assert added.ok and "Added dave" in added.text
+    dave = ReviewerSession(server.url)
+    assert "/login" not in dave.login("dave", "a long enough password").url
+    short = admin.post(
+        "/admin/users",
+        {"username": "eve", "name": "Eve", "email": "eve@example.com", "password": "short"},
+    )
+    assert "at least 10 characters" in short.text

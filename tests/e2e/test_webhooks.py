@@ -1,0 +1,158 @@
+"""Webhooks against a real HTTP receiver on 127.0.0.1: delivery, signature, retry, failures."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import GatedRepo, LiveServer, add_reviewer, request_id_from
+from tests.support.gitrepo import CLAUDE_TRAILER
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, object]:
+    return {"GATE_WEBHOOK_BACKOFF_SECONDS": 0.05, "GATE_WEBHOOK_MAX_ATTEMPTS": 3}
+
+
+class Receiver:
+    """Records every POST; answers 500 to the first ``fail_first`` of them, then 200."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.fail_first = fail_first
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.release = threading.Event()
+        self.release.set()
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.release.wait(30)
+                with receiver.lock:
+                    receiver.received.append((dict(self.headers), body))
+                    failing = len(receiver.received) <= receiver.fail_first
+                self.send_response(500 if failing else 200)
+                self.end_headers()
+                self.wfile.write(b"no" if failing else b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/hook"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.httpd.shutdown()
+        self.thread.join(5)
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    made: list[Receiver] = []
+
+    def make(fail_first: int = 0) -> Receiver:
+        made.append(Receiver(fail_first))
+        return made[-1]
+
+    yield make  # type: ignore[misc]
+    for r in made:
+        r.close()
+
+
+def add_webhook(server: LiveServer, url: str, style: str = "json", events=()) -> str:  # type: ignore[no-untyped-def]
+    from gate.services.notify import add_webhook as add
+
+    with server.app.app_context():  # type: ignore[attr-defined]
+        return add(url, style, list(events), actor="test")[1]
+
+
+def deliveries(server: LiveServer) -> list[tuple[str, str, int, str | None]]:
+    from gate.extensions import db
+    from gate.models import WebhookDelivery
+
+    with server.app.app_context():  # type: ignore[attr-defined]
+        rows = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
+        return [(d.event, d.state, d.attempts, d.last_error) for d in rows]
+
+
+def eventually(check, what: str, limit: float = 30.0):  # type: ignore[no-untyped-def]
+    """Poll ``check`` until it returns something truthy (a deadline, not a timing assertion)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def push_held(gated: GatedRepo) -> int:
+    clone = gated.clone()
+    clone.commit("agent", {"train/loop.py": "x = 1\n"}, trailers=[CLAUDE_TRAILER])
+    return request_id_from(clone.push().gate_lines)
+
+
+def test_delivery_is_signed_and_retried(gated: GatedRepo, server: LiveServer, receiver) -> None:  # type: ignore[no-untyped-def]
+    hook = receiver(fail_first=1)
+    secret = add_webhook(server, hook.url, events=["request.held", "decision.approve"])
+    request_id = push_held(gated)
+    eventually(lambda: len(hook.received) >= 2, "a retry after the first 500")
+    (h1, b1), (h2, b2) = hook.received[:2]
+    assert b1 == b2 and h1["X-Gate-Delivery"] == h2["X-Gate-Delivery"], "the same delivery again"
+    expected = "sha256=" + hmac.new(secret.encode(), b2, hashlib.sha256).hexdigest()
+    assert h2["X-Gate-Signature-256"] == expected
+    body = json.loads(b2)
+    assert body["event"] == "request.held" and body["request"]["id"] == request_id
+    assert body["request"]["url"].endswith(f"/requests/{request_id}")
+    eventually(lambda: deliveries(server) == [("request.held", "delivered", 2, None)], "delivered")
+
+    assert server.reviewer("alice").decide(request_id, "approve", "ok").ok
+    eventually(lambda: len(hook.received) == 3, "the decision event")
+    assert json.loads(hook.received[2][1])["event"] == "decision.approve"
+    assert "request.approved" not in [e for e, *_ in deliveries(server)], "not subscribed"
+
+
+def test_slack_body(gated: GatedRepo, server: LiveServer, receiver) -> None:  # type: ignore[no-untyped-def]
+    hook = receiver()
+    add_webhook(server, hook.url, style="slack", events=["request.held"])
+    request_id = push_held(gated)
+    eventually(lambda: hook.received, "a delivery")
+    text = json.loads(hook.received[0][1])["text"]
+    assert f"request #{request_id} is waiting for sign-off" in text and "training" in text
+
+
+def test_slow_receiver_never_blocks_the_hook(
+    gated: GatedRepo, server: LiveServer, receiver
+) -> None:  # type: ignore[no-untyped-def]
+    hook = receiver()
+    hook.release.clear()  # the receiver hangs until released
+    add_webhook(server, hook.url)
+    request_id = push_held(gated)  # returns while the receiver still hangs
+    assert not hook.release.is_set() and not hook.received
+    hook.release.set()
+    eventually(lambda: hook.received, "the delivery once released")
+    assert json.loads(hook.received[0][1])["request"]["id"] == request_id
+    eventually(lambda: all(state == "delivered" for _, state, *_ in deliveries(server)), "done")
+
+
+def test_failures_are_visible_to_admins(gated: GatedRepo, server: LiveServer) -> None:
+    add_webhook(server, "http://127.0.0.1:9/nothing-listens")
+    push_held(gated)
+    eventually(lambda: deliveries(server)[0][1] == "failed", "giving up after 3 attempts")
+    event, state, attempts, error = deliveries(server)[0]
+    assert (event, state, attempts) == ("request.held", "failed", 3) and "ConnectionError" in error
+    add_reviewer(server.app, "root", role="admin")
+    page = server.reviewer("root").page("/admin/webhooks").text
+    assert "Failed and pending deliveries" in page and "ConnectionError" in page

@@ -1,0 +1,177 @@
+"""The queue with ten thousand requests: filters, search, pagination, and a constant number of
+SQL statements per page whatever the number of rows shown."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import event, insert, select
+
+from tests.conftest import add_reviewer
+
+N = 10_000
+
+
+def key(i: int) -> str:
+    return hashlib.sha1(str(i).encode()).hexdigest()
+
+
+def populate(app) -> None:  # type: ignore[no-untyped-def]
+    from gate.extensions import db
+    from gate.models import ApprovalRequest, Decision, HeldItem, Repository, RequestFacet, User
+
+    with app.app_context():
+        db.session.execute(insert(Repository), [{"id": 1, "name": "ml"}, {"id": 2, "name": "web"}])
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        states = ("pending", "approved", "denied", "superseded")
+        requests, items, facets = [], [], []
+        for i in range(1, N + 1):
+            guard = "model" if i % 3 == 0 else "training"
+            requests.append(
+                {
+                    "id": i,
+                    "repository_id": 1 + (i % 2),
+                    "ref": "refs/heads/main",
+                    "pusher": f"agent-{i % 7}",
+                    "old": "0" * 40,
+                    "new": f"{i:040x}",
+                    "state": states[i % 4],
+                    "required": {guard: 2 if guard == "model" else 1},
+                    "policy_sha256": "a" * 64,
+                    "created_at": start + timedelta(minutes=i),
+                }
+            )
+            items.append(
+                {
+                    "request_id": i,
+                    "repository_id": 1 + (i % 2),
+                    "key": key(i),
+                    "kind": "commit",
+                    "active": True,
+                    "summary": f"change number {i}",
+                    "message": f"change number {i}\n\nbody {'needle' if i == 4242 else 'hay'}",
+                    "meta": {},
+                    "signals": [],
+                    "guards": {guard: ["x"]},
+                    "diffs": [],
+                }
+            )
+            facets.append({"request_id": i, "kind": "guard", "value": guard})
+            facets.append({"request_id": i, "kind": "agent", "value": f"Agent {i % 5}"})
+        db.session.execute(insert(ApprovalRequest), requests)
+        db.session.execute(insert(HeldItem), items)
+        db.session.execute(insert(RequestFacet), facets)
+        bob = db.session.scalar(select(User.id).where(User.username == "bob"))
+        decisions = [
+            {
+                "request_id": i,
+                "reviewer_id": bob,
+                "verdict": "approve",
+                "comment": "",
+                "created_at": start,
+            }
+            for i in range(4, N + 1, 40)
+        ]
+        db.session.execute(insert(Decision), decisions)
+        db.session.commit()
+
+
+@pytest.fixture
+def big(app):  # type: ignore[no-untyped-def]
+    add_reviewer(app, "alice")
+    add_reviewer(app, "bob")
+    populate(app)
+    return app
+
+
+@contextmanager
+def count_statements(app) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+    from gate.extensions import db
+
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def client_as(app, username: str):  # type: ignore[no-untyped-def]
+    from gate.extensions import db
+    from gate.models import User
+
+    with app.app_context():
+        user_id = db.session.scalar(select(User.id).where(User.username == username))
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user_id)
+        session["_fresh"] = True
+        session["_id"] = secrets.token_hex(8)
+    return client
+
+
+def test_statement_count_does_not_grow_with_rows(big) -> None:  # type: ignore[no-untyped-def]
+    client = client_as(big, "alice")
+    assert client.get("/requests").status_code == 200  # once-per-process work happens first
+    counts = {}
+    for size in (5, 50, 200):
+        big.config["GATE_QUEUE_PAGE_SIZE"] = size
+        with count_statements(big) as seen:
+            response = client.get("/requests")
+        assert response.status_code == 200
+        assert response.text.count('href="/requests/') >= size
+        counts[size] = len(seen)
+    # The 5-row page has no decisions, so one eager load (reviewers' groups) has nothing to load.
+    assert counts[5] <= counts[50] == counts[200] < 20, counts
+
+
+def test_pending_first_and_pagination(big) -> None:  # type: ignore[no-untyped-def]
+    from gate.services.queue import QueueFilters, search_requests
+
+    with big.app_context():
+        page = search_requests(QueueFilters(), 1, 50)
+        assert page.total == N and page.pages == N // 50
+        assert {r.state for r in page.requests} == {"pending"}
+        assert page.requests[0].id == 10_000 - (10_000 % 4)  # newest pending first
+        last = search_requests(QueueFilters(), 10**6, 50)
+        assert last.page == last.pages and last.requests
+
+
+FILTER_CASES = [
+    ({"state": "denied"}, N // 4),
+    ({"guard": "model"}, N // 3),
+    ({"guard": "model", "state": "pending"}, len([i for i in range(1, N + 1) if i % 12 == 0])),
+    ({"agent": "Agent 3"}, N // 5),
+    ({"repository": "web"}, N // 2),
+    ({"reviewer": "bob"}, len(range(4, N + 1, 40))),
+    ({"q": "needle"}, 1),
+    ({"q": key(4242)[:10]}, 1),
+    ({"q": "%"}, 0),
+    ({"state": "nonsense"}, N),
+]
+
+
+def test_filters(big) -> None:  # type: ignore[no-untyped-def]
+    from gate.services.queue import QueueFilters, search_requests
+
+    with big.app_context():
+        for args, expected in FILTER_CASES:
+            page = search_requests(QueueFilters.from_args(args), 1, 50)
+            assert page.total == expected, args
+
+
+def test_filtered_page_lists_only_matches(big) -> None:  # type: ignore[no-untyped-def]
+    response = client_as(big, "alice").get("/requests?q=needle")
+    assert response.status_code == 200
+    assert "Request #4242" in response.text and "1 request matches" in response.text
