@@ -2,6 +2,10 @@
 
 Approvals bind to (repository, key): a commit id, or a ref deletion/rewrite. Re-pushing items
 that already wait returns their request; only items never seen make a new request.
+
+A push of thousands of items is a handful of statements: one lookup of active keys per chunk,
+one INSERT of all new items (executemany), one load of the requests with their decisions, and
+one audit record; held items' big JSON (diffs) is never read back.
 """
 
 from __future__ import annotations
@@ -9,13 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
 
 from gate import audit
 from gate.extensions import db
-from gate.models import ApprovalRequest, HeldItem, HookToken, Repository
+from gate.models import ApprovalRequest, Decision, HeldItem, HookToken, Repository
 from gate.services.progress import request_summary
+
+KEY_CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's parameter limits
 
 
 @dataclass(frozen=True)
@@ -51,25 +58,17 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
     actor = f"hook-token:{token.id}:{token.name}"
     _note_policy(report, actor)
     keys = [item["key"] for item in report.items]
-    existing = {
-        held.key: held
-        for held in db.session.scalars(
-            select(HeldItem).where(
-                HeldItem.repository_id == repo.id, HeldItem.active.is_(True), HeldItem.key.in_(keys)
-            )
-        )
-    }
-    new_items = [item for item in report.items if item["key"] not in existing]
+    request_of = _active_requests(repo.id, keys)
+    new_items = [item for item in report.items if item["key"] not in request_of]
     if new_items:
-        request = _new_request(repo, report, new_items, token, actor)
-        for held in request.items:
-            existing[held.key] = held
-    requests = {held.request_id: held.request for held in existing.values()}
+        request_id = _new_request(repo, report, new_items, token, actor)
+        request_of.update((item["key"], request_id) for item in new_items)
+    requests = _load_requests(set(request_of.values()))
     answer_items = [
         {
             "key": key,
-            "state": _item_state(existing[key].request),
-            "request_id": existing[key].request_id,
+            "state": _item_state(requests[request_of[key]]),
+            "request_id": request_of[key],
         }
         for key in keys
     ]
@@ -89,7 +88,36 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
             },
             policy_sha256=report.policy_sha256,
         )
-    return {"items": answer_items, "requests": [request_summary(r) for r in requests.values()]}
+    ordered = [requests[rid] for rid in dict.fromkeys(request_of[key] for key in keys)]
+    return {"items": answer_items, "requests": [request_summary(r) for r in ordered]}
+
+
+def _active_requests(repository_id: int, keys: list[str]) -> dict[str, int]:
+    """key -> request id of the active held items among ``keys`` (only those two columns)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), KEY_CHUNK):
+        rows = db.session.execute(
+            select(HeldItem.key, HeldItem.request_id).where(
+                HeldItem.repository_id == repository_id,
+                HeldItem.active.is_(True),
+                HeldItem.key.in_(keys[start : start + KEY_CHUNK]),
+            )
+        )
+        found.update((key, request_id) for key, request_id in rows)
+    return found
+
+
+def _load_requests(ids: set[int]) -> dict[int, ApprovalRequest]:
+    """The requests with what request_summary reads, loaded up front (no lazy load per item)."""
+    rows = db.session.scalars(
+        select(ApprovalRequest)
+        .where(ApprovalRequest.id.in_(ids))
+        .options(
+            joinedload(ApprovalRequest.repository),
+            selectinload(ApprovalRequest.decisions).joinedload(Decision.reviewer),
+        )
+    )
+    return {request.id: request for request in rows}
 
 
 def _item_state(request: ApprovalRequest) -> str:
@@ -127,9 +155,10 @@ def _note_policy(report: HoldReport, actor: str) -> None:
 
 def _new_request(
     repo: Repository, report: HoldReport, items: list[dict[str, Any]], token: HookToken, actor: str
-) -> ApprovalRequest:
+) -> int:
     guards = sorted({name for item in items for name in item["guards"]})
     required = {name: max(1, int(report.approvals.get(name, 1))) for name in guards}
+    audit.lock()  # before the inserts: see audit.lock
     request = ApprovalRequest(
         repository_id=repo.id,
         ref=report.ref,
@@ -143,33 +172,33 @@ def _new_request(
     )
     db.session.add(request)
     db.session.flush()
+    rows = []
     for item in items:
         commit = item.get("commit") or {}
         author = commit.get("author") or {}
         committer = commit.get("committer") or {}
         message = commit.get("message") or item.get("reason") or ""
-        db.session.add(
-            HeldItem(
-                request_id=request.id,
-                repository_id=repo.id,
-                key=item["key"],
-                kind=item["kind"],
-                active=True,
-                author_name=author.get("name", ""),
-                author_email=author.get("email", ""),
-                committer_name=committer.get("name", ""),
-                committer_email=committer.get("email", ""),
-                summary=message.split("\n", 1)[0][:500],
-                message=message,
-                meta={k: v for k, v in item.items() if k in ("commit", "reason", "removed")},
-                signals=item["signals"],
-                guards=item["guards"],
-                diffs=item["diffs"],
-                diff_sha256=item.get("diff_sha256"),
-            )
+        rows.append(
+            {
+                "request_id": request.id,
+                "repository_id": repo.id,
+                "key": item["key"],
+                "kind": item["kind"],
+                "active": True,
+                "author_name": author.get("name", ""),
+                "author_email": author.get("email", ""),
+                "committer_name": committer.get("name", ""),
+                "committer_email": committer.get("email", ""),
+                "summary": message.split("\n", 1)[0][:500],
+                "message": message,
+                "meta": {k: v for k, v in item.items() if k in ("commit", "reason", "removed")},
+                "signals": item["signals"],
+                "guards": item["guards"],
+                "diffs": item["diffs"],
+                "diff_sha256": item.get("diff_sha256"),
+            }
         )
-    db.session.flush()
-    db.session.refresh(request)
+    db.session.execute(insert(HeldItem), rows)
     audit.append(
         "request.held",
         actor=actor,
@@ -197,4 +226,4 @@ def _new_request(
         },
         policy_sha256=report.policy_sha256,
     )
-    return request
+    return request.id
