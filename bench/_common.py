@@ -255,3 +255,46 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_server(tmp: Path, database_url: str, workers: int = 2):  # type: ignore[no-untyped-def]
+    """Migrate the database, make a hook token, start gunicorn; returns (process, url, token)."""
+    import secrets
+    import urllib.request
+
+    from gate.app import create_app
+    from gate.commands.database import upgrade_database
+    from gate.services.accounts import create_token
+
+    secret = secrets.token_hex(16)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": secret})
+    upgrade_database(app)
+    with app.app_context():
+        token = create_token("bench")[1]
+    port = free_port()
+    env = {**os.environ, "GATE_DATABASE_URL": database_url, "GATE_SECRET_KEY": secret}
+    proc = subprocess.Popen(
+        [
+            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "120",
+            "gate.app:create_app()",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "gunicorn.log", "w"),  # noqa: SIM115
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/login", timeout=1).read()
+            return proc, url, token
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start; see gunicorn.log")

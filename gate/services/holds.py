@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gate import audit
 from gate.extensions import db
@@ -59,11 +60,12 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
     _note_policy(report, actor)
     keys = [item["key"] for item in report.items]
     request_of = _active_requests(repo.id, keys)
+    requests = _load_requests(set(request_of.values()))
     new_items = [item for item in report.items if item["key"] not in request_of]
     if new_items:
-        request_id = _new_request(repo, report, new_items, token, actor)
-        request_of.update((item["key"], request_id) for item in new_items)
-    requests = _load_requests(set(request_of.values()))
+        request = _new_request(repo, report, new_items, token, actor)
+        request_of.update((item["key"], request.id) for item in new_items)
+        requests[request.id] = request
     answer_items = [
         {
             "key": key,
@@ -109,6 +111,8 @@ def _active_requests(repository_id: int, keys: list[str]) -> dict[str, int]:
 
 def _load_requests(ids: set[int]) -> dict[int, ApprovalRequest]:
     """The requests with what request_summary reads, loaded up front (no lazy load per item)."""
+    if not ids:
+        return {}
     rows = db.session.scalars(
         select(ApprovalRequest)
         .where(ApprovalRequest.id.in_(ids))
@@ -155,7 +159,7 @@ def _note_policy(report: HoldReport, actor: str) -> None:
 
 def _new_request(
     repo: Repository, report: HoldReport, items: list[dict[str, Any]], token: HookToken, actor: str
-) -> int:
+) -> ApprovalRequest:
     guards = sorted({name for item in items for name in item["guards"]})
     required = {name: max(1, int(report.approvals.get(name, 1))) for name in guards}
     audit.lock()  # before the inserts: see audit.lock
@@ -226,4 +230,6 @@ def _new_request(
         },
         policy_sha256=report.policy_sha256,
     )
-    return request.id
+    set_committed_value(request, "decisions", [])  # new: nothing to load for its summary
+    set_committed_value(request, "repository", repo)
+    return request
