@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, Unsupporte
 from gate.services import ServiceError
 from gate.services.accounts import token_for_secret, touch_token
 from gate.services.decisions import get_request
+from gate.services.disclosure import record_push
 from gate.services.holds import HoldReport, record_holds
 from gate.services.progress import request_summary
 
@@ -115,6 +116,106 @@ def _json_or_none(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError:  # includes bodies that are not UTF-8
         return None
+
+
+@bp.post("/pushes")
+@token_required
+def pushes():  # type: ignore[no-untyped-def]
+    """The post-receive hook's report of an accepted push (for disclosure)."""
+    report = parse_push_report(request.get_json(silent=True))
+    touch_token(g.token)
+    return jsonify(record_push(report, g.token))
+
+
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10**9
+
+
+def parse_push_report(body: Any) -> dict[str, Any]:
+    """Validate a post-receive report; keep only the fields gate knows."""
+    if not isinstance(body, dict):
+        raise BadPayload("the body must be a JSON object")
+    report_id = _string(body, "report_id", 64)
+    if not re.fullmatch(r"[0-9a-f]{32}", report_id):
+        raise BadPayload("report_id must be 32 hexadecimal digits")
+    pushed_at = _string(body, "pushed_at", 40)
+    if not _TIME.match(pushed_at):
+        raise BadPayload("pushed_at must be a UTC time like 2026-01-31T12:00:00Z")
+    pusher = body.get("pusher")
+    if pusher is not None and (not isinstance(pusher, str) or len(pusher) > 200):
+        raise BadPayload("pusher must be a string of at most 200 characters, or null")
+    policy = body.get("policy")
+    if not isinstance(policy, dict) or not isinstance(policy.get("guards"), list):
+        raise BadPayload("policy must be an object with sha256 and guards")
+    refs = body.get("refs")
+    if (
+        not isinstance(refs, list)
+        or not refs
+        or not all(
+            isinstance(r, dict)
+            and str(r.get("ref", "")).startswith("refs/")
+            and all(isinstance(r.get(k), str) and _OID.match(r[k]) for k in ("old", "new"))
+            for r in refs
+        )
+    ):
+        raise BadPayload("refs must be a non-empty list of {ref, old, new} updates")
+    guarded = body.get("guarded")
+    if (
+        not isinstance(guarded, list)
+        or len(guarded) > MAX_ITEMS
+        or not all(
+            isinstance(b, dict)
+            and isinstance(b.get("guard"), str)
+            and isinstance(b.get("day"), str)
+            and _DAY.match(b["day"])
+            and _count(b.get("agent"))
+            and _count(b.get("human"))
+            and isinstance(b.get("agents"), dict)
+            and all(isinstance(k, str) and _count(v) for k, v in b["agents"].items())
+            for b in guarded
+        )
+    ):
+        raise BadPayload("guarded must list {guard, day, agent, human, agents} counts")
+    listed = body.get("agent_commits")
+    if (
+        not isinstance(listed, list)
+        or len(listed) > MAX_ITEMS
+        or not all(
+            isinstance(c, dict) and isinstance(c.get("id"), str) and _OID.match(c["id"])
+            for c in listed
+        )
+    ):
+        raise BadPayload("agent_commits must list {id, guards, agents}")
+    if not _count(body.get("commits")):
+        raise BadPayload("commits must be a whole number")
+    return {
+        "report_id": report_id,
+        "repository": _string(body, "repository", 500),
+        "pusher": pusher,
+        "pushed_at": pushed_at,
+        "policy": {
+            "sha256": _string(policy, "sha256", 64),
+            "guards": [str(g) for g in policy["guards"]],
+        },
+        "refs": [{"ref": r["ref"], "old": r["old"], "new": r["new"]} for r in refs],
+        "commits": body["commits"],
+        "guarded": [
+            {k: b[k] for k in ("guard", "day", "agent", "human", "agents")} for b in guarded
+        ],
+        "agent_commits": [
+            {
+                "id": c["id"],
+                "guards": [str(x) for x in c.get("guards", [])],
+                "agents": [str(x) for x in c.get("agents", [])],
+            }
+            for c in listed
+        ],
+        "agent_commits_truncated": bool(body.get("agent_commits_truncated")),
+    }
 
 
 def parse_hold_report(body: Any, *, maybe_surrogates: bool = True) -> HoldReport:

@@ -11,7 +11,7 @@ from gate import api
 from gate.config import DEFAULTS, check_config, config_from_env
 from gate.extensions import csrf, db, login_manager, migrate
 from gate.resources import resource_dir
-from gate.web import audit, auth, review
+from gate.web import audit, auth, metrics, pause, review
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -29,6 +29,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(review.bp)
+    app.register_blueprint(pause.bp)
+    app.register_blueprint(metrics.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(audit.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never cookies

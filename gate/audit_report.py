@@ -1,6 +1,6 @@
 """The bundle's human-readable report, computed from the exported records alone (so anyone can
 recompute it from records.jsonl): a summary per repository and guard, and every approved change
-with its reviewers and their statements."""
+with its reviewers and their statements, and every pause with what it held back."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from gate.resources import resource_dir
+from gate.verify import check_pauses
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Summary:
     denied: list[Change]
     actions: dict[str, int]
     keys: list[dict[str, Any]]
+    pauses: list[dict[str, Any]] = field(default_factory=list)
 
 
 def summarize(records: list[dict[str, Any]]) -> Summary:
@@ -119,6 +121,7 @@ def summarize(records: list[dict[str, Any]]) -> Summary:
         denied=[c for c in ordered if c.state == "denied"],
         actions=dict(sorted(actions.items())),
         keys=keys,
+        pauses=[w.to_dict() for w in check_pauses(records).windows],
     )
 
 

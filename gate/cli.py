@@ -27,7 +27,7 @@ def _service_call(func, *args, **kwargs):  # type: ignore[no-untyped-def]
 
     try:
         return func(*args, **kwargs)
-    except ServiceError as exc:
+    except (ServiceError, GateError) as exc:
         _fail(str(exc))
 
 
@@ -187,6 +187,97 @@ def demo(home: str, host: str, port: int, no_serve: bool) -> None:
     if not no_serve:
         click.echo("")
         _app().run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True)
+
+
+@cli.group()
+def pause() -> None:
+    """Freeze agent changes to guarded paths (admins only)."""
+
+
+@pause.command("start")
+@click.option("--by", "username", required=True, help="The admin starting the pause.")
+@click.option("--password-stdin", is_flag=True, help="Read the admin's password from stdin.")
+@click.option("--reason", required=True, help="Why: shown to every refused pusher and auditor.")
+@click.option(
+    "--scope",
+    multiple=True,
+    default=("all",),
+    show_default=True,
+    help="'all', or a guard name (repeat the option, or separate names with commas).",
+)
+@click.option("--until", default=None, help="End by itself: ISO time (UTC) or 90m / 2h / 3d.")
+def pause_start(
+    username: str, password_stdin: bool, reason: str, scope: tuple[str, ...], until: str | None
+) -> None:
+    """Start a pause: agent pushes touching paused guards are refused, even when approved."""
+    from gate.commands.pause import start
+
+    lines = _service_call(
+        start, _app(), username, _password(password_stdin), reason, list(scope), until
+    )
+    for line in lines:
+        click.echo(f"gate: {line}")
+
+
+@pause.command("stop")
+@click.option("--by", "username", required=True, help="The admin stopping the pause.")
+@click.option("--password-stdin", is_flag=True, help="Read the admin's password from stdin.")
+@click.option("--id", "pause_id", type=int, default=None, help="Stop only this pause.")
+def pause_stop(username: str, password_stdin: bool, pause_id: int | None) -> None:
+    """Stop the pauses in force (or one, with --id)."""
+    from gate.commands.pause import stop
+
+    for line in _service_call(stop, _app(), username, _password(password_stdin), pause_id):
+        click.echo(f"gate: {line}")
+
+
+@pause.command("status")
+def pause_status() -> None:
+    """Show the pauses in force."""
+    from gate.commands.pause import status
+
+    for line in status(_app()):
+        click.echo(f"gate: {line}")
+
+
+@cli.command("report")
+@click.option("--since", default=None, help="First day (YYYY-MM-DD, UTC) or an ISO date-time.")
+@click.option("--until", default=None, help="Last day, included (YYYY-MM-DD, UTC).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "json", "csv"]), default="html", show_default=True
+)
+@click.option(
+    "--week-by",
+    type=click.Choice(["commit", "push"]),
+    default="commit",
+    show_default=True,
+    help="Put commits in the week of their committer date, or of their push.",
+)
+@click.option(
+    "--export",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Compute from an audit export (JSON Lines or bundle) instead of the database.",
+)
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Default: stdout.")
+def report_cmd(
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    week_by: str,
+    export: str | None,
+    out: str | None,
+) -> None:
+    """Disclosure: agent vs human commits to guarded paths, sign-offs and pauses, per week."""
+    from gate.commands.report import report
+
+    click.echo(_service_call(report, since, until, fmt, week_by, export, out), nl=False)
 
 
 @cli.group()

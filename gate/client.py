@@ -15,7 +15,7 @@ from gate.hookconfig import HookConfig
 from gate.policy import Policy
 
 API_VERSION = "v1"
-ITEM_STATES = {"approved", "pending", "denied"}
+ITEM_STATES = {"approved", "pending", "denied", "paused"}
 GZIP_ABOVE = 16 * 1024  # bodies larger than this are sent gzipped (level 1: ~10 ms per MB)
 
 

@@ -42,9 +42,14 @@ def request_url(config: HookConfig, request_id: int) -> str:
 def refusal_lines(
     config: HookConfig, verdicts: list[Verdict], answers: list[dict[str, Any]]
 ) -> list[str]:
-    lines = [
-        "gate: push refused: agent changes to guarded paths need sign-off by a named human reviewer."
-    ]
+    pauses = {p["id"]: p for answer in answers for p in answer.get("pauses", [])}
+    if pauses:
+        lines = ["gate: push refused: agent changes to guarded paths are PAUSED by a gate admin."]
+        lines.extend(pause_lines(pauses.values()))
+    else:
+        lines = [
+            "gate: push refused: agent changes to guarded paths need sign-off by a named human reviewer."
+        ]
     waiting: dict[int, str] = {}
     for verdict, answer in zip(verdicts, answers, strict=True):
         states = {item["key"]: item for item in answer["items"]}
@@ -71,8 +76,25 @@ def refusal_lines(
                 )
                 lines.append(f"gate:     {url}")
                 waiting[item["request_id"]] = url
+            elif item["state"] == "paused":
+                ids = ", ".join(str(i) for i in item.get("pauses", []))
+                signed = request.get("state") == "approved"
+                lines.append(
+                    f"gate:     PAUSED (pause {ids}): request {item['request_id']} is "
+                    + (
+                        "approved, but "
+                        if signed
+                        else f"pending {request.get('progress', '')}, and "
+                    )
+                    + "no agent change to this guard is accepted until the pause ends"
+                )
+                lines.append(f"gate:     {url}")
     lines.append("gate:")
-    if waiting:
+    if pauses:
+        lines.append(
+            "gate: Agents: stop pushing to these paths; push again once a gate admin ends the pause."
+        )
+    elif waiting:
         for request_id, url in sorted(waiting.items()):
             lines.append(f"gate: Approval request {request_id}: {url}")
         lines.append("gate: A reviewer signs off in the web app; then push the same commits again.")
@@ -85,6 +107,19 @@ def refusal_lines(
         lines.append(
             "gate: Denied changes stay refused: revise them (new commits get a new request)."
         )
+    return lines
+
+
+def pause_lines(pauses: Any) -> list[str]:
+    lines = []
+    for pause in pauses:
+        scope = "all guards" if "all" in pause["scope"] else "guard " + ", ".join(pause["scope"])
+        until = f", until {pause['until']}" if pause.get("until") else ", until an admin stops it"
+        lines.append(
+            f"gate:   pause {pause['id']} of {scope}, started {pause['started_at']} "
+            f"by {pause['started_by']}{until}"
+        )
+        lines.append(f"gate:     reason: {pause['reason']!r}")
     return lines
 
 

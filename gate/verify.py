@@ -19,7 +19,9 @@ What it checks, in this order (docs/audit.md describes every format):
    head that matches the records; a checkpoint larger than the export means records are missing.
 4. Manifest: signed by a trusted key; its counts, sequence range, head and file digests match.
 5. Policy invariants (``INVARIANTS``): every ``push.allowed`` of held items has, before it,
-   approvals from the required number of distinct humans, none of them a proposer.
+   approvals from the required number of distinct humans, none of them a proposer; and no
+   ``push.allowed`` touching a paused guard falls inside a pause window (each window is listed
+   with its counts of refused pushes and pending requests).
 
 Each problem names the record (``seq``) or the file where it was found.
 """
@@ -37,6 +39,7 @@ import sys
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +167,7 @@ class Report:
     last_seq: int | None = None
     checkpoints: int = 0
     pushes_checked: int = 0
+    pauses: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -533,9 +537,190 @@ def _check_push(record: Record, held: dict[int, HeldRequest], partial: bool) -> 
         yield Problem(record.where, f"allows {', '.join(k[:12] for k in stray)}, never held")
 
 
+# --- pauses -----------------------------------------------------------------------------------
+#
+# A pause window opens at its ``pause.started`` record and closes at the first of: the
+# ``pause.stopped`` or ``pause.expired`` record for the same pause, or the pause's ``until``
+# time. Records are ordered by ``seq`` (the server appends under one lock, and takes that lock
+# before it reads the pauses when it is about to allow a push, so ``seq`` is the order in which
+# decisions were made); a window with ``until`` also ends at that time.
+#
+# The invariant: no ``push.allowed`` record inside a window names a guard in the pause's scope
+# (one without ``guards`` is taken to touch every guard). Each window is reported with its
+# counts: pushes refused because of it (``push.refused`` naming the pause), requests held for its
+# guards during it, how many of those were still pending when it closed, and approvals given
+# during it (accepted, but effective only after the pause).
+#
+# These functions take plain record dicts (``seq``, ``time``, ``action``, ``subject``), so the
+# disclosure report reuses them.
+
+END_ACTIONS = ("pause.stopped", "pause.expired")
+
+
+def _time(text: str) -> datetime:
+    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+@dataclass
+class PauseWindow:
+    pause: int
+    scope: list[str]
+    reason: str
+    started_by: str
+    start_seq: int
+    start_time: str
+    until: str | None = None
+    end_seq: int | None = None  # None: still in force at the end of the export (or ran out)
+    end_time: str | None = None
+    end_kind: str | None = None  # stopped | expired | until | open
+    ended_by: str | None = None
+    refused_pushes: int = 0
+    requests_held: list[int] = field(default_factory=list)
+    pending_at_end: list[int] = field(default_factory=list)
+    approvals_during: int = 0
+    violations: list[int] = field(default_factory=list)  # seq of offending push.allowed
+
+    def covers(self, guards: Iterable[str] | None) -> bool:
+        if guards is None:
+            return True
+        names = set(guards)
+        return bool(names) and ("all" in self.scope or bool(names & set(self.scope)))
+
+    def contains(self, record: dict[str, Any]) -> bool:
+        """Whether a record falls inside this window (by seq, and before ``until``)."""
+        return int(record["seq"]) > self.start_seq and self.before_end(record)
+
+    def before_end(self, record: dict[str, Any]) -> bool:
+        if self.end_seq is not None and int(record["seq"]) >= self.end_seq:
+            return False
+        return self.until is None or _time(record["time"]) < _time(self.until)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pause": self.pause,
+            "scope": self.scope,
+            "reason": self.reason,
+            "started_by": self.started_by,
+            "start": self.start_time,
+            "start_seq": self.start_seq,
+            "end": self.end_time,
+            "end_seq": self.end_seq,
+            "end_kind": self.end_kind,
+            "ended_by": self.ended_by,
+            "until": self.until,
+            "refused_pushes": self.refused_pushes,
+            "requests_held": len(self.requests_held),
+            "pending_at_end": len(self.pending_at_end),
+            "approvals_during": self.approvals_during,
+            "violations": self.violations,
+        }
+
+
+@dataclass
+class PauseProof:
+    windows: list[PauseWindow]
+    failures: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def pause_windows(records: list[dict[str, Any]]) -> list[PauseWindow]:
+    """The pause windows described by the records, without checking anything."""
+    windows: dict[int, PauseWindow] = {}
+    for record in sorted(records, key=lambda r: int(r["seq"])):
+        action, subject = record["action"], record.get("subject") or {}
+        if action == "pause.started":
+            windows[int(subject["pause"])] = PauseWindow(
+                pause=int(subject["pause"]),
+                scope=list(subject.get("scope") or ["all"]),
+                reason=str(subject.get("reason", "")),
+                started_by=str(subject.get("by", record.get("actor", ""))),
+                start_seq=int(record["seq"]),
+                start_time=str(record["time"]),
+                until=subject.get("until"),
+            )
+        elif action in END_ACTIONS:
+            window = windows.get(int(subject.get("pause", -1)))
+            if window is not None and window.end_seq is None:
+                window.end_seq = int(record["seq"])
+                window.end_kind = action.split(".")[1]
+                window.ended_by = str(subject.get("by", record.get("actor", "")))
+                window.end_time = str(record["time"])
+                if window.until and _time(window.until) < _time(window.end_time):
+                    window.end_time, window.end_kind = window.until, "until"
+    for window in windows.values():
+        if window.end_seq is None:
+            window.end_time, window.end_kind = (
+                (window.until, "until") if window.until else (None, "open")
+            )
+    return sorted(windows.values(), key=lambda w: w.start_seq)
+
+
+def check_pauses(records: list[dict[str, Any]]) -> PauseProof:
+    """Check the pause invariant and count what happened in each window."""
+    ordered = sorted(records, key=lambda r: int(r["seq"]))
+    windows = pause_windows(ordered)
+    failures: list[str] = []
+    held_guards: dict[int, set[str]] = {}
+    settled: dict[int, dict[str, Any]] = {}  # request -> its request.approved / .denied record
+    for record in ordered:
+        subject = record.get("subject") or {}
+        if record["action"] == "request.held":
+            held_guards[int(subject["request"])] = {
+                g for item in subject.get("items", []) for g in item.get("guards", {})
+            }
+        elif record["action"] in ("request.approved", "request.denied"):
+            settled.setdefault(int(subject["request"]), record)
+    for window in windows:
+        for record in ordered:
+            if not window.contains(record):
+                continue
+            action, subject = record["action"], record.get("subject") or {}
+            if action == "push.allowed" and window.covers(subject.get("guards")):
+                window.violations.append(int(record["seq"]))
+                failures.append(
+                    f"record {record['seq']}: push.allowed for {subject.get('repository')} "
+                    f"{subject.get('ref')} (guards {', '.join(subject.get('guards') or ['unknown'])}) "
+                    f"inside pause {window.pause} ({window.start_time} to {window.end_time or 'open'})"
+                )
+            elif action == "push.refused" and window.pause in subject.get("pauses", []):
+                window.refused_pushes += 1
+            elif action == "request.held" and window.covers(held_guards[int(subject["request"])]):
+                window.requests_held.append(int(subject["request"]))
+            elif action == "decision.approve" and window.covers(subject.get("guards")):
+                window.approvals_during += 1
+        window.pending_at_end = [
+            r for r in window.requests_held if r not in settled or not window.before_end(settled[r])
+        ]
+    return PauseProof(windows, failures)
+
+
+def check_pauses_held(records: list[Record], partial: bool) -> Iterator[Problem]:
+    """No push of agent changes to a paused guard was allowed while the pause was in force."""
+    by_seq = {r.seq: r for r in records}
+    for window in check_pauses([r.body for r in records]).windows:
+        for seq in window.violations:
+            subject = by_seq[seq].subject
+            yield Problem(
+                by_seq[seq].where,
+                f"push.allowed for {subject.get('repository')} {subject.get('ref')} (guards "
+                f"{', '.join(subject.get('guards') or ['not recorded'])}) inside pause "
+                f"{window.pause} of {', '.join(window.scope)}, in force from seq "
+                f"{window.start_seq} ({window.start_time}) to "
+                + (
+                    f"seq {window.end_seq} ({window.end_time})"
+                    if window.end_seq
+                    else f"{window.end_time or 'the end of the export'}"
+                ),
+            )
+
+
 Invariant = Callable[[list[Record], bool], Iterator[Problem]]
 # Add checks here: each walks the records in order and yields the problems it finds.
-INVARIANTS: list[Invariant] = [check_pushes_were_approved]
+INVARIANTS: list[Invariant] = [check_pushes_were_approved, check_pauses_held]
 
 
 # --- exports ----------------------------------------------------------------------------------
@@ -549,6 +734,7 @@ def _record_checks(report: Report, records: list[Record], partial: bool) -> None
     for invariant in INVARIANTS:
         report.problems.extend(invariant(records, partial))
     report.pushes_checked = sum(1 for r in records if r.action == "push.allowed")
+    report.pauses = [w.to_dict() for w in check_pauses([r.body for r in records]).windows]
     if partial and records:
         report.notes.append(
             f"the export starts at seq {records[0].seq}: the chain is verified from its first "
@@ -694,6 +880,7 @@ def report_lines(report: Report, limit: int = 50) -> list[str]:
     if len(report.problems) > limit:
         lines.append(f"FAIL ... and {len(report.problems) - limit} more problems")
     lines += [f"note: {note}" for note in report.notes]
+    lines += [pause_line(p) for p in report.pauses]
     span = f"seq {report.first_seq}..{report.last_seq}" if report.records else "no records"
     summary = (
         f"{report.records} records ({span}), {report.checkpoints} checkpoints, "
@@ -704,6 +891,26 @@ def report_lines(report: Report, limit: int = 50) -> list[str]:
     else:
         lines.append(f"FAILED: {len(report.problems)} problem(s) in {summary}")
     return lines
+
+
+def pause_line(pause: dict[str, Any]) -> str:
+    end = (
+        f"{pause['end']} ({pause['end_kind']}"
+        + (f" by {pause['ended_by']})" if pause["end_kind"] == "stopped" else ")")
+        if pause["end"]
+        else "still in force"
+    )
+    return (
+        f"pause {pause['pause']} of {', '.join(pause['scope'])} by {pause['started_by']}: "
+        f"{pause['start']} to {end}; {pause['refused_pushes']} push(es) refused, "
+        f"{pause['requests_held']} request(s) held, {pause['pending_at_end']} pending at its end, "
+        f"{pause['approvals_during']} approval(s) given during it, "
+        + (
+            "HELD"
+            if not pause["violations"]
+            else f"VIOLATED at seq {', '.join(map(str, pause['violations']))}"
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""gate install-hook: put the pre-receive hook and its settings into a repository."""
+"""gate install-hook: put the pre-receive and post-receive hooks and their settings into a
+repository."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gate.errors import GateError
 from gate.hook import CHAINED_HOOK
 from gate.hookconfig import CONFIG_NAME, HookConfig
 from gate.policy import load_policy
+from gate.postreceive import CHAINED_HOOK as POST_CHAINED
 from gate.resources import resource_dir
 
 MARKER = "gate-managed-hook"
@@ -26,21 +28,42 @@ def git_dir_of(repo: str | Path) -> Path:
     return Path(proc.stdout.strip())
 
 
-def _boot_code() -> str:
-    """What the hook's Python runs: gate's own directory on sys.path, then gate.hook."""
+def _boot_code(module: str) -> str:
+    """What a hook's Python runs: gate's own directory on sys.path, then the module's main()."""
     import gate
 
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(gate.__file__)))
     return (
         f"import sys; sys.path.insert(0, {package_parent!r}); "
-        "from gate.hook import main; sys.exit(main())"
+        f"from {module} import main; sys.exit(main())"
     )
+
+
+def _install_script(hooks: Path, name: str, chained_name: str, module: str) -> list[str]:
+    """Write one of gate's hook scripts; a foreign hook already there is kept and chained."""
+    done = []
+    target = hooks / name
+    if target.exists() and MARKER not in target.read_text(encoding="utf-8", errors="replace"):
+        chained = hooks / chained_name
+        if chained.exists():
+            raise GateError(f"both {target} and {chained} exist; move one of them away first")
+        target.rename(chained)
+        done.append(f"kept the existing {name} hook as {chained}; gate runs it too")
+    script = (resource_dir("hooks") / name).read_text(encoding="utf-8")
+    script = script.replace("'@PYTHON@'", shlex.quote(sys.executable))
+    script = script.replace("'@BOOT@'", shlex.quote(_boot_code(module)))
+    tmp = target.with_suffix(".gate-tmp")
+    tmp.write_text(script, encoding="utf-8")
+    tmp.chmod(0o755)
+    os.replace(tmp, target)
+    done.append(f"installed {target}")
+    return done
 
 
 def install_hook(
     repo: str, server: str, token_file: str, policy: str, name: str | None = None
 ) -> list[str]:
-    """Install gate's pre-receive hook; returns lines describing what was done."""
+    """Install gate's pre-receive and post-receive hooks; returns lines saying what was done."""
     git_dir = git_dir_of(repo)
     load_policy(policy)  # refuse to install a policy the hook could not use
     token_path = Path(token_file).resolve()
@@ -53,25 +76,15 @@ def install_hook(
     config.token()  # the token file must be readable and non-empty
     if not server.startswith(("http://", "https://")):
         raise GateError(f"--server must be an http:// or https:// URL, not {server!r}")
-    done = []
+    done: list[str] = []
     hooks = git_dir / "hooks"
     hooks.mkdir(exist_ok=True)
-    target = hooks / "pre-receive"
-    if target.exists() and MARKER not in target.read_text(encoding="utf-8", errors="replace"):
-        chained = hooks / CHAINED_HOOK
-        if chained.exists():
-            raise GateError(f"both {target} and {chained} exist; move one of them away first")
-        target.rename(chained)
-        done.append(f"kept the existing pre-receive hook as {chained}; gate runs it first")
-    script = (resource_dir("hooks") / "pre-receive").read_text(encoding="utf-8")
-    script = script.replace("'@PYTHON@'", shlex.quote(sys.executable))
-    script = script.replace("'@BOOT@'", shlex.quote(_boot_code()))
-    tmp = target.with_suffix(".gate-tmp")
-    tmp.write_text(script, encoding="utf-8")
-    tmp.chmod(0o755)
-    os.replace(tmp, target)
+    for name, chained_name, module in (
+        ("pre-receive", CHAINED_HOOK, "gate.hook"),
+        ("post-receive", POST_CHAINED, "gate.postreceive"),
+    ):
+        done.extend(_install_script(hooks, name, chained_name, module))
     (git_dir / CONFIG_NAME).write_text(config.to_toml(), encoding="utf-8")
-    done.append(f"installed {target}")
     done.append(
         f"wrote {git_dir / CONFIG_NAME} (server {config.server}, repository {config.repository!r})"
     )

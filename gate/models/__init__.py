@@ -14,6 +14,7 @@ from gate.models.core import (
     User,
     utcnow,
 )
+from gate.models.pause import Pause, PushReport
 
 __all__ = [
     "ApprovalRequest",
@@ -22,6 +23,8 @@ __all__ = [
     "Decision",
     "HeldItem",
     "HookToken",
+    "Pause",
+    "PushReport",
     "Repository",
     "User",
     "utcnow",

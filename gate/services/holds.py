@@ -21,6 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from gate import audit
 from gate.extensions import db
 from gate.models import ApprovalRequest, Decision, HeldItem, HookToken, Repository
+from gate.services.pauses import apply_pauses
 from gate.services.progress import request_summary
 
 KEY_CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's parameter limits
@@ -74,24 +75,30 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
         }
         for key in keys
     ]
+    guards_of = {item["key"]: set(item["guards"]) for item in report.items}
+    push = {
+        "repository": repo.name,
+        "ref": report.ref,
+        "old": report.old,
+        "new": report.new,
+        "pusher": report.pusher,
+        "guards": sorted(set().union(*guards_of.values())),
+    }
+    pauses = apply_pauses(answer_items, guards_of, push, actor, report.policy_sha256)
     if all(item["state"] == "approved" for item in answer_items):
         audit.append(
             "push.allowed",
             actor=actor,
             actor_auth="hook-token",
-            subject={
-                "repository": repo.name,
-                "ref": report.ref,
-                "old": report.old,
-                "new": report.new,
-                "pusher": report.pusher,
-                "keys": keys,
-                "requests": sorted(requests),
-            },
+            subject={**push, "keys": keys, "requests": sorted(requests)},
             policy_sha256=report.policy_sha256,
         )
     ordered = [requests[rid] for rid in dict.fromkeys(request_of[key] for key in keys)]
-    return {"items": answer_items, "requests": [request_summary(r) for r in ordered]}
+    return {
+        "items": answer_items,
+        "requests": [request_summary(r) for r in ordered],
+        "pauses": pauses,
+    }
 
 
 def _active_requests(repository_id: int, keys: list[str]) -> dict[str, int]:

@@ -65,6 +65,7 @@ class WorkClone:
         author: tuple[str, str] = HUMAN,
         committer: tuple[str, str] | None = None,
         trailers: list[str] | None = None,
+        date: str | None = None,
     ) -> str:
         for name, content in (files or {}).items():
             self.write(name, content)
@@ -76,6 +77,7 @@ class WorkClone:
             "GIT_AUTHOR_EMAIL": author[1],
             "GIT_COMMITTER_NAME": committer[0],
             "GIT_COMMITTER_EMAIL": committer[1],
+            **({"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date} if date else {}),
         }
         full = message + ("\n\n" + "\n".join(trailers) if trailers else "")
         git(self.path, "commit", "--quiet", "--allow-empty", "-m", full, env=env)

@@ -1,0 +1,39 @@
+"""Run the real `gate` command, in its own process, against a test app's database and key."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask
+
+GATE = str(Path(sys.executable).parent / "gate")
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_gate(app: Flask, *args: str, input: str | None = None) -> Result:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATE_")}
+    key_dir = app.config["GATE_AUDIT_KEY_DIR"]
+    env.update(
+        GATE_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+        GATE_SECRET_KEY="test-secret-key",
+        GATE_AUDIT_KEY_DIR=key_dir,
+        GATE_HOME=str(Path(key_dir).parent / "gate-home"),
+    )
+    proc = subprocess.run(
+        [GATE, *args], input=input or "", env=env, capture_output=True, text=True, timeout=300
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
