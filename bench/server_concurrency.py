@@ -153,6 +153,8 @@ class Hook:
                 self.results.lost_approvals.append(f"request {request_id}: {answer['items']}")
 
     def run(self, deadline: float) -> None:
+        # Hooks do not all start in the same instant: each starts within the first think time.
+        time.sleep(self.random.uniform(0, self.think))
         while time.monotonic() < deadline:
             if self.random.random() < 0.3:
                 self.approved_push()
@@ -243,12 +245,18 @@ def run_case(name: str, url_db: str, tmp: Path, args: argparse.Namespace) -> Non
         with app.app_context():
             add_user("alice", "Alice Reviewer", "alice@example.com", "correct horse battery")
         results = Results()
+        warm = Hook(10_000, url, token, results, 0)
+        for _ in range(2 * args.workers):  # each worker's first request does once-only work
+            warm.new_push()
+        results.latencies.clear()
         hooks = [Hook(n, url, token, results, args.think) for n in range(args.clients)]
         start = time.monotonic()
         deadline = start + args.seconds
         threads = [threading.Thread(target=h.run, args=(deadline,)) for h in hooks]
         threads.append(
-            threading.Thread(target=reviewer, args=(app, hooks, results, deadline), daemon=True)
+            threading.Thread(
+                target=reviewer, args=(app, [*hooks, warm], results, deadline), daemon=True
+            )
         )
         for thread in threads:
             thread.start()
