@@ -135,6 +135,8 @@ def new_target(path: Path, source: Path, base: str | None) -> Path:
     if path.exists():
         shutil.rmtree(path)
     git("init", "--quiet", "--bare", "--initial-branch=main", str(path))
+    # No background gc after a push: it would race the next run's rmtree of this target.
+    git("config", "receive.autogc", "false", cwd=path)
     if base:
         git("fetch", "--quiet", str(source), f"{base}:refs/heads/main", cwd=path)
     return path
