@@ -181,3 +181,15 @@ def test_concurrent_posts_of_the_same_items_make_one_request(server: LiveServer)
     assert len(request_of) == 40
     assert active_duplicates(server.app) == 0
     assert audit_problems(server.app) == []
+
+
+def test_hook_gzips_large_bodies_only() -> None:
+    from gate.client import encode_body
+
+    small = hold_body([commit_item(1, "train")])
+    data, headers = encode_body(small)
+    assert "Content-Encoding" not in headers and json.loads(data) == small
+    large = hold_body([commit_item(n, "train") for n in range(200)])
+    data, headers = encode_body(large)
+    assert headers["Content-Encoding"] == "gzip" and len(data) < len(json.dumps(large)) / 2
+    assert json.loads(gzip.decompress(data)) == large
