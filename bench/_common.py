@@ -133,7 +133,9 @@ def build_repo(path: Path, *histories: tuple[str, History]) -> dict[str, str]:
 def new_target(path: Path, source: Path, base: str | None) -> Path:
     """A bare repository holding ``base`` (from ``source``) on main, without running any hook."""
     if path.exists():
-        shutil.rmtree(path)
+        # Moved aside, not removed: the gate's post-receive may still be writing there (its
+        # report spool) in the background; the temporary directory goes at the end.
+        path.rename(path.with_name(f"{path.name}.old-{time.monotonic_ns()}"))
     git("init", "--quiet", "--bare", "--initial-branch=main", str(path))
     # No background gc after a push: it would race the next run's rmtree of this target.
     git("config", "receive.autogc", "false", cwd=path)
@@ -249,7 +251,9 @@ def machine() -> str:
 
 @contextmanager
 def workdir(prefix: str) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix=f"gate-bench-{prefix}-") as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix=f"gate-bench-{prefix}-", ignore_cleanup_errors=True
+    ) as tmp:
         yield Path(tmp)
 
 
