@@ -133,8 +133,12 @@ def build_repo(path: Path, *histories: tuple[str, History]) -> dict[str, str]:
 def new_target(path: Path, source: Path, base: str | None) -> Path:
     """A bare repository holding ``base`` (from ``source``) on main, without running any hook."""
     if path.exists():
-        shutil.rmtree(path)
+        # Moved aside, not removed: the gate's post-receive may still be writing there (its
+        # report spool) in the background; the temporary directory goes at the end.
+        path.rename(path.with_name(f"{path.name}.old-{time.monotonic_ns()}"))
     git("init", "--quiet", "--bare", "--initial-branch=main", str(path))
+    # No background gc after a push: it would race the next run's rmtree of this target.
+    git("config", "receive.autogc", "false", cwd=path)
     if base:
         git("fetch", "--quiet", str(source), f"{base}:refs/heads/main", cwd=path)
     return path
@@ -247,7 +251,9 @@ def machine() -> str:
 
 @contextmanager
 def workdir(prefix: str) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix=f"gate-bench-{prefix}-") as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix=f"gate-bench-{prefix}-", ignore_cleanup_errors=True
+    ) as tmp:
         yield Path(tmp)
 
 
@@ -255,3 +261,46 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def start_server(tmp: Path, database_url: str, workers: int = 2):  # type: ignore[no-untyped-def]
+    """Migrate the database, make a hook token, start gunicorn; returns (process, url, token)."""
+    import secrets
+    import urllib.request
+
+    from gate.app import create_app
+    from gate.commands.database import upgrade_database
+    from gate.services.accounts import create_token
+
+    secret = secrets.token_hex(16)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": secret})
+    upgrade_database(app)
+    with app.app_context():
+        token = create_token("bench")[1]
+    port = free_port()
+    env = {**os.environ, "GATE_DATABASE_URL": database_url, "GATE_SECRET_KEY": secret}
+    proc = subprocess.Popen(
+        [
+            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
+            "--workers",
+            str(workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "120",
+            "gate.app:create_app()",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "gunicorn.log", "w"),  # noqa: SIM115
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/login", timeout=1).read()
+            return proc, url, token
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("gunicorn did not start; see gunicorn.log")

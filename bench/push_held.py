@@ -12,64 +12,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import subprocess
-import sys
 import time
-import urllib.request
 
 from _common import (
     Case,
     History,
     build_repo,
-    free_port,
     git_env,
     install_gate,
     interleave,
     machine,
     new_target,
+    start_server,
     workdir,
 )
-
-
-def start_server(tmp, database_url: str):  # type: ignore[no-untyped-def]
-    """Migrate the database, make a hook token, start gunicorn; returns (process, url, token)."""
-    from gate.app import create_app
-    from gate.commands.database import upgrade_database
-    from gate.services.accounts import create_token
-
-    secret = secrets.token_hex(16)
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": secret})
-    upgrade_database(app)
-    with app.app_context():
-        token = create_token("bench")[1]
-    port = free_port()
-    env = {**os.environ, "GATE_DATABASE_URL": database_url, "GATE_SECRET_KEY": secret}
-    proc = subprocess.Popen(
-        [
-            os.path.join(os.path.dirname(sys.executable), "gunicorn"),
-            "--workers",
-            os.environ.get("BENCH_WORKERS", "2"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "120",
-            "gate.app:create_app()",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp / "gunicorn.log", "w"),  # noqa: SIM115
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/login", timeout=1).read()
-            return proc, url, token
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("gunicorn did not start; see gunicorn.log")
 
 
 def main() -> None:
@@ -86,7 +43,9 @@ def main() -> None:
             ("refs/heads/new", History(args.commits, start=50, agent=True, guarded=True)),
         )
         base, new = tips["refs/heads/main"], tips["refs/heads/new"]
-        server, url, token = start_server(tmp, f"sqlite:///{tmp / 'gate.db'}")
+        server, url, token = start_server(
+            tmp, f"sqlite:///{tmp / 'gate.db'}", int(os.environ.get("BENCH_WORKERS", "2"))
+        )
         (tmp / "token").write_text(token + "\n")
         counter = iter(range(10_000))
         try:

@@ -5,12 +5,14 @@ Every error has one shape: ``{"error": <code>, "message": <text>}``.
 
 from __future__ import annotations
 
+import json
 import re
+import zlib
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
 from gate.services import ServiceError
 from gate.services.accounts import token_for_secret, touch_token
@@ -22,6 +24,8 @@ from gate.services.progress import request_summary
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 _OID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+# A lone surrogate can only come from a \uD800-\uDFFF escape: raw UTF-8 cannot encode one.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 MAX_ITEMS = 20_000
 
 
@@ -66,7 +70,10 @@ def token_required(view):  # type: ignore[no-untyped-def]
 @bp.post("/holds")
 @token_required
 def holds():  # type: ignore[no-untyped-def]
-    report = parse_hold_report(request.get_json(silent=True))
+    raw = _body_bytes()
+    report = parse_hold_report(
+        _json_or_none(raw), maybe_surrogates=bool(_SURROGATE_ESCAPE.search(raw))
+    )
     touch_token(g.token)
     return jsonify(record_holds(report, g.token))
 
@@ -75,6 +82,40 @@ def holds():  # type: ignore[no-untyped-def]
 @token_required
 def request_state(request_id: int):  # type: ignore[no-untyped-def]
     return jsonify(request_summary(get_request(request_id)))
+
+
+def _body_bytes() -> bytes:
+    """The request body, gunzipped when the hook sent ``Content-Encoding: gzip``.
+
+    Werkzeug does not decode content encodings; the decompressed size is capped at
+    MAX_CONTENT_LENGTH like a plain body, so a small bomb cannot fill memory.
+    """
+    raw = request.get_data(cache=False)
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    if encoding != "gzip":
+        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not supported; use gzip")
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 512 * 1024 * 1024
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(raw, limit + 1)
+    except zlib.error:
+        raise BadPayload("the body is not valid gzip") from None
+    if len(body) > limit or inflater.unconsumed_tail:
+        raise RequestEntityTooLarge(f"the decompressed body exceeds {limit} bytes")
+    if not inflater.eof or inflater.unused_data:
+        raise BadPayload("the body is not exactly one complete gzip stream")
+    return body
+
+
+def _json_or_none(raw: bytes) -> Any:
+    if not request.is_json:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:  # includes bodies that are not UTF-8
+        return None
 
 
 @bp.post("/pushes")
@@ -177,11 +218,14 @@ def parse_push_report(body: Any) -> dict[str, Any]:
     }
 
 
-def parse_hold_report(body: Any) -> HoldReport:
-    """Validate the hook's JSON; anything off is a 400 with the reason, never a 500."""
+def parse_hold_report(body: Any, *, maybe_surrogates: bool = True) -> HoldReport:
+    """Validate the hook's JSON; anything off is a 400 with the reason, never a 500.
+
+    ``maybe_surrogates=False`` (the raw body has no surrogate escape) skips the walk for them.
+    """
     if not isinstance(body, dict):
         raise BadPayload("the body must be a JSON object")
-    if _has_lone_surrogate(body):
+    if maybe_surrogates and _has_lone_surrogate(body):
         raise BadPayload("strings must be valid Unicode (escape undecodable bytes before sending)")
     repository = _string(body, "repository", 500)
     ref = _string(body, "ref", 500)

@@ -30,6 +30,7 @@ __all__ = [
     "canonical_json",
     "count",
     "exported",
+    "lock",
     "record_body",
     "record_hash",
 ]
@@ -58,6 +59,22 @@ def exported(record: AuditRecord) -> dict[str, Any]:
     return {**record_body(record), "hash": record.hash}
 
 
+def lock() -> None:
+    """Take the audit log's append lock for the rest of the transaction (append takes it too).
+
+    A service that writes rows and then appends takes it before its writes, so every writer
+    waits for the lock first and no two can each hold what the other waits for.
+    """
+    session = db.session
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+    elif dialect == "sqlite":
+        # Matches no row (so the append-only triggers do not fire) but takes the write lock,
+        # which this transaction then holds until it commits.
+        session.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
+
+
 def append(
     action: str,
     *,
@@ -68,13 +85,7 @@ def append(
 ) -> AuditRecord:
     """Add one record to the current transaction; it commits or rolls back with the change."""
     session = db.session
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
-    elif dialect == "sqlite":
-        # Matches no row (so the append-only triggers do not fire) but takes the write lock,
-        # which this transaction then holds until it commits.
-        session.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
+    lock()
     head = session.execute(
         select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
     ).first()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -139,8 +139,19 @@ def token_for_secret(secret: str) -> HookToken | None:
     return token
 
 
+TOUCH_EVERY = timedelta(minutes=1)
+
+
 def touch_token(token: HookToken) -> None:
-    token.last_used_at = datetime.now(UTC)
+    """Note when a token was last used, to the minute. Writing it on every request would make
+    every hook sharing the token wait for the row's lock in turn (and on SQLite take the write
+    lock for reads)."""
+    now = datetime.now(UTC)
+    last = token.last_used_at
+    if last is not None and last.tzinfo is None:  # SQLite hands back naive UTC
+        last = last.replace(tzinfo=UTC)
+    if last is None or not (now - TOUCH_EVERY < last <= now):
+        token.last_used_at = now
 
 
 def user_for_sso(username: str) -> User | None:

@@ -5,6 +5,10 @@ that already wait returns their request; only items never seen make a new reques
 pusher pushes new items to a ref, that pusher's older pending requests for the ref are
 superseded: their items are released and held again, with everything new, in one fresh request,
 so no approval carries over to changed content.
+
+A push of thousands of items is a handful of statements: one lookup of active keys per chunk,
+one INSERT of all new items (executemany), one load of the requests with their decisions, and
+one audit record; held items' big JSON (diffs) is never read back.
 """
 
 from __future__ import annotations
@@ -13,15 +17,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
 
 from gate import audit
 from gate.extensions import db
-from gate.models import ApprovalRequest, HeldItem, HookToken, Repository, RequestFacet
+from gate.models import ApprovalRequest, Decision, HeldItem, HookToken, Repository, RequestFacet
 from gate.services import notify
 from gate.services.pauses import apply_pauses
 from gate.services.progress import request_summary
+
+KEY_CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's parameter limits
 
 
 @dataclass(frozen=True)
@@ -58,34 +65,29 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
     actor = f"hook-token:{token.id}:{token.name}"
     _note_policy(report, actor)
     keys = [item["key"] for item in report.items]
-    existing = {
-        held.key: held
-        for held in db.session.scalars(
-            select(HeldItem).where(
-                HeldItem.repository_id == repo.id, HeldItem.active.is_(True), HeldItem.key.in_(keys)
-            )
-        )
-    }
-    new_items = [item for item in report.items if item["key"] not in existing]
+    request_of = _active_requests(repo.id, keys)
+    new_items = [item for item in report.items if item["key"] not in request_of]
     if new_items:
         stale = _supersedable(repo, report)
-        for old in stale:
-            for held in old.items:
-                held.active = False
-                existing.pop(held.key, None)
-        db.session.flush()
-        new_items = [item for item in report.items if item["key"] not in existing]
+        if stale:
+            stale_ids = {old.id for old in stale}
+            db.session.execute(
+                update(HeldItem)
+                .where(HeldItem.request_id.in_(stale_ids), HeldItem.active.is_(True))
+                .values(active=False)
+            )
+            request_of = {k: rid for k, rid in request_of.items() if rid not in stale_ids}
+            new_items = [item for item in report.items if item["key"] not in request_of]
         request = _new_request(repo, report, new_items, token, actor)
         for old in stale:
             _supersede(old, request, actor)
-        for held in request.items:
-            existing[held.key] = held
-    requests = {held.request_id: held.request for held in existing.values()}
+        request_of.update((item["key"], request.id) for item in new_items)
+    requests = _load_requests(set(request_of.values()))
     answer_items = [
         {
             "key": key,
-            "state": _item_state(existing[key].request),
-            "request_id": existing[key].request_id,
+            "state": _item_state(requests[request_of[key]]),
+            "request_id": request_of[key],
         }
         for key in keys
     ]
@@ -107,9 +109,10 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
             subject={**push, "keys": keys, "requests": sorted(requests)},
             policy_sha256=report.policy_sha256,
         )
+    ordered = [requests[rid] for rid in dict.fromkeys(request_of[key] for key in keys)]
     return {
         "items": answer_items,
-        "requests": [request_summary(r) for r in requests.values()],
+        "requests": [request_summary(r) for r in ordered],
         "pauses": pauses,
     }
 
@@ -170,6 +173,36 @@ def _supersede(old: ApprovalRequest, new: ApprovalRequest, actor: str) -> None:
     notify.enqueue("request.superseded", old, extra={"superseded_by": new.id})
 
 
+def _active_requests(repository_id: int, keys: list[str]) -> dict[str, int]:
+    """key -> request id of the active held items among ``keys`` (only those two columns)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), KEY_CHUNK):
+        rows = db.session.execute(
+            select(HeldItem.key, HeldItem.request_id).where(
+                HeldItem.repository_id == repository_id,
+                HeldItem.active.is_(True),
+                HeldItem.key.in_(keys[start : start + KEY_CHUNK]),
+            )
+        )
+        found.update((key, request_id) for key, request_id in rows)
+    return found
+
+
+def _load_requests(ids: set[int]) -> dict[int, ApprovalRequest]:
+    """The requests with what request_summary reads, loaded up front (no lazy load per item)."""
+    if not ids:
+        return {}
+    rows = db.session.scalars(
+        select(ApprovalRequest)
+        .where(ApprovalRequest.id.in_(ids))
+        .options(
+            joinedload(ApprovalRequest.repository),
+            selectinload(ApprovalRequest.decisions).joinedload(Decision.reviewer),
+        )
+    )
+    return {request.id: request for request in rows}
+
+
 def _item_state(request: ApprovalRequest) -> str:
     return {"approved": "approved", "denied": "denied"}.get(request.state, "pending")
 
@@ -208,6 +241,7 @@ def _new_request(
 ) -> ApprovalRequest:
     guards = sorted({name for item in items for name in item["guards"]})
     required = {name: max(1, int(report.approvals.get(name, 1))) for name in guards}
+    audit.lock()  # before the inserts: see audit.lock
     request = ApprovalRequest(
         repository_id=repo.id,
         ref=report.ref,
@@ -226,33 +260,33 @@ def _new_request(
     for kind, values in (("guard", guards), ("agent", sorted(agents))):
         for value in values:
             db.session.add(RequestFacet(request_id=request.id, kind=kind, value=value[:200]))
+    rows = []
     for item in items:
         commit = item.get("commit") or {}
         author = commit.get("author") or {}
         committer = commit.get("committer") or {}
         message = commit.get("message") or item.get("reason") or ""
-        db.session.add(
-            HeldItem(
-                request_id=request.id,
-                repository_id=repo.id,
-                key=item["key"],
-                kind=item["kind"],
-                active=True,
-                author_name=author.get("name", ""),
-                author_email=author.get("email", ""),
-                committer_name=committer.get("name", ""),
-                committer_email=committer.get("email", ""),
-                summary=message.split("\n", 1)[0][:500],
-                message=message,
-                meta={k: v for k, v in item.items() if k in ("commit", "reason", "removed")},
-                signals=item["signals"],
-                guards=item["guards"],
-                diffs=item["diffs"],
-                diff_sha256=item.get("diff_sha256"),
-            )
+        rows.append(
+            {
+                "request_id": request.id,
+                "repository_id": repo.id,
+                "key": item["key"],
+                "kind": item["kind"],
+                "active": True,
+                "author_name": author.get("name", ""),
+                "author_email": author.get("email", ""),
+                "committer_name": committer.get("name", ""),
+                "committer_email": committer.get("email", ""),
+                "summary": message.split("\n", 1)[0][:500],
+                "message": message,
+                "meta": {k: v for k, v in item.items() if k in ("commit", "reason", "removed")},
+                "signals": item["signals"],
+                "guards": item["guards"],
+                "diffs": item["diffs"],
+                "diff_sha256": item.get("diff_sha256"),
+            }
         )
-    db.session.flush()
-    db.session.refresh(request)
+    db.session.execute(insert(HeldItem), rows)
     audit.append(
         "request.held",
         actor=actor,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from gate import audit
 from gate.extensions import db
@@ -198,16 +198,6 @@ def _subject(pause: Pause, by: User | None) -> dict[str, Any]:
     }
 
 
-def _lock_audit_log() -> None:
-    """Take the lock ``audit.append`` takes (held until commit), before reading pauses."""
-    session = db.session
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": audit._PG_LOCK_KEY})
-    elif dialect == "sqlite":
-        session.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
-
-
 def apply_pauses(
     items: list[dict[str, Any]],
     guards_of: dict[str, set[str]],
@@ -222,7 +212,7 @@ def apply_pauses(
     read, so a pause started concurrently is either seen here or ordered after ``push.allowed``.
     """
     if all(item["state"] == "approved" for item in items):
-        _lock_audit_log()
+        audit.lock()
     expire_due()
     pauses = in_force()
     if not pauses:

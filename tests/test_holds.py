@@ -1,0 +1,195 @@
+"""Holding many items at once: bulk inserts give the same answers, gzip bodies, concurrent posts.
+
+The service answers must not depend on how the rows were written: per key its request and
+state, one request per push of new items, and the existing request for items already waiting.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from typing import Any
+
+import requests
+from sqlalchemy import func, select
+
+from gate.audit import exported
+from gate.audit_export import jsonl_bytes
+from gate.verify import verify_jsonl
+from tests.conftest import LiveServer, new_token
+from tests.support.auditlog import approve, commit_item, push
+
+
+def setup_app(app) -> None:  # type: ignore[no-untyped-def]
+    from gate.services.accounts import add_user, create_token
+
+    with app.app_context():
+        add_user("alice", "Alice Reviewer", "alice@example.com", "correct horse battery staple")
+        create_token("test hook")
+
+
+def audit_problems(app) -> list[str]:  # type: ignore[no-untyped-def]
+    from gate.extensions import db
+    from gate.models import AuditRecord
+
+    with app.app_context():
+        rows = db.session.scalars(select(AuditRecord).order_by(AuditRecord.seq)).all()
+        report = verify_jsonl(jsonl_bytes([exported(r) for r in rows]))
+    return [str(p) for p in report.problems]
+
+
+def actions(app) -> list[str]:  # type: ignore[no-untyped-def]
+    from gate.extensions import db
+    from gate.models import AuditRecord
+
+    with app.app_context():
+        return list(db.session.scalars(select(AuditRecord.action).order_by(AuditRecord.seq)))
+
+
+def active_duplicates(app) -> int:  # type: ignore[no-untyped-def]
+    from gate.extensions import db
+    from gate.models import HeldItem
+
+    with app.app_context():
+        counts = db.session.execute(
+            select(HeldItem.key, func.count())
+            .where(HeldItem.active.is_(True))
+            .group_by(HeldItem.repository_id, HeldItem.key)
+            .having(func.count() > 1)
+        ).all()
+    return len(counts)
+
+
+def test_bulk_hold_of_many_items_answers_per_key(app) -> None:  # type: ignore[no-untyped-def]
+    setup_app(app)
+    first = [commit_item(n, "train") for n in range(1200)]  # more keys than one IN chunk
+    answer = push(app, first)
+    ids = {item["request_id"] for item in answer["items"]}
+    assert len(ids) == 1 and [i["key"] for i in answer["items"]] == [i["key"] for i in first]
+    assert {i["state"] for i in answer["items"]} == {"pending"}
+    (request_id,) = ids
+    assert [r["id"] for r in answer["requests"]] == [request_id]
+    assert answer["requests"][0]["approvals"] == {"train": {"given": 0, "needed": 1}}
+
+    again = push(app, first)
+    assert again["items"] == answer["items"]
+
+    more = first[600:] + [commit_item(n, "model") for n in range(1200, 1300)]
+    mixed = push(app, more)
+    by_key = {i["key"]: i["request_id"] for i in mixed["items"]}
+    assert {by_key[i["key"]] for i in first[600:]} == {request_id}
+    (second,) = {by_key[i["key"]] for i in more[600:]} - {request_id}
+    assert {r["id"] for r in mixed["requests"]} == {request_id, second}
+    assert actions(app).count("request.held") == 2
+
+    approve(app, request_id, "alice")
+    approved = push(app, first)
+    assert {i["state"] for i in approved["items"]} == {"approved"}
+    assert approved["requests"][0]["approved_by"] == ["Alice Reviewer <alice@example.com>"]
+    assert {i["state"] for i in push(app, more)["items"]} == {"approved", "pending"}
+    assert actions(app).count("push.allowed") == 1
+    assert active_duplicates(app) == 0
+    assert audit_problems(app) == []
+
+    from gate.extensions import db
+    from gate.models import HeldItem
+
+    with app.app_context():
+        item = db.session.scalar(select(HeldItem).where(HeldItem.key == first[5]["key"]))
+        assert item.diffs == first[5]["diffs"] and item.guards == first[5]["guards"]
+        assert item.summary == "change 5" and item.author_email == "ci@bots.example.com"
+
+
+def hold_body(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "repository": "repo",
+        "ref": "refs/heads/main",
+        "old": "0" * 40,
+        "new": items[-1]["key"],
+        "pusher": "agent-bot",
+        "policy": {"sha256": "ab" * 32, "approvals": {"train": 1}},
+        "items": items,
+    }
+
+
+def post_raw(server: LiveServer, token: str, data: bytes, **headers: str) -> requests.Response:
+    return requests.post(
+        f"{server.url}/api/v1/holds",
+        data=data,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", **headers},
+        timeout=30,
+    )
+
+
+def test_gzip_body_gives_the_same_answer(server: LiveServer) -> None:
+    token = new_token(server.app)
+    body = json.dumps(hold_body([commit_item(n, "train") for n in range(50)])).encode()
+    zipped = post_raw(server, token, gzip.compress(body), **{"Content-Encoding": "gzip"})
+    plain = post_raw(server, token, body)
+    assert zipped.status_code == plain.status_code == 200, zipped.text
+    assert zipped.json() == plain.json()
+
+
+def test_gzip_errors_are_refused_with_one_shape(server: LiveServer) -> None:
+    token = new_token(server.app)
+    body = json.dumps(hold_body([commit_item(1, "train")])).encode()
+    cases = [
+        (b"not gzip at all", {"Content-Encoding": "gzip"}, 400),
+        (gzip.compress(body)[:-8], {"Content-Encoding": "gzip"}, 400),  # truncated
+        (gzip.compress(body) + b"junk", {"Content-Encoding": "gzip"}, 400),
+        (body, {"Content-Encoding": "br"}, 415),
+        (gzip.compress(b'{"repository": "\\udce9"}'), {"Content-Encoding": "gzip"}, 400),
+    ]
+    for data, headers, status in cases:
+        response = post_raw(server, token, data, **headers)
+        assert response.status_code == status, (headers, response.text)
+        assert set(response.json()) == {"error", "message"}
+
+
+def test_gzip_bomb_is_capped(server: LiveServer) -> None:
+    token = new_token(server.app)
+    server.app.config["MAX_CONTENT_LENGTH"] = 100_000  # type: ignore[attr-defined]
+    bomb = gzip.compress(b"[" + b"0," * 1_000_000 + b"0]")  # ~2 MB inflated, a few KB sent
+    assert len(bomb) < 100_000
+    response = post_raw(server, token, bomb, **{"Content-Encoding": "gzip"})
+    assert response.status_code == 413
+    assert response.json()["error"] == "request_entity_too_large"
+
+
+def test_concurrent_posts_of_the_same_items_make_one_request(server: LiveServer) -> None:
+    token = new_token(server.app)
+    items = [commit_item(n, "train") for n in range(40)]
+    bodies = [json.dumps(hold_body(items[k : k + 30])).encode() for k in (0, 5, 10, 0, 5, 10)]
+    barrier = threading.Barrier(len(bodies))
+    answers: list[requests.Response] = []
+
+    def client(body: bytes) -> None:
+        barrier.wait()
+        answers.append(post_raw(server, token, body))
+
+    threads = [threading.Thread(target=client, args=(b,)) for b in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert [a.status_code for a in answers] == [200] * len(bodies), [a.text for a in answers]
+    request_of: dict[str, int] = {}
+    for answer in answers:
+        for item in answer.json()["items"]:
+            assert request_of.setdefault(item["key"], item["request_id"]) == item["request_id"]
+    assert len(request_of) == 40
+    assert active_duplicates(server.app) == 0
+    assert audit_problems(server.app) == []
+
+
+def test_hook_gzips_large_bodies_only() -> None:
+    from gate.client import encode_body
+
+    small = hold_body([commit_item(1, "train")])
+    data, headers = encode_body(small)
+    assert "Content-Encoding" not in headers and json.loads(data) == small
+    large = hold_body([commit_item(n, "train") for n in range(200)])
+    data, headers = encode_body(large)
+    assert headers["Content-Encoding"] == "gzip" and len(data) < len(json.dumps(large)) / 2
+    assert json.loads(gzip.decompress(data)) == large
