@@ -4,42 +4,19 @@ completes the two-approval model guard; then the agent's push goes through."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import PASSWORD, GatedRepo, LiveServer, request_id_from
+from tests.e2e.conftest import ARTIFACTS
 from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 AGENT = ("Build Bot", "ci@bots.example.com")
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("GATE_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is missing and GATE_REQUIRE_BROWSER is set")
-        pytest.skip(f"{CHROMIUM} is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def log_in(browser, server: LiveServer, username: str):  # type: ignore[no-untyped-def]

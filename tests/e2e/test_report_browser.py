@@ -2,43 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PASSWORD, GatedRepo, LiveServer, request_id_from
+from tests.e2e.conftest import ARTIFACTS
 from tests.support.audit import wait_for_push_reports
 from tests.support.cli import run_gate
 from tests.support.gitrepo import CLAUDE_TRAILER
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM) and not os.environ.get("GATE_REQUIRE_BROWSER"),
-        reason="Chromium is not installed at /usr/bin/chromium",
-    ),
-]
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 
 def small_history(gated: GatedRepo, server: LiveServer) -> None:

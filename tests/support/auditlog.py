@@ -30,27 +30,29 @@ def commit_item(n: int, guard: str, author: dict[str, str] = AGENT) -> dict[str,
     }
 
 
-def report(items: list[dict[str, Any]], ref: str = "refs/heads/main") -> HoldReport:
+def report(
+    items: list[dict[str, Any]], ref: str = "refs/heads/main", pusher: str | None = "agent-bot"
+) -> HoldReport:
     return HoldReport(
         repository="repo",
         ref=ref,
         old="0" * 40,
         new=items[-1]["key"],
-        pusher="agent-bot",
+        pusher=pusher,
         policy_sha256=POLICY_SHA,
         approvals={"train": 1, "model": 2},
         items=items,
     )
 
 
-def push(app, items: list[dict[str, Any]]) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def push(app, items: list[dict[str, Any]], pusher: str | None = "agent-bot") -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """What the hook does: report the held items; answers their states (records push.allowed
     when all are approved)."""
     from gate.extensions import db
 
     with app.app_context():
         token = db.session.get(HookToken, 1)
-        return record_holds(report(items), token)
+        return record_holds(report(items, pusher=pusher), token)
 
 
 def approve(app, request_id: int, username: str, verdict: str = "approve", comment: str = "ok"):  # type: ignore[no-untyped-def]
