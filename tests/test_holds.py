@@ -200,18 +200,7 @@ def test_concurrent_posts_of_the_same_items_make_one_request(server: LiveServer)
     token = new_token(server.app)
     items = [commit_item(n, "train") for n in range(40)]
     bodies = [json.dumps(hold_body(items[k : k + 30])).encode() for k in (0, 5, 10, 0, 5, 10)]
-    barrier = threading.Barrier(len(bodies))
-    answers: list[requests.Response] = []
-
-    def client(body: bytes) -> None:
-        barrier.wait()
-        answers.append(post_raw(server, token, body))
-
-    threads = [threading.Thread(target=client, args=(b,)) for b in bodies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    answers = _post_concurrently(server, token, bodies)
     assert [a.status_code for a in answers] == [200] * len(bodies), [a.text for a in answers]
     request_of: dict[str, int] = {}
     for answer in answers:
