@@ -41,6 +41,9 @@ pushers = ["agent-*"]
 emails = ["*@bots.example.com"]
 """
 
+# The hook's settings cache and its fast path's summary (gate.hookcache, gate.fastpath).
+CACHE_FILES = ("gate-cache", "gate-cache.fast")
+
 GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
     "GIT_TERMINAL_PROMPT": "0",
@@ -161,17 +164,19 @@ def install_gate(
     if not token.exists():
         token.write_text("bench-token-not-used\n")
     install_hook(str(target), server, str(token), str(policy), name=name)
-    saved = tmp / f"{target.name}.gate-cache"
-    if saved.exists():
-        shutil.copyfile(saved, target / "gate-cache")
+    for cache in CACHE_FILES:
+        saved = tmp / f"{target.name}.{cache}"
+        if saved.exists():
+            shutil.copyfile(saved, target / cache)
 
 
 def warm_cache(target: Path, tmp: Path) -> None:
-    """Keep the cache the hook wrote, for the next run's fresh copy of ``target``."""
-    cache = target / "gate-cache"
-    saved = tmp / f"{target.name}.gate-cache"
-    if cache.exists() and not saved.exists():
-        shutil.copyfile(cache, saved)
+    """Keep the caches the hook wrote, for the next run's fresh copy of ``target``."""
+    for name in CACHE_FILES:
+        cache = target / name
+        saved = tmp / f"{target.name}.{name}"
+        if cache.exists() and not saved.exists():
+            shutil.copyfile(cache, saved)
 
 
 def install_trivial_hook(target: Path) -> None:

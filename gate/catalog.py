@@ -232,6 +232,12 @@ class Catalog:
             self._refs = PatternSet(refs, mode="full", cache=True)
         except re.error as exc:  # single patterns were checked; this is a clash between them
             raise GateError(f"{source}: the patterns cannot be combined: {exc}") from None
+        # Regex sources of every rule that is evidence on its own (refs are not): the hook's
+        # fast path reduces them to required literals (gate.literals).
+        self.evidence_sources: tuple[str, ...] = tuple(
+            regex
+            for _, regex in (*self._addresses._sources, *names, *identities, *trailers, *message)
+        )
 
     def match(self, commit: Commit, ref: str | None = None) -> list[Signal]:
         signals: list[Signal] = []
@@ -355,9 +361,14 @@ def _check_rule(kind: str, value: str, where: str) -> None:
 BUILTIN_SOURCE = "gate/data/agents.toml"
 
 
+def builtin_catalog_path() -> str:
+    """The built-in catalog file, beside this module (package data in wheels too)."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "agents.toml")
+
+
 def builtin_catalog_bytes() -> bytes:
-    """The built-in catalog file, read beside this module (package data in wheels too)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "agents.toml")
+    """The built-in catalog file's bytes."""
+    path = builtin_catalog_path()
     try:
         with open(path, "rb") as file:
             return file.read()

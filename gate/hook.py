@@ -1,20 +1,24 @@
 """The pre-receive hook: refuse pushes that bring unapproved agent changes to guarded paths.
 
-Entry point: ``python -m gate.hook`` from the script that ``gate install-hook`` writes. The hot
-path (nothing protected, or nothing held) imports neither pygit2 nor requests and never talks to
-the server. Everything shown to the pusher goes to stderr prefixed with ``gate:``.
+Entry point: ``python -m gate.hook`` from the script that ``gate install-hook`` writes. Most
+pushes are settled by gate.fastpath with nothing imported beyond Python's start-up; the rest
+take the full path below, which still imports neither pygit2 nor requests unless something is
+held. Everything shown to the pusher goes to stderr prefixed with ``gate:``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
-from typing import Any
 
 from gate.errors import GateError
-from gate.hookconfig import HookConfig
-from gate.refs import parse_ref_updates
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from gate.hookconfig import HookConfig
 
 CHAINED_HOOK = "pre-receive.gate-chained"
 
@@ -23,9 +27,15 @@ def run_pre_receive(
     stdin: bytes, environ: Mapping[str, str], git_dir: str
 ) -> tuple[int, list[str]]:
     """Decide a push. Returns the exit code and the lines to show the pusher."""
-    updates = parse_ref_updates(stdin)
+    from gate.fastpath import decide
+
+    if decide(stdin, environ, git_dir):
+        return 0, []
     from gate.hookcache import load_state
     from gate.policy import PolicyError
+    from gate.refs import parse_ref_updates
+
+    updates = parse_ref_updates(stdin)
 
     try:
         state = load_state(git_dir)

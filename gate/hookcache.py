@@ -19,7 +19,13 @@ import sys
 from typing import Any
 
 import gate
-from gate.catalog import BUILTIN_SOURCE, Catalog, CatalogEntry, builtin_catalog_bytes
+from gate.catalog import (
+    BUILTIN_SOURCE,
+    Catalog,
+    CatalogEntry,
+    builtin_catalog_bytes,
+    builtin_catalog_path,
+)
 from gate.errors import GateError
 from gate.hookconfig import CONFIG_NAME, HookConfig, load_hook_config
 from gate.policy import Policy, build_policy, load_policy, parse_policy
@@ -92,6 +98,9 @@ def load_state(git_dir: str) -> HookState:
     if cached is not None and config_bytes is not None:
         state = _from_cache(cached, config_bytes)
         if state is not None:
+            _ensure_summary(
+                git_dir, state, config_bytes, cached["policy_bytes"], cached["catalog_bytes"]
+            )
             return state
     enable_site_packages()  # pathspec translates the guard patterns
     config = load_hook_config(git_dir)
@@ -110,9 +119,40 @@ def load_state(git_dir: str) -> HookState:
             entries = parse_catalog_entries(catalog_bytes, BUILTIN_SOURCE)
         except GateError as exc:
             return HookState(config, policy, None, exc)
+    state = HookState(config, policy, entries)
     if config_bytes is not None and policy_bytes is not None:
         _store(cache_path, config_bytes, config, policy_bytes, policy, catalog_bytes, entries)
-    return HookState(config, policy, entries)
+        _ensure_summary(git_dir, state, config_bytes, policy_bytes, catalog_bytes)
+    return state
+
+
+def _ensure_summary(
+    git_dir: str,
+    state: HookState,
+    config_bytes: bytes,
+    policy_bytes: bytes,
+    catalog_bytes: bytes | None,
+) -> None:
+    """Write the fast path's summary (gate.fastpath) when it is missing or stale."""
+    from gate.fastpath import load_summary
+
+    if load_summary(git_dir) is not None:
+        return
+    from gate.fastsummary import build_summary, store_summary
+
+    try:
+        catalog = state.catalog()
+        sources = [
+            (os.path.join(git_dir, CONFIG_NAME), config_bytes),
+            (state.config.policy, policy_bytes),
+        ]
+        if catalog is not None and catalog_bytes is not None:
+            sources.append((builtin_catalog_path(), catalog_bytes))
+        elif catalog is not None:
+            return
+        store_summary(git_dir, build_summary(sources, state.policy, catalog))
+    except Exception:  # an optimisation only: without a summary every push takes the full path
+        return
 
 
 def _load_cache(path: str) -> dict[str, Any] | None:

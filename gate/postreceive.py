@@ -1,9 +1,10 @@
 """The post-receive hook: tell the server what landed on protected refs, agents vs humans.
 
 Disclosure needs the commits humans push too, which pre-receive never sends. After git has
-accepted a push, this hook hands the ref updates to a detached worker (its own session, no
-inherited stdout/stderr, so git does not wait for it) and returns at once: the push is never
-delayed or failed by it. The worker counts, per guard and committer day, the new commits on
+accepted a push, the hook script (``hooks/post-receive``, plain sh) hands the ref updates to
+this module's worker in the background, with no stdout/stderr git would wait for, and returns
+at once: the push is never delayed or failed by it. The worker detaches into its own session
+and lowers its priority. The worker counts, per guard and committer day, the new commits on
 protected refs that touch guarded paths, by agents and by humans (git plumbing only: commit
 headers and trees, never blobs), and POSTs the summary to ``/api/v1/pushes``.
 
@@ -14,6 +15,7 @@ spool, oldest first. Each report has an id, so a resent report is recorded only 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -199,11 +201,23 @@ def _run_chained(git_dir: str, stdin: bytes) -> int:
     return subprocess.run([str(chained)], input=stdin).returncode
 
 
+def _detach() -> None:
+    """Leave the push's session (a closing SSH connection must not stop the report) and yield
+    the CPU to the pushes themselves."""
+    with contextlib.suppress(OSError):
+        os.setsid()
+    with contextlib.suppress(OSError):
+        os.nice(10)
+
+
 def main() -> int:
     git_dir = os.environ.get("GIT_DIR", ".")
     stdin = sys.stdin.buffer.read()
     if sys.argv[1:] == ["--worker"]:
+        _detach()
         return worker(stdin, os.environ, git_dir)
+    # Hook scripts installed by earlier versions of gate start here: spawn the worker as they
+    # expect. The current script (hooks/post-receive) starts the worker itself.
     try:
         spawn_worker(stdin)
     except OSError as exc:

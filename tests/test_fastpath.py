@@ -66,7 +66,7 @@ def _quote(path: bytes) -> bytes:
     return b'"' + escaped + b'"'
 
 
-def _random_history(rng: random.Random, commits: int) -> bytes:
+def _random_history(rng: random.Random, commits: int, agent_share: float = 0.8) -> bytes:
     """A fast-import stream: refs/heads/base, refs/heads/new on top, refs/heads/other (orphan)."""
     out: list[bytes] = []
     files: dict[str, dict[bytes, bytes]] = {"new": {}, "other": {}}
@@ -128,7 +128,7 @@ def _random_history(rng: random.Random, commits: int) -> bytes:
         parents = [tips[branch]] if branch in tips else []
         if branch == "new" and "other" in tips and rng.random() < 0.25:
             parents.append(tips["other"])  # a merge (sometimes of an unrelated root)
-        tips[branch] = commit(branch, parents, agent=rng.random() < 0.8)
+        tips[branch] = commit(branch, parents, agent=rng.random() < agent_share)
     return b"".join(out) + b"done\n"
 
 
@@ -163,10 +163,10 @@ def _reference_commits(repo: pygit2.Repository, new: str, hide: list[str]) -> li
     return [str(c.id) for c in walker]
 
 
-def _build(tmp: Path, seed: int) -> tuple[Path, dict[str, str]]:
+def _build(tmp: Path, seed: int, agent_share: float = 0.8) -> tuple[Path, dict[str, str]]:
     bare = tmp / f"r{seed}.git"
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    stream = _random_history(random.Random(seed), 40)
+    stream = _random_history(random.Random(seed), 40, agent_share)
     subprocess.run(["git", "fast-import", "--quiet", "--done"], cwd=bare, input=stream, check=True)
     refs = subprocess.run(
         ["git", "for-each-ref", "--format=%(refname) %(objectname)"],

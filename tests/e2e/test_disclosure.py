@@ -147,3 +147,35 @@ def test_post_receive_spools_when_the_server_is_down_and_resends(
     while list(spool.glob("*.json")) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not list(spool.glob("*.json"))
+
+
+def test_existing_post_receive_hook_is_kept_and_run(server: LiveServer, tmp_path: Path) -> None:
+    """The sh post-receive hands the same ref updates to the worker and to the hook it kept."""
+    import subprocess
+
+    from gate.commands.install_hook import install_hook
+    from tests.conftest import POLICY, new_token
+    from tests.support.gitrepo import WorkClone
+
+    bare = tmp_path / "kept.git"
+    subprocess.run(["git", "init", "-q", "--bare", "--initial-branch=main", str(bare)], check=True)
+    seen = tmp_path / "seen"
+    hook = bare / "hooks" / "post-receive"
+    hook.write_text(f"#!/bin/sh\ncat > {seen}\necho 'old hook ran' >&2\n")
+    hook.chmod(0o755)
+    policy = tmp_path / "p.toml"
+    policy.write_text(POLICY)
+    token = tmp_path / "t"
+    token.write_text(new_token(server.app))
+    lines = install_hook(str(bare), server.url, str(token), str(policy), name="kept")
+    assert any("kept the existing post-receive hook" in line for line in lines)
+
+    clone = WorkClone(bare, tmp_path / "w")
+    clone.commit("human", {"train/a.py": "a = 1\n"})
+    pushed = clone.push(pusher="dana")
+    assert pushed.ok and "old hook ran" in pushed.stderr
+    assert seen.read_text() == f"{'0' * 40} {clone.head()} refs/heads/main\n"
+    (report,) = wait_for_push_reports(server.app, 1)
+    assert report["subject"]["refs"] == [
+        {"ref": "refs/heads/main", "old": "0" * 40, "new": clone.head()}
+    ]
