@@ -50,6 +50,7 @@ _FOLD = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
 _SAFE_PIPE_INPUT = 4096
 _HEX = frozenset("0123456789abcdef")
 _MAX_TIPS = 1000  # pushed tips passed as arguments
+_DIFF_TREE = ("diff-tree", "--stdin", "-r", "--root", "-m", "-z", "--no-renames", "--name-only")
 
 
 def find_pusher(environ: Mapping[str, str]) -> str | None:
@@ -140,78 +141,72 @@ class _Unsure(Exception):
     """The fast path cannot decide; the full path will."""
 
 
-def _git(args: list[str], env: dict[str, str], input: bytes = b"") -> Iterator[bytes]:
-    """Run git and yield its output as it comes; _Unsure if it cannot start or fails.
+class _Git:
+    """One git process: input written by the caller, output read as it comes."""
 
-    Input that might not fit a pipe while git is writing its answer (diff-tree answers while it
-    reads) is written from a thread, imported only then.
-    """
-    stdin_r, stdin_w = os.pipe()
-    stdout_r, stdout_w = os.pipe()
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        pid = os.posix_spawnp(
-            "git",
-            ["git", *args],
-            env,
-            file_actions=[
-                (os.POSIX_SPAWN_DUP2, stdin_r, 0),
-                (os.POSIX_SPAWN_DUP2, stdout_w, 1),
-                (os.POSIX_SPAWN_DUP2, null, 2),
-                (os.POSIX_SPAWN_CLOSE, stdin_w),
-                (os.POSIX_SPAWN_CLOSE, stdout_r),
-            ],
-        )
-    except OSError:
-        for fd in (stdin_r, stdin_w, stdout_r, stdout_w, null):
-            os.close(fd)
-        raise _Unsure from None
-    for fd in (stdin_r, stdout_w, null):
-        os.close(fd)
-    writer = None
-    finished = False
-    try:
-        if len(input) <= _SAFE_PIPE_INPUT:
-            _write_all(stdin_w, input)
-        else:
-            import threading
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        stdin_r, self.stdin = os.pipe()
+        self.stdout, stdout_w = os.pipe()
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            self.pid = os.posix_spawnp(
+                "git",
+                ["git", *args],
+                env,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, stdin_r, 0),
+                    (os.POSIX_SPAWN_DUP2, stdout_w, 1),
+                    (os.POSIX_SPAWN_DUP2, null, 2),
+                    (os.POSIX_SPAWN_CLOSE, self.stdin),
+                    (os.POSIX_SPAWN_CLOSE, self.stdout),
+                ],
+            )
+        except OSError:
+            for fd in (self.stdin, self.stdout):
+                os.close(fd)
+            raise _Unsure from None
+        finally:
+            for fd in (stdin_r, stdout_w, null):
+                os.close(fd)
+        self.status: int | None = None
 
-            writer = threading.Thread(target=_write_all, args=(stdin_w, input), daemon=True)
-            writer.start()
-        while chunk := os.read(stdout_r, 1 << 16):
+    def write(self, data: bytes) -> None:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.stdin, view) :]
+        except OSError:
+            pass  # git stopped reading; its exit status says why
+
+    def close_input(self) -> None:
+        if self.stdin >= 0:
+            os.close(self.stdin)
+            self.stdin = -1
+
+    def chunks(self) -> Iterator[bytes]:
+        while chunk := os.read(self.stdout, 1 << 16):
             yield chunk
-        finished = True
-    finally:
-        if not finished:  # the reader stopped early: no stray process
-            os.kill(pid, 9)
-        os.close(stdout_r)
-        if writer is not None:
-            writer.join()
-        _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise _Unsure
 
+    def wait(self) -> None:
+        """Reap git; _Unsure unless it succeeded."""
+        self.close_input()
+        if self.status is None:
+            self.status = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        if self.status != 0:
+            raise _Unsure
 
-def _write_all(fd: int, data: bytes) -> None:
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError:
-        pass  # git stopped reading; its exit status says why
-    finally:
-        os.close(fd)
+    def kill(self) -> None:
+        """Stop git if it still runs (after an early exit): its output ends, readers return."""
+        self.close_input()
+        if self.status is None:
+            os.kill(self.pid, 9)
+            self.status = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
 
-
-def _records(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """NUL-terminated records from a stream of chunks."""
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        *records, pending = pending.split(b"\0")
-        yield from records
-    if pending:
-        yield pending
+    def release(self) -> None:
+        self.kill()
+        if self.stdout >= 0:
+            os.close(self.stdout)
+            self.stdout = -1
 
 
 def _parse_updates(stdin: bytes) -> list[tuple[str, str, str]] | None:
@@ -262,47 +257,136 @@ def _decide(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> bool:
     tips = [new for _, new, _ in protected if new.strip("0")]
     if not tips:
         return True  # only deletions, by a human pusher
+    if len(tips) > _MAX_TIPS:
+        return False  # a mirror-sized push: the full path streams its input
     env = dict(environ)
     env["GIT_DIR"] = git_dir
     env["LC_ALL"] = "C"
-    if len(tips) > _MAX_TIPS:
-        return False  # a mirror-sized push: the full path streams its input
-    output = _git(["rev-list", "--header", *tips, "--not", *_exclusions(patterns)], env)
-    maybe_agent = list(_agent_candidates(_records(output), summary["agent_rules"]))
-    if not maybe_agent:
-        return True
-    guard_rules = summary["guard_rules"]
-    if guard_rules is None:
-        return False
-    return _touches_no_guard(maybe_agent, guard_rules, env)
+    rev_list = _Git(["rev-list", "--header", *tips, "--not", *_exclusions(patterns)], env)
+    paths = _ChangedPaths(env)
+    try:
+        rev_list.close_input()
+        for batch in _complete_records(rev_list.chunks()):
+            candidates = _agent_candidates(batch, summary["agent_rules"])
+            if candidates and summary["guard_rules"] is None:
+                return False
+            paths.add(candidates)
+        rev_list.wait()
+        return paths.none_guarded(summary["guard_rules"])
+    finally:
+        rev_list.release()
+        paths.stop()
 
 
-def _agent_candidates(records: Iterable[bytes], agent_rules: list) -> Iterator[bytes]:
-    """Ids of the rev-list --header records that might be an agent's commit."""
-    for record in records:
+def _complete_records(chunks: Iterable[bytes]) -> Iterator[str]:
+    """rev-list --header output in pieces of whole NUL-terminated records, decoded.
+
+    Not UTF-8 means _Unsure: the full path decodes field by field, with replacements.
+    """
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        cut = pending.rfind(b"\0") + 1
+        if cut:
+            yield _decode(pending[:cut])
+            pending = pending[cut:]
+    if pending:
+        yield _decode(pending)
+
+
+def _decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Unsure from None
+
+
+def _live(text: str, rules: list) -> list:
+    """The rules that might match somewhere in ``text``: a part of it can match no other."""
+    return [rule for rule in rules if may_match(text, (rule,))]
+
+
+def _agent_candidates(records: str, agent_rules: list) -> list[bytes]:
+    """Ids of the rev-list --header records that might be an agent's commit.
+
+    The records are tested together first: most pushes are human and settle there; otherwise
+    only the rules that fired on the whole are tried on each commit.
+    """
+    if "\nencoding " in records:  # a header git left (message lines are indented)
+        raise _Unsure  # text in an encoding git did not convert: the full path decodes it
+    rules = _live(fold(records), agent_rules)
+    if not rules:
+        return []
+    candidates = []
+    for record in records.split("\0"):
         if not record:
             continue
-        oid, _, body = record.partition(b"\n")
-        header = body.partition(b"\n\n")[0]
-        if b"\nencoding " in b"\n" + header:
-            raise _Unsure  # text in another encoding: the full path decodes it
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _Unsure from None  # the full path decodes field by field, with replacements
-        if may_match(fold(text), agent_rules):
-            yield oid
+        oid, _, body = record.partition("\n")
+        if not (len(oid) in (40, 64) and _HEX.issuperset(oid) and body.startswith("tree ")):
+            raise _Unsure  # a NUL inside a commit split it: records cannot be told apart
+        if may_match(fold(body), rules):
+            candidates.append(oid.encode("ascii"))
+    return candidates
 
 
-def _touches_no_guard(commits: list[bytes], guard_rules: list, env: dict[str, str]) -> bool:
-    ids = b"".join(oid + b"\n" for oid in commits)
-    args = ["diff-tree", "--stdin", "-r", "--root", "-m", "-z", "--no-renames", "--no-ext-diff"]
-    after_meta = False
-    for field in _records(_git(args, env, ids)):
-        if after_meta:
-            if may_match(field.decode("utf-8", "surrogateescape"), guard_rules):
-                return False
-            after_meta = False
-        elif field.startswith(b":"):
-            after_meta = True
-    return True
+class _ChangedPaths:
+    """The paths that commits change, from one ``git diff-tree --stdin`` fed as ids arrive.
+
+    diff-tree answers while it reads, so once more ids are pending than a pipe surely holds,
+    it runs alongside rev-list with a thread (imported only then) draining its output.
+    """
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.pending: list[bytes] = []
+        self.size = 0
+        self.git: _Git | None = None
+        self.output: list[bytes] = []
+        self.reader = None
+
+    def add(self, commits: list[bytes]) -> None:
+        for oid in commits:
+            self.pending.append(oid + b"\n")
+            self.size += len(oid) + 1
+        if self.git is None and self.size > _SAFE_PIPE_INPUT:
+            import threading
+
+            self.git = _Git(list(_DIFF_TREE), self.env)
+            self.reader = threading.Thread(target=self._drain, daemon=True)
+            self.reader.start()
+        if self.git is not None:
+            self.git.write(b"".join(self.pending))
+            self.pending.clear()
+
+    def _drain(self) -> None:
+        assert self.git is not None
+        self.output.extend(self.git.chunks())
+
+    def none_guarded(self, guard_rules: list | None) -> bool:
+        """Whether no changed path can match a guard. The output is commit ids and paths,
+        NUL-terminated: every field is tried as a path."""
+        if self.git is None:
+            if not self.pending:
+                return True
+            self.git = _Git(list(_DIFF_TREE), self.env)
+            self.git.write(b"".join(self.pending))  # at most one pipe's worth: cannot block
+            self.git.close_input()
+            self.output.extend(self.git.chunks())
+        else:
+            self.git.close_input()
+            assert self.reader is not None
+            self.reader.join()
+        self.git.wait()
+        if guard_rules is None:
+            return False
+        output = b"".join(self.output).decode("utf-8", "surrogateescape")
+        rules = _live(output, guard_rules)
+        return not rules or not any(may_match(field, rules) for field in output.split("\0"))
+
+    def stop(self) -> None:
+        if self.git is not None:
+            self.git.kill()
+        if self.reader is not None:
+            self.reader.join()  # before its pipe is closed
+        if self.git is not None:
+            self.git.release()
