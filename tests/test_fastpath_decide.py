@@ -302,3 +302,64 @@ def test_other_encodings_and_invalid_utf8(tmp_path: Path) -> None:
         fast = decide(_stdin(update), PATH_ENV, str(bare))
         assert not fast, ref  # a: an agent commit to train/ (held); b: not UTF-8
         assert _full_path_holds(bare, update, None) == (ref == "refs/heads/a")
+
+
+def _linear_history(bare: Path, messages: list[bytes], paths: list[str]) -> str:
+    """main with one root commit, then refs/heads/new with one commit per message."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    out = [b"commit refs/heads/main\nmark :1\nauthor A <a@example.com> 1700000000 +0000\n"]
+    out.append(b"committer A <a@example.com> 1700000000 +0000\ndata 5\nroot\n\n")
+    out.append(b"M 100644 inline README\ndata 2\nx\n\n")
+    for n, (message, path) in enumerate(zip(messages, paths, strict=True), start=2):
+        out.append(b"commit refs/heads/new\nmark :%d\n" % n)
+        out.append(b"author A <a@example.com> %d +0000\n" % (1700000000 + n))
+        out.append(b"committer A <a@example.com> %d +0000\n" % (1700000000 + n))
+        out.append(b"data %d\n%s\n" % (len(message), message))
+        out.append(b"from :%d\n" % (n - 1))
+        out.append(b"M 100644 inline %s\ndata 3\n%d\n\n" % (path.encode(), n % 100))
+    stream = b"".join(out) + b"done\n"
+    subprocess.run(["git", "fast-import", "--quiet", "--done"], cwd=bare, input=stream, check=True)
+    refs = {}
+    for ref in ("refs/heads/main", "refs/heads/new"):
+        refs[ref] = subprocess.run(
+            ["git", "rev-parse", ref], cwd=bare, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    return f"{refs['refs/heads/main']} {refs['refs/heads/new']} refs/heads/main\n"
+
+
+AGENT_MESSAGE = b"change\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n"
+
+
+@pytest.mark.parametrize("guarded_at", [None, 0, 250, 599])
+def test_many_agent_commits_stream_into_diff_tree(tmp_path: Path, guarded_at: int | None) -> None:
+    """600 candidate ids (24 KB) are more than a pipe surely holds: diff-tree runs alongside
+    rev-list; one guarded path anywhere sends the push to the full path, which holds it."""
+    paths = [f"docs/page{n % 50}.md" for n in range(600)]
+    if guarded_at is not None:
+        paths[guarded_at] = "train/loop.py"
+    stdin = _linear_history(tmp_path / "many.git", [AGENT_MESSAGE] * 600, paths)
+    _install_settings(tmp_path / "many.git", POLICY)
+    fast = decide(stdin.encode(), PATH_ENV, str(tmp_path / "many.git"))
+    assert fast == (guarded_at is None)
+    old, new, ref = stdin.split()
+    full = _full_path_holds(tmp_path / "many.git", [RefUpdate(old, new, ref)], None)
+    assert full == (guarded_at is not None)
+
+
+def test_an_early_stop_leaves_no_git_running(tmp_path: Path) -> None:
+    """A commit that is not UTF-8 after 500 agent commits: the fast path stops midway (diff-tree
+    already running) and hands over; no git process is left behind."""
+    import subprocess
+
+    # rev-list lists newest first: 500 agent commits, then the broken one.
+    messages = [AGENT_MESSAGE] * 50 + [b"\xff\xfe broken"] + [AGENT_MESSAGE] * 500
+    paths = [f"docs/p{n}.md" for n in range(len(messages))]
+    stdin = _linear_history(tmp_path / "stop.git", messages, paths)
+    _install_settings(tmp_path / "stop.git", POLICY)
+    assert not decide(stdin.encode(), PATH_ENV, str(tmp_path / "stop.git"))
+    mine = subprocess.run(
+        ["ps", "-o", "pid=,args=", "--ppid", str(os.getpid())], capture_output=True, text=True
+    ).stdout
+    assert "git" not in mine, mine
