@@ -8,31 +8,15 @@ catalog of known tools. Everything here is plain text the client controls except
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from gate.catalog import Catalog, PatternSet, load_catalog
 from gate.commits import Commit
+from gate.fastpath import PUSHER_VARIABLES, find_pusher
 from gate.policy import AgentRules
 from gate.signals import Signal
 
-# Where each git server puts the authenticated user in the hook's environment:
-# GitLab, GitHub Enterprise Server, Gitea/Forgejo, gitolite, then smart HTTP behind a web server.
-PUSHER_VARIABLES = (
-    "GL_USERNAME",
-    "GITHUB_USER_LOGIN",
-    "GITEA_PUSHER_NAME",
-    "GL_USER",
-    "REMOTE_USER",
-)
-
-
-def find_pusher(environ: Mapping[str, str]) -> str | None:
-    """The authenticated pusher: the first of PUSHER_VARIABLES that is set and not blank."""
-    for variable in PUSHER_VARIABLES:
-        value = environ.get(variable, "").strip()
-        if value:
-            return value
-    return None
+__all__ = ["PUSHER_VARIABLES", "AgentDetector", "find_pusher", "is_agent"]
 
 
 def is_agent(signals: Iterable[Signal]) -> bool:

@@ -8,9 +8,9 @@ gate.hookcache writes next to its cache, runs ``git rev-list`` (and ``git diff-t
 commits that might be an agent's) with ``os.posix_spawnp``, and tests plain substrings.
 
 Every pattern that marks a commit as an agent's, or a path as guarded, comes reduced to
-strings one of which each match must contain (gate.literals). A commit whose raw object
-contains none of the agent strings cannot be an agent's; a path that contains none of the
-guard strings cannot be guarded. ``decide`` answers True only when that settles the push:
+clauses of strings that each match must contain (gate.literals). A commit whose raw object
+fails every agent rule cannot be an agent's; a path that fails every guard rule cannot be
+guarded. ``decide`` answers True only when that settles the push:
 a human pusher, and every new commit is either certainly human or touches only certainly
 unguarded paths. Anything else (no summary, a stale one, an odd input, a git error, a commit
 in another encoding, a maybe) answers False, and the hook takes the full path, which decides
