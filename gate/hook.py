@@ -3,15 +3,15 @@
 Entry point: ``python -m gate.hook`` from the script that ``gate install-hook`` writes. Most
 pushes are settled by gate.fastpath with nothing imported beyond Python's start-up; the rest
 take the full path below, which still imports neither pygit2 nor requests unless something is
-held. Everything shown to the pusher goes to stderr prefixed with ``gate:``.
+held. Everything shown to the pusher goes to stderr prefixed with ``gate:``. Like the fast
+path, this module imports neither ``os`` nor ``__future__`` before it needs the full path.
 """
 
-from __future__ import annotations
-
-import os
+import posix
 import sys
 
 from gate.errors import GateError
+from gate.fastpath import decide, environ_of_process
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,11 +24,9 @@ CHAINED_HOOK = "pre-receive.gate-chained"
 
 
 def run_pre_receive(
-    stdin: bytes, environ: Mapping[str, str], git_dir: str
+    stdin: bytes, environ: "Mapping[str, str]", git_dir: str
 ) -> tuple[int, list[str]]:
     """Decide a push. Returns the exit code and the lines to show the pusher."""
-    from gate.fastpath import decide
-
     if decide(stdin, environ, git_dir):
         return 0, []
     from gate.hookcache import load_state
@@ -67,7 +65,7 @@ def run_pre_receive(
 
 
 def _ask_server(
-    config: HookConfig, policy: Any, pusher: str | None, verdicts: list[Any]
+    config: "HookConfig", policy: "Any", pusher: str | None, verdicts: "list[Any]"
 ) -> tuple[int, list[str]]:
     from gate.hookcache import enable_site_packages
 
@@ -104,10 +102,10 @@ def _ask_server(
 
 def _run_chained(git_dir: str, stdin: bytes) -> int:
     """Run the pre-receive hook that was there before gate, with the same input."""
-    chained = os.path.join(git_dir, "hooks", CHAINED_HOOK)
-    if not os.path.exists(chained):
+    chained = f"{git_dir}/hooks/{CHAINED_HOOK}"
+    if not posix.access(chained, posix.F_OK):
         return 0
-    if not os.access(chained, os.X_OK):
+    if not posix.access(chained, posix.X_OK):
         print(f"gate: {chained} is not executable; push refused until it is fixed", file=sys.stderr)
         return 1
     import subprocess
@@ -116,13 +114,14 @@ def _run_chained(git_dir: str, stdin: bytes) -> int:
 
 
 def main() -> int:
-    git_dir = os.environ.get("GIT_DIR", ".")
+    environ = environ_of_process()
+    git_dir = environ.get("GIT_DIR", ".")
     stdin = sys.stdin.buffer.read()
     try:
         chained = _run_chained(git_dir, stdin)
         if chained != 0:
             return chained
-        code, lines = run_pre_receive(stdin, os.environ, git_dir)
+        code, lines = run_pre_receive(stdin, environ, git_dir)
     except GateError as exc:
         code, lines = (
             1,

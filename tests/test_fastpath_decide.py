@@ -363,3 +363,27 @@ def test_an_early_stop_leaves_no_git_running(tmp_path: Path) -> None:
         ["ps", "-o", "pid=,args=", "--ppid", str(os.getpid())], capture_output=True, text=True
     ).stdout
     assert "git" not in mine, mine
+
+
+def test_a_human_push_imports_nothing_beyond_python_start_up(tmp_path: Path) -> None:
+    """The point of the fast path: no re, subprocess, typing, os... on a push that holds nothing
+    (each costs the push about a millisecond or more)."""
+    import subprocess
+    import sys
+
+    import gate
+
+    stdin = _linear_history(tmp_path / "h.git", [b"fix"] * 3, ["train/a.py"] * 3)
+    _install_settings(tmp_path / "h.git", POLICY)
+    root = str(Path(gate.__file__).resolve().parent.parent)
+    code = (
+        f"import sys; sys.path.insert(0, {root!r}); before = set(sys.modules)\n"
+        "from gate.hook import run_pre_receive\n"
+        "from gate.fastpath import environ_of_process\n"
+        f"answer = run_pre_receive({stdin.encode()!r}, environ_of_process(), {str(tmp_path / 'h.git')!r})\n"
+        "print(answer, sorted(set(sys.modules) - before))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "(0, []) ['gate', 'gate.errors', 'gate.fastpath', 'gate.hook']"
