@@ -221,3 +221,34 @@ def test_hook_gzips_large_bodies_only() -> None:
     data, headers = encode_body(large)
     assert headers["Content-Encoding"] == "gzip" and len(data) < len(json.dumps(large)) / 2
     assert json.loads(gzip.decompress(data)) == large
+
+
+def test_approval_of_a_request_superseded_meanwhile_is_refused(app) -> None:  # type: ignore[no-untyped-def]
+    """The reviewer loaded the request while pending; the same pusher's new push superseded it
+    before the approval was recorded: refused, nothing recorded, and the new request waits."""
+    import pytest
+
+    from gate.extensions import db
+    from gate.models import ApprovalRequest, AuditRecord, Decision, User
+    from gate.services import Conflict
+    from gate.services.decisions import decide, get_request
+    from tests.support.auditlog import PASSWORD
+
+    setup_app(app)
+    first = hook_push(app, [commit_item(1, "train")])["items"][0]["request_id"]
+    with app.app_context():
+        alice = db.session.scalar(select(User).where(User.username == "alice"))
+        stale = get_request(first)
+        assert stale.state == "pending"
+        # Another worker, in its own session: a new commit to the same ref by the same pusher.
+        answer = hook_push(app, [commit_item(1, "train"), commit_item(2, "train")])
+        newer = answer["items"][0]["request_id"]
+        records = len(actions(app))
+        with pytest.raises(Conflict, match="superseded"):
+            decide(stale, alice, "approve", "ok", password=PASSWORD, attest=True)
+    with app.app_context():
+        assert db.session.scalars(select(Decision)).all() == []
+        assert db.session.get(ApprovalRequest, first).state == "superseded"  # type: ignore[union-attr]
+        assert db.session.get(ApprovalRequest, newer).state == "pending"  # type: ignore[union-attr]
+        assert db.session.scalar(select(func.count()).select_from(AuditRecord)) == records
+    assert audit_problems(app) == []
