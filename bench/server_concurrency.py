@@ -8,6 +8,10 @@ the web form does (password re-entered for step-up, attestation ticked). Between
 pushes a client waits ``--think`` seconds (a real hook spends that much in git and its own
 start-up); ``--think 0`` gives the saturated rate.
 
+Every client pushes as the same agent to its repository's main branch, so each new push
+supersedes the client's previous pending request; an approval of a request superseded after the
+reviewer loaded it is refused with a conflict, counted apart from errors.
+
 Afterwards it checks: no key active twice (duplicate requests), one request per new push, every
 approval recorded and answered "approved" to the hook (no lost approvals), and the audit chain
 intact and gap-free (gate.verify on a JSON Lines export of the whole log).
@@ -122,6 +126,7 @@ def body(repository: str, items: list[dict[str, Any]]) -> bytes:
 class Results:
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # approvals of superseded requests
     new_pushes: int = 0
     lost_approvals: list[str] = field(default_factory=list)
     inconsistent: list[str] = field(default_factory=list)
@@ -212,6 +217,7 @@ def reviewer(app, hooks: list[Hook], results: Results, deadline: float) -> None:
 
     from gate.extensions import db
     from gate.models import ApprovalRequest, HeldItem, Repository, User
+    from gate.services import Conflict
     from gate.services.decisions import attestation_for, decide
 
     by_repo = {hook.repository: hook for hook in hooks}
@@ -238,6 +244,13 @@ def reviewer(app, hooks: list[Hook], results: Results, deadline: float) -> None:
                         attest=True,
                         shown_sha256=attestation_for(request).sha256,
                     )
+                except Conflict as exc:
+                    # The hook's next push to the ref superseded the request after the reviewer
+                    # loaded it (the reviewer sees "already superseded"): expected, counted.
+                    db.session.rollback()
+                    with results.lock:
+                        results.conflicts.append(f"approve {request.id}: {exc}")
+                    continue
                 except Exception as exc:  # counted, not hidden
                     db.session.rollback()
                     with results.lock:
@@ -281,6 +294,7 @@ def check(app, results: Results) -> dict[str, Any]:  # type: ignore[no-untyped-d
         "approvals not recorded": len(not_approved),
         "approved pushes answered otherwise": len(results.lost_approvals),
         "inconsistent answers": len(results.inconsistent),
+        "approvals refused, request superseded meanwhile": len(results.conflicts),
         "audit records": len(records),
         "audit gap-free": seqs == list(range(1, len(seqs) + 1)),
         "audit problems": [str(p) for p in report.problems][:5],
