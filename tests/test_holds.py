@@ -252,3 +252,56 @@ def test_approval_of_a_request_superseded_meanwhile_is_refused(app) -> None:  # 
         assert db.session.get(ApprovalRequest, newer).state == "pending"  # type: ignore[union-attr]
         assert db.session.scalar(select(func.count()).select_from(AuditRecord)) == records
     assert audit_problems(app) == []
+
+
+def test_approval_racing_a_superseding_push_is_never_lost(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A reviewer approves while the same pusher's next push is between reading its pending
+    requests and superseding them: either the approval lands first and the approved request
+    stays approved (its commits too), or the push lands first and the approval is refused."""
+    from gate.extensions import db
+    from gate.models import ApprovalRequest, Decision, HeldItem, User
+    from gate.services import Conflict
+    from gate.services import holds as holds_service
+    from gate.services.decisions import decide, get_request
+    from tests.support.auditlog import PASSWORD
+
+    setup_app(app)
+    first = hook_push(app, [commit_item(1, "train")])["items"][0]["request_id"]
+    read, approved = threading.Event(), threading.Event()
+    outcome: list[str] = []
+    real = holds_service._supersedable
+
+    def slow_supersedable(repo, report):  # type: ignore[no-untyped-def]
+        found = real(repo, report)
+        read.set()
+        approved.wait(3)  # with the push's locks held, the approval cannot finish: time out
+        return found
+
+    def reviewer() -> None:
+        read.wait(30)
+        with app.app_context():
+            alice = db.session.scalar(select(User).where(User.username == "alice"))
+            try:
+                decide(get_request(first), alice, "approve", "ok", password=PASSWORD, attest=True)
+                outcome.append("approved")
+            except Conflict:
+                outcome.append("conflict")
+        approved.set()
+
+    monkeypatch.setattr(holds_service, "_supersedable", slow_supersedable)
+    thread = threading.Thread(target=reviewer)
+    thread.start()
+    answer = hook_push(app, [commit_item(1, "train"), commit_item(2, "train")])
+    thread.join(60)
+    with app.app_context():
+        state = db.session.get(ApprovalRequest, first).state  # type: ignore[union-attr]
+        decisions = db.session.scalars(select(Decision)).all()
+        first_active = db.session.scalars(
+            select(HeldItem.active).where(HeldItem.request_id == first)
+        ).all()
+    if outcome == ["approved"]:
+        assert state == "approved" and first_active == [True] and len(decisions) == 1
+        assert answer["items"][0]["state"] == "approved"
+    else:
+        assert outcome == ["conflict"] and state == "superseded" and decisions == []
+    assert audit_problems(app) == []

@@ -68,6 +68,11 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
     request_of = _active_requests(repo.id, keys)
     new_items = [item for item in report.items if item["key"] not in request_of]
     if new_items:
+        if db.session.get_bind().dialect.name == "sqlite":
+            # SQLite ignores FOR UPDATE: without its write lock a reviewer could approve a
+            # request between this read and the supersede below, which would then release
+            # the approved items. (PostgreSQL re-checks the row under FOR UPDATE.)
+            audit.lock()
         stale = _supersedable(repo, report)
         if stale:
             stale_ids = {old.id for old in stale}
