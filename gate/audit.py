@@ -65,7 +65,10 @@ def lock() -> None:
     A service that writes rows and then appends takes it before its writes, so every writer
     waits for the lock first and no two can each hold what the other waits for.
     """
-    session = db.session
+    session = db.session()
+    held_in = session.info.get(_LOCKED)
+    if held_in is not None and held_in is _locked_in(session):
+        return  # already held: both locks last until this transaction ends
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
@@ -73,6 +76,17 @@ def lock() -> None:
         # Matches no row (so the append-only triggers do not fire) but takes the write lock,
         # which this transaction then holds until it commits.
         session.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
+    session.info[_LOCKED] = _locked_in(session)
+
+
+_LOCKED = "gate.audit_locked_in"
+
+
+def _locked_in(session: Any) -> Any:
+    """The transaction a lock taken now belongs to: the innermost one, so that rolling back a
+    savepoint (which releases locks taken inside it) or ending the transaction (a new
+    transaction object begins) makes the next ``lock`` take it again."""
+    return session.get_nested_transaction() or session.get_transaction()
 
 
 def append(
