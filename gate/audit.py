@@ -80,6 +80,7 @@ def lock() -> None:
 
 
 _LOCKED = "gate.audit_locked_in"
+_HEAD = "gate.audit_head"  # (transaction, seq, hash) of the record this transaction last appended
 
 
 def _locked_in(session: Any) -> Any:
@@ -98,12 +99,17 @@ def append(
     policy_sha256: str | None = None,
 ) -> AuditRecord:
     """Add one record to the current transaction; it commits or rolls back with the change."""
-    session = db.session
+    session = db.session()
     lock()
-    head = session.execute(
-        select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    held = session.info.get(_HEAD)
+    if held is not None and held[0] is _locked_in(session):
+        # This transaction appended the head itself, under the lock it still holds.
+        seq, prev = held[1] + 1, held[2]
+    else:
+        head = session.execute(
+            select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+        ).first()
+        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
     record = AuditRecord(
         seq=seq,
         schema=SCHEMA_VERSION,
@@ -119,6 +125,7 @@ def append(
     record.hash = record_hash(record_body(record))
     session.add(record)
     session.flush()
+    session.info[_HEAD] = (_locked_in(session), record.seq, record.hash)
     return record
 
 

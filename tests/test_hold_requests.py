@@ -16,8 +16,8 @@ from tests.support.auditlog import approve, commit_item
 
 # What a request costs now (bench/hold_request.py prints these): a new push that supersedes the
 # pusher's previous request, a retry of the same push, and a re-post of an approved push.
-MAX_NEW_PUSH = 20
-MAX_RETRY = 6
+MAX_NEW_PUSH = 17
+MAX_RETRY = 5
 MAX_APPROVED = 9
 
 
@@ -233,3 +233,27 @@ def test_supersede_record_names_the_keys_and_discarded_approvals(app) -> None:  
 
 
 assert PASSWORD  # the reviewers above log in with it (tests.support.auditlog.approve)
+
+
+def test_appends_in_one_transaction_chain_and_a_rollback_forgets_the_head(app) -> None:  # type: ignore[no-untyped-def]
+    from gate import audit
+    from gate.extensions import db
+    from gate.models import AuditRecord
+    from tests.test_holds import audit_problems
+
+    with app.app_context():
+        with statements(app) as seen:
+            audit.append("test.one", actor="t", actor_auth="system", subject={})
+            audit.append("test.two", actor="t", actor_auth="system", subject={"n": 2})
+        assert sum("SELECT audit_log.seq, audit_log.hash" in s for s in seen) == 1, seen
+        db.session.rollback()  # neither was committed: the next append must not follow them
+        first = audit.append("test.three", actor="t", actor_auth="system", subject={})
+        second = audit.append("test.four", actor="t", actor_auth="system", subject={})
+        assert (first.seq, second.seq, second.prev_hash) == (1, 2, first.hash)
+        db.session.commit()
+        third = audit.append("test.five", actor="t", actor_auth="system", subject={})
+        assert (third.seq, third.prev_hash) == (3, second.hash)
+        db.session.commit()
+        assert db.session.scalar(select(AuditRecord.seq).order_by(AuditRecord.seq.desc())) == 3
+    assert audit_actions(app) == ["test.three", "test.four", "test.five"]
+    assert audit_problems(app) == []
