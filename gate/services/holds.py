@@ -21,6 +21,7 @@ from flask import current_app
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gate import audit
 from gate.extensions import db
@@ -76,6 +77,7 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
     keys = [item["key"] for item in report.items]
     request_of = _active_requests(repo.id, keys)
     new_items = [item for item in report.items if item["key"] not in request_of]
+    created: dict[int, ApprovalRequest] = {}
     if new_items:
         if db.session.get_bind().dialect.name == "sqlite":
             # SQLite ignores FOR UPDATE: without its write lock a reviewer could approve a
@@ -97,7 +99,8 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
         for old in stale:
             _supersede(old, request, actor, keys_of.get(old.id, []), approvers_of.get(old.id, []))
         request_of.update((item["key"], request.id) for item in new_items)
-    requests = _load_requests(set(request_of.values()))
+        created[request.id] = request  # already in hand, with no decisions
+    requests = {**_load_requests(set(request_of.values()) - set(created)), **created}
     answer_items = [
         {
             "key": key,
@@ -125,7 +128,8 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
             policy_sha256=report.policy_sha256,
         )
     ordered = [requests[rid] for rid in dict.fromkeys(request_of[key] for key in keys)]
-    rules = eligibility_rules()
+    # Progress counts eligible approvers only: with no approvals the rules change nothing.
+    rules = eligibility_rules() if any(r.decisions for r in ordered) else {}
     return {
         "items": answer_items,
         "requests": [request_summary(r, rules) for r in ordered],
@@ -319,6 +323,7 @@ def _new_request(
     )
     db.session.add(request)
     db.session.flush()
+    set_committed_value(request, "decisions", [])  # a new request has none: no query for them
     agents = {s["agent"] for item in items for s in item["signals"] if s.get("agent")}
     facets = [
         {"request_id": request.id, "kind": kind, "value": value[:200]}
