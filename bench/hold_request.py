@@ -1,12 +1,13 @@
 """In-process cost of one POST /api/v1/holds: SQL statements and time per request (no HTTP).
 
 The server's share of bench 4, without gunicorn, the network or other clients: a Flask test
-client posts new held pushes (3 items each, the shape bench 4 sends; each supersedes its repository's previous one),
-re-posts them (a retry), and re-posts approved ones, on SQLite or PostgreSQL. Prints, per kind of request, the SQL
-statements executed and the median time; ``--profile`` adds a cProfile of the new pushes.
+client posts new held pushes (3 items each, the shape bench 4 sends; each supersedes its
+repository's previous one), re-posts them (a retry), and re-posts approved ones, on SQLite or
+PostgreSQL. Prints, per kind of request, the SQL statements executed and the median time;
+``--show-sql`` lists one request's statements, ``--profile`` adds a cProfile of the new pushes.
 
     .venv/bin/python bench/hold_request.py [--database sqlite|postgresql] [--pushes 200]
-        [--profile]
+        [--profile] [--show-sql]
 """
 
 from __future__ import annotations
