@@ -3,9 +3,14 @@
 Each client acts like a hook on its own repository: it posts the held commits of a new push
 (1-10 items, ~2 KB of diff each), then posts the same push again (a user retrying), and now and
 then re-posts a push that a reviewer has approved since (the hook letting it through). A reviewer
-thread in this process approves pending requests through the service layer meanwhile. Between
+thread in this process approves pending requests through the decision service meanwhile, as
+the web form does (password re-entered for step-up, attestation ticked). Between
 pushes a client waits ``--think`` seconds (a real hook spends that much in git and its own
 start-up); ``--think 0`` gives the saturated rate.
+
+Every client pushes as the same agent to its repository's main branch, so each new push
+supersedes the client's previous pending request; an approval of a request superseded after the
+reviewer loaded it is refused with a conflict, counted apart from errors.
 
 Afterwards it checks: no key active twice (duplicate requests), one request per new push, every
 approval recorded and answered "approved" to the hook (no lost approvals), and the audit chain
@@ -38,12 +43,45 @@ from _common import machine, start_server, workdir
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 POLICY_SHA = "cd" * 32
+PASSWORD = "correct horse battery staple"
 AGENT = {"name": "Build Bot", "email": "ci@bots.example.com", "time": 1_700_000_000, "offset": 0}
 
 
-def item(key: str, n: int) -> dict[str, Any]:
-    patch = "".join(f"+value_{n}_{k} = {k}\n" for k in range(60))
+def file_diff(path: str, patch: str, lines: int) -> dict[str, Any]:
+    """One file of a commit's diff, with the fields the hook sends (gate.repository.FileDiff)."""
+    blob = hashlib.sha1(patch.encode()).hexdigest()
+    return {
+        "path": path,
+        "old_path": None,
+        "status": "added",
+        "old_mode": "000000",
+        "new_mode": "100644",
+        "old_id": "0" * 40,
+        "new_id": blob,
+        "old_size": 0,
+        "new_size": len(patch),
+        "binary": False,
+        "too_large": False,
+        "truncated": False,
+        "additions": lines,
+        "deletions": 0,
+        "patch": patch,
+    }
+
+
+def item(key: str, n: int, lines: int = 60) -> dict[str, Any]:
+    """A held commit as the hook sends it (gate.client.commit_item)."""
     path = f"train/d{n % 40:02d}/f{n}.py"
+    patch = f"@@ -0,0 +1,{lines} @@\n" + "".join(f"+value_{n}_{k} = {k}\n" for k in range(lines))
+    diffs = [
+        {
+            "commit": key,
+            "parent": None,
+            "files": [file_diff(path, patch, lines)],
+            "truncated": False,
+        }
+    ]
+    canonical = json.dumps(diffs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return {
         "key": key,
         "kind": "commit",
@@ -55,10 +93,18 @@ def item(key: str, n: int) -> dict[str, Any]:
             "message": f"change {n}\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n",
             "trailers": [["Co-Authored-By", "Claude <noreply@anthropic.com>"]],
         },
-        "signals": [{"kind": "trailer", "source": "catalog", "agent": "Claude", "evidence": "x"}],
+        "signals": [
+            {
+                "kind": "trailer",
+                "source": "catalog",
+                "agent": "Claude Code",
+                "rule": "Co-Authored-By: Claude",
+                "evidence": "Co-Authored-By: Claude <noreply@anthropic.com>",
+            }
+        ],
         "guards": {"training": [path]},
-        "diffs": [{"commit": key, "parent": None, "truncated": False, "files": [{"path": path}]}],
-        "diff_sha256": hashlib.sha256(patch.encode()).hexdigest(),
+        "diffs": diffs,
+        "diff_sha256": hashlib.sha256(canonical.encode()).hexdigest(),
     }
 
 
@@ -80,6 +126,7 @@ def body(repository: str, items: list[dict[str, Any]]) -> bytes:
 class Results:
     latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # approvals of superseded requests
     new_pushes: int = 0
     lost_approvals: list[str] = field(default_factory=list)
     inconsistent: list[str] = field(default_factory=list)
@@ -170,7 +217,8 @@ def reviewer(app, hooks: list[Hook], results: Results, deadline: float) -> None:
 
     from gate.extensions import db
     from gate.models import ApprovalRequest, HeldItem, Repository, User
-    from gate.services.decisions import decide
+    from gate.services import Conflict
+    from gate.services.decisions import attestation_for, decide
 
     by_repo = {hook.repository: hook for hook in hooks}
     while time.monotonic() < deadline:
@@ -185,7 +233,24 @@ def reviewer(app, hooks: list[Hook], results: Results, deadline: float) -> None:
                     select(HeldItem).where(HeldItem.request_id == request.id)
                 ).all()
                 try:
-                    decide(request, alice, "approve", "bench")
+                    # As the web form does: the password again (step-up) and the statement
+                    # ticked, attesting to the content the reviewer was shown.
+                    decide(
+                        request,
+                        alice,
+                        "approve",
+                        "bench",
+                        password=PASSWORD,
+                        attest=True,
+                        shown_sha256=attestation_for(request).sha256,
+                    )
+                except Conflict as exc:
+                    # The hook's next push to the ref superseded the request after the reviewer
+                    # loaded it (the reviewer sees "already superseded"): expected, counted.
+                    db.session.rollback()
+                    with results.lock:
+                        results.conflicts.append(f"approve {request.id}: {exc}")
+                    continue
                 except Exception as exc:  # counted, not hidden
                     db.session.rollback()
                     with results.lock:
@@ -229,6 +294,7 @@ def check(app, results: Results) -> dict[str, Any]:  # type: ignore[no-untyped-d
         "approvals not recorded": len(not_approved),
         "approved pushes answered otherwise": len(results.lost_approvals),
         "inconsistent answers": len(results.inconsistent),
+        "approvals refused, request superseded meanwhile": len(results.conflicts),
         "audit records": len(records),
         "audit gap-free": seqs == list(range(1, len(seqs) + 1)),
         "audit problems": [str(p) for p in report.problems][:5],
@@ -243,7 +309,7 @@ def run_case(name: str, url_db: str, tmp: Path, args: argparse.Namespace) -> Non
     app = create_app({"SQLALCHEMY_DATABASE_URI": url_db, "SECRET_KEY": secrets.token_hex(16)})
     try:
         with app.app_context():
-            add_user("alice", "Alice Reviewer", "alice@example.com", "correct horse battery")
+            add_user("alice", "Alice Reviewer", "alice@example.com", PASSWORD)
         results = Results()
         warm = Hook(10_000, url, token, results, 0)
         for _ in range(2 * args.workers):  # each worker's first request does once-only work

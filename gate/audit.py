@@ -65,7 +65,10 @@ def lock() -> None:
     A service that writes rows and then appends takes it before its writes, so every writer
     waits for the lock first and no two can each hold what the other waits for.
     """
-    session = db.session
+    session = db.session()
+    held_in = session.info.get(_LOCKED)
+    if held_in is not None and held_in is _locked_in(session):
+        return  # already held: both locks last until this transaction ends
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
@@ -73,6 +76,18 @@ def lock() -> None:
         # Matches no row (so the append-only triggers do not fire) but takes the write lock,
         # which this transaction then holds until it commits.
         session.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
+    session.info[_LOCKED] = _locked_in(session)
+
+
+_LOCKED = "gate.audit_locked_in"
+_HEAD = "gate.audit_head"  # (transaction, seq, hash) of the record this transaction last appended
+
+
+def _locked_in(session: Any) -> Any:
+    """The transaction a lock taken now belongs to: the innermost one, so that rolling back a
+    savepoint (which releases locks taken inside it) or ending the transaction (a new
+    transaction object begins) makes the next ``lock`` take it again."""
+    return session.get_nested_transaction() or session.get_transaction()
 
 
 def append(
@@ -84,12 +99,17 @@ def append(
     policy_sha256: str | None = None,
 ) -> AuditRecord:
     """Add one record to the current transaction; it commits or rolls back with the change."""
-    session = db.session
+    session = db.session()
     lock()
-    head = session.execute(
-        select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
+    held = session.info.get(_HEAD)
+    if held is not None and held[0] is _locked_in(session):
+        # This transaction appended the head itself, under the lock it still holds.
+        seq, prev = held[1] + 1, held[2]
+    else:
+        head = session.execute(
+            select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+        ).first()
+        seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
     record = AuditRecord(
         seq=seq,
         schema=SCHEMA_VERSION,
@@ -105,6 +125,7 @@ def append(
     record.hash = record_hash(record_body(record))
     session.add(record)
     session.flush()
+    session.info[_HEAD] = (_locked_in(session), record.seq, record.hash)
     return record
 
 

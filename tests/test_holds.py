@@ -221,3 +221,87 @@ def test_hook_gzips_large_bodies_only() -> None:
     data, headers = encode_body(large)
     assert headers["Content-Encoding"] == "gzip" and len(data) < len(json.dumps(large)) / 2
     assert json.loads(gzip.decompress(data)) == large
+
+
+def test_approval_of_a_request_superseded_meanwhile_is_refused(app) -> None:  # type: ignore[no-untyped-def]
+    """The reviewer loaded the request while pending; the same pusher's new push superseded it
+    before the approval was recorded: refused, nothing recorded, and the new request waits."""
+    import pytest
+
+    from gate.extensions import db
+    from gate.models import ApprovalRequest, AuditRecord, Decision, User
+    from gate.services import Conflict
+    from gate.services.decisions import decide, get_request
+    from tests.support.auditlog import PASSWORD
+
+    setup_app(app)
+    first = hook_push(app, [commit_item(1, "train")])["items"][0]["request_id"]
+    with app.app_context():
+        alice = db.session.scalar(select(User).where(User.username == "alice"))
+        stale = get_request(first)
+        assert stale.state == "pending"
+        # Another worker, in its own session: a new commit to the same ref by the same pusher.
+        answer = hook_push(app, [commit_item(1, "train"), commit_item(2, "train")])
+        newer = answer["items"][0]["request_id"]
+        records = len(actions(app))
+        with pytest.raises(Conflict, match="superseded"):
+            decide(stale, alice, "approve", "ok", password=PASSWORD, attest=True)
+    with app.app_context():
+        assert db.session.scalars(select(Decision)).all() == []
+        assert db.session.get(ApprovalRequest, first).state == "superseded"  # type: ignore[union-attr]
+        assert db.session.get(ApprovalRequest, newer).state == "pending"  # type: ignore[union-attr]
+        assert db.session.scalar(select(func.count()).select_from(AuditRecord)) == records
+    assert audit_problems(app) == []
+
+
+def test_approval_racing_a_superseding_push_is_never_lost(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A reviewer approves while the same pusher's next push is between reading its pending
+    requests and superseding them: either the approval lands first and the approved request
+    stays approved (its commits too), or the push lands first and the approval is refused."""
+    from gate.extensions import db
+    from gate.models import ApprovalRequest, Decision, HeldItem, User
+    from gate.services import Conflict
+    from gate.services import holds as holds_service
+    from gate.services.decisions import decide, get_request
+    from tests.support.auditlog import PASSWORD
+
+    setup_app(app)
+    first = hook_push(app, [commit_item(1, "train")])["items"][0]["request_id"]
+    read, approved = threading.Event(), threading.Event()
+    outcome: list[str] = []
+    real = holds_service._supersedable
+
+    def slow_supersedable(repo, report):  # type: ignore[no-untyped-def]
+        found = real(repo, report)
+        read.set()
+        approved.wait(3)  # with the push's locks held, the approval cannot finish: time out
+        return found
+
+    def reviewer() -> None:
+        read.wait(30)
+        with app.app_context():
+            alice = db.session.scalar(select(User).where(User.username == "alice"))
+            try:
+                decide(get_request(first), alice, "approve", "ok", password=PASSWORD, attest=True)
+                outcome.append("approved")
+            except Conflict:
+                outcome.append("conflict")
+        approved.set()
+
+    monkeypatch.setattr(holds_service, "_supersedable", slow_supersedable)
+    thread = threading.Thread(target=reviewer)
+    thread.start()
+    answer = hook_push(app, [commit_item(1, "train"), commit_item(2, "train")])
+    thread.join(60)
+    with app.app_context():
+        state = db.session.get(ApprovalRequest, first).state  # type: ignore[union-attr]
+        decisions = db.session.scalars(select(Decision)).all()
+        first_active = db.session.scalars(
+            select(HeldItem.active).where(HeldItem.request_id == first)
+        ).all()
+    if outcome == ["approved"]:
+        assert state == "approved" and first_active == [True] and len(decisions) == 1
+        assert answer["items"][0]["state"] == "approved"
+    else:
+        assert outcome == ["conflict"] and state == "superseded" and decisions == []
+    assert audit_problems(app) == []

@@ -175,3 +175,77 @@ def test_filtered_page_lists_only_matches(big) -> None:  # type: ignore[no-untyp
     response = client_as(big, "alice").get("/requests?q=needle")
     assert response.status_code == 200
     assert "Request #4242" in response.text and "1 request matches" in response.text
+
+
+def _reference_page(filters, page: int, per_page: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """The queue's order as one plain sort of every match: pending first, then newest first."""
+    from sqlalchemy import case
+
+    from gate.extensions import db
+    from gate.models import ApprovalRequest
+    from gate.services.queue import _conditions
+
+    pending_first = case((ApprovalRequest.state == "pending", 0), else_=1)
+    return list(
+        db.session.scalars(
+            select(ApprovalRequest.id)
+            .where(*_conditions(filters))
+            .order_by(pending_first, ApprovalRequest.created_at.desc(), ApprovalRequest.id.desc())
+            .offset((page - 1) * per_page)
+            .limit(per_page)
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [{}, {"guard": "model"}, {"state": "approved"}, {"agent": "Agent 3", "repository": "ml"}],
+)
+def test_pages_match_a_full_sort(big, args) -> None:  # type: ignore[no-untyped-def]
+    """Each page (first, last, and those where pending requests give way to the rest) holds
+    exactly the rows a sort of all matching requests would put there."""
+    from gate.extensions import db
+    from gate.models import ApprovalRequest
+    from gate.services.queue import QueueFilters, _conditions, search_requests
+
+    with big.app_context():
+        # Ties on created_at must still break by id, newest first.
+        db.session.execute(
+            ApprovalRequest.__table__.update()
+            .where(ApprovalRequest.id.in_([9_990, 9_991, 9_992, 9_993, 9_994, 12, 13, 16]))
+            .values(created_at=datetime(2026, 6, 1, tzinfo=UTC))
+        )
+        db.session.commit()
+        filters = QueueFilters.from_args(args)
+        for per_page in (7, 50):
+            first = search_requests(filters, 1, per_page)
+            pending = len(
+                db.session.scalars(
+                    select(ApprovalRequest.id).where(
+                        *_conditions(filters), ApprovalRequest.state == "pending"
+                    )
+                ).all()
+            )
+            boundary = pending // per_page + 1
+            for page in {1, 2, boundary - 1, boundary, boundary + 1, first.pages}:
+                if not 1 <= page <= first.pages:
+                    continue
+                shown = [r.id for r in search_requests(filters, page, per_page).requests]
+                assert shown == _reference_page(filters, page, per_page), (args, per_page, page)
+
+
+def test_filter_options_list_each_value_once_in_order(big) -> None:  # type: ignore[no-untyped-def]
+    from gate.extensions import db
+    from gate.models import RequestFacet
+    from gate.services.queue import filter_options
+
+    with big.app_context():
+        db.session.add(RequestFacet(request_id=1, kind="agent", value="Aardvark"))
+        db.session.commit()
+        options = filter_options()
+        for kind in ("guard", "agent"):
+            expected = sorted(
+                set(db.session.scalars(select(RequestFacet.value).where(RequestFacet.kind == kind)))
+            )
+            assert options[kind] == expected
+        assert options["agent"][0] == "Aardvark"

@@ -174,6 +174,13 @@ def decide(
     db.session.add(decision)
     db.session.flush()
     db.session.refresh(request)
+    if request.state != "pending":
+        # A push superseded (or a decision settled) the request after this reviewer loaded
+        # it. The flush above waited for that writer (SQLite's write lock; on PostgreSQL the
+        # new decision's key lock on the request row), so the state read back is final.
+        request_id, state = request.id, request.state
+        db.session.rollback()
+        raise Conflict(f"request {request_id} is already {state}")
     subject = {
         "request": request.id,
         "decision": decision.id,

@@ -17,16 +17,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from gate import audit
 from gate.extensions import db
-from gate.models import ApprovalRequest, Decision, HeldItem, HookToken, Repository, RequestFacet
+from gate.models import (
+    ApprovalRequest,
+    Decision,
+    HeldItem,
+    HookToken,
+    Repository,
+    RequestFacet,
+    User,
+)
 from gate.services import notify
 from gate.services.pauses import apply_pauses
-from gate.services.progress import request_summary
+from gate.services.progress import eligibility_rules, request_summary
 
 KEY_CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's parameter limits
 
@@ -67,7 +77,13 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
     keys = [item["key"] for item in report.items]
     request_of = _active_requests(repo.id, keys)
     new_items = [item for item in report.items if item["key"] not in request_of]
+    created: dict[int, ApprovalRequest] = {}
     if new_items:
+        if db.session.get_bind().dialect.name == "sqlite":
+            # SQLite ignores FOR UPDATE: without its write lock a reviewer could approve a
+            # request between this read and the supersede below, which would then release
+            # the approved items. (PostgreSQL re-checks the row under FOR UPDATE.)
+            audit.lock()
         stale = _supersedable(repo, report)
         if stale:
             stale_ids = {old.id for old in stale}
@@ -79,10 +95,12 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
             request_of = {k: rid for k, rid in request_of.items() if rid not in stale_ids}
             new_items = [item for item in report.items if item["key"] not in request_of]
         request = _new_request(repo, report, new_items, token, actor)
+        keys_of, approvers_of = _stale_details(stale)
         for old in stale:
-            _supersede(old, request, actor)
+            _supersede(old, request, actor, keys_of.get(old.id, []), approvers_of.get(old.id, []))
         request_of.update((item["key"], request.id) for item in new_items)
-    requests = _load_requests(set(request_of.values()))
+        created[request.id] = request  # already in hand, with no decisions
+    requests = {**_load_requests(set(request_of.values()) - set(created)), **created}
     answer_items = [
         {
             "key": key,
@@ -110,9 +128,11 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
             policy_sha256=report.policy_sha256,
         )
     ordered = [requests[rid] for rid in dict.fromkeys(request_of[key] for key in keys)]
+    # Progress counts eligible approvers only: with no approvals the rules change nothing.
+    rules = eligibility_rules() if any(r.decisions for r in ordered) else {}
     return {
         "items": answer_items,
-        "requests": [request_summary(r) for r in ordered],
+        "requests": [request_summary(r, rules) for r in ordered],
         "pauses": pauses,
     }
 
@@ -147,7 +167,39 @@ def _supersedable(repo: Repository, report: HoldReport) -> list[ApprovalRequest]
     )
 
 
-def _supersede(old: ApprovalRequest, new: ApprovalRequest, actor: str) -> None:
+def _stale_details(
+    stale: list[ApprovalRequest],
+) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """Per superseded request: its items' keys, and the usernames of its standing approvals
+    (in decision order), read as columns: not the items' diffs, not whole decisions."""
+    keys_of: dict[int, list[str]] = {}
+    approvers_of: dict[int, list[str]] = {}
+    if not stale:
+        return keys_of, approvers_of
+    ids = [old.id for old in stale]
+    for request_id, key in db.session.execute(
+        select(HeldItem.request_id, HeldItem.key)
+        .where(HeldItem.request_id.in_(ids))
+        .order_by(HeldItem.id)
+    ):
+        keys_of.setdefault(request_id, []).append(key)
+    for request_id, username in db.session.execute(
+        select(Decision.request_id, User.username)
+        .join(User, User.id == Decision.reviewer_id)
+        .where(
+            Decision.request_id.in_(ids),
+            Decision.verdict == "approve",
+            Decision.withdrawn_at.is_(None),
+        )
+        .order_by(Decision.id)
+    ):
+        approvers_of.setdefault(request_id, []).append(username)
+    return keys_of, approvers_of
+
+
+def _supersede(
+    old: ApprovalRequest, new: ApprovalRequest, actor: str, keys: list[str], approved: list[str]
+) -> None:
     old.state = "superseded"
     old.superseded_by_id = new.id
     old.decided_at = datetime.now(UTC)
@@ -161,12 +213,8 @@ def _supersede(old: ApprovalRequest, new: ApprovalRequest, actor: str) -> None:
             "repository": old.repository.name,
             "ref": old.ref,
             "pusher": old.pusher,
-            "keys": [item.key for item in old.items],
-            "approvals_discarded": [
-                d.reviewer.username
-                for d in old.decisions
-                if d.verdict == "approve" and d.withdrawn_at is None
-            ],
+            "keys": keys,
+            "approvals_discarded": approved,
         },
         policy_sha256=old.policy_sha256,
     )
@@ -197,9 +245,10 @@ def _load_requests(ids: set[int]) -> dict[int, ApprovalRequest]:
         .where(ApprovalRequest.id.in_(ids))
         .options(
             joinedload(ApprovalRequest.repository),
-            selectinload(ApprovalRequest.decisions).joinedload(Decision.reviewer),
+            # Joined, not selectin: one round trip (a push's requests have few decisions).
+            joinedload(ApprovalRequest.decisions).joinedload(Decision.reviewer),
         )
-    )
+    ).unique()
     return {request.id: request for request in rows}
 
 
@@ -216,9 +265,22 @@ def _repository(name: str) -> Repository:
     return repo
 
 
+_POLICIES_SEEN = "gate.policies_seen"
+
+
 def _note_policy(report: HoldReport, actor: str) -> None:
+    """Record ``policy.seen`` the first time a policy hash reaches the server.
+
+    A policy found in the audit log stays there (the log is append-only: no update or delete
+    reaches it), so the hashes found are remembered per application and not looked up again.
+    Only hashes read back from the database are remembered, never one this transaction is
+    appending (it could still roll back).
+    """
     from gate.models import AuditRecord
 
+    known: set[str] = current_app.extensions.setdefault(_POLICIES_SEEN, set())
+    if report.policy_sha256 in known:
+        return
     seen = db.session.scalar(
         select(AuditRecord.seq)
         .where(
@@ -226,6 +288,11 @@ def _note_policy(report: HoldReport, actor: str) -> None:
         )
         .limit(1)
     )
+    if seen is not None:
+        if len(known) >= 10_000:
+            known.clear()
+        known.add(report.policy_sha256)
+        return
     if seen is None:
         audit.append(
             "policy.seen",
@@ -256,10 +323,15 @@ def _new_request(
     )
     db.session.add(request)
     db.session.flush()
+    set_committed_value(request, "decisions", [])  # a new request has none: no query for them
     agents = {s["agent"] for item in items for s in item["signals"] if s.get("agent")}
-    for kind, values in (("guard", guards), ("agent", sorted(agents))):
-        for value in values:
-            db.session.add(RequestFacet(request_id=request.id, kind=kind, value=value[:200]))
+    facets = [
+        {"request_id": request.id, "kind": kind, "value": value[:200]}
+        for kind, values in (("guard", guards), ("agent", sorted(agents)))
+        for value in values
+    ]
+    if facets:
+        db.session.execute(insert(RequestFacet), facets)
     rows = []
     for item in items:
         commit = item.get("commit") or {}

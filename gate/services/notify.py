@@ -45,11 +45,7 @@ def public_url() -> str:
 
 def enqueue(event_name: str, request: ApprovalRequest, extra: dict[str, Any] | None = None) -> int:
     """Queue ``event_name`` about ``request`` for every webhook that wants it (caller commits)."""
-    hooks = [
-        hook
-        for hook in db.session.scalars(select(Webhook).where(Webhook.active.is_(True)))
-        if not hook.events or event_name in hook.events
-    ]
+    hooks = [hook for hook in _active_webhooks() if not hook.events or event_name in hook.events]
     if not hooks:
         return 0
     base = public_url()
@@ -71,6 +67,20 @@ def enqueue(event_name: str, request: ApprovalRequest, extra: dict[str, Any] | N
         db.session.add(WebhookDelivery(webhook_id=hook.id, event=event_name, body=body))
     db.session.info[_PENDING_FLAG] = True
     return len(hooks)
+
+
+_WEBHOOKS = "gate.active_webhooks"
+
+
+def _active_webhooks() -> list[Webhook]:
+    """The active webhooks, read once per transaction (a push enqueues up to three events)."""
+    session = db.session()
+    cached = session.info.get(_WEBHOOKS)
+    if cached is not None and cached[0] is session.get_transaction():
+        return cached[1]  # type: ignore[no-any-return]
+    hooks = list(session.scalars(select(Webhook).where(Webhook.active.is_(True))))
+    session.info[_WEBHOOKS] = (session.get_transaction(), hooks)
+    return hooks
 
 
 @event.listens_for(Session, "after_commit")

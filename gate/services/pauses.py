@@ -150,13 +150,32 @@ def expire_due() -> None:
         select(Pause).where(Pause.ended_at.is_(None), Pause.until.is_not(None))
     ):
         if pause.until is not None and as_utc(pause.until) <= now:
-            pause.ended_at, pause.end_kind = as_utc(pause.until), "expired"
-            audit.append(
-                "pause.expired",
-                actor="system",
-                actor_auth="system",
-                subject={**_subject(pause, by=None), "expired_at": utc_text(pause.until)},
-            )
+            _expire(pause)
+
+
+def _expire(pause: Pause) -> None:
+    pause.ended_at, pause.end_kind = as_utc(pause.until), "expired"  # type: ignore[arg-type]
+    audit.append(
+        "pause.expired",
+        actor="system",
+        actor_auth="system",
+        subject={**_subject(pause, by=None), "expired_at": utc_text(pause.until)},
+    )
+
+
+def _in_force_expiring_due() -> list[Pause]:
+    """``expire_due()`` then ``in_force()`` in one query (every hold request asks): the open
+    pauses, read fresh each time, closing those whose ``until`` has passed."""
+    now = _now()
+    current = []
+    for pause in db.session.scalars(
+        select(Pause).where(Pause.ended_at.is_(None)).order_by(Pause.id)
+    ).all():
+        if pause.until is not None and as_utc(pause.until) <= now:
+            _expire(pause)
+        else:
+            current.append(pause)
+    return current
 
 
 def in_force() -> list[Pause]:
@@ -213,8 +232,7 @@ def apply_pauses(
     """
     if all(item["state"] == "approved" for item in items):
         audit.lock()
-    expire_due()
-    pauses = in_force()
+    pauses = _in_force_expiring_due()
     if not pauses:
         return []
     used: dict[int, Pause] = {}

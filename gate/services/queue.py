@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import and_, exists, func, literal, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from gate.extensions import db
@@ -107,18 +107,46 @@ def _conditions(filters: QueueFilters) -> list[Any]:
     return where
 
 
+def _page_ids(where: list[Any], offset: int, limit: int) -> Any:
+    """The ids of one page, pending first, each part newest first, as a subquery (id, part).
+
+    Sorting every matching row by (state is pending, created_at) reads and sorts the whole
+    table for each page. Instead each part is its own ordered, limited subquery that the
+    ``(state, created_at)`` and ``(created_at)`` indexes serve by scanning backwards, reading
+    at most ``offset + limit`` rows; the two are then merged and cut to the page.
+    """
+    order = (ApprovalRequest.created_at.desc(), ApprovalRequest.id.desc())
+    parts = [
+        select(ApprovalRequest.id, ApprovalRequest.created_at, literal(rank).label("part"))
+        .where(*where, condition)
+        .order_by(*order)
+        .limit(offset + limit)
+        .subquery()
+        for rank, condition in (
+            (0, ApprovalRequest.state == "pending"),
+            (1, ApprovalRequest.state != "pending"),
+        )
+    ]
+    both = union_all(*(select(p.c.id, p.c.created_at, p.c.part) for p in parts)).subquery()
+    return (
+        select(both.c.id, both.c.part)
+        .order_by(both.c.part, both.c.created_at.desc(), both.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+        .subquery()
+    )
+
+
 def search_requests(filters: QueueFilters, page: int, per_page: int) -> QueuePage:
     where = _conditions(filters)
     total = db.session.scalar(select(func.count(ApprovalRequest.id)).where(*where)) or 0
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
-    pending_first = case((ApprovalRequest.state == "pending", 0), else_=1)
+    ids = _page_ids(where, (page - 1) * per_page, per_page)
     rows = db.session.scalars(
         select(ApprovalRequest)
-        .where(*where)
-        .order_by(pending_first, ApprovalRequest.created_at.desc(), ApprovalRequest.id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
+        .join(ids, ids.c.id == ApprovalRequest.id)
+        .order_by(ids.c.part, ApprovalRequest.created_at.desc(), ApprovalRequest.id.desc())
         .options(
             joinedload(ApprovalRequest.repository),
             selectinload(ApprovalRequest.items).load_only(
@@ -137,14 +165,21 @@ def filter_options() -> dict[str, list[str]]:
     """The values each filter can take, for the queue's drop-downs."""
 
     def facet_values(kind: str) -> list[str]:
-        return list(
-            db.session.scalars(
-                select(RequestFacet.value)
-                .where(RequestFacet.kind == kind)
-                .distinct()
-                .order_by(RequestFacet.value)
-            )
+        # SELECT DISTINCT reads every facet row of the kind (one per request). This walks the
+        # (kind, value) index from one distinct value to the next instead: one index probe per
+        # value, in order.
+        first = (
+            select(func.min(RequestFacet.value).label("value"))
+            .where(RequestFacet.kind == kind)
+            .cte("facet_values", recursive=True)
         )
+        following = (
+            select(func.min(RequestFacet.value))
+            .where(RequestFacet.kind == kind, RequestFacet.value > first.c.value)
+            .scalar_subquery()
+        )
+        values = first.union_all(select(following).where(first.c.value.is_not(None)))
+        return [v for v in db.session.scalars(select(values.c.value)) if v is not None]
 
     return {
         "state": list(STATES),
