@@ -305,3 +305,69 @@ def test_approval_racing_a_superseding_push_is_never_lost(app, monkeypatch) -> N
     else:
         assert outcome == ["conflict"] and state == "superseded" and decisions == []
     assert audit_problems(app) == []
+
+
+def test_approval_and_a_new_policys_first_push_do_not_deadlock(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A reviewer's approval and a push that brings a policy the server has not seen yet, on
+    the same pusher's request. The push appends policy.seen (audit lock), then locks the
+    pending requests it supersedes; the approval writes its decision (locking the request
+    row's key), then appends. Here the approval has written and waits, then the push runs as
+    far as it can before the approval appends. With the audit lock taken first by both, the
+    push waits for the approval and both finish; in the old order each held what the other
+    waited for (PostgreSQL aborted one of them as a deadlock)."""
+    import dataclasses
+    import time
+
+    from gate import audit as audit_module
+    from gate.extensions import db
+    from gate.models import ApprovalRequest, HookToken, User
+    from gate.services import Conflict
+    from gate.services import holds as holds_service
+    from gate.services.decisions import decide, get_request
+    from tests.support.auditlog import PASSWORD, report
+
+    setup_app(app)
+    first = hook_push(app, [commit_item(1, "train")])["items"][0]["request_id"]
+    reviewer_waits, push_locked = threading.Event(), threading.Event()
+    outcome: list[str] = []
+    real_append, real_supersedable = audit_module.append, holds_service._supersedable
+
+    def append(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if threading.current_thread().name == "reviewer" and not reviewer_waits.is_set():
+            reviewer_waits.set()
+            if push_locked.wait(3):  # the push got past policy.seen: let it reach the rows
+                time.sleep(0.3)
+        return real_append(*args, **kwargs)
+
+    def supersedable(repo, report):  # type: ignore[no-untyped-def]
+        push_locked.set()
+        return real_supersedable(repo, report)
+
+    def reviewer() -> None:
+        with app.app_context():
+            alice = db.session.scalar(select(User).where(User.username == "alice"))
+            try:
+                decide(get_request(first), alice, "approve", "ok", password=PASSWORD, attest=True)
+                outcome.append("approved")
+            except Conflict:
+                outcome.append("conflict")
+            except Exception as exc:  # a deadlock surfaces here or in the push
+                outcome.append(f"error: {type(exc).__name__}: {exc}")
+
+    monkeypatch.setattr(audit_module, "append", append)
+    monkeypatch.setattr(holds_service, "_supersedable", supersedable)
+    thread = threading.Thread(target=reviewer, name="reviewer")
+    thread.start()
+    assert reviewer_waits.wait(30)
+    new_policy = dataclasses.replace(
+        report([commit_item(1, "train"), commit_item(2, "train")]), policy_sha256="cd" * 32
+    )
+    with app.app_context():
+        answer = holds_service.record_holds(new_policy, db.session.get(HookToken, 1))
+    thread.join(60)
+    assert outcome == ["approved"], outcome
+    with app.app_context():
+        assert db.session.get(ApprovalRequest, first).state == "approved"  # type: ignore[union-attr]
+    assert answer["items"][0]["state"] == "approved"
+    assert answer["items"][1]["state"] == "pending"
+    assert audit_problems(app) == []

@@ -161,6 +161,9 @@ def decide(
             raise ServiceError("tick the statement of what you reviewed to approve")
         _step_up(reviewer, password, address, request)
         auth_method += "+step-up-password"
+    # The audit lock before the decision's row: inserting it locks the request row's key, and
+    # a push that holds the audit lock (a new policy's first sight) then waits for that row.
+    audit.lock()
     decision = Decision(
         request_id=request.id,
         reviewer_id=reviewer.id,
@@ -271,6 +274,7 @@ def withdraw_approval(request: ApprovalRequest, reviewer: User) -> Decision:
     )
     if decision is None:
         raise Conflict("you have no approval on this request to withdraw")
+    audit.lock()  # before writing, as every writer that appends: see audit.lock
     decision.withdrawn_at = datetime.now(UTC)
     db.session.flush()
     db.session.refresh(request)

@@ -79,11 +79,11 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
     new_items = [item for item in report.items if item["key"] not in request_of]
     created: dict[int, ApprovalRequest] = {}
     if new_items:
-        if db.session.get_bind().dialect.name == "sqlite":
-            # SQLite ignores FOR UPDATE: without its write lock a reviewer could approve a
-            # request between this read and the supersede below, which would then release
-            # the approved items. (PostgreSQL re-checks the row under FOR UPDATE.)
-            audit.lock()
+        # The audit lock first, as every writer takes it (see audit.lock): the rows read for
+        # superseding are locked after it, never before. On SQLite (which ignores FOR UPDATE)
+        # it is also the write lock that keeps a reviewer from approving a request between
+        # this read and the supersede below, which would then release the approved items.
+        audit.lock()
         stale = _supersedable(repo, report)
         if stale:
             stale_ids = {old.id for old in stale}
