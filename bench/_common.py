@@ -170,6 +170,28 @@ def install_gate(
             shutil.copyfile(saved, target / cache)
 
 
+def wait_for_report_workers(timeout: float = 30.0) -> None:
+    """Wait until no post-receive report worker runs (they run detached, after the push).
+
+    Not timed: the push does not wait for them either. But a worker still busy during the
+    next run would slow that run, gate's or the baseline's alike, and hide gate's cost.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for proc in Path("/proc").iterdir():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"gate.postreceive" in cmdline and b"--worker" in cmdline:
+                busy = True
+                break
+        if not busy:
+            return
+        time.sleep(0.01)
+
+
 def warm_cache(target: Path, tmp: Path) -> None:
     """Keep the caches the hook wrote, for the next run's fresh copy of ``target``."""
     for name in CACHE_FILES:

@@ -20,6 +20,7 @@ from _common import (
     machine,
     new_target,
     push,
+    wait_for_report_workers,
     warm_cache,
     workdir,
 )
@@ -48,6 +49,7 @@ def main() -> None:
                 install_trivial_hook(target)
             elapsed = push(source, target, rev)[0]
             warm_cache(target, tmp)
+            wait_for_report_workers()
             return elapsed
 
         run("refs/heads/human", "gate")  # the hook's first run writes its settings cache

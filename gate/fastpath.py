@@ -322,17 +322,18 @@ def _agent_candidates(records: str, agent_rules: list) -> list[bytes]:
     """
     if "\nencoding " in records:  # a header git left (message lines are indented)
         raise _Unsure  # text in an encoding git did not convert: the full path decodes it
-    rules = _live(fold(records), agent_rules)
+    folded = fold(records)  # NUL, hex ids and "tree " are the same folded
+    rules = _live(folded, agent_rules)
     if not rules:
         return []
     candidates = []
-    for record in records.split("\0"):
+    for record in folded.split("\0"):
         if not record:
             continue
         oid, _, body = record.partition("\n")
         if not (len(oid) in (40, 64) and _HEX.issuperset(oid) and body.startswith("tree ")):
             raise _Unsure  # a NUL inside a commit split it: records cannot be told apart
-        if may_match(fold(body), rules):
+        if may_match(body, rules):
             candidates.append(oid.encode("ascii"))
     return candidates
 
