@@ -30,7 +30,23 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 SUMMARY_NAME = "gate-cache.fast"
-SUMMARY_KEY = ("gate-fast-path", 1, gate.__version__, sys.version, __file__)
+# The modules that write the summary: an edited checkout (same version) rebuilds it too.
+_BUILDERS = ("fastsummary.py", "literals.py", "catalog.py", "policy.py", "hookcache.py")
+
+
+def _builders_stamp() -> tuple:
+    here = __file__.rpartition("/")[0]
+    stamp = []
+    for name in _BUILDERS:
+        try:
+            st = posix.stat(f"{here}/{name}")
+            stamp.append((name, st.st_mtime_ns, st.st_size))
+        except OSError:
+            stamp.append((name, None, None))
+    return tuple(stamp)
+
+
+SUMMARY_KEY = ("gate-fast-path", 1, gate.__version__, sys.version, __file__, _builders_stamp())
 
 # Where each git server puts the authenticated user in the hook's environment:
 # GitLab, GitHub Enterprise Server, Gitea/Forgejo, gitolite, then smart HTTP behind a web server.
