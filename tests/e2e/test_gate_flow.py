@@ -261,11 +261,6 @@ def test_existing_pre_receive_hook_is_kept_and_run(tmp_path, server: LiveServer)
         "#!/bin/sh\nwhile read old new ref; do case $ref in *forbidden*) echo 'old hook says no' >&2; exit 1;; esac; done\n"
     )
     hook.chmod(0o755)
-    gated = (
-        make_gated_repo(tmp_path, server.url, new_token(server.app), name="chained")
-        if False
-        else None
-    )
     from gate.commands.install_hook import install_hook
 
     policy = tmp_path / "p.toml"
@@ -283,7 +278,6 @@ def test_existing_pre_receive_hook_is_kept_and_run(tmp_path, server: LiveServer)
     assert clone.push("HEAD:refs/heads/main").ok
     refused = clone.push("HEAD:refs/heads/forbidden")
     assert not refused.ok and "old hook says no" in refused.stderr
-    del gated
 
 
 def test_tightened_policy_is_enforced_on_approved_requests(
