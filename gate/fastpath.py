@@ -4,19 +4,21 @@ Most pushes bring human commits, or agent commits that touch no guarded path. St
 costs about as much as the push itself, so this module must decide those pushes with what
 Python has loaded at start-up (``posix``, ``sys``, ``marshal``): no ``re``, no ``subprocess``,
 no ``typing``, no dataclasses, no TOML; not even ``os`` (1 ms of a 16 ms push) or
-``__future__`` (annotations that name typing-only classes are strings). It reads a summary of the policy and the catalog that
-gate.hookcache writes next to its cache, runs ``git rev-list`` (and ``git diff-tree`` only for
-commits that might be an agent's) with ``posix_spawnp``, and tests plain substrings.
+``__future__`` (annotations that name typing-only classes are strings). It reads a summary of
+the policy and the catalog that gate.hookcache writes next to its cache, runs ``git rev-list``
+(and ``git diff-tree`` only for commits that might be an agent's) with ``posix_spawnp``, and
+tests plain substrings.
 
 Every pattern that marks a commit as an agent's, or a path as guarded, comes reduced to
 clauses of strings that each match must contain (gate.literals). A commit whose raw object
 fails every agent rule cannot be an agent's; a path that fails every guard rule cannot be
-guarded. ``decide`` answers True only when that settles the push:
-a human pusher, and every new commit is either certainly human or touches only certainly
-unguarded paths. Anything else (no summary, a stale one, an odd input, a git error, a commit
-in another encoding, a maybe) answers False, and the hook takes the full path, which decides
-exactly and reports errors. The commits inspected here are a superset of the full path's:
-those reachable from the pushed tips and from no protected ref named without wildcards.
+guarded. ``decide`` answers True only when that settles the push: every new commit is either
+certainly human or touches only certainly unguarded paths, and a pusher who might be an agent
+(all of whose commits count as an agent's) deletes and rewrites no protected ref. Anything
+else (no summary, a stale one, an odd input, a git error, a commit in another encoding, a
+maybe) answers False, and the hook takes the full path, which decides exactly and reports
+errors. The commits inspected here are a superset of the full path's: those reachable from the
+pushed tips and from no protected ref named without wildcards.
 """
 
 import marshal
@@ -211,12 +213,16 @@ class _Git:
         while chunk := posix.read(self.stdout, 1 << 16):
             yield chunk
 
-    def wait(self) -> None:
-        """Reap git; _Unsure unless it succeeded."""
+    def exit_code(self) -> int:
+        """Reap git (after reading its output) and give its exit code."""
         self.close_input()
         if self.status is None:
             self.status = posix.waitstatus_to_exitcode(posix.waitpid(self.pid, 0)[1])
-        if self.status != 0:
+        return self.status
+
+    def wait(self) -> None:
+        """Reap git; _Unsure unless it succeeded."""
+        if self.exit_code() != 0:
             raise _Unsure
 
     def kill(self) -> None:
@@ -276,9 +282,12 @@ def _decide(stdin: bytes, environ: "Mapping[str, str]", git_dir: str) -> bool:
     if not protected:
         return True
     pusher = find_pusher(environ)
-    if pusher is not None and may_match(fold(pusher), summary["pusher_rules"]):
-        return False  # maybe an agent pushing: deletions and rewrites need the full path
+    # A pusher that may be an agent makes every commit it pushes an agent's; deleting or
+    # rewriting a protected ref is then a guarded change the full path weighs.
+    agent_pusher = pusher is not None and may_match(fold(pusher), summary["pusher_rules"])
     tips = [new for _, new, _ in protected if new.strip("0")]
+    if agent_pusher and len(tips) < len(protected):
+        return False
     if not tips:
         return True  # only deletions, by a human pusher
     if len(tips) > _MAX_TIPS:
@@ -286,12 +295,23 @@ def _decide(stdin: bytes, environ: "Mapping[str, str]", git_dir: str) -> bool:
     env = dict(environ)
     env["GIT_DIR"] = git_dir
     env["LC_ALL"] = "C"
-    rev_list = _Git(["rev-list", "--header", *tips, "--not", *_exclusions(patterns)], env)
+    if summary["guard_rules"] is None and agent_pusher:
+        return False
+    if agent_pusher and not all(_is_ancestor(old, new, env) for old, new, _ in protected):
+        return False
+    listing = ["rev-list", *([] if agent_pusher else ["--header"])]
+    rev_list = _Git([*listing, *tips, "--not", *_exclusions(patterns)], env)
     paths = _ChangedPaths(env)
     try:
         rev_list.close_input()
-        for batch in _complete_records(rev_list.chunks()):
-            candidates = _agent_candidates(batch, summary["agent_rules"])
+        if agent_pusher:
+            batches = (_ids(chunk) for chunk in _complete_lines(rev_list.chunks()))
+        else:
+            batches = (
+                _agent_candidates(records, summary["agent_rules"])
+                for records in _complete_records(rev_list.chunks())
+            )
+        for candidates in batches:
             if candidates and summary["guard_rules"] is None:
                 return False
             paths.add(candidates)
@@ -300,6 +320,41 @@ def _decide(stdin: bytes, environ: "Mapping[str, str]", git_dir: str) -> bool:
     finally:
         rev_list.release()
         paths.stop()
+
+
+def _is_ancestor(old: str, new: str, env: dict[str, str]) -> bool:
+    """Whether updating a ref from ``old`` to ``new`` removes no commit (creations remove none)."""
+    if not old.strip("0"):
+        return True
+    git = _Git(["merge-base", "--is-ancestor", old, new], env)
+    try:
+        git.close_input()
+        code = git.exit_code()
+    finally:
+        git.release()
+    if code not in (0, 1):
+        raise _Unsure
+    return code == 0
+
+
+def _complete_lines(chunks: "Iterable[bytes]") -> "Iterator[bytes]":
+    """Output in pieces of whole lines."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        cut = pending.rfind(b"\n") + 1
+        if cut:
+            yield pending[:cut]
+            pending = pending[cut:]
+    if pending:
+        yield pending
+
+
+def _ids(lines: bytes) -> list[bytes]:
+    ids = lines.split()
+    if not all(len(oid) in (40, 64) and _HEX.issuperset(oid.decode("ascii")) for oid in ids):
+        raise _Unsure
+    return ids
 
 
 def _complete_records(chunks: "Iterable[bytes]") -> "Iterator[str]":

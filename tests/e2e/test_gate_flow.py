@@ -292,3 +292,22 @@ def test_tightened_policy_is_enforced_on_approved_requests(
     result = clone.push()
     assert not result.ok
     assert "training has 1 of the 2 approvals this policy requires" in "\n".join(result.gate_lines)
+
+
+def test_agent_pusher_fast_forward_outside_guards_passes_and_inside_is_held(
+    gated: GatedRepo,
+) -> None:
+    """An agent account's fast-forward that touches no guarded path passes (the hook's fast
+    path settles it); the same account's commit to a guarded path, or a rewrite removing a
+    guarded commit, is held."""
+    clone = seed(gated)
+    clone.commit("docs by the agent account", {"docs/usage.md": "use it\n"})
+    assert clone.push(pusher="agent-x").ok
+    clone.commit("human train change", {"train/loop.py": "steps = 10\n"})
+    assert clone.push(pusher="dana").ok
+    clone.commit("train by the agent account", {"train/loop.py": "steps = 11\n"})
+    held = clone.push(pusher="agent-x")
+    assert not held.ok and "training" in "\n".join(held.gate_lines)
+    clone.run("reset", "-q", "--hard", "HEAD~2")
+    rewrite = clone.push("+HEAD:refs/heads/main", "agent-x")
+    assert not rewrite.ok and "force push removes" in "\n".join(rewrite.gate_lines)
