@@ -207,14 +207,20 @@ def install_trivial_hook(target: Path) -> None:
     hook.chmod(0o755)
 
 
-def push(source: Path, target: Path, rev: str, ref: str = "refs/heads/main") -> tuple[float, str]:
-    """Push ``rev`` from ``source`` to ``target``; (seconds, stderr). Raises if refused."""
+def push(
+    source: Path, target: Path, rev: str, ref: str = "refs/heads/main", pusher: str | None = None
+) -> tuple[float, str]:
+    """Push ``rev`` from ``source`` to ``target`` (as the authenticated ``pusher``, passed as
+    REMOTE_USER, as a web server in front of git would); (seconds, stderr). Raises if refused."""
+    env = git_env()
+    if pusher:
+        env["REMOTE_USER"] = pusher
     start = time.perf_counter()
     proc = subprocess.run(
         ["git", "push", "--quiet", str(target), f"{rev}:{ref}"],
         cwd=source,
         capture_output=True,
-        env=git_env(),
+        env=env,
         check=False,
     )
     elapsed = time.perf_counter() - start

@@ -1,7 +1,8 @@
 """Benchmark 1: a 1-commit push with gate's hook installed vs the same push with no hook.
 
 Nothing is held: one case pushes a human commit, one an agent commit to unguarded paths (so the
-hook also lists its changed paths). A trivial Python hook is timed too, for reference.
+hook also lists its changed paths), one the same commit pushed by an agent account (the policy's
+``agents.pushers``: the hook also proves the update a fast-forward). A trivial Python hook is timed too, for reference.
 
     .venv/bin/python bench/push_small.py [--runs 15]
 """
@@ -41,25 +42,30 @@ def main() -> None:
         )
         base = tips["refs/heads/main"]
 
-        def run(rev: str, setup: str) -> float:
+        def run(rev: str, setup: str, pusher: str | None = None) -> float:
             target = new_target(tmp / f"t-{setup}.git", source, base)
             if setup == "gate":
                 install_gate(target, tmp)
             elif setup == "trivial":
                 install_trivial_hook(target)
-            elapsed = push(source, target, rev)[0]
+            elapsed = push(source, target, rev, pusher=pusher)[0]
             warm_cache(target, tmp)
             wait_for_report_workers()
             return elapsed
 
         run("refs/heads/human", "gate")  # the hook's first run writes its settings cache
-        for label, rev in (
-            ("human commit", "refs/heads/human"),
-            ("agent commit, docs", "refs/heads/agent"),
+        for label, rev, pusher in (
+            ("human commit", "refs/heads/human", None),
+            ("agent commit, docs", "refs/heads/agent", None),
+            ("agent pusher, docs", "refs/heads/agent", "agent-trainer"),
         ):
             case = Case(f"1-commit push, {label}", goal="goal <= 2x")
             interleave(
-                args.runs, lambda r=rev: run(r, "gate"), lambda r=rev: run(r, "none"), case, 60
+                args.runs,
+                lambda r=rev, p=pusher: run(r, "gate", p),
+                lambda r=rev, p=pusher: run(r, "none", p),
+                case,
+                60,
             )
             print(case.line())
         case = Case("1-commit push, trivial Python hook", goal="reference")
