@@ -39,6 +39,17 @@ def _boot_code(module: str) -> str:
     )
 
 
+def _fits_shebang(python: str) -> bool:
+    """Whether ``#!python -IS`` works on Linux: an absolute path with no whitespace, and the
+    line within the 127 bytes older kernels read."""
+    line = f"#!{python} -IS"
+    return (
+        python.startswith("/")
+        and not any(char.isspace() for char in python)
+        and len(line.encode()) <= 127
+    )
+
+
 def _install_script(hooks: Path, name: str, chained_name: str, module: str) -> list[str]:
     """Write one of gate's hook scripts; a foreign hook already there is kept and chained."""
     done = []
@@ -49,9 +60,14 @@ def _install_script(hooks: Path, name: str, chained_name: str, module: str) -> l
             raise GateError(f"both {target} and {chained} exist; move one of them away first")
         target.rename(chained)
         done.append(f"kept the existing {name} hook as {chained}; gate runs it too")
-    script = (resource_dir("hooks") / name).read_text(encoding="utf-8")
-    script = script.replace("'@PYTHON@'", shlex.quote(sys.executable))
-    script = script.replace("'@BOOT@'", shlex.quote(_boot_code(module)))
+    direct = resource_dir("hooks") / f"{name}.direct"
+    if direct.exists() and _fits_shebang(sys.executable):
+        script = direct.read_text(encoding="utf-8")
+        script = script.replace("@PYTHON@", sys.executable).replace("@BOOT@", _boot_code(module))
+    else:
+        script = (resource_dir("hooks") / name).read_text(encoding="utf-8")
+        script = script.replace("'@PYTHON@'", shlex.quote(sys.executable))
+        script = script.replace("'@BOOT@'", shlex.quote(_boot_code(module)))
     tmp = target.with_suffix(".gate-tmp")
     tmp.write_text(script, encoding="utf-8")
     tmp.chmod(0o755)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import GatedRepo, LiveServer, make_gated_repo, new_token, request_id_from
@@ -311,3 +313,37 @@ def test_agent_pusher_fast_forward_outside_guards_passes_and_inside_is_held(
     clone.run("reset", "-q", "--hard", "HEAD~2")
     rewrite = clone.push("+HEAD:refs/heads/main", "agent-x")
     assert not rewrite.ok and "force push removes" in "\n".join(rewrite.gate_lines)
+
+
+def test_hook_in_sh_form_when_the_interpreter_path_cannot_go_on_a_shebang_line(
+    server: LiveServer, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """gate's hooks start Python straight from '#!python -IS'; an interpreter whose path has a
+    space (or is too long for the kernel) gets the sh form. Both decide the same pushes."""
+    import os
+    import sys
+
+    from gate.commands.install_hook import _fits_shebang
+
+    assert _fits_shebang("/usr/bin/python3")
+    assert not _fits_shebang("/opt/my tools/python3")
+    assert not _fits_shebang("/" + "x" * 130)
+    assert not _fits_shebang("python3")
+    # The same interpreter and packages, at a path with a space: a venv made of links.
+    prefix = Path(sys.prefix)
+    spaced = tmp_path / "venv copy"
+    (spaced / "bin").mkdir(parents=True)
+    os.symlink(sys.executable, spaced / "bin" / "python")
+    os.symlink(prefix / "lib", spaced / "lib")
+    (spaced / "pyvenv.cfg").write_text((prefix / "pyvenv.cfg").read_text())
+    monkeypatch.setattr(sys, "executable", str(spaced / "bin" / "python"))
+    gated = make_gated_repo(tmp_path / "git", server.url, new_token(server.app), name="spaced")
+    hook = (gated.bare / "hooks" / "pre-receive").read_text()
+    assert hook.startswith("#!/bin/sh") and "'" + str(spaced / "bin" / "python") + "'" in hook
+    clone = seed(gated)
+    clone.commit("agent", {"train/loop.py": "steps = 2\n"}, trailers=[CLAUDE_TRAILER])
+    held = clone.push()
+    assert not held.ok and request_id_from(held.gate_lines)
+    monkeypatch.undo()
+    direct = make_gated_repo(tmp_path / "git2", server.url, new_token(server.app), name="direct")
+    assert (direct.bare / "hooks" / "pre-receive").read_text().startswith(f"#!{sys.executable} -IS")
