@@ -305,11 +305,11 @@ def _decide(stdin: bytes, environ: "Mapping[str, str]", git_dir: str) -> bool:
     try:
         rev_list.close_input()
         if agent_pusher:
-            batches = (_ids(chunk) for chunk in _complete_lines(rev_list.chunks()))
+            batches = (_ids(lines) for lines in _whole(rev_list.chunks(), b"\n"))
         else:
             batches = (
-                _agent_candidates(records, summary["agent_rules"])
-                for records in _complete_records(rev_list.chunks())
+                _agent_candidates(_decode(records), summary["agent_rules"])
+                for records in _whole(rev_list.chunks(), b"\0")
             )
         for candidates in batches:
             if candidates and summary["guard_rules"] is None:
@@ -337,12 +337,12 @@ def _is_ancestor(old: str, new: str, env: dict[str, str]) -> bool:
     return code == 0
 
 
-def _complete_lines(chunks: "Iterable[bytes]") -> "Iterator[bytes]":
-    """Output in pieces of whole lines."""
+def _whole(chunks: "Iterable[bytes]", end: bytes) -> "Iterator[bytes]":
+    """Output in pieces that each end at a record's ``end`` (whole lines, whole records)."""
     pending = b""
     for chunk in chunks:
         pending += chunk
-        cut = pending.rfind(b"\n") + 1
+        cut = pending.rfind(end) + 1
         if cut:
             yield pending[:cut]
             pending = pending[cut:]
@@ -357,23 +357,8 @@ def _ids(lines: bytes) -> list[bytes]:
     return ids
 
 
-def _complete_records(chunks: "Iterable[bytes]") -> "Iterator[str]":
-    """rev-list --header output in pieces of whole NUL-terminated records, decoded.
-
-    Not UTF-8 means _Unsure: the full path decodes field by field, with replacements.
-    """
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        cut = pending.rfind(b"\0") + 1
-        if cut:
-            yield _decode(pending[:cut])
-            pending = pending[cut:]
-    if pending:
-        yield _decode(pending)
-
-
 def _decode(data: bytes) -> str:
+    """Not UTF-8 means _Unsure: the full path decodes field by field, with replacements."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
