@@ -138,7 +138,8 @@ def may_match(text: str, rules: "Iterable[tuple[Sequence[str], Sequence[Sequence
     return False
 
 
-def _read(path: str) -> bytes | None:
+def read_bytes(path: str) -> bytes | None:
+    """A file's bytes, or None if it cannot be read."""
     try:
         with open(path, "rb") as file:
             return file.read()
@@ -146,19 +147,42 @@ def _read(path: str) -> bytes | None:
         return None
 
 
-def load_summary(git_dir: str) -> dict | None:
-    """The summary hookcache wrote, if every file it was built from is unchanged."""
-    data = _read(f"{git_dir}/{SUMMARY_NAME}")
+def read_keyed(path: str, key: tuple) -> dict | None:
+    """A dict that ``write_keyed`` stored with ``key``; None if missing, damaged or stale."""
+    data = read_bytes(path)
     if data is None:
         return None
     try:
-        summary = marshal.loads(data)
+        stored = marshal.loads(data)
     except (EOFError, ValueError, TypeError):
         return None
-    if not isinstance(summary, dict) or summary.get("key") != SUMMARY_KEY:
+    if not isinstance(stored, dict) or stored.get("key") != key:
+        return None
+    return stored
+
+
+def write_keyed(path: str, data: dict) -> None:
+    """Store ``data`` (with its "key") atomically; a file that cannot be written is no error:
+    the caches that use this are rebuilt when missing."""
+    tmp = f"{path}.{posix.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as file:
+            marshal.dump(data, file)
+        posix.replace(tmp, path)
+    except (OSError, ValueError):
+        try:  # noqa: SIM105 - contextlib would be an import on the fast path
+            posix.unlink(tmp)
+        except OSError:
+            pass
+
+
+def load_summary(git_dir: str) -> dict | None:
+    """The summary hookcache wrote, if every file it was built from is unchanged."""
+    summary = read_keyed(f"{git_dir}/{SUMMARY_NAME}", SUMMARY_KEY)
+    if summary is None:
         return None
     for path, expected in summary["sources"]:
-        if _read(path) != expected:
+        if read_bytes(path) != expected:
             return None
     return summary
 

@@ -7,14 +7,12 @@ no ``guard_rules``); the fast path then hands those pushes to the full path.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import marshal
 import os
 from typing import TYPE_CHECKING, Any
 
 from gate.errors import GateError
-from gate.fastpath import SUMMARY_KEY, SUMMARY_NAME
+from gate.fastpath import SUMMARY_KEY, SUMMARY_NAME, write_keyed
 from gate.literals import commit_rules, path_rules
 
 if TYPE_CHECKING:
@@ -53,12 +51,4 @@ def build_summary(
 
 def store_summary(git_dir: str, summary: dict[str, Any]) -> None:
     """Write the summary; a summary that cannot be written is not an error."""
-    path = os.path.join(git_dir, SUMMARY_NAME)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as file:
-            marshal.dump(summary, file)
-        os.replace(tmp, path)
-    except (OSError, ValueError):
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    write_keyed(os.path.join(git_dir, SUMMARY_NAME), summary)

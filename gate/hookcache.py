@@ -12,8 +12,6 @@ already replace the hook itself.
 
 from __future__ import annotations
 
-import contextlib
-import marshal
 import os
 import sys
 from typing import Any
@@ -27,6 +25,7 @@ from gate.catalog import (
     builtin_catalog_path,
 )
 from gate.errors import GateError
+from gate.fastpath import read_bytes, read_keyed, write_keyed
 from gate.hookconfig import CONFIG_NAME, HookConfig, load_hook_config
 from gate.policy import Policy, build_policy, load_policy, parse_policy
 
@@ -79,21 +78,13 @@ def enable_site_packages() -> None:
         site.main()
 
 
-def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as file:
-            return file.read()
-    except OSError:
-        return None
-
-
 def load_state(git_dir: str) -> HookState:
     """The hook's config, policy and catalog: from the cache when every source is unchanged.
 
     Raises GateError (PolicyError for the policy) exactly as the uncached loaders do.
     """
     cache_path = os.path.join(git_dir, CACHE_NAME)
-    config_bytes = _read(os.path.join(git_dir, CONFIG_NAME))
+    config_bytes = read_bytes(os.path.join(git_dir, CONFIG_NAME))
     cached = _load_cache(cache_path)
     if cached is not None and config_bytes is not None:
         state = _from_cache(cached, config_bytes)
@@ -104,7 +95,7 @@ def load_state(git_dir: str) -> HookState:
             return state
     enable_site_packages()  # pathspec translates the guard patterns
     config = load_hook_config(git_dir)
-    policy_bytes = _read(config.policy)
+    policy_bytes = read_bytes(config.policy)
     if policy_bytes is None:
         policy = load_policy(config.policy)  # raises the error that says why it cannot be read
     else:
@@ -156,16 +147,7 @@ def _ensure_summary(
 
 
 def _load_cache(path: str) -> dict[str, Any] | None:
-    data = _read(path)
-    if data is None:
-        return None
-    try:
-        cached = marshal.loads(data)
-    except (EOFError, ValueError, TypeError):
-        return None
-    if not isinstance(cached, dict) or cached.get("key") != _KEY:
-        return None
-    return cached
+    return read_keyed(path, _KEY)
 
 
 def _from_cache(cached: dict[str, Any], config_bytes: bytes) -> HookState | None:
@@ -173,7 +155,7 @@ def _from_cache(cached: dict[str, Any], config_bytes: bytes) -> HookState | None
         if cached["config_bytes"] != config_bytes:
             return None
         config = HookConfig(**cached["config"])
-        if _read(config.policy) != cached["policy_bytes"]:
+        if read_bytes(config.policy) != cached["policy_bytes"]:
             return None
         policy = build_policy(cached["policy"], cached["policy_sha256"], config.policy)
         for guard, rules in zip(policy.guards, cached["guard_rules"], strict=True):
@@ -222,11 +204,4 @@ def _store(
         "catalog_bytes": catalog_bytes,
         "catalog": [asdict(entry) for entry in entries] if entries is not None else None,
     }
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as file:
-            marshal.dump(cached, file)
-        os.replace(tmp, path)
-    except (OSError, ValueError):
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+    write_keyed(path, cached)
