@@ -4,39 +4,20 @@ nothing cached that must take effect at once (a revoked token, a started or ende
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from tests.conftest import PASSWORD, add_reviewer, new_token
 from tests.support.auditlog import approve, commit_item
+from tests.support.sql import statements
 
 # What a request costs now (bench/hold_request.py prints these): a new push that supersedes the
 # pusher's previous request, a retry of the same push, and a re-post of an approved push.
 MAX_NEW_PUSH = 17
 MAX_RETRY = 5
 MAX_APPROVED = 9
-
-
-@contextmanager
-def statements(app) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
-    from gate.extensions import db
-
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def body(items: list[dict[str, Any]], policy: str = "ab" * 32) -> bytes:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
 
 from tests.conftest import add_reviewer
+from tests.support.sql import statements
 
 N = 10_000
 
@@ -89,24 +88,6 @@ def big(app):  # type: ignore[no-untyped-def]
     return app
 
 
-@contextmanager
-def count_statements(app) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
-    from gate.extensions import db
-
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def record(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def client_as(app, username: str):  # type: ignore[no-untyped-def]
     from gate.extensions import db
     from gate.models import User
@@ -127,7 +108,7 @@ def test_statement_count_does_not_grow_with_rows(big) -> None:  # type: ignore[n
     counts = {}
     for size in (5, 50, 200):
         big.config["GATE_QUEUE_PAGE_SIZE"] = size
-        with count_statements(big) as seen:
+        with statements(big) as seen:
             response = client.get("/requests")
         assert response.status_code == 200
         assert response.text.count('href="/requests/') >= size
