@@ -41,7 +41,7 @@ pushers = ["agent-*"]
 emails = ["*@bots.example.com"]
 """
 
-# The hook's settings cache and its fast path's summary (gate.hookcache, gate.fastpath).
+# The hook's settings cache and its fast path's summary (gate.git.settings, gate.git.fastpath).
 CACHE_FILES = ("gate-cache", "gate-cache.fast")
 
 GIT_ENV = {
@@ -155,7 +155,7 @@ def install_gate(
     Targets are recreated at the same path for every run, so gate.toml is the same and the
     cache (``warm_cache``) applies.
     """
-    from gate.commands.install_hook import install_hook
+    from gate.git.install import install_hook
 
     policy = tmp / "policy.toml"
     if not policy.exists():
@@ -184,7 +184,7 @@ def wait_for_report_workers(timeout: float = 30.0) -> None:
                 cmdline = (proc / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"gate.postreceive" in cmdline and b"--worker" in cmdline:
+            if b"gate.git.post_receive" in cmdline and b"--worker" in cmdline:
                 busy = True
                 break
         if not busy:
@@ -301,9 +301,9 @@ def start_server(tmp: Path, database_url: str, workers: int = 2):  # type: ignor
     import secrets
     import urllib.request
 
-    from gate.app import create_app
-    from gate.commands.database import upgrade_database
-    from gate.services.accounts import create_token
+    from gate.server.app import create_app
+    from gate.server.database import upgrade_database
+    from gate.server.services.accounts import create_token
 
     secret = secrets.token_hex(16)
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": secret})
@@ -321,7 +321,7 @@ def start_server(tmp: Path, database_url: str, workers: int = 2):  # type: ignor
             f"127.0.0.1:{port}",
             "--timeout",
             "120",
-            "gate.app:create_app()",
+            "gate.server.app:create_app()",
         ],
         env=env,
         stdout=subprocess.DEVNULL,

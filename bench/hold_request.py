@@ -47,12 +47,12 @@ def main() -> None:
 def run(url: str, args: argparse.Namespace) -> None:
     from sqlalchemy import event, select
 
-    from gate.app import create_app
-    from gate.commands.database import upgrade_database
-    from gate.extensions import db
-    from gate.models import User
-    from gate.services.accounts import add_user, create_token
-    from gate.services.decisions import attestation_for, decide, get_request
+    from gate.server.app import create_app
+    from gate.server.database import upgrade_database
+    from gate.server.extensions import db
+    from gate.server.models import User
+    from gate.server.services.accounts import add_user, create_token
+    from gate.server.services.decisions import attestation_for, decide, get_request
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_hex(16)})
     upgrade_database(app)

@@ -46,7 +46,7 @@ _VARYING = {
 def _rows(table: Any, where: Any) -> list[dict[str, Any]]:
     from sqlalchemy import select
 
-    from gate.extensions import db
+    from gate.server.extensions import db
 
     return [
         dict(r._mapping)
@@ -57,7 +57,7 @@ def _rows(table: Any, where: Any) -> list[dict[str, Any]]:
 def _templates(base_url: str, token: str, reviewer: Any) -> dict[str, int]:
     """Three real requests, held through the API (as the hook posts them), then one left
     pending, one approved and one denied through the decision service: state -> request id."""
-    from gate.services.decisions import attestation_for, decide, get_request
+    from gate.server.services.decisions import attestation_for, decide, get_request
 
     ids: dict[str, int] = {}
     # Decided ones first: a pusher's new push to a ref supersedes its pending request there.
@@ -101,10 +101,17 @@ def seed(database_url: str, count: int, base_url: str, token: str) -> int:
     """
     from sqlalchemy import insert, select
 
-    from gate.app import create_app
-    from gate.extensions import db
-    from gate.models import ApprovalRequest, Decision, HeldItem, Repository, RequestFacet, User
-    from gate.services.accounts import add_user
+    from gate.server.app import create_app
+    from gate.server.extensions import db
+    from gate.server.models import (
+        ApprovalRequest,
+        Decision,
+        HeldItem,
+        Repository,
+        RequestFacet,
+        User,
+    )
+    from gate.server.services.accounts import add_user
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "seed"})
     with app.app_context():
@@ -246,7 +253,7 @@ def _check(
 ) -> None:
     """A seeded request of each state has the same columns, types, nulls and fixed values as
     the request the services wrote; the attestation is what the service would compute."""
-    from gate.services.decisions import attestation_for, content_sha256, get_request
+    from gate.server.services.decisions import attestation_for, content_sha256, get_request
 
     for state in template_ids:
         request_id = next((rid for (_n, s), rid in zip(plan, ids, strict=True) if s == state), None)

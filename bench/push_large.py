@@ -33,8 +33,8 @@ from _common import (
 
 
 def hook_decision(repo, base: str, new: str) -> float:  # type: ignore[no-untyped-def]
-    """The hook's whole decision in process (gate.hook.run_pre_receive: fast path first)."""
-    from gate.hook import run_pre_receive
+    """The hook's whole decision in process (gate.git.pre_receive.run_pre_receive: fast path first)."""
+    from gate.git.pre_receive import run_pre_receive
 
     stdin = f"{base} {new} refs/heads/main\n".encode()
     start = time.perf_counter()
@@ -47,11 +47,11 @@ def hook_decision(repo, base: str, new: str) -> float:  # type: ignore[no-untype
 def full_classification(repo, base: str, new: str) -> float:  # type: ignore[no-untyped-def]
     """The full path's classification alone (what the hook runs when the fast path cannot
     settle a push), with the settings the hook would load."""
-    from gate.classification import classify
-    from gate.detection import AgentDetector
-    from gate.hookcache import load_state
-    from gate.inspection import Git
-    from gate.refs import RefUpdate
+    from gate.git.classify import classify
+    from gate.git.detection import AgentDetector
+    from gate.git.plumbing import Git
+    from gate.git.refs import RefUpdate
+    from gate.git.settings import load_state
 
     state = load_state(str(repo))
     start = time.perf_counter()

@@ -14,7 +14,7 @@ reviewer loaded it is refused with a conflict, counted apart from errors.
 
 Afterwards it checks: no key active twice (duplicate requests), one request per new push, every
 approval recorded and answered "approved" to the hook (no lost approvals), and the audit chain
-intact and gap-free (gate.verify on a JSON Lines export of the whole log).
+intact and gap-free (gate.audit.verify on a JSON Lines export of the whole log).
 
 Only 127.0.0.1: gunicorn binds there; PostgreSQL is a scratch database on 127.0.0.1:5432 (user
 postgres, or --pg-url), created and dropped by the run. Bounded: --seconds per database.
@@ -48,7 +48,7 @@ AGENT = {"name": "Build Bot", "email": "ci@bots.example.com", "time": 1_700_000_
 
 
 def file_diff(path: str, patch: str, lines: int) -> dict[str, Any]:
-    """One file of a commit's diff, with the fields the hook sends (gate.repository.FileDiff)."""
+    """One file of a commit's diff, with the fields the hook sends (gate.git.diffs.FileDiff)."""
     blob = hashlib.sha1(patch.encode()).hexdigest()
     return {
         "path": path,
@@ -70,7 +70,7 @@ def file_diff(path: str, patch: str, lines: int) -> dict[str, Any]:
 
 
 def item(key: str, n: int, lines: int = 60) -> dict[str, Any]:
-    """A held commit as the hook sends it (gate.client.commit_item)."""
+    """A held commit as the hook sends it (gate.git.client.commit_item)."""
     path = f"train/d{n % 40:02d}/f{n}.py"
     patch = f"@@ -0,0 +1,{lines} @@\n" + "".join(f"+value_{n}_{k} = {k}\n" for k in range(lines))
     diffs = [
@@ -215,10 +215,10 @@ def reviewer(app, hooks: list[Hook], results: Results, deadline: float) -> None:
     """Approves pending requests through the service layer, as the web form does."""
     from sqlalchemy import select
 
-    from gate.extensions import db
-    from gate.models import ApprovalRequest, HeldItem, Repository, User
-    from gate.services import Conflict
-    from gate.services.decisions import attestation_for, decide
+    from gate.server.extensions import db
+    from gate.server.models import ApprovalRequest, HeldItem, Repository, User
+    from gate.server.services import Conflict
+    from gate.server.services.decisions import attestation_for, decide
 
     by_repo = {hook.repository: hook for hook in hooks}
     while time.monotonic() < deadline:
@@ -266,11 +266,11 @@ def reviewer(app, hooks: list[Hook], results: Results, deadline: float) -> None:
 def check(app, results: Results) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     from sqlalchemy import func, select
 
-    from gate.audit import exported
-    from gate.audit_export import jsonl_bytes
-    from gate.extensions import db
-    from gate.models import ApprovalRequest, AuditRecord, HeldItem
-    from gate.verify import verify_jsonl
+    from gate.audit.export import jsonl_bytes
+    from gate.audit.verify import verify_jsonl
+    from gate.server.extensions import db
+    from gate.server.models import ApprovalRequest, AuditRecord, HeldItem
+    from gate.server.services.audit import exported
 
     with app.app_context():
         duplicates = db.session.execute(
@@ -302,8 +302,8 @@ def check(app, results: Results) -> dict[str, Any]:  # type: ignore[no-untyped-d
 
 
 def run_case(name: str, url_db: str, tmp: Path, args: argparse.Namespace) -> None:
-    from gate.app import create_app
-    from gate.services.accounts import add_user
+    from gate.server.app import create_app
+    from gate.server.services.accounts import add_user
 
     server, url, token = start_server(tmp, url_db, args.workers)
     app = create_app({"SQLALCHEMY_DATABASE_URI": url_db, "SECRET_KEY": secrets.token_hex(16)})
@@ -334,7 +334,7 @@ def run_case(name: str, url_db: str, tmp: Path, args: argparse.Namespace) -> Non
         server.terminate()
         server.wait(10)
         with app.app_context():
-            from gate.extensions import db
+            from gate.server.extensions import db
 
             db.engine.dispose()
     lat = sorted(results.latencies)

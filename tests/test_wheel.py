@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import POLICY
 from tests.support.gitrepo import CLAUDE_TRAILER, WorkClone
+from tests.support.server import POLICY
 
 ROOT = Path(__file__).resolve().parent.parent
 

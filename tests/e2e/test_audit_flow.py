@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GatedRepo, LiveServer, add_reviewer, request_id_from
 from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
 from tests.support.reviewer import csrf_from
+from tests.support.server import GatedRepo, LiveServer, add_reviewer, request_id_from
 
 pytestmark = pytest.mark.e2e
 
@@ -101,7 +101,7 @@ def test_bundle_of_real_pushes_verifies_offline_with_only_the_public_key(
     assert not (laptop / "no-gate-home").exists(), "verify must not create any state"
 
     # The verifier is one file an outside party can run alone (stdlib + cryptography).
-    shutil.copy(Path(__file__).parents[2] / "gate" / "verify.py", laptop / "verify.py")
+    shutil.copy(Path(__file__).parents[2] / "gate" / "audit" / "verify.py", laptop / "verify.py")
     alone = subprocess.run(
         [sys.executable, "-I", "verify.py", "audit.zip", "--public-key", "operator.pem"],
         cwd=laptop,
@@ -124,7 +124,7 @@ def test_bundle_of_real_pushes_verifies_offline_with_only_the_public_key(
 def test_auditor_downloads_a_verifiable_bundle_from_the_web_ui(
     gated: GatedRepo, server: LiveServer, tmp_path: Path
 ) -> None:
-    from gate.verify import public_key_raw, verify_bundle
+    from gate.audit.verify import public_key_raw, verify_bundle
 
     run_history(gated, server)
     add_reviewer(server.app, "audrey", role="auditor")

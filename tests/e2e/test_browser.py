@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from tests.conftest import PASSWORD, GatedRepo, LiveServer, request_id_from
 from tests.e2e.conftest import ARTIFACTS
 from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
+from tests.support.server import PASSWORD, GatedRepo, LiveServer, request_id_from
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GatedRepo, LiveServer, request_id_from
 from tests.support.audit import audit_records, wait_for_push_reports
 from tests.support.cli import run_gate
 from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
+from tests.support.server import GatedRepo, LiveServer, request_id_from
 
 pytestmark = pytest.mark.e2e
 
@@ -124,7 +124,7 @@ def test_report_refuses_bad_input_clearly(app, tmp_path: Path) -> None:  # type:
 def test_post_receive_spools_when_the_server_is_down_and_resends(
     gated: GatedRepo, server: LiveServer, tmp_path: Path
 ) -> None:
-    from gate.hookconfig import CONFIG_NAME
+    from gate.git.config import CONFIG_NAME
 
     config = gated.bare / CONFIG_NAME
     good = config.read_text()
@@ -153,9 +153,9 @@ def test_existing_post_receive_hook_is_kept_and_run(server: LiveServer, tmp_path
     """The sh post-receive hands the same ref updates to the worker and to the hook it kept."""
     import subprocess
 
-    from gate.commands.install_hook import install_hook
-    from tests.conftest import POLICY, new_token
+    from gate.git.install import install_hook
     from tests.support.gitrepo import WorkClone
+    from tests.support.server import POLICY, new_token
 
     bare = tmp_path / "kept.git"
     subprocess.run(["git", "init", "-q", "--bare", "--initial-branch=main", str(bare)], check=True)

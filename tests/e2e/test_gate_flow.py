@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import GatedRepo, LiveServer, make_gated_repo, new_token, request_id_from
 from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
+from tests.support.server import GatedRepo, LiveServer, make_gated_repo, new_token, request_id_from
 
 pytestmark = pytest.mark.e2e
 
@@ -109,7 +109,7 @@ def test_denied_request_keeps_refusing_with_comment(gated: GatedRepo, server: Li
 
 
 def test_self_approval_is_refused(gated: GatedRepo, server: LiveServer) -> None:
-    from tests.conftest import add_reviewer
+    from tests.support.server import add_reviewer
 
     add_reviewer(server.app, "dave", email="dave@example.com")
     clone = seed(gated)
@@ -126,7 +126,7 @@ def test_self_approval_is_refused(gated: GatedRepo, server: LiveServer) -> None:
 
 
 def test_pusher_cannot_approve_own_push(gated: GatedRepo, server: LiveServer) -> None:
-    from tests.conftest import add_reviewer
+    from tests.support.server import add_reviewer
 
     add_reviewer(server.app, "agent-erin", email="erin@example.com")
     clone = seed(gated)
@@ -263,10 +263,10 @@ def test_existing_pre_receive_hook_is_kept_and_run(tmp_path, server: LiveServer)
         "#!/bin/sh\nwhile read old new ref; do case $ref in *forbidden*) echo 'old hook says no' >&2; exit 1;; esac; done\n"
     )
     hook.chmod(0o755)
-    from gate.commands.install_hook import install_hook
+    from gate.git.install import install_hook
 
     policy = tmp_path / "p.toml"
-    from tests.conftest import POLICY
+    from tests.support.server import POLICY
 
     policy.write_text(POLICY)
     token = tmp_path / "t"
@@ -323,7 +323,7 @@ def test_hook_in_sh_form_when_the_interpreter_path_cannot_go_on_a_shebang_line(
     import os
     import sys
 
-    from gate.commands.install_hook import _fits_shebang
+    from gate.git.install import _fits_shebang
 
     assert _fits_shebang("/usr/bin/python3")
     assert not _fits_shebang("/opt/my tools/python3")

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from tests.conftest import GatedRepo, LiveServer, request_id_from
 from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
+from tests.support.server import GatedRepo, LiveServer, request_id_from
 
 pytestmark = pytest.mark.e2e
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD, GatedRepo, LiveServer, add_reviewer, request_id_from
 from tests.support.cli import run_gate
 from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
+from tests.support.server import PASSWORD, GatedRepo, LiveServer, add_reviewer, request_id_from
 
 pytestmark = pytest.mark.e2e
 
@@ -38,8 +38,8 @@ def admin(server: LiveServer) -> str:
 def audit_actions(app) -> list[tuple[str, dict]]:  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from gate.extensions import db
-    from gate.models import AuditRecord
+    from gate.server.extensions import db
+    from gate.server.models import AuditRecord
 
     with app.app_context():
         return [
@@ -157,7 +157,7 @@ def test_pause_commands_refuse_bad_input_clearly(
 def test_pause_window_is_proven_from_the_export_and_a_doctored_export_fails(
     gated: GatedRepo, server: LiveServer, admin: str, tmp_path: Path
 ) -> None:
-    from gate.verify import canonical_json, record_hash
+    from gate.audit.verify import canonical_json, record_hash
 
     clone = seed(gated)
     clone.commit("approved before", {"train/loop.py": "steps = 2\n"}, trailers=[CLAUDE_TRAILER])
@@ -217,14 +217,14 @@ def test_until_pause_ends_by_itself_and_the_end_is_audited(
     import time
     from datetime import UTC, datetime, timedelta
 
-    from gate.verify import check_pauses
+    from gate.audit.verify import check_pauses
     from tests.support.audit import audit_records
 
     clone = seed(gated)
     sha = clone.commit("agent", {"train/loop.py": "steps = 2\n"}, trailers=[CLAUDE_TRAILER])
     request_id = request_id_from(clone.push().gate_lines)
     assert server.reviewer("alice").decide(request_id, "approve", "ok").ok
-    from gate.services.pauses import admin_for, start_pause
+    from gate.server.services.pauses import admin_for, start_pause
 
     until = datetime.now(UTC) + timedelta(seconds=2)
     with server.app.app_context():  # in process: a CLI start-up could outlast two seconds

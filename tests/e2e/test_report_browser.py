@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD, GatedRepo, LiveServer, request_id_from
 from tests.e2e.conftest import ARTIFACTS
 from tests.support.audit import wait_for_push_reports
 from tests.support.cli import run_gate
 from tests.support.gitrepo import CLAUDE_TRAILER
+from tests.support.server import PASSWORD, GatedRepo, LiveServer, request_id_from
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

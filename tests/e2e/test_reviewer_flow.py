@@ -6,7 +6,8 @@ from __future__ import annotations
 import requests
 from sqlalchemy import func, select
 
-from tests.conftest import (
+from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
+from tests.support.server import (
     PASSWORD,
     POLICY,
     GatedRepo,
@@ -16,7 +17,6 @@ from tests.conftest import (
     new_token,
     request_id_from,
 )
-from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
 
 AGENT = ("Build Bot", "ci@bots.example.com")
 
@@ -29,7 +29,7 @@ def seed(gated: GatedRepo):  # type: ignore[no-untyped-def]
 
 
 def db_count(server: LiveServer, model, **where) -> int:  # type: ignore[no-untyped-def]
-    from gate.extensions import db
+    from gate.server.extensions import db
 
     with server.app.app_context():  # type: ignore[attr-defined]
         stmt = select(func.count()).select_from(model)
@@ -39,8 +39,8 @@ def db_count(server: LiveServer, model, **where) -> int:  # type: ignore[no-unty
 
 
 def audit_actions(server: LiveServer) -> list[str]:
-    from gate.extensions import db
-    from gate.models import AuditRecord
+    from gate.server.extensions import db
+    from gate.server.models import AuditRecord
 
     with server.app.app_context():  # type: ignore[attr-defined]
         return list(db.session.scalars(select(AuditRecord.action).order_by(AuditRecord.seq)))
@@ -58,7 +58,7 @@ def api_state(server: LiveServer, gated: GatedRepo, request_id: int) -> dict:  #
 
 
 def test_wrong_step_up_password_records_nothing(gated: GatedRepo, server: LiveServer) -> None:
-    from gate.models import Decision
+    from gate.server.models import Decision
 
     clone = seed(gated)
     clone.commit("agent", {"train/loop.py": "steps = 2\n"}, trailers=[CLAUDE_TRAILER])
@@ -81,8 +81,8 @@ def test_wrong_step_up_password_records_nothing(gated: GatedRepo, server: LiveSe
 
 
 def test_approval_stores_the_attested_statement(gated: GatedRepo, server: LiveServer) -> None:
-    from gate.extensions import db
-    from gate.models import Decision
+    from gate.server.extensions import db
+    from gate.server.models import Decision
 
     clone = seed(gated)
     sha = clone.commit("agent", {"train/loop.py": "steps = 3\n"}, trailers=[CLAUDE_TRAILER])
@@ -183,10 +183,10 @@ def test_disabled_reviewer_approvals_stop_counting(gated: GatedRepo, server: Liv
     assert server.reviewer("bob").page("/admin/users").status_code == 403
 
     admin = server.reviewer("root")
-    from gate.models import User
+    from gate.server.models import User
 
     with server.app.app_context():  # type: ignore[attr-defined]
-        from gate.extensions import db
+        from gate.server.extensions import db
 
         alice_id = db.session.scalar(select(User.id).where(User.username == "alice"))
     disabled = admin.post(f"/admin/users/{alice_id}/active")
@@ -239,8 +239,8 @@ def test_guard_limited_to_a_group(gated: GatedRepo, server: LiveServer) -> None:
     add_reviewer(server.app, "root", role="admin")
     admin = server.reviewer("root")
     assert admin.post("/admin/groups", {"name": "ml-leads"}).ok
-    from gate.extensions import db
-    from gate.models import ReviewerGroup, User
+    from gate.server.extensions import db
+    from gate.server.models import ReviewerGroup, User
 
     with server.app.app_context():  # type: ignore[attr-defined]
         group_id = db.session.scalar(select(ReviewerGroup.id))

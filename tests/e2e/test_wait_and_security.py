@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import PASSWORD, GatedRepo, LiveServer, add_reviewer, request_id_from
 from tests.support.gitrepo import CLAUDE_TRAILER
 from tests.support.reviewer import ReviewerSession, csrf_from
+from tests.support.server import PASSWORD, GatedRepo, LiveServer, add_reviewer, request_id_from
 
 GATE = str(Path(sys.executable).with_name("gate"))
 

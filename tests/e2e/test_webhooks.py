@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import GatedRepo, LiveServer, add_reviewer, request_id_from
 from tests.support.gitrepo import CLAUDE_TRAILER
+from tests.support.server import GatedRepo, LiveServer, add_reviewer, request_id_from
 
 
 @pytest.fixture
@@ -73,15 +73,15 @@ def receiver() -> Iterator[Receiver]:
 
 
 def add_webhook(server: LiveServer, url: str, style: str = "json", events=()) -> str:  # type: ignore[no-untyped-def]
-    from gate.services.notify import add_webhook as add
+    from gate.server.services.notify import add_webhook as add
 
     with server.app.app_context():  # type: ignore[attr-defined]
         return add(url, style, list(events), actor="test")[1]
 
 
 def deliveries(server: LiveServer) -> list[tuple[str, str, int, str | None]]:
-    from gate.extensions import db
-    from gate.models import WebhookDelivery
+    from gate.server.extensions import db
+    from gate.server.models import WebhookDelivery
 
     with server.app.app_context():  # type: ignore[attr-defined]
         rows = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()

@@ -6,10 +6,15 @@ import time
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import select
+
+from gate.audit.export import jsonl_bytes
+from gate.audit.verify import verify_jsonl
+from gate.server.services.audit import exported
 
 
 def audit_records(app: Flask) -> list[dict[str, Any]]:
-    from gate.services.reports import audit_records as read
+    from gate.server.services.reports import audit_records as read
 
     with app.app_context():
         return read()
@@ -24,3 +29,13 @@ def wait_for_push_reports(app: Flask, count: int, patience: float = 60.0) -> lis
             assert len(reports) == count, f"expected {count} push reports, got {len(reports)}"
             return reports
         time.sleep(0.1)
+
+
+def audit_problems(app) -> list[str]:  # type: ignore[no-untyped-def]
+    from gate.server.extensions import db
+    from gate.server.models import AuditRecord
+
+    with app.app_context():
+        rows = db.session.scalars(select(AuditRecord).order_by(AuditRecord.seq)).all()
+        report = verify_jsonl(jsonl_bytes([exported(r) for r in rows]))
+    return [str(p) for p in report.problems]

@@ -7,10 +7,10 @@ import io
 import zipfile
 from typing import Any
 
-from gate.models import HookToken, User
-from gate.services.accounts import add_user, create_token
-from gate.services.decisions import decide, get_request
-from gate.services.holds import HoldReport, record_holds
+from gate.server.models import HookToken, User
+from gate.server.services.accounts import add_user, create_token
+from gate.server.services.decisions import decide, get_request
+from gate.server.services.holds import HoldReport, record_holds
 
 PASSWORD = "correct horse battery staple"
 POLICY_SHA = "ab" * 32
@@ -48,7 +48,7 @@ def report(
 def push(app, items: list[dict[str, Any]], pusher: str | None = "agent-bot") -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """What the hook does: report the held items; answers their states (records push.allowed
     when all are approved)."""
-    from gate.extensions import db
+    from gate.server.extensions import db
 
     with app.app_context():
         token = db.session.get(HookToken, 1)
@@ -58,7 +58,7 @@ def push(app, items: list[dict[str, Any]], pusher: str | None = "agent-bot") -> 
 def approve(app, request_id: int, username: str, verdict: str = "approve", comment: str = "ok"):  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from gate.extensions import db
+    from gate.server.extensions import db
 
     with app.app_context():
         reviewer = db.session.scalar(select(User).where(User.username == username))

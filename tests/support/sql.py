@@ -11,7 +11,7 @@ from sqlalchemy import event
 @contextmanager
 def statements(app) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
     """The statements sent through the app's engine while the block runs."""
-    from gate.extensions import db
+    from gate.server.extensions import db
 
     seen: list[str] = []
     with app.app_context():

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gate.audit_keys import SigningKey, sign_note
-from gate.verify import GENESIS, canonical_json, fingerprint, key_id, record_hash
+from gate.audit.keys import SigningKey, sign_note
+from gate.audit.verify import GENESIS, canonical_json, fingerprint, key_id, record_hash
 
 HERE = Path(__file__).resolve().parent / "audit-v1"
 SEED = bytes(range(32))  # 000102...1f

@@ -1,0 +1,98 @@
+"""gate demo: a newcomer's playground on localhost, with everything in one folder."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import subprocess
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from gate.git.install import install_hook
+
+REVIEWERS = (
+    ("alice", "Alice Reviewer", "alice@example.com"),
+    ("bob", "Bob Reviewer", "bob@example.com"),
+)
+
+
+@dataclass
+class Demo:
+    home: Path
+    server: str
+    repo: Path
+    passwords: dict[str, str]
+    token_file: Path
+
+
+def prepare_demo(home: Path, host: str, port: int) -> Demo:
+    """Create (or reuse) the demo's database, reviewers, token, bare repository and hook."""
+    from gate.server.app import create_app
+    from gate.server.database import upgrade_database
+    from gate.server.extensions import db
+    from gate.server.models import User
+    from gate.server.services.accounts import add_user, create_token
+
+    home.mkdir(parents=True, exist_ok=True)
+    secret_file = home / "secret_key"
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_hex(32))
+        secret_file.chmod(0o600)
+    os.environ["GATE_HOME"] = str(home)
+    os.environ.setdefault("GATE_SECRET_KEY", secret_file.read_text().strip())
+    os.environ.setdefault("GATE_DATABASE_URL", f"sqlite:///{home / 'gate.db'}")
+    app = create_app()
+    upgrade_database(app)
+    passwords: dict[str, str] = {}
+    password_file = home / "demo-passwords.txt"  # demo only: real deployments never store these
+    if password_file.exists():
+        for line in password_file.read_text().splitlines():
+            user, _, password = line.partition(" ")
+            passwords[user] = password
+    token_file = home / "hook-token"
+    with app.app_context():
+        for username, name, email in REVIEWERS:
+            if db.session.query(User).filter_by(username=username).first() is None:
+                passwords[username] = secrets.token_urlsafe(12)
+                add_user(username, name, email, passwords[username], "reviewer")
+        if not token_file.exists():
+            _, secret = create_token("demo hook")
+            token_file.write_text(secret + "\n")
+            token_file.chmod(0o600)
+    password_file.write_text("".join(f"{u} {p}\n" for u, p in passwords.items()))
+    password_file.chmod(0o600)
+    policy = home / "policy.toml"
+    if not policy.exists():
+        policy.write_text((files("gate") / "data" / "demo-policy.toml").read_text(encoding="utf-8"))
+    repo = home / "demo.git"
+    if not repo.exists():
+        subprocess.run(
+            ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(repo)], check=True
+        )
+    server = f"http://{host}:{port}"
+    install_hook(str(repo), server, str(token_file), str(policy), name="demo")
+    return Demo(home, server, repo, passwords, token_file)
+
+
+def instructions(demo: Demo) -> list[str]:
+    work = demo.home / "work"
+    q = shlex.quote
+    return [
+        f"gate demo is ready in {demo.home}",
+        f"  web app:    {demo.server}/requests",
+        *(f"  reviewer:   {user} / {password}" for user, password in demo.passwords.items()),
+        f"  repository: {demo.repo} (policy {demo.home / 'policy.toml'})",
+        "",
+        "In another terminal, push as an agent and watch it held:",
+        f"  git clone {q(str(demo.repo))} {q(str(work))} && cd {q(str(work))}",
+        "  git config user.name 'Dev Human' && git config user.email dev@example.com",
+        "  echo '# readme' > README.md && git add README.md && git commit -m 'docs' && git push origin HEAD:main",
+        "  mkdir -p train && echo 'lr = 3e-4' > train/config.py && git add train",
+        "  git commit -m 'Tune learning rate' -m 'Co-Authored-By: Claude <noreply@anthropic.com>'",
+        "  git push origin HEAD:main      # refused: the message names the approval request",
+        "",
+        f"Then log in at {demo.server}/login, approve the request, and push again: it passes.",
+        f"An agent can wait for sign-off: gate wait ID --server {demo.server} --token-file {q(str(demo.token_file))}",
+    ]

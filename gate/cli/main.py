@@ -1,0 +1,395 @@
+"""The gate command line. Parses arguments and dispatches; only this module exits the process."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from gate import __version__
+from gate.errors import GateError
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"gate: {message}" if not message.startswith("gate:") else message, err=True)
+    sys.exit(code)
+
+
+def _app():  # type: ignore[no-untyped-def]
+    from gate.server.app import create_app
+
+    return create_app()
+
+
+def _service_call(func, *args, **kwargs):  # type: ignore[no-untyped-def]
+    from gate.server.services import ServiceError
+
+    try:
+        return func(*args, **kwargs)
+    except (ServiceError, GateError) as exc:
+        _fail(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gate")
+def cli() -> None:
+    """gate: a human-in-the-loop approval gate for code changes pushed by AI agents."""
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database to the newest schema."""
+    from gate.server.database import upgrade_database
+
+    upgrade_database(_app())
+    click.echo("gate: database is up to date")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the web app and API (for production, run gate.server.app:create_app() under gunicorn)."""
+    app = _app()
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@cli.group()
+def user() -> None:
+    """Reviewer and admin accounts."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option("--name", required=True, help="Full name, shown on every sign-off.")
+@click.option("--email", required=True)
+@click.option(
+    "--role",
+    type=click.Choice(["reviewer", "admin", "auditor"]),
+    default="reviewer",
+    show_default=True,
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
+)
+def user_add(username: str, name: str, email: str, role: str, password_stdin: bool) -> None:
+    """Add a named reviewer, admin or auditor."""
+    from gate.server.services.accounts import add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _app().app_context():
+        created = _service_call(add_user, username, name, email, password, role)
+        click.echo(f"gate: added {created.role} {created.username} ({created.display})")
+
+
+@cli.group()
+def token() -> None:
+    """Hook tokens (used by git servers to talk to gate)."""
+
+
+@token.command("create")
+@click.option("--name", required=True, help="What uses it, e.g. the git server's host name.")
+def token_create(name: str) -> None:
+    """Create a hook token; the secret is printed once, as the last line."""
+    from gate.server.services.accounts import create_token
+
+    with _app().app_context():
+        created, secret = _service_call(create_token, name)
+        click.echo(
+            f"gate: created hook token {created.id} ({created.name}); store it now, it is not shown again:"
+        )
+        click.echo(secret)
+
+
+@cli.command("install-hook")
+@click.argument("repo", type=click.Path(file_okay=False))
+@click.option(
+    "--server", required=True, help="Base URL of the gate server, e.g. https://gate.example.com"
+)
+@click.option("--token-file", required=True, type=click.Path(dir_okay=False))
+@click.option("--policy", "policy", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--name", default=None, help="Repository name shown to reviewers (default: its path)."
+)
+def install_hook_cmd(
+    repo: str, server: str, token_file: str, policy: str, name: str | None
+) -> None:
+    """Install the pre-receive hook into a (bare) repository."""
+    from gate.git.install import install_hook
+
+    for line in install_hook(repo, server, token_file, policy, name):
+        click.echo(f"gate: {line}")
+
+
+@cli.command()
+@click.argument("repo", type=click.Path(file_okay=False))
+@click.argument("old")
+@click.argument("new")
+@click.argument("ref")
+@click.option("--pusher", default=None, help="Authenticated pusher name to assume.")
+@click.option(
+    "--policy",
+    "policy",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Default: the installed hook's.",
+)
+def check(repo: str, old: str, new: str, ref: str, pusher: str | None, policy: str | None) -> None:
+    """Dry run: print what a push of OLD..NEW to REF would hold and why. Exit 1 if it holds."""
+    from gate.cli.check import check as run_check
+
+    code, lines = run_check(repo, old, new, ref, pusher, policy)
+    for line in lines:
+        click.echo(line)
+    sys.exit(code)
+
+
+@cli.group()
+def policy() -> None:
+    """Policy files."""
+
+
+@policy.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def policy_check(file: str) -> None:
+    """Validate a policy file; print its problems with line numbers, or a summary."""
+    from gate.git.policy import load_policy, policy_summary
+
+    loaded = load_policy(file)
+    click.echo(policy_summary(loaded))
+
+
+@cli.command("wait")
+@click.argument("request_id", type=int)
+@click.option("--server", required=True, help="Base URL of the gate server.")
+@click.option("--token-file", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--timeout", type=float, default=None, help="Give up after SECONDS (default: no limit)."
+)
+@click.option(
+    "--interval", type=float, default=5.0, show_default=True, help="Seconds between polls."
+)
+def wait_cmd(
+    request_id: int, server: str, token_file: str, timeout: float | None, interval: float
+) -> None:
+    """Wait for a held request's sign-off. Exit 0 approved, 1 denied or superseded, 2 timeout."""
+    from gate.cli.wait import read_token, wait_for
+
+    if interval <= 0 or (timeout is not None and timeout < 0):
+        _fail("--interval must be positive and --timeout not negative", 3)
+    try:
+        token = read_token(token_file)
+    except GateError as exc:
+        _fail(str(exc), 3)
+    code = wait_for(
+        request_id,
+        server,
+        token,
+        timeout,
+        interval,
+        say=lambda line: click.echo(line, err=True),
+    )
+    sys.exit(code)
+
+
+@cli.command()
+@click.option(
+    "--dir", "home", default="gate-demo", show_default=True, type=click.Path(file_okay=False)
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option(
+    "--no-serve", is_flag=True, help="Prepare everything and print the instructions, then exit."
+)
+def demo(home: str, host: str, port: int, no_serve: bool) -> None:
+    """A playground: demo repository with the hook, reviewers, and the server on localhost."""
+    from gate.cli.demo import instructions, prepare_demo
+
+    prepared = prepare_demo(Path(home).resolve(), host, port)
+    for line in instructions(prepared):
+        click.echo(line)
+    if not no_serve:
+        click.echo("")
+        _app().run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True)
+
+
+@cli.group()
+def pause() -> None:
+    """Freeze agent changes to guarded paths (admins only)."""
+
+
+@pause.command("start")
+@click.option("--by", "username", required=True, help="The admin starting the pause.")
+@click.option("--password-stdin", is_flag=True, help="Read the admin's password from stdin.")
+@click.option("--reason", required=True, help="Why: shown to every refused pusher and auditor.")
+@click.option(
+    "--scope",
+    multiple=True,
+    default=("all",),
+    show_default=True,
+    help="'all', or a guard name (repeat the option, or separate names with commas).",
+)
+@click.option("--until", default=None, help="End by itself: ISO time (UTC) or 90m / 2h / 3d.")
+def pause_start(
+    username: str, password_stdin: bool, reason: str, scope: tuple[str, ...], until: str | None
+) -> None:
+    """Start a pause: agent pushes touching paused guards are refused, even when approved."""
+    from gate.cli.pause import start
+
+    lines = _service_call(
+        start, _app(), username, _password(password_stdin), reason, list(scope), until
+    )
+    for line in lines:
+        click.echo(f"gate: {line}")
+
+
+@pause.command("stop")
+@click.option("--by", "username", required=True, help="The admin stopping the pause.")
+@click.option("--password-stdin", is_flag=True, help="Read the admin's password from stdin.")
+@click.option("--id", "pause_id", type=int, default=None, help="Stop only this pause.")
+def pause_stop(username: str, password_stdin: bool, pause_id: int | None) -> None:
+    """Stop the pauses in force (or one, with --id)."""
+    from gate.cli.pause import stop
+
+    for line in _service_call(stop, _app(), username, _password(password_stdin), pause_id):
+        click.echo(f"gate: {line}")
+
+
+@pause.command("status")
+def pause_status() -> None:
+    """Show the pauses in force."""
+    from gate.cli.pause import status
+
+    for line in status(_app()):
+        click.echo(f"gate: {line}")
+
+
+@cli.command("report")
+@click.option("--since", default=None, help="First day (YYYY-MM-DD, UTC) or an ISO date-time.")
+@click.option("--until", default=None, help="Last day, included (YYYY-MM-DD, UTC).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "json", "csv"]), default="html", show_default=True
+)
+@click.option(
+    "--week-by",
+    type=click.Choice(["commit", "push"]),
+    default="commit",
+    show_default=True,
+    help="Put commits in the week of their committer date, or of their push.",
+)
+@click.option(
+    "--export",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Compute from an audit export (JSON Lines or bundle) instead of the database.",
+)
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Default: stdout.")
+def report_cmd(
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    week_by: str,
+    export: str | None,
+    out: str | None,
+) -> None:
+    """Disclosure: agent vs human commits to guarded paths, sign-offs and pauses, per week."""
+    from gate.cli.report import report
+
+    click.echo(_service_call(report, since, until, fmt, week_by, export, out), nl=False)
+
+
+@cli.group()
+def audit() -> None:
+    """The audit trail: checkpoints, exports, offline verification."""
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of the audit log now (run it from cron too; see docs/audit.md)."""
+    from gate.cli.audit import checkpoint
+
+    for line in _service_call(checkpoint, _app()):
+        click.echo(line)
+
+
+@audit.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", "bundle"]),
+    default="bundle",
+    show_default=True,
+)
+@click.option("--since", default=None, help="YYYY-MM-DD (UTC) or an ISO 8601 time; inclusive.")
+@click.option("--until", default=None, help="YYYY-MM-DD (that whole day, UTC) or a time.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+def audit_export(fmt: str, since: str | None, until: str | None, out: str) -> None:
+    """Export audit records; a bundle is signed and verifiable offline."""
+    from gate.cli.audit import export
+
+    for line in _service_call(export, _app(), fmt, since, until, out):
+        click.echo(f"gate: {line}")
+
+
+@audit.command("verify")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option(
+    "--public-key",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The operator's audit public key (PEM). Without it, the bundle's own is used.",
+)
+def audit_verify(path: str, public_key: str | None) -> None:
+    """Verify an export offline. Exit 0 only if everything verifies."""
+    from gate.cli.audit import verify
+
+    code, lines = verify(path, public_key)
+    for line in lines:
+        click.echo(f"gate: {line}" if code == 2 else line, err=code == 2)
+    sys.exit(code)
+
+
+@audit.command("rotate-key")
+def audit_rotate_key() -> None:
+    """Replace the audit signing key (an audited event signed by both keys)."""
+    from gate.cli.audit import rotate_key
+
+    for line in _service_call(rotate_key, _app()):
+        click.echo(f"gate: {line}")
+
+
+@audit.command("prune-diffs")
+@click.option(
+    "--older-than",
+    type=int,
+    default=None,
+    help="Days since the decision (default: GATE_DIFF_RETENTION_DAYS).",
+)
+def audit_prune_diffs(older_than: int | None) -> None:
+    """Drop diff bodies of long-decided requests; their SHA-256 stays."""
+    from gate.cli.audit import prune_diffs
+
+    for line in _service_call(prune_diffs, _app(), older_than):
+        click.echo(f"gate: {line}")
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except GateError as exc:
+        _fail(str(exc))

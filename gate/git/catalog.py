@@ -1,0 +1,384 @@
+"""The built-in catalog of coding agents and the marks they leave on commits.
+
+The data lives in ``gate/data/agents.toml`` (package data); this module validates it, compiles
+every pattern once and matches commits against it. It runs on every commit of every push, so
+each field of a commit is first tested against one combined regex per rule kind; only on a hit
+are the individual rules tried, to say which ones fired. Identity lookups are memoised because
+the same few authors recur across a push. Stdlib only: the hook's import time matters, and so
+does compile time (Python compiles regexes at run time, on every push): the individual rules
+are compiled only when their combined regex hits, and addresses (most of the catalog) are
+looked up in dictionaries instead of one large regex, which is compiled only for non-ASCII text.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+from gate.errors import GateError
+from gate.git.commits import Commit
+from gate.git.signals import Signal
+
+P = TypeVar("P")
+
+RULE_KINDS = ("emails", "logins", "names", "identities", "trailers", "message", "refs")
+_ENTRY_KEYS = {"name", "source", "notes", "example", *RULE_KINDS}
+_EXAMPLE_KEYS = {"author", "committer", "message", "ref"}
+_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\[bot\])?")
+# "Name <email>" as written in a Co-authored-by trailer.
+_IDENTITY = re.compile(r"(?P<name>.*?)\s*<(?P<email>[^<>]*)>\s*")
+_CACHE_LIMIT = 4096
+
+
+def catalog_glob(pattern: str) -> str:
+    """Regex source for a catalog glob: ``*`` and ``?`` are wildcards, ``[`` is literal.
+
+    Brackets are literal because bot names contain ``[bot]``.
+    """
+    return fnmatch.translate(pattern.replace("[", "[[]"))
+
+
+def login_regex(login: str) -> str:
+    """Regex source for a forge's noreply address of an account login.
+
+    GitHub writes ``<id>+<login>@users.noreply.github.com`` (older accounts: without ``<id>+``);
+    GitHub Enterprise Server uses ``users.noreply.<its host>``.
+    """
+    return rf"(?:[0-9]+\+)?{re.escape(login)}@users\.noreply\.[A-Za-z0-9.-]+"
+
+
+class PatternSet(Generic[P]):
+    """Patterns compiled together, each carrying a payload (what to report when it fires).
+
+    ``mode`` says how a pattern must match the text: ``"full"`` the whole of it (globs,
+    addresses), ``"prefix"`` from its start (trailers), ``"search"`` anywhere (messages).
+    All matching is case-insensitive; ``cache`` memoises answers for recurring texts.
+    """
+
+    __slots__ = ("_any", "_cache", "_compiled", "_mode", "_sources")
+
+    def __init__(
+        self,
+        rules: Iterable[tuple[P, str]],
+        *,
+        mode: Literal["full", "prefix", "search"],
+        cache: bool = False,
+    ) -> None:
+        self._sources = tuple(rules)
+        combined = "|".join(f"(?:{source})" for _, source in self._sources)
+        self._any = re.compile(combined, re.IGNORECASE | re.MULTILINE) if self._sources else None
+        self._compiled: tuple[tuple[P, re.Pattern[str]], ...] | None = None
+        self._mode = mode
+        self._cache: dict[str, tuple[tuple[P, str], ...]] | None = {} if cache else None
+
+    @property
+    def _rules(self) -> tuple[tuple[P, re.Pattern[str]], ...]:
+        """The rules compiled one by one, on the first hit of the combined regex."""
+        if self._compiled is None:
+            self._compiled = tuple(
+                (payload, re.compile(source, re.IGNORECASE | re.MULTILINE))
+                for payload, source in self._sources
+            )
+        return self._compiled
+
+    def __bool__(self) -> bool:
+        return self._any is not None
+
+    def match(self, text: str) -> tuple[tuple[P, str], ...]:
+        """Every (payload, matched text) whose pattern matches ``text``; usually ``()``."""
+        if self._any is None:
+            return ()
+        if self._cache is not None:
+            hit = self._cache.get(text)
+            if hit is not None:
+                return hit
+        found = self._match(text)
+        if self._cache is not None:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[text] = found
+        return found
+
+    def _match(self, text: str) -> tuple[tuple[P, str], ...]:
+        assert self._any is not None
+        if self._mode == "full":
+            if self._any.fullmatch(text) is None:
+                return ()
+            return tuple((payload, text) for payload, regex in self._rules if regex.fullmatch(text))
+        if self._mode == "prefix":
+            if self._any.match(text) is None:
+                return ()
+            return tuple((payload, text) for payload, regex in self._rules if regex.match(text))
+        if self._any.search(text) is None:
+            return ()
+        found = []
+        for payload, regex in self._rules:
+            m = regex.search(text)
+            if m is not None:
+                found.append((payload, m.group(0)))
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """One tool and the rules that recognise its commits (see agents.toml for the meaning)."""
+
+    name: str
+    source: str
+    notes: str
+    emails: tuple[str, ...] = ()
+    logins: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    identities: tuple[str, ...] = ()
+    trailers: tuple[str, ...] = ()
+    message: tuple[str, ...] = ()
+    refs: tuple[str, ...] = ()
+    examples: tuple[Mapping[str, str], ...] = ()
+
+
+# A rule's payload: (agent, rule text as written in the catalog).
+_Payload = tuple[str, str]
+# A noreply address split into its login, for the dictionary lookup of ``logins`` rules.
+_NOREPLY = re.compile(r"(?:[0-9]+\+)?([^@]*)@users\.noreply\.[A-Za-z0-9.-]+", re.IGNORECASE)
+
+
+class _AddressSet:
+    """The catalog's ``emails`` and ``logins`` rules, matched like one full-match PatternSet.
+
+    ASCII addresses (nearly all) are looked up: literal emails and logins in dictionaries keyed
+    by lower case, which for ASCII is exactly what IGNORECASE matching does; only emails with
+    wildcards go through a (small) regex. Other text takes the PatternSet of every rule, built
+    on first use, because IGNORECASE also folds a few non-ASCII letters onto ASCII ones (the
+    Kelvin sign onto k). Answers come in rule order, as PatternSet gives them.
+    """
+
+    __slots__ = ("_all", "_cache", "_globs", "_literals", "_logins", "_sources")
+
+    def __init__(self, rules: list[tuple[_Payload, str, str]]) -> None:
+        self._sources = [
+            (payload, catalog_glob(rule) if kind == "email" else login_regex(rule))
+            for payload, kind, rule in rules
+        ]
+        self._literals: dict[str, list[int]] = {}
+        self._logins: dict[str, list[int]] = {}
+        globs: list[tuple[int, str]] = []
+        for index, (_, kind, rule) in enumerate(rules):
+            if kind == "login":
+                self._logins.setdefault(rule.lower(), []).append(index)
+            elif "*" in rule or "?" in rule:
+                globs.append((index, catalog_glob(rule)))
+            else:
+                self._literals.setdefault(rule.lower(), []).append(index)
+        self._globs: PatternSet[int] = PatternSet(globs, mode="full")
+        self._all: PatternSet[_Payload] | None = None
+        self._cache: dict[str, tuple[tuple[_Payload, str], ...]] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self._sources)
+
+    def match(self, text: str) -> tuple[tuple[_Payload, str], ...]:
+        hit = self._cache.get(text)
+        if hit is not None:
+            return hit
+        if text.isascii():
+            folded = text.lower()
+            found = list(self._literals.get(folded, ()))
+            noreply = _NOREPLY.fullmatch(folded)
+            if noreply is not None:
+                found += self._logins.get(noreply.group(1), ())
+            found += [index for index, _ in self._globs.match(text)]
+            answer = tuple((self._sources[index][0], text) for index in sorted(set(found)))
+        else:
+            if self._all is None:
+                self._all = PatternSet(self._sources, mode="full")
+            answer = self._all.match(text)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[text] = answer
+        return answer
+
+
+class Catalog:
+    """The compiled catalog. ``match`` returns one Signal per rule that fired on a commit."""
+
+    def __init__(self, entries: Iterable[CatalogEntry], source: str = "<catalog>") -> None:
+        self.entries = tuple(entries)
+        self.source = source
+        addresses: list[tuple[_Payload, str, str]] = []  # (payload, "email" or "login", rule)
+        names: list[tuple[_Payload, str]] = []
+        identities: list[tuple[_Payload, str]] = []
+        trailers: list[tuple[_Payload, str]] = []
+        message: list[tuple[_Payload, str]] = []
+        refs: list[tuple[_Payload, str]] = []
+        for e in self.entries:
+            addresses += [((e.name, p), "email", p) for p in e.emails]
+            addresses += [((e.name, p), "login", p) for p in e.logins]
+            names += [((e.name, p), catalog_glob(p)) for p in e.names]
+            identities += [((e.name, p), catalog_glob(p)) for p in e.identities]
+            trailers += [((e.name, p), p) for p in e.trailers]
+            message += [((e.name, p), p) for p in e.message]
+            refs += [((e.name, p), catalog_glob(p)) for p in e.refs]
+        try:
+            self._addresses = _AddressSet(addresses)
+            self._names = PatternSet(names, mode="full", cache=True)
+            self._identities = PatternSet(identities, mode="full", cache=True)
+            self._trailers = PatternSet(trailers, mode="prefix")
+            self._message = PatternSet(message, mode="search")
+            self._refs = PatternSet(refs, mode="full", cache=True)
+        except re.error as exc:  # single patterns were checked; this is a clash between them
+            raise GateError(f"{source}: the patterns cannot be combined: {exc}") from None
+        # Regex sources of every rule that is evidence on its own (refs are not): the hook's
+        # fast path reduces them to required literals (gate.git.literals).
+        self.evidence_sources: tuple[str, ...] = tuple(
+            regex
+            for _, regex in (*self._addresses._sources, *names, *identities, *trailers, *message)
+        )
+
+    def match(self, commit: Commit, ref: str | None = None) -> list[Signal]:
+        signals: list[Signal] = []
+        for kind, person in (("author", commit.author), ("committer", commit.committer)):
+            self._match_identity(kind, person.name, person.email, None, signals)
+            for (agent, rule), text in self._names.match(person.name):
+                signals.append(Signal(kind, "catalog", agent, rule, text))
+        for key, value in commit.trailers:
+            line = f"{key}: {value}"
+            for (agent, rule), text in self._trailers.match(line):
+                signals.append(Signal("trailer", "catalog", agent, rule, text))
+            if key.lower() == "co-authored-by":
+                m = _IDENTITY.fullmatch(value)
+                if m is not None:
+                    self._match_identity("trailer", m["name"], m["email"], line, signals)
+        for (agent, rule), text in self._message.match(commit.message):
+            signals.append(Signal("message", "catalog", agent, rule, text))
+        if ref is not None:
+            for (agent, rule), text in self._refs.match(ref):
+                signals.append(Signal("ref", "catalog", agent, rule, text))
+        return signals
+
+    def _match_identity(
+        self, kind: str, name: str, email: str, evidence: str | None, out: list[Signal]
+    ) -> None:
+        for (agent, rule), text in self._addresses.match(email):
+            out.append(Signal(kind, "catalog", agent, rule, evidence or text))
+        if self._identities:
+            pair = f"{name} <{email}>"
+            for (agent, rule), text in self._identities.match(pair):
+                out.append(Signal(kind, "catalog", agent, rule, evidence or text))
+
+
+def parse_catalog(data: bytes | str, source: str = "<catalog>") -> Catalog:
+    """Validate and compile catalog TOML; any problem raises GateError naming the entry."""
+    return Catalog(parse_catalog_entries(data, source), source)
+
+
+def parse_catalog_entries(data: bytes | str, source: str = "<catalog>") -> list[CatalogEntry]:
+    """Validate catalog TOML into entries (compiled by Catalog); problems raise GateError."""
+    import tomllib
+
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        doc = tomllib.loads(text)
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise GateError(f"{source}: not a valid TOML file: {exc}") from None
+    extra = set(doc) - {"agent"}
+    if extra:
+        raise GateError(f"{source}: unknown top-level keys: {', '.join(sorted(extra))}")
+    raw_entries = doc.get("agent")
+    if not isinstance(raw_entries, list) or not raw_entries:
+        raise GateError(f"{source}: expected one or more [[agent]] tables")
+    entries = [_parse_entry(raw, index, source) for index, raw in enumerate(raw_entries, 1)]
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.name.casefold() in seen:
+            raise GateError(f"{source}: agent {entry.name!r} is defined twice")
+        seen.add(entry.name.casefold())
+    return entries
+
+
+def _parse_entry(raw: Any, index: int, source: str) -> CatalogEntry:
+    where = f"{source}: [[agent]] #{index}"
+    if not isinstance(raw, dict):
+        raise GateError(f"{where}: expected a table")
+    name = raw.get("name")
+    if isinstance(name, str) and name.strip():
+        where = f"{source}: agent {name!r}"
+    else:
+        raise GateError(f"{where}: 'name' must be a non-empty string")
+    extra = set(raw) - _ENTRY_KEYS
+    if extra:
+        raise GateError(f"{where}: unknown keys: {', '.join(sorted(extra))}")
+    for key in ("source", "notes"):
+        if not isinstance(raw.get(key), str) or not raw[key].strip():
+            raise GateError(f"{where}: {key!r} must be a non-empty string")
+    rules: dict[str, tuple[str, ...]] = {}
+    for kind in RULE_KINDS:
+        values = raw.get(kind, [])
+        if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+            raise GateError(f"{where}: {kind!r} must be a list of non-empty strings")
+        for value in values:
+            _check_rule(kind, value, where)
+        rules[kind] = tuple(values)
+    if not any(rules.values()):
+        raise GateError(f"{where}: no rules (give at least one of {', '.join(RULE_KINDS)})")
+    examples = raw.get("example", [])
+    if not isinstance(examples, list):
+        raise GateError(f"{where}: 'example' must be [[agent.example]] tables")
+    for example in examples:
+        ok = isinstance(example, dict) and example and set(example) <= _EXAMPLE_KEYS
+        if not ok or not all(isinstance(v, str) for v in example.values()):
+            keys = ", ".join(sorted(_EXAMPLE_KEYS))
+            raise GateError(f"{where}: each example is a table of strings with keys {keys}")
+    return CatalogEntry(
+        name=name.strip(),
+        source=raw["source"].strip(),
+        notes=raw["notes"].strip(),
+        examples=tuple(examples),
+        **rules,
+    )
+
+
+def _check_rule(kind: str, value: str, where: str) -> None:
+    if kind == "logins":
+        if not _LOGIN.fullmatch(value):
+            raise GateError(f"{where}: {value!r} is not an account login like 'dependabot[bot]'")
+        return
+    if kind not in ("trailers", "message"):
+        return  # globs: every string is a valid glob
+    try:
+        compiled = re.compile(value)
+    except re.error as exc:
+        raise GateError(f"{where}: {kind} pattern {value!r} is not a valid regex: {exc}") from None
+    if compiled.groupindex or compiled.groups:
+        # Groups would clash or renumber once the patterns are combined into one regex.
+        raise GateError(f"{where}: {kind} pattern {value!r} must use (?:...) instead of groups")
+
+
+BUILTIN_SOURCE = "gate/data/agents.toml"
+
+
+def builtin_catalog_path() -> str:
+    """The built-in catalog file, beside this module (package data in wheels too)."""
+    return os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "agents.toml"
+    )
+
+
+def builtin_catalog_bytes() -> bytes:
+    """The built-in catalog file's bytes."""
+    path = builtin_catalog_path()
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        raise GateError(f"cannot read the built-in agent catalog: {exc}") from None
+
+
+@functools.cache
+def load_catalog() -> Catalog:
+    """The built-in catalog shipped as package data (parsed and compiled once per process)."""
+    return parse_catalog(builtin_catalog_bytes(), source=BUILTIN_SOURCE)

@@ -1,0 +1,67 @@
+"""Decide whether a commit was made by an agent: who pushed it, who wrote it, what it says.
+
+Evidence comes from the policy's own ``[agents]`` globs (the pusher the git server
+authenticated being the strongest) and, unless the policy turns it off, from the built-in
+catalog of known tools. Everything here is plain text the client controls except the pusher.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+
+from gate.git.catalog import Catalog, PatternSet, load_catalog
+from gate.git.commits import Commit
+from gate.git.fastpath import PUSHER_VARIABLES, find_pusher
+from gate.git.policy import AgentRules
+from gate.git.signals import Signal
+
+__all__ = ["PUSHER_VARIABLES", "AgentDetector", "find_pusher", "is_agent"]
+
+
+def is_agent(signals: Iterable[Signal]) -> bool:
+    """True when any evidence other than a branch name fired: a ref alone proves nothing."""
+    return any(signal.kind != "ref" for signal in signals)
+
+
+def _globs(key: str, patterns: Iterable[str], *, cache: bool) -> PatternSet[tuple[str, str]]:
+    # fnmatch semantics, matched case-insensitively; the payload names the policy key.
+    rules = (((key, pattern), fnmatch.translate(pattern)) for pattern in patterns)
+    return PatternSet(rules, mode="full", cache=cache)
+
+
+class AgentDetector:
+    """All the evidence that a commit is an agent's, from the policy and the built-in catalog."""
+
+    def __init__(self, rules: AgentRules, pusher: str | None, catalog: Catalog | None = None):
+        self.rules = rules
+        self.pusher = pusher
+        self.catalog: Catalog | None = None
+        if rules.builtin:
+            self.catalog = catalog if catalog is not None else load_catalog()
+        self._emails = _globs("agents.emails", rules.emails, cache=True)
+        self._names = _globs("agents.names", rules.names, cache=True)
+        self._trailers = _globs("agents.trailers", rules.trailers, cache=False)
+        pushers = _globs("agents.pushers", rules.pushers, cache=False)
+        self._pusher_signals = tuple(
+            Signal("pusher", "policy", key, rule, text)
+            for (key, rule), text in (pushers.match(pusher) if pusher else ())
+        )
+
+    def pusher_signals(self) -> list[Signal]:
+        """Evidence from the authenticated pusher alone (the same for every commit of a push)."""
+        return list(self._pusher_signals)
+
+    def signals(self, commit: Commit, ref: str | None = None) -> list[Signal]:
+        found = list(self._pusher_signals)
+        for kind, person in (("author", commit.author), ("committer", commit.committer)):
+            for field, globs in ((person.name, self._names), (person.email, self._emails)):
+                for (key, rule), text in globs.match(field):
+                    found.append(Signal(kind, "policy", key, rule, text))
+        if self._trailers:
+            for key, value in commit.trailers:
+                for (policy_key, rule), text in self._trailers.match(f"{key}: {value}"):
+                    found.append(Signal("trailer", "policy", policy_key, rule, text))
+        if self.catalog is not None:
+            found.extend(self.catalog.match(commit, ref))
+        return found

@@ -1,0 +1,232 @@
+"""The post-receive hook: tell the server what landed on protected refs, agents vs humans.
+
+Disclosure needs the commits humans push too, which pre-receive never sends. After git has
+accepted a push, the hook script (``hooks/post-receive``, plain sh) hands the ref updates to
+this module's worker in the background, with no stdout/stderr git would wait for, and returns
+at once: the push is never delayed or failed by it. The worker detaches into its own session
+and lowers its priority. The worker counts, per guard and committer day, the new commits on
+protected refs that touch guarded paths, by agents and by humans (git plumbing only: commit
+headers and trees, never blobs), and POSTs the summary to ``/api/v1/pushes``.
+
+The report is written to ``<git dir>/gate-spool/`` before it is sent and removed once the
+server has it, so a server that is down loses nothing: the next push's worker resends the
+spool, oldest first. Each report has an id, so a resent report is recorded only once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+CHAINED_HOOK = "post-receive.gate-chained"
+SPOOL_DIR = "gate-spool"
+MAX_LISTED_COMMITS = 1000
+
+
+def spawn_worker(stdin: bytes) -> None:
+    """Start the detached worker and give it the ref updates; do not wait for it."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    boot = (
+        f"import sys; sys.path.insert(0, {package_parent!r}); "
+        "from gate.git.post_receive import main; sys.exit(main())"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-c", boot, "--worker"],  # with site-packages: it needs requests
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    proc.returncode = 0  # detached on purpose: nothing to reap, nothing to warn about
+
+
+def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict[str, Any] | None:
+    """The summary of one accepted push, or None when it updated no protected ref."""
+    from gate.git.config import load_hook_config
+    from gate.git.policy import load_policy
+    from gate.git.refs import parse_ref_updates
+
+    updates = parse_ref_updates(stdin)
+    config = load_hook_config(git_dir)
+    policy = load_policy(config.policy)
+    protected = [u for u in updates if policy.is_protected(u.ref) and not u.is_delete]
+    if not protected:
+        return None
+
+    from gate.git.detection import AgentDetector, find_pusher, is_agent
+    from gate.git.plumbing import Git
+
+    git = Git(git_dir, dict(environ))
+    pusher = find_pusher(environ)
+    detector = AgentDetector(policy.agents, pusher)
+    updated = {u.ref for u in protected}
+    exclude = sorted(
+        {
+            oid
+            for name, oid in git.refs().items()
+            if policy.is_protected(name) and name not in updated
+        }
+        | {u.old for u in protected if not u.is_create}
+    )
+    commits: dict[str, tuple[Any, list[str]]] = {}  # id -> (commit, agent names or [])
+    for update in protected:
+        for commit in git.commits([update.new], exclude):
+            if commit.id not in commits:
+                signals = detector.signals(commit, update.ref)
+                commits[commit.id] = (commit, _agent_names(signals) if is_agent(signals) else [])
+    buckets: dict[tuple[str, str], dict[str, Any]] = {}
+    listed: list[dict[str, Any]] = []
+    for oid, changes in git.changed_paths(commits):
+        guards = sorted(policy.guards_for_paths(c.path for c in changes))
+        if not guards:
+            continue
+        commit, agents = commits[oid]
+        day = datetime.fromtimestamp(commit.committer.time, UTC).strftime("%Y-%m-%d")
+        for guard in guards:
+            bucket = buckets.setdefault(
+                (guard, day),
+                {"guard": guard, "day": day, "agent": 0, "human": 0, "agents": Counter()},
+            )
+            bucket["agent" if agents else "human"] += 1
+            bucket["agents"].update(agents)
+        if agents:
+            listed.append({"id": oid, "guards": guards, "agents": agents})
+    return {
+        "report_id": uuid.uuid4().hex,
+        "repository": config.repository,
+        "pusher": pusher,
+        "pushed_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "policy": {"sha256": policy.sha256, "guards": [g.name for g in policy.guards]},
+        "refs": [{"ref": u.ref, "old": u.old, "new": u.new} for u in protected],
+        "commits": len(commits),
+        "guarded": [
+            {**b, "agents": dict(sorted(b["agents"].items()))} for _, b in sorted(buckets.items())
+        ],
+        "agent_commits": listed[:MAX_LISTED_COMMITS],
+        "agent_commits_truncated": len(listed) > MAX_LISTED_COMMITS,
+    }
+
+
+def _agent_names(signals: list[Any]) -> list[str]:
+    """Catalog names when the catalog recognised the tool, else the policy rules that fired."""
+    catalog = sorted({s.agent for s in signals if s.source == "catalog"})
+    if catalog:
+        return catalog
+    return sorted({f"{s.agent} {s.rule}" for s in signals if s.kind != "ref"})
+
+
+def send_report(config: Any, report: dict[str, Any]) -> None:
+    import requests
+
+    from gate.errors import GateError
+    from gate.git.client import API_VERSION
+
+    response = requests.post(
+        f"{config.server}/api/{API_VERSION}/pushes",
+        json=report,
+        headers={"Authorization": f"Bearer {config.token()}"},
+        timeout=config.timeout,
+    )
+    if response.status_code != 200:
+        raise GateError(f"the gate server answered HTTP {response.status_code}")
+
+
+def _spool(git_dir: str, report: dict[str, Any]) -> Path:
+    spool = Path(git_dir) / SPOOL_DIR
+    spool.mkdir(exist_ok=True)
+    name = f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}-{report['report_id']}.json"
+    tmp = spool / (name + ".tmp")
+    tmp.write_text(json.dumps(report), encoding="utf-8")
+    os.replace(tmp, spool / name)
+    return spool / name
+
+
+def _log(git_dir: str, message: str) -> None:
+    try:
+        spool = Path(git_dir) / SPOOL_DIR
+        spool.mkdir(exist_ok=True)
+        with open(spool / "errors.log", "a", encoding="utf-8") as log:
+            log.write(f"{datetime.now(UTC).isoformat()} {message}\n")
+    except OSError:
+        pass
+
+
+def worker(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> int:
+    """Build this push's report, spool it, then send every spooled report, oldest first."""
+    from gate.git.config import load_hook_config
+
+    try:
+        report = build_report(stdin, environ, git_dir)
+        if report is not None:
+            _spool(git_dir, report)
+        config = load_hook_config(git_dir)
+    except Exception as exc:  # never let the worker die silently: leave a trace for the admin
+        _log(git_dir, f"cannot build the push report: {type(exc).__name__}: {exc}")
+        return 1
+    for path in sorted((Path(git_dir) / SPOOL_DIR).glob("*.json")):
+        try:
+            send_report(config, json.loads(path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            continue  # another push's worker sent it meanwhile
+        except Exception as exc:
+            _log(
+                git_dir,
+                f"cannot send {path.name}, kept for the next push: {type(exc).__name__}: {exc}",
+            )
+            return 1
+        path.unlink(missing_ok=True)
+    return 0
+
+
+def _run_chained(git_dir: str, stdin: bytes) -> int:
+    chained = Path(git_dir) / "hooks" / CHAINED_HOOK
+    if not chained.exists() or not os.access(chained, os.X_OK):
+        return 0
+    return subprocess.run([str(chained)], input=stdin).returncode
+
+
+def _detach() -> None:
+    """Leave the push's session (a closing SSH connection must not stop the report) and yield
+    the CPU to the pushes themselves."""
+    with contextlib.suppress(OSError):
+        os.setsid()
+    with contextlib.suppress(OSError):
+        os.nice(10)
+
+
+def main() -> int:
+    git_dir = os.environ.get("GIT_DIR", ".")
+    stdin = sys.stdin.buffer.read()
+    if sys.argv[1:] == ["--worker"]:
+        _detach()
+        return worker(stdin, os.environ, git_dir)
+    # Hook scripts installed by earlier versions of gate start here: spawn the worker as they
+    # expect. The current script (hooks/post-receive) starts the worker itself.
+    try:
+        spawn_worker(stdin)
+    except OSError as exc:
+        print(
+            f"gate: could not start the disclosure report ({exc}); the push is unaffected",
+            file=sys.stderr,
+        )
+    return _run_chained(git_dir, stdin)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

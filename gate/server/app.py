@@ -1,0 +1,76 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+
+from gate.resources import resource_dir
+from gate.server import api
+from gate.server.config import DEFAULTS, check_config, config_from_env
+from gate.server.extensions import csrf, db, login_manager, migrate
+from gate.server.services import delivery
+from gate.server.web import admin, audit, auth, metrics, pause, review
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Defaults, then the environment (GATE_*), then overrides (tests). Creates no data."""
+    app = Flask("gate", template_folder=str(resource_dir("templates")))
+    app.config.update(DEFAULTS)
+    app.config.update({k: v for k, v in config_from_env().items() if v is not None})
+    app.config.update(overrides or {})
+    check_config(app.config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(resource_dir("migrations")))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    delivery.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(review.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(pause.bp)
+    app.register_blueprint(metrics.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(audit.bp)
+    csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never cookies
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]
+        return render_template(
+            "error.html", title="Form expired or forged", message=exc.description
+        ), 400
+
+    @app.errorhandler(403)
+    def _forbidden(exc: Exception):  # type: ignore[no-untyped-def]
+        return render_template(
+            "error.html", title="Not allowed", message="Your account cannot use this page."
+        ), 403
+
+    @app.errorhandler(400)
+    def _bad_request(exc: Exception):  # type: ignore[no-untyped-def]
+        return render_template(
+            "error.html", title="Bad request", message="The form was incomplete or not valid."
+        ), 400
+
+    @app.errorhandler(404)
+    def _not_found(exc: Exception):  # type: ignore[no-untyped-def]
+        return render_template(
+            "error.html", title="Not found", message="There is nothing here."
+        ), 404
+
+    @app.after_request
+    def _security_headers(response):  # type: ignore[no-untyped-def]
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+        )
+        return response
+
+    return app

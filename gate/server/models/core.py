@@ -1,0 +1,171 @@
+"""Database tables (SQLAlchemy 2.0 typed models). Only gate.server.services writes to them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from flask_login import UserMixin
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gate.server.extensions import db
+
+if TYPE_CHECKING:
+    from gate.server.models.review import RequestFacet, ReviewerGroup
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(20), default="reviewer")
+    password_hash: Mapped[str] = mapped_column(String(400))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    groups: Mapped[list[ReviewerGroup]] = relationship(
+        secondary="group_members", back_populates="members", order_by="ReviewerGroup.name"
+    )
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: disabled reviewers cannot log in
+        return self.active
+
+    @property
+    def display(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class HookToken(db.Model):
+    __tablename__ = "hook_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Repository(db.Model):
+    __tablename__ = "repositories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(500), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApprovalRequest(db.Model):
+    __tablename__ = "requests"
+    __table_args__ = (
+        Index("ix_requests_state_created", "state", "created_at"),
+        Index("ix_requests_created", "created_at"),
+        Index("ix_requests_pusher", "pusher"),
+        Index("ix_requests_supersede", "repository_id", "ref", "pusher", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), index=True)
+    ref: Mapped[str] = mapped_column(String(500))
+    pusher: Mapped[str | None] = mapped_column(String(200))
+    old: Mapped[str] = mapped_column(String(64))
+    new: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    required: Mapped[dict[str, int]] = mapped_column(JSON)  # guard name -> distinct approvals
+    policy_sha256: Mapped[str] = mapped_column(String(64))
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("hook_tokens.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
+    # The human operating the agent account that pushed ([agents.owners] in the policy).
+    agent_owner: Mapped[str | None] = mapped_column(String(320))
+
+    repository: Mapped[Repository] = relationship()
+    items: Mapped[list[HeldItem]] = relationship(back_populates="request", order_by="HeldItem.id")
+    decisions: Mapped[list[Decision]] = relationship(
+        back_populates="request", order_by="Decision.id"
+    )
+    facets: Mapped[list[RequestFacet]] = relationship(
+        order_by="RequestFacet.id", cascade="all, delete-orphan"
+    )
+
+
+class HeldItem(db.Model):
+    """A held commit (or ref deletion/rewrite); approvals bind to (repository, key)."""
+
+    __tablename__ = "held_items"
+    __table_args__ = (
+        Index(
+            "uq_held_items_active_key",
+            "repository_id",
+            "key",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"))
+    key: Mapped[str] = mapped_column(String(700))
+    kind: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    author_name: Mapped[str] = mapped_column(String(300), default="")
+    author_email: Mapped[str] = mapped_column(String(320), default="")
+    committer_name: Mapped[str] = mapped_column(String(300), default="")
+    committer_email: Mapped[str] = mapped_column(String(320), default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    signals: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    guards: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+    diffs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    diff_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    request: Mapped[ApprovalRequest] = relationship(back_populates="items")
+
+
+class Decision(db.Model):
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    verdict: Mapped[str] = mapped_column(String(10))  # approve | deny
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What an approval attests to, as the reviewer saw it, and how they proved who they were.
+    attestation: Mapped[str | None] = mapped_column(Text)
+    attested_sha256: Mapped[str | None] = mapped_column(String(64))
+    auth_method: Mapped[str | None] = mapped_column(String(60))
+
+    request: Mapped[ApprovalRequest] = relationship(back_populates="decisions")
+    reviewer: Mapped[User] = relationship()
+
+
+class AuditRecord(db.Model):
+    """One append-only, hash-chained audit event. Never updated or deleted."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    schema: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[str] = mapped_column(String(40))  # RFC 3339 UTC, as hashed
+    actor: Mapped[str] = mapped_column(String(320))
+    actor_auth: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    subject: Mapped[dict[str, Any]] = mapped_column(JSON)
+    policy_sha256: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -1,0 +1,53 @@
+"""Pauses of agent changes, and the git side's reports of accepted pushes (for disclosure)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gate.server.extensions import db
+from gate.server.models.core import User, utcnow
+
+
+class Pause(db.Model):
+    """A freeze of agent changes to some guards (or all), started and stopped by named admins.
+
+    In force while ``ended_at`` is unset and ``until`` (if any) lies in the future. A pause that
+    reaches ``until`` is closed lazily, with a ``pause.expired`` audit record.
+    """
+
+    __tablename__ = "pauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[list[str]] = mapped_column(JSON)  # ["all"] or guard names
+    reason: Mapped[str] = mapped_column(Text)
+    started_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    end_kind: Mapped[str | None] = mapped_column(String(20))  # stopped | expired
+
+    started_by: Mapped[User] = relationship(foreign_keys=[started_by_id])
+    ended_by: Mapped[User | None] = relationship(foreign_keys=[ended_by_id])
+
+    @property
+    def is_all(self) -> bool:
+        return "all" in self.scope
+
+    def covers(self, guards: set[str]) -> bool:
+        return bool(guards) and (self.is_all or bool(guards & set(self.scope)))
+
+
+class PushReport(db.Model):
+    """One post-receive report, kept so a resent (spooled) report is recorded only once."""
+
+    __tablename__ = "push_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(64), unique=True)
+    repository: Mapped[str] = mapped_column(String(500))
+    audit_seq: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

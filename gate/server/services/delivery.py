@@ -1,0 +1,196 @@
+"""Sending webhook deliveries: HMAC-signed POSTs from a background thread, retried with back-off.
+
+One worker thread per process runs while deliveries are pending and exits when none are left;
+``kick`` (called after a commit that queued deliveries) starts or wakes it. Several processes
+(gunicorn workers) may run workers at once: each delivery is claimed with a conditional UPDATE
+of ``locked_until`` before it is sent, so it is sent by one of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+from flask import Flask
+from sqlalchemy import func, or_, select, update
+
+from gate.server.extensions import db
+from gate.server.models import WebhookDelivery
+
+log = logging.getLogger(__name__)
+SIGNATURE_HEADER = "X-Gate-Signature-256"
+_lock = threading.Lock()
+_EXTENSION = "gate.webhook_worker"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def render_body(style: str, body: dict[str, Any]) -> bytes:
+    if style == "slack":
+        req = body["request"]
+        verb = {
+            "request.held": "is waiting for sign-off",
+            "request.superseded": "was superseded by a newer push",
+            "decision.approve": f"was approved by {body.get('reviewer', 'a reviewer')}",
+            "decision.deny": f"was denied by {body.get('reviewer', 'a reviewer')}",
+            "request.approved": "is fully approved",
+            "request.denied": "is denied",
+        }.get(body["event"], body["event"])
+        guards = ", ".join(f"{g} ({n})" for g, n in sorted(req["required"].items()))
+        text = (
+            f"gate: request #{req['id']} {verb}: {req['repository']} {req['ref']}, "
+            f"{len(req['commits'])} commit(s), guards {guards}. <{req['url']}|Review it>"
+        )
+        payload: dict[str, Any] = {"text": text}
+    else:
+        payload = body
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+class _Worker(threading.Thread):
+    def __init__(self, app: Flask) -> None:
+        super().__init__(name="gate-webhooks", daemon=True)
+        self.app = app
+        self.wake = threading.Event()
+        self.finished = False
+
+    def run(self) -> None:
+        while True:
+            self.wake.clear()
+            try:
+                with self.app.app_context():
+                    wait = deliver_due(self.app)
+                    db.session.remove()
+            except Exception:  # never let a delivery problem kill silently without a trace
+                log.exception("gate: webhook delivery loop failed; will retry on the next event")
+                wait = None
+            if wait is None:
+                with _lock:
+                    if not self.wake.is_set():
+                        self.finished = True
+                        return
+                continue
+            self.wake.wait(timeout=max(wait, 0.01))
+
+
+def kick(app: Flask) -> None:
+    """Start (or wake) this process's delivery worker."""
+    with _lock:
+        worker = app.extensions.get(_EXTENSION)
+        if worker is None or worker.finished:
+            worker = _Worker(app)
+            app.extensions[_EXTENSION] = worker
+            worker.start()
+        else:
+            worker.wake.set()
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def deliver_due(app: Flask) -> float | None:
+    """Send every due delivery; return seconds until the next retry, or None if none pending."""
+    config = app.config
+    while True:
+        now = datetime.now(UTC)
+        due = db.session.scalars(
+            select(WebhookDelivery)
+            .where(
+                WebhookDelivery.state == "pending",
+                WebhookDelivery.next_attempt_at <= now,
+                or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+            )
+            .order_by(WebhookDelivery.id)
+            .limit(20)
+        ).all()
+        if not due:
+            break
+        for delivery in due:
+            _attempt(delivery, config)
+    upcoming = db.session.scalar(
+        select(func.min(WebhookDelivery.next_attempt_at)).where(WebhookDelivery.state == "pending")
+    )
+    if upcoming is None:
+        return None
+    return (_aware(upcoming) - datetime.now(UTC)).total_seconds()
+
+
+def _attempt(delivery: WebhookDelivery, config: Any) -> None:
+    now = datetime.now(UTC)
+    timeout = float(config["GATE_WEBHOOK_TIMEOUT_SECONDS"])
+    claimed = db.session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery.id,
+            WebhookDelivery.state == "pending",
+            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+        )
+        .values(locked_until=now + timedelta(seconds=timeout * 2 + 5))
+    ).rowcount
+    db.session.commit()
+    if claimed != 1:
+        return
+    hook = delivery.webhook
+    body = render_body(hook.style, delivery.body)
+    status: int | None = None
+    error: str | None = None
+    try:
+        response = requests.post(
+            hook.url,
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "gate-webhooks/1",
+                "X-Gate-Event": delivery.event,
+                "X-Gate-Delivery": str(delivery.id),
+                SIGNATURE_HEADER: sign(hook.secret, body),
+            },
+            timeout=timeout,
+            allow_redirects=False,
+        )
+        status = response.status_code
+        if not 200 <= status < 300:
+            error = f"HTTP {status}: {response.text[:200].strip()}"
+    except requests.RequestException as exc:
+        error = f"{type(exc).__name__}: {str(exc)[:300]}"
+    delivery.attempts += 1
+    delivery.last_status = status
+    delivery.locked_until = None
+    finished = datetime.now(UTC)
+    if error is None:
+        delivery.state = "delivered"
+        delivery.delivered_at = finished
+        delivery.last_error = None
+    else:
+        delivery.last_error = error
+        if delivery.attempts >= int(config["GATE_WEBHOOK_MAX_ATTEMPTS"]):
+            delivery.state = "failed"
+        else:
+            backoff = float(config["GATE_WEBHOOK_BACKOFF_SECONDS"]) * 2 ** (delivery.attempts - 1)
+            delivery.next_attempt_at = finished + timedelta(seconds=backoff)
+    db.session.commit()
+
+
+def init_app(app: Flask) -> None:
+    """On a process's first request, resume deliveries left pending (by a restart, say)."""
+    state = {"checked": False}
+
+    @app.before_request
+    def _resume_pending_deliveries() -> None:
+        if state["checked"]:
+            return
+        state["checked"] = True
+        pending = db.session.scalar(
+            select(WebhookDelivery.id).where(WebhookDelivery.state == "pending").limit(1)
+        )
+        if pending is not None:
+            kick(app)

@@ -1,0 +1,79 @@
+"""Reviewer groups, and which groups may approve for each guard."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import delete, select
+
+from gate.server.extensions import db
+from gate.server.models import GuardGroup, ReviewerGroup, User
+from gate.server.services import Conflict, NotFound, ServiceError, audit
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,119}$")
+
+
+def list_groups() -> list[ReviewerGroup]:
+    return list(db.session.scalars(select(ReviewerGroup).order_by(ReviewerGroup.name)))
+
+
+def guard_rules() -> dict[str, list[ReviewerGroup]]:
+    rules: dict[str, list[ReviewerGroup]] = {}
+    for row in db.session.scalars(select(GuardGroup).order_by(GuardGroup.guard)):
+        rules.setdefault(row.guard, []).append(row.group)
+    return rules
+
+
+def add_group(name: str, *, actor: str) -> ReviewerGroup:
+    name = name.strip()
+    if not _NAME.match(name):
+        raise ServiceError("group names are letters, digits, spaces, '.', '_' or '-'")
+    if db.session.scalar(select(ReviewerGroup).where(ReviewerGroup.name == name)):
+        raise Conflict(f"there is already a group {name!r}")
+    group = ReviewerGroup(name=name)
+    db.session.add(group)
+    db.session.flush()
+    audit.append("group.added", actor=actor, actor_auth="session", subject={"group": name})
+    db.session.commit()
+    return group
+
+
+def _group(group_id: int) -> ReviewerGroup:
+    group = db.session.get(ReviewerGroup, group_id)
+    if group is None:
+        raise NotFound(f"there is no group {group_id}")
+    return group
+
+
+def set_members(group_id: int, user_ids: list[int], *, actor: str) -> ReviewerGroup:
+    group = _group(group_id)
+    users = list(db.session.scalars(select(User).where(User.id.in_(user_ids))))
+    if len(users) != len(set(user_ids)):
+        raise ServiceError("some of the chosen reviewers do not exist")
+    group.members = users
+    audit.append(
+        "group.members_set",
+        actor=actor,
+        actor_auth="session",
+        subject={"group": group.name, "members": sorted(u.username for u in users)},
+    )
+    db.session.commit()
+    return group
+
+
+def set_guard_groups(guard: str, group_ids: list[int], *, actor: str) -> None:
+    """Only reviewers in these groups may approve for ``guard``; no groups: any reviewer."""
+    guard = guard.strip()
+    if not guard or len(guard) > 200:
+        raise ServiceError("name the guard as the policy does (at most 200 characters)")
+    groups = [_group(group_id) for group_id in sorted(set(group_ids))]
+    db.session.execute(delete(GuardGroup).where(GuardGroup.guard == guard))
+    for group in groups:
+        db.session.add(GuardGroup(guard=guard, group_id=group.id))
+    audit.append(
+        "guard.groups_set",
+        actor=actor,
+        actor_auth="session",
+        subject={"guard": guard, "groups": [g.name for g in groups]},
+    )
+    db.session.commit()

@@ -1,0 +1,391 @@
+"""What the hook reports: held items become approval requests, or find the ones they are in.
+
+Approvals bind to (repository, key): a commit id, or a ref deletion/rewrite. Re-pushing items
+that already wait returns their request; only items never seen make a new request. When a known
+pusher pushes new items to a ref, that pusher's older pending requests for the ref are
+superseded: their items are released and held again, with everything new, in one fresh request,
+so no approval carries over to changed content.
+
+A push of thousands of items is a handful of statements: one lookup of active keys per chunk,
+one INSERT of all new items (executemany), one load of the requests with their decisions, and
+one audit record; held items' big JSON (diffs) is never read back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from gate.server.extensions import db
+from gate.server.models import (
+    ApprovalRequest,
+    Decision,
+    HeldItem,
+    HookToken,
+    Repository,
+    RequestFacet,
+    User,
+)
+from gate.server.services import audit, notify
+from gate.server.services.pauses import apply_pauses
+from gate.server.services.progress import eligibility_rules, request_summary
+
+KEY_CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's parameter limits
+
+
+@dataclass(frozen=True)
+class HoldReport:
+    """One ref update's held items, as the hook sent them (already validated)."""
+
+    repository: str
+    ref: str
+    old: str
+    new: str
+    pusher: str | None
+    policy_sha256: str
+    approvals: dict[str, int]
+    items: list[dict[str, Any]]
+    owners: dict[str, str] = field(default_factory=dict)  # agent pusher -> operator's email
+
+
+def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
+    """Find or create the requests for a push; answer each item's state. Retries once on a race."""
+    for attempt in range(2):
+        try:
+            answer = _record(report, token)
+            db.session.commit()
+            return answer
+        except IntegrityError:
+            db.session.rollback()
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
+    repo = _repository(report.repository)
+    actor = f"hook-token:{token.id}:{token.name}"
+    _note_policy(report, actor)
+    keys = [item["key"] for item in report.items]
+    request_of = _active_requests(repo.id, keys)
+    new_items = [item for item in report.items if item["key"] not in request_of]
+    created: dict[int, ApprovalRequest] = {}
+    if new_items:
+        # The audit lock first, as every writer takes it (see audit.lock): the rows read for
+        # superseding are locked after it, never before. On SQLite (which ignores FOR UPDATE)
+        # it is also the write lock that keeps a reviewer from approving a request between
+        # this read and the supersede below, which would then release the approved items.
+        audit.lock()
+        stale = _supersedable(repo, report)
+        if stale:
+            stale_ids = {old.id for old in stale}
+            db.session.execute(
+                update(HeldItem)
+                .where(HeldItem.request_id.in_(stale_ids), HeldItem.active.is_(True))
+                .values(active=False)
+            )
+            request_of = {k: rid for k, rid in request_of.items() if rid not in stale_ids}
+            new_items = [item for item in report.items if item["key"] not in request_of]
+        request = _new_request(repo, report, new_items, token, actor)
+        keys_of, approvers_of = _stale_details(stale)
+        for old in stale:
+            _supersede(old, request, actor, keys_of.get(old.id, []), approvers_of.get(old.id, []))
+        request_of.update((item["key"], request.id) for item in new_items)
+        created[request.id] = request  # already in hand, with no decisions
+    requests = {**_load_requests(set(request_of.values()) - set(created)), **created}
+    answer_items = [
+        {
+            "key": key,
+            "state": _item_state(requests[request_of[key]]),
+            "request_id": request_of[key],
+        }
+        for key in keys
+    ]
+    guards_of = {item["key"]: set(item["guards"]) for item in report.items}
+    push = {
+        "repository": repo.name,
+        "ref": report.ref,
+        "old": report.old,
+        "new": report.new,
+        "pusher": report.pusher,
+        "guards": sorted(set().union(*guards_of.values())),
+    }
+    pauses = apply_pauses(answer_items, guards_of, push, actor, report.policy_sha256)
+    if all(item["state"] == "approved" for item in answer_items):
+        audit.append(
+            "push.allowed",
+            actor=actor,
+            actor_auth="hook-token",
+            subject={**push, "keys": keys, "requests": sorted(requests)},
+            policy_sha256=report.policy_sha256,
+        )
+    ordered = [requests[rid] for rid in dict.fromkeys(request_of[key] for key in keys)]
+    # Progress counts eligible approvers only: with no approvals the rules change nothing.
+    rules = eligibility_rules() if any(r.decisions for r in ordered) else {}
+    return {
+        "items": answer_items,
+        "requests": [request_summary(r, rules) for r in ordered],
+        "pauses": pauses,
+    }
+
+
+def _operator_fields(item: dict[str, Any], agent_owner: str | None) -> dict[str, Any]:
+    """Who operates the agent behind an item, for the audit record (the verifier's "operator")."""
+    from gate.server.services.decisions import trailer_operators
+
+    trailers = (item.get("commit") or {}).get("trailers") or []
+    found = trailer_operators(trailers if isinstance(trailers, list) else [])
+    if agent_owner and agent_owner.lower() not in found:
+        found.append(agent_owner.lower())
+    return {"operator": found[0], "operators": found} if found else {}
+
+
+def _supersedable(repo: Repository, report: HoldReport) -> list[ApprovalRequest]:
+    """The same known pusher's pending requests for the same ref (unknown pushers: none)."""
+    if not report.pusher:
+        return []
+    return list(
+        db.session.scalars(
+            select(ApprovalRequest)
+            .where(
+                ApprovalRequest.repository_id == repo.id,
+                ApprovalRequest.ref == report.ref,
+                ApprovalRequest.pusher == report.pusher,
+                ApprovalRequest.state == "pending",
+            )
+            .order_by(ApprovalRequest.id)
+            .with_for_update()
+        )
+    )
+
+
+def _stale_details(
+    stale: list[ApprovalRequest],
+) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """Per superseded request: its items' keys, and the usernames of its standing approvals
+    (in decision order), read as columns: not the items' diffs, not whole decisions."""
+    keys_of: dict[int, list[str]] = {}
+    approvers_of: dict[int, list[str]] = {}
+    if not stale:
+        return keys_of, approvers_of
+    ids = [old.id for old in stale]
+    for request_id, key in db.session.execute(
+        select(HeldItem.request_id, HeldItem.key)
+        .where(HeldItem.request_id.in_(ids))
+        .order_by(HeldItem.id)
+    ):
+        keys_of.setdefault(request_id, []).append(key)
+    for request_id, username in db.session.execute(
+        select(Decision.request_id, User.username)
+        .join(User, User.id == Decision.reviewer_id)
+        .where(
+            Decision.request_id.in_(ids),
+            Decision.verdict == "approve",
+            Decision.withdrawn_at.is_(None),
+        )
+        .order_by(Decision.id)
+    ):
+        approvers_of.setdefault(request_id, []).append(username)
+    return keys_of, approvers_of
+
+
+def _supersede(
+    old: ApprovalRequest, new: ApprovalRequest, actor: str, keys: list[str], approved: list[str]
+) -> None:
+    old.state = "superseded"
+    old.superseded_by_id = new.id
+    old.decided_at = datetime.now(UTC)
+    audit.append(
+        "request.superseded",
+        actor=actor,
+        actor_auth="hook-token",
+        subject={
+            "request": old.id,
+            "superseded_by": new.id,
+            "repository": old.repository.name,
+            "ref": old.ref,
+            "pusher": old.pusher,
+            "keys": keys,
+            "approvals_discarded": approved,
+        },
+        policy_sha256=old.policy_sha256,
+    )
+    notify.enqueue("request.superseded", old, extra={"superseded_by": new.id})
+
+
+def _active_requests(repository_id: int, keys: list[str]) -> dict[str, int]:
+    """key -> request id of the active held items among ``keys`` (only those two columns)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), KEY_CHUNK):
+        rows = db.session.execute(
+            select(HeldItem.key, HeldItem.request_id).where(
+                HeldItem.repository_id == repository_id,
+                HeldItem.active.is_(True),
+                HeldItem.key.in_(keys[start : start + KEY_CHUNK]),
+            )
+        )
+        found.update((key, request_id) for key, request_id in rows)
+    return found
+
+
+def _load_requests(ids: set[int]) -> dict[int, ApprovalRequest]:
+    """The requests with what request_summary reads, loaded up front (no lazy load per item)."""
+    if not ids:
+        return {}
+    rows = db.session.scalars(
+        select(ApprovalRequest)
+        .where(ApprovalRequest.id.in_(ids))
+        .options(
+            joinedload(ApprovalRequest.repository),
+            # Joined, not selectin: one round trip (a push's requests have few decisions).
+            joinedload(ApprovalRequest.decisions).joinedload(Decision.reviewer),
+        )
+    ).unique()
+    return {request.id: request for request in rows}
+
+
+def _item_state(request: ApprovalRequest) -> str:
+    return {"approved": "approved", "denied": "denied"}.get(request.state, "pending")
+
+
+def _repository(name: str) -> Repository:
+    repo = db.session.scalar(select(Repository).where(Repository.name == name))
+    if repo is None:
+        repo = Repository(name=name)
+        db.session.add(repo)
+        db.session.flush()
+    return repo
+
+
+_POLICIES_SEEN = "gate.policies_seen"
+
+
+def _note_policy(report: HoldReport, actor: str) -> None:
+    """Record ``policy.seen`` the first time a policy hash reaches the server.
+
+    A policy found in the audit log stays there (the log is append-only: no update or delete
+    reaches it), so the hashes found are remembered per application and not looked up again.
+    Only hashes read back from the database are remembered, never one this transaction is
+    appending (it could still roll back).
+    """
+    from gate.server.models import AuditRecord
+
+    known: set[str] = current_app.extensions.setdefault(_POLICIES_SEEN, set())
+    if report.policy_sha256 in known:
+        return
+    seen = db.session.scalar(
+        select(AuditRecord.seq)
+        .where(
+            AuditRecord.action == "policy.seen", AuditRecord.policy_sha256 == report.policy_sha256
+        )
+        .limit(1)
+    )
+    if seen is not None:
+        if len(known) >= 10_000:
+            known.clear()
+        known.add(report.policy_sha256)
+        return
+    if seen is None:
+        audit.append(
+            "policy.seen",
+            actor=actor,
+            actor_auth="hook-token",
+            subject={"repository": report.repository, "approvals": report.approvals},
+            policy_sha256=report.policy_sha256,
+        )
+
+
+def _new_request(
+    repo: Repository, report: HoldReport, items: list[dict[str, Any]], token: HookToken, actor: str
+) -> ApprovalRequest:
+    guards = sorted({name for item in items for name in item["guards"]})
+    required = {name: max(1, int(report.approvals.get(name, 1))) for name in guards}
+    audit.lock()  # before the inserts: see audit.lock
+    request = ApprovalRequest(
+        repository_id=repo.id,
+        ref=report.ref,
+        pusher=report.pusher,
+        old=report.old,
+        new=report.new,
+        state="pending",
+        required=required,
+        policy_sha256=report.policy_sha256,
+        token_id=token.id,
+        agent_owner=report.owners.get(report.pusher) if report.pusher else None,
+    )
+    db.session.add(request)
+    db.session.flush()
+    set_committed_value(request, "decisions", [])  # a new request has none: no query for them
+    agents = {s["agent"] for item in items for s in item["signals"] if s.get("agent")}
+    facets = [
+        {"request_id": request.id, "kind": kind, "value": value[:200]}
+        for kind, values in (("guard", guards), ("agent", sorted(agents)))
+        for value in values
+    ]
+    if facets:
+        db.session.execute(insert(RequestFacet), facets)
+    rows = []
+    for item in items:
+        commit = item.get("commit") or {}
+        author = commit.get("author") or {}
+        committer = commit.get("committer") or {}
+        message = commit.get("message") or item.get("reason") or ""
+        rows.append(
+            {
+                "request_id": request.id,
+                "repository_id": repo.id,
+                "key": item["key"],
+                "kind": item["kind"],
+                "active": True,
+                "author_name": author.get("name", ""),
+                "author_email": author.get("email", ""),
+                "committer_name": committer.get("name", ""),
+                "committer_email": committer.get("email", ""),
+                "summary": message.split("\n", 1)[0][:500],
+                "message": message,
+                "meta": {k: v for k, v in item.items() if k in ("commit", "reason", "removed")},
+                "signals": item["signals"],
+                "guards": item["guards"],
+                "diffs": item["diffs"],
+                "diff_sha256": item.get("diff_sha256"),
+            }
+        )
+    db.session.execute(insert(HeldItem), rows)
+    audit.append(
+        "request.held",
+        actor=actor,
+        actor_auth="hook-token",
+        subject={
+            "request": request.id,
+            "repository": repo.name,
+            "ref": report.ref,
+            "old": report.old,
+            "new": report.new,
+            "pusher": report.pusher,
+            "required": required,
+            "agent_owner": request.agent_owner,
+            "items": [
+                {
+                    "key": item["key"],
+                    "kind": item["kind"],
+                    "author": (item.get("commit") or {}).get("author", {}).get("email"),
+                    "committer": (item.get("commit") or {}).get("committer", {}).get("email"),
+                    "guards": item["guards"],
+                    "signals": item["signals"],
+                    "diff_sha256": item.get("diff_sha256"),
+                    **_operator_fields(item, request.agent_owner),
+                }
+                for item in items
+            ],
+        },
+        policy_sha256=report.policy_sha256,
+    )
+    notify.enqueue("request.held", request)
+    return request

@@ -1,0 +1,134 @@
+"""Webhook notifications: an outbox written in the event's own transaction.
+
+``enqueue`` adds one ``WebhookDelivery`` per subscribed webhook to the current transaction, so a
+delivery exists exactly when its event does. Sending happens after commit, on a background
+thread (gate.server.services.delivery), so a slow or failing receiver never blocks the hook's request
+or a reviewer's decision.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import current_app, has_request_context
+from flask import request as http_request
+from flask_sqlalchemy.session import Session
+from sqlalchemy import event, select
+
+from gate.server.extensions import db
+from gate.server.models import ApprovalRequest, Webhook, WebhookDelivery
+from gate.server.services import NotFound, ServiceError, audit
+
+EVENTS = (
+    "request.held",
+    "request.superseded",
+    "decision.approve",
+    "decision.deny",
+    "request.approved",
+    "request.denied",
+)
+STYLES = ("json", "slack")
+_PENDING_FLAG = "gate.webhooks_enqueued"
+
+
+def public_url() -> str:
+    configured = current_app.config.get("GATE_PUBLIC_URL") or ""
+    if configured:
+        return configured.rstrip("/")
+    if has_request_context():
+        return http_request.host_url.rstrip("/")
+    return ""
+
+
+def enqueue(event_name: str, request: ApprovalRequest, extra: dict[str, Any] | None = None) -> int:
+    """Queue ``event_name`` about ``request`` for every webhook that wants it (caller commits)."""
+    hooks = [hook for hook in _active_webhooks() if not hook.events or event_name in hook.events]
+    if not hooks:
+        return 0
+    base = public_url()
+    body = {
+        "event": event_name,
+        "request": {
+            "id": request.id,
+            "state": request.state,
+            "repository": request.repository.name,
+            "ref": request.ref,
+            "pusher": request.pusher,
+            "required": dict(request.required),
+            "commits": [item.key for item in request.items if item.kind == "commit"],
+            "url": f"{base}/requests/{request.id}" if base else f"/requests/{request.id}",
+        },
+        **(extra or {}),
+    }
+    for hook in hooks:
+        db.session.add(WebhookDelivery(webhook_id=hook.id, event=event_name, body=body))
+    db.session.info[_PENDING_FLAG] = True
+    return len(hooks)
+
+
+_WEBHOOKS = "gate.active_webhooks"
+
+
+def _active_webhooks() -> list[Webhook]:
+    """The active webhooks, read once per transaction (a push enqueues up to three events)."""
+    session = db.session()
+    cached = session.info.get(_WEBHOOKS)
+    if cached is not None and cached[0] is session.get_transaction():
+        return cached[1]  # type: ignore[no-any-return]
+    hooks = list(session.scalars(select(Webhook).where(Webhook.active.is_(True))))
+    session.info[_WEBHOOKS] = (session.get_transaction(), hooks)
+    return hooks
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_PENDING_FLAG, False):
+        from gate.server.services.delivery import kick
+
+        kick(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING_FLAG, None)
+
+
+def add_webhook(url: str, style: str, events: list[str], *, actor: str) -> tuple[Webhook, str]:
+    """A new webhook; returns it and its signing secret (shown once to the admin)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ServiceError("the webhook URL must be an http:// or https:// address")
+    if style not in STYLES:
+        raise ServiceError("the body format must be 'json' or 'slack'")
+    unknown = sorted(set(events) - set(EVENTS))
+    if unknown:
+        raise ServiceError(f"unknown events: {', '.join(unknown)}")
+    secret = secrets.token_urlsafe(32)
+    hook = Webhook(url=url.strip(), style=style, secret=secret, events=sorted(events), active=True)
+    db.session.add(hook)
+    db.session.flush()
+    audit.append(
+        "webhook.added",
+        actor=actor,
+        actor_auth="session",
+        subject={"webhook": hook.id, "url": hook.url, "style": style, "events": hook.events},
+    )
+    db.session.commit()
+    return hook, secret
+
+
+def set_webhook_active(webhook_id: int, active: bool, *, actor: str) -> Webhook:
+    hook = db.session.get(Webhook, webhook_id)
+    if hook is None:
+        raise NotFound(f"there is no webhook {webhook_id}")
+    hook.active = active
+    audit.append(
+        "webhook.enabled" if active else "webhook.disabled",
+        actor=actor,
+        actor_auth="session",
+        subject={"webhook": hook.id, "url": hook.url},
+    )
+    db.session.commit()
+    return hook

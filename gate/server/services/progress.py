@@ -1,0 +1,89 @@
+"""How far a request is from sign-off: distinct eligible approving reviewers per guard.
+
+Admins may restrict a guard to reviewer groups (``GuardGroup``); a guard with no groups accepts
+any active reviewer. ``Rules`` (guard -> allowed group ids) is loaded once per page and passed
+down, so that rendering a queue of many requests does not query once per row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from gate.server.extensions import db
+from gate.server.models import ApprovalRequest, Decision, GuardGroup, User
+
+Rules = dict[str, set[int]]
+
+
+def eligibility_rules() -> Rules:
+    rules: Rules = {}
+    for guard, group_id in db.session.execute(select(GuardGroup.guard, GuardGroup.group_id)):
+        rules.setdefault(guard, set()).add(group_id)
+    return rules
+
+
+def may_approve(reviewer: User, guard: str, rules: Rules) -> bool:
+    allowed = rules.get(guard)
+    return not allowed or any(group.id in allowed for group in reviewer.groups)
+
+
+def active_decisions(request: ApprovalRequest) -> list[Decision]:
+    return [d for d in request.decisions if d.withdrawn_at is None and d.reviewer.active]
+
+
+def approvers(request: ApprovalRequest) -> list[Any]:
+    seen: dict[int, Any] = {}
+    for decision in active_decisions(request):
+        if decision.verdict == "approve":
+            seen.setdefault(decision.reviewer_id, decision.reviewer)
+    return list(seen.values())
+
+
+def guard_progress(
+    request: ApprovalRequest, rules: Rules | None = None
+) -> dict[str, tuple[int, int]]:
+    """guard -> (distinct eligible approvals given, approvals needed)."""
+    if rules is None:
+        rules = eligibility_rules()
+    given = approvers(request)
+    progress = {}
+    for guard, needed in sorted(request.required.items()):
+        count = sum(1 for user in given if may_approve(user, guard, rules))
+        progress[guard] = (min(count, needed), needed)
+    return progress
+
+
+def is_satisfied(request: ApprovalRequest, rules: Rules | None = None) -> bool:
+    return all(given >= needed for given, needed in guard_progress(request, rules).values())
+
+
+def progress_text(request: ApprovalRequest, rules: Rules | None = None) -> str:
+    parts = [
+        f"{guard} {given}/{needed}"
+        for guard, (given, needed) in guard_progress(request, rules).items()
+    ]
+    return f"({', '.join(parts)} approvals)" if parts else ""
+
+
+def request_summary(request: ApprovalRequest, rules: Rules | None = None) -> dict[str, Any]:
+    if rules is None:
+        rules = eligibility_rules()
+    denials = [
+        {"reviewer": d.reviewer.display, "comment": d.comment}
+        for d in active_decisions(request)
+        if d.verdict == "deny"
+    ]
+    progress = guard_progress(request, rules)
+    return {
+        "id": request.id,
+        "state": request.state,
+        "ref": request.ref,
+        "repository": request.repository.name,
+        "progress": progress_text(request, rules),
+        "approvals": {g: {"given": a, "needed": n} for g, (a, n) in progress.items()},
+        "approved_by": [u.display for u in approvers(request)],
+        "denials": denials,
+        "superseded_by": request.superseded_by_id,
+    }

@@ -1,0 +1,331 @@
+"""Admin pages: reviewer accounts, hook tokens, reviewer groups per guard, webhooks."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
+
+from gate.server.extensions import db
+from gate.server.models import WebhookDelivery
+from gate.server.services import ServiceError, accounts, groups, notify
+from gate.server.web.forms import (
+    ActionForm,
+    AddUserForm,
+    GroupForm,
+    GuardGroupsForm,
+    MembersForm,
+    ResetPasswordForm,
+    TokenForm,
+    WebhookForm,
+)
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def admin_required(view):  # type: ignore[no-untyped-def]
+    @wraps(view)
+    @login_required
+    def wrapper(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
+        if current_user.role != "admin":
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _run(action, *args: Any, ok: str, **kwargs: Any) -> bool:  # type: ignore[no-untyped-def]
+    """Call a service; flash its refusal instead of failing. True when it worked."""
+    try:
+        action(*args, **kwargs)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return False
+    flash(ok, "ok")
+    return True
+
+
+def _invalid(form: Any) -> None:
+    errors = "; ".join(
+        f"{getattr(form, k).label.text}: {', '.join(v)}" for k, v in form.errors.items()
+    )
+    flash("Nothing was changed: " + (errors or "the form was incomplete."), "error")
+
+
+# ---------------------------------------------------------------------------------- accounts
+
+
+@bp.get("/users")
+@admin_required
+def users():  # type: ignore[no-untyped-def]
+    return render_template(
+        "admin/users.html",
+        users=accounts.list_users(),
+        add_form=AddUserForm(formdata=None),
+        reset_form=ResetPasswordForm(formdata=None),
+        action_form=ActionForm(),
+    )
+
+
+@bp.post("/users")
+@admin_required
+def add_user():  # type: ignore[no-untyped-def]
+    form = AddUserForm()
+    if not form.validate_on_submit():
+        _invalid(form)
+    else:
+        _run(
+            accounts.add_user,
+            form.username.data or "",
+            form.name.data or "",
+            form.email.data or "",
+            form.password.data or "",
+            form.role.data or "reviewer",
+            actor=current_user.username,
+            ok=f"Added {form.username.data}.",
+        )
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/active")
+@admin_required
+def toggle_user(user_id: int):  # type: ignore[no-untyped-def]
+    ActionForm().validate_on_submit() or abort(400)
+    try:
+        user = accounts.get_user(user_id)
+    except ServiceError:
+        abort(404)
+    enable = not user.active
+    _run(
+        accounts.set_active,
+        user,
+        enable,
+        actor=current_user.username,
+        ok=f"{'Enabled' if enable else 'Disabled'} {user.username}.",
+    )
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/password")
+@admin_required
+def reset_password(user_id: int):  # type: ignore[no-untyped-def]
+    form = ResetPasswordForm()
+    try:
+        user = accounts.get_user(user_id)
+    except ServiceError:
+        abort(404)
+    if not form.validate_on_submit():
+        _invalid(form)
+    else:
+        _run(
+            accounts.reset_password,
+            user,
+            form.password.data or "",
+            actor=current_user.username,
+            ok=f"Set a new password for {user.username}.",
+        )
+    return redirect(url_for("admin.users"))
+
+
+# ------------------------------------------------------------------------------------ tokens
+
+
+@bp.get("/tokens")
+@admin_required
+def tokens():  # type: ignore[no-untyped-def]
+    return render_template(
+        "admin/tokens.html",
+        tokens=accounts.list_tokens(),
+        form=TokenForm(formdata=None),
+        action_form=ActionForm(),
+        secret=None,
+    )
+
+
+@bp.post("/tokens")
+@admin_required
+def create_token():  # type: ignore[no-untyped-def]
+    form = TokenForm()
+    secret = None
+    if not form.validate_on_submit():
+        _invalid(form)
+    else:
+        try:
+            _, secret = accounts.create_token(form.name.data or "", actor=current_user.username)
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    return render_template(
+        "admin/tokens.html",
+        tokens=accounts.list_tokens(),
+        form=TokenForm(formdata=None),
+        action_form=ActionForm(),
+        secret=secret,
+    )
+
+
+@bp.post("/tokens/<int:token_id>/revoke")
+@admin_required
+def revoke_token(token_id: int):  # type: ignore[no-untyped-def]
+    ActionForm().validate_on_submit() or abort(400)
+    _run(
+        accounts.revoke_token,
+        token_id,
+        actor=current_user.username,
+        ok=f"Revoked hook token {token_id}; hooks using it are refused from now on.",
+    )
+    return redirect(url_for("admin.tokens"))
+
+
+# ------------------------------------------------------------------------------------ groups
+
+
+@bp.get("/groups")
+@admin_required
+def group_list():  # type: ignore[no-untyped-def]
+    all_groups = groups.list_groups()
+    users = [u for u in accounts.list_users() if u.role in ("reviewer", "admin")]
+    members_forms = {}
+    for group in all_groups:
+        form = MembersForm(formdata=None, prefix=f"g{group.id}")
+        form.members.choices = [SelectChoice(u.id, f"{u.name} ({u.username})") for u in users]
+        form.members.data = [u.id for u in group.members]
+        members_forms[group.id] = form
+    guard_form = GuardGroupsForm(formdata=None)
+    guard_form.groups.choices = [SelectChoice(g.id, g.name) for g in all_groups]
+    return render_template(
+        "admin/groups.html",
+        groups=all_groups,
+        rules=groups.guard_rules(),
+        add_form=GroupForm(formdata=None),
+        members_forms=members_forms,
+        guard_form=guard_form,
+    )
+
+
+@bp.post("/groups")
+@admin_required
+def add_group():  # type: ignore[no-untyped-def]
+    form = GroupForm()
+    if not form.validate_on_submit():
+        _invalid(form)
+    else:
+        _run(
+            groups.add_group,
+            form.name.data or "",
+            actor=current_user.username,
+            ok=f"Added group {form.name.data}.",
+        )
+    return redirect(url_for("admin.group_list"))
+
+
+@bp.post("/groups/<int:group_id>/members")
+@admin_required
+def set_members(group_id: int):  # type: ignore[no-untyped-def]
+    form = MembersForm(prefix=f"g{group_id}")
+    form.members.choices = [SelectChoice(u.id, u.username) for u in accounts.list_users()]
+    if not form.validate_on_submit():
+        _invalid(form)
+    else:
+        _run(
+            groups.set_members,
+            group_id,
+            list(form.members.data or []),
+            actor=current_user.username,
+            ok="Saved the group's members.",
+        )
+    return redirect(url_for("admin.group_list"))
+
+
+@bp.post("/guards")
+@admin_required
+def set_guard_groups():  # type: ignore[no-untyped-def]
+    form = GuardGroupsForm()
+    form.groups.choices = [SelectChoice(g.id, g.name) for g in groups.list_groups()]
+    if not form.validate_on_submit():
+        _invalid(form)
+    else:
+        _run(
+            groups.set_guard_groups,
+            form.guard.data or "",
+            list(form.groups.data or []),
+            actor=current_user.username,
+            ok=f"Saved who may approve guard {form.guard.data}.",
+        )
+    return redirect(url_for("admin.group_list"))
+
+
+# ---------------------------------------------------------------------------------- webhooks
+
+
+def _webhook_page(secret: str | None = None):  # type: ignore[no-untyped-def]
+    from gate.server.models import Webhook
+
+    form = WebhookForm(formdata=None)
+    form.events.choices = [SelectChoice(e, e) for e in notify.EVENTS]
+    deliveries = db.session.scalars(
+        select(WebhookDelivery)
+        .where(WebhookDelivery.state != "delivered")
+        .order_by(WebhookDelivery.id.desc())
+        .limit(200)
+    ).all()
+    return render_template(
+        "admin/webhooks.html",
+        webhooks=db.session.scalars(select(Webhook).order_by(Webhook.id)).all(),
+        deliveries=deliveries,
+        form=form,
+        action_form=ActionForm(),
+        secret=secret,
+    )
+
+
+@bp.get("/webhooks")
+@admin_required
+def webhooks():  # type: ignore[no-untyped-def]
+    return _webhook_page()
+
+
+@bp.post("/webhooks")
+@admin_required
+def add_webhook():  # type: ignore[no-untyped-def]
+    form = WebhookForm()
+    form.events.choices = [SelectChoice(e, e) for e in notify.EVENTS]
+    secret = None
+    if not form.validate_on_submit():
+        _invalid(form)
+    else:
+        try:
+            _, secret = notify.add_webhook(
+                form.url.data or "",
+                form.style.data or "json",
+                list(form.events.data or []),
+                actor=current_user.username,
+            )
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+    return _webhook_page(secret)
+
+
+@bp.post("/webhooks/<int:webhook_id>/active")
+@admin_required
+def toggle_webhook(webhook_id: int):  # type: ignore[no-untyped-def]
+    from gate.server.models import Webhook
+
+    ActionForm().validate_on_submit() or abort(400)
+    hook = db.session.get(Webhook, webhook_id)
+    if hook is None:
+        abort(404)
+    _run(
+        notify.set_webhook_active,
+        webhook_id,
+        not hook.active,
+        actor=current_user.username,
+        ok="Saved.",
+    )
+    return redirect(url_for("admin.webhooks"))

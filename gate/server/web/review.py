@@ -1,0 +1,161 @@
+"""The approval queue, a request's page, the decision form and withdrawal of an approval."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, session, url_for
+from flask import request as http
+from flask_login import current_user, login_required
+
+from gate.server.extensions import db
+from gate.server.services import ServiceError
+from gate.server.services.decisions import (
+    attestation_for,
+    conflicts_of_interest,
+    decide,
+    get_request,
+    ineligible_guards,
+    operators,
+    withdraw_approval,
+)
+from gate.server.services.progress import approvers, eligibility_rules, guard_progress
+from gate.server.services.queue import QueueFilters, filter_options, search_requests
+from gate.server.web.diffview import diff_views, highlight_css
+from gate.server.web.forms import ActionForm, DecisionForm
+
+bp = Blueprint("review", __name__)
+
+
+@bp.app_template_filter("age")
+def age(moment: datetime | None) -> str:
+    """How long ago, coarsely: '40s', '12m', '5h', '3d'."""
+    if moment is None:
+        return ""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = max(0, int((datetime.now(UTC) - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@bp.get("/")
+def index():  # type: ignore[no-untyped-def]
+    return redirect(url_for("review.queue"))
+
+
+@bp.get("/requests")
+@login_required
+def queue():  # type: ignore[no-untyped-def]
+    filters = QueueFilters.from_args(http.args)
+    page_number = http.args.get("page", 1, type=int) or 1
+    per_page = int(current_app.config["GATE_QUEUE_PAGE_SIZE"])
+    page = search_requests(filters, page_number, per_page)
+    rules = eligibility_rules()
+    return render_template(
+        "review/queue.html",
+        page=page,
+        filters=filters,
+        options=filter_options(),
+        progress={r.id: guard_progress(r, rules) for r in page.requests},
+    )
+
+
+@bp.get("/requests/<int:request_id>")
+@login_required
+def detail(request_id: int):  # type: ignore[no-untyped-def]
+    return _render_detail(request_id, DecisionForm())
+
+
+def _render_detail(request_id: int, form: DecisionForm, status: int = 200):  # type: ignore[no-untyped-def]
+    try:
+        req = get_request(request_id)
+    except ServiceError:
+        abort(404)
+    rules = eligibility_rules()
+    mine = [
+        d
+        for d in req.decisions
+        if d.reviewer_id == current_user.id and d.verdict == "approve" and d.withdrawn_at is None
+    ]
+    signals: dict[tuple[str, ...], dict[str, str]] = {}
+    guard_paths: dict[str, list[str]] = {}
+    for item in req.items:
+        for signal in item.signals:
+            signals.setdefault(tuple(sorted(signal.values())), signal)
+        for guard, paths in item.guards.items():
+            guard_paths.setdefault(guard, [])
+            guard_paths[guard] += [p for p in paths if p not in guard_paths[guard]]
+    return (
+        render_template(
+            "review/detail.html",
+            signals=list(signals.values()),
+            guard_paths=guard_paths,
+            req=req,
+            form=form,
+            action_form=ActionForm(),
+            progress=guard_progress(req, rules),
+            approvers=approvers(req),
+            conflicts=conflicts_of_interest(req, current_user),
+            ineligible=ineligible_guards(req, current_user, rules),
+            operators=sorted(operators(req)),
+            attestation=attestation_for(req),
+            my_approval=mine[0] if mine else None,
+            views={item.id: diff_views(item.diffs, item.guards) for item in req.items},
+            highlight_css=highlight_css(),
+        ),
+        status,
+    )
+
+
+@bp.post("/requests/<int:request_id>/decision")
+@login_required
+def decision(request_id: int):  # type: ignore[no-untyped-def]
+    form = DecisionForm()
+    if not form.validate_on_submit():
+        flash("The decision was not recorded: " + _form_errors(form), "error")
+        return _render_detail(request_id, form, 400)
+    try:
+        req = get_request(request_id)
+        decide(
+            req,
+            current_user,
+            form.decision.data or "",
+            form.comment.data or "",
+            password=form.password.data or None,
+            attest=bool(form.attest.data),
+            shown_sha256=form.shown_sha256.data or None,
+            login_method=session.get("gate_login", "password"),
+            address=http.remote_addr,
+        )
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return _render_detail(request_id, form, exc.status)
+    flash("Your decision was recorded.", "ok")
+    return redirect(url_for("review.detail", request_id=request_id))
+
+
+@bp.post("/requests/<int:request_id>/withdraw")
+@login_required
+def withdraw(request_id: int):  # type: ignore[no-untyped-def]
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        withdraw_approval(get_request(request_id), current_user)
+    except ServiceError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return _render_detail(request_id, DecisionForm(formdata=None), exc.status)
+    flash("Your approval was withdrawn; it no longer counts.", "ok")
+    return redirect(url_for("review.detail", request_id=request_id))
+
+
+def _form_errors(form: DecisionForm) -> str:
+    messages = [
+        f"{getattr(form, name).label.text if hasattr(form, name) else name}: {'; '.join(errs)}"
+        for name, errs in form.errors.items()
+    ]
+    return " ".join(messages) or "invalid form"

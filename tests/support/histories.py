@@ -1,0 +1,162 @@
+"""Random histories for the hook's differential tests, and slow references to check against:
+a pygit2 tree walk for changed paths, a pygit2 revision walk for commit ranges."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from pathlib import Path
+
+import pygit2
+
+POLICY = b"""\
+protected_refs = ["refs/heads/main"]
+
+[[guard]]
+name = "training"
+paths = ["train/**", "*.ckpt", "!train/scratch/**"]
+
+[[guard]]
+name = "odd"
+paths = ["we ird/**", "caf\xc3\xa9/*.py", "lnk"]
+
+[agents]
+pushers = ["agent-*"]
+"""
+
+TRAILER = b"\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n"
+NAMES = [
+    b"README.md",
+    b"train/loop.py",
+    b"train/scratch/tmp.py",
+    b"train/deep/a/b/c.py",
+    b"src/model.ckpt",
+    b"docs/guide.md",
+    b"we ird/sp ace.txt",
+    b"we ird/new\nline",
+    b"caf\xc3\xa9/x.py",
+    b"raw/\xff\xfe-not-utf8.bin",
+    b"lnk",
+    b"dir",  # becomes a file or a directory (type changes)
+    b"dir/inner.py",
+]
+MODES = [b"100644", b"100755", b"120000"]
+
+
+def quote(path: bytes) -> bytes:
+    escaped = path.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n")
+    return b'"' + escaped + b'"'
+
+
+def random_history(rng: random.Random, commits: int, agent_share: float = 0.8) -> bytes:
+    """A fast-import stream: refs/heads/base, refs/heads/new on top, refs/heads/other (orphan)."""
+    out: list[bytes] = []
+    files: dict[str, dict[bytes, bytes]] = {"new": {}, "other": {}}
+    mark = 0
+    tips: dict[str, int] = {}
+
+    def commit(branch: str, parents: list[int], agent: bool) -> int:
+        nonlocal mark
+        mark += 1
+        tree = files[branch]
+        ops: list[bytes] = []
+        for _ in range(rng.randint(0, 4)):
+            name = rng.choice(NAMES)
+            kind = rng.random()
+            if kind < 0.2 and name in tree:
+                del tree[name]
+                ops.append(b"D " + quote(name))
+            elif kind < 0.3 and name in tree:  # rename: same content, new name
+                target = rng.choice(NAMES)
+                if target != name and not any(
+                    t.startswith(target + b"/") or target.startswith(t + b"/") for t in tree
+                ):
+                    tree[target] = tree.pop(name)
+                    ops.append(b"D " + quote(name))
+                    ops.append(b"M 100644 inline " + quote(target))
+                    ops.append(b"data %d\n" % len(tree[target]) + tree[target])
+            else:
+                if any(t.startswith(name + b"/") or name.startswith(t + b"/") for t in tree):
+                    for t in [
+                        t for t in tree if t.startswith(name + b"/") or name.startswith(t + b"/")
+                    ]:
+                        del tree[t]
+                        ops.append(b"D " + quote(t))
+                mode = rng.choice(MODES)
+                body = b"target" if mode == b"120000" else b"v%d\n" % rng.randint(0, 3)
+                tree[name] = body
+                ops.append(b"M " + mode + b" inline " + quote(name))
+                ops.append(b"data %d\n" % len(body) + body)
+        message = b"commit %d" % mark + (TRAILER if agent else b"\n")
+        out.append(b"commit refs/heads/" + branch.encode() + b"\nmark :%d\n" % mark)
+        out.append(b"author A <a@example.com> %d +0000\n" % (1_700_000_000 + mark))
+        out.append(b"committer A <a@example.com> %d +0000\n" % (1_700_000_000 + mark))
+        out.append(b"data %d\n" % len(message) + message)
+        if parents:
+            out.append(b"from :%d\n" % parents[0])
+            out.extend(b"merge :%d\n" % p for p in parents[1:])
+        if parents == [] and mark > 1:
+            out.append(b"deleteall\n")
+            for name, body in tree.items():
+                out.append(b"M 100644 inline " + quote(name) + b"\ndata %d\n" % len(body) + body)
+        out.extend(op + b"\n" for op in ops)
+        out.append(b"\n")
+        return mark
+
+    for index in range(commits):
+        if index == 3:
+            out.append(b"reset refs/heads/base\nfrom :%d\n\n" % tips["new"])
+        branch = "other" if index % 5 == 4 else "new"
+        parents = [tips[branch]] if branch in tips else []
+        if branch == "new" and "other" in tips and rng.random() < 0.25:
+            parents.append(tips["other"])  # a merge (sometimes of an unrelated root)
+        tips[branch] = commit(branch, parents, agent=rng.random() < agent_share)
+    return b"".join(out) + b"done\n"
+
+
+def flatten(repo: pygit2.Repository, tree: pygit2.Tree | None, prefix: bytes = b"") -> dict:
+    """path -> (mode, id) for every non-tree entry, walking every subtree (the slow path)."""
+    found: dict[bytes, tuple[int, str]] = {}
+    if tree is None:
+        return found
+    for entry in tree:
+        path = prefix + entry.raw_name
+        if entry.filemode == pygit2.enums.FileMode.TREE:
+            found.update(flatten(repo, repo[entry.id], path + b"/"))
+        else:
+            found[path] = (entry.filemode, str(entry.id))
+    return found
+
+
+def reference_paths(repo: pygit2.Repository, oid: str) -> set[str]:
+    commit = repo[oid]
+    mine = flatten(repo, commit.tree)
+    paths: set[bytes] = set()
+    for parent in commit.parents or [None]:
+        theirs = flatten(repo, parent.tree if parent is not None else None)
+        paths |= {p for p in mine.keys() | theirs.keys() if mine.get(p) != theirs.get(p)}
+    return {p.decode("utf-8", errors="surrogateescape") for p in paths}
+
+
+def reference_commits(repo: pygit2.Repository, new: str, hide: list[str]) -> list[str]:
+    walker = repo.walk(new)
+    for oid in hide:
+        walker.hide(oid)
+    return [str(c.id) for c in walker]
+
+
+def build(tmp: Path, seed: int, agent_share: float = 0.8) -> tuple[Path, dict[str, str]]:
+    bare = tmp / f"r{seed}.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    stream = random_history(random.Random(seed), 40, agent_share)
+    subprocess.run(["git", "fast-import", "--quiet", "--done"], cwd=bare, input=stream, check=True)
+    refs = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname) %(objectname)"],
+        cwd=bare,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    tips = dict(line.split() for line in refs if line)
+    subprocess.run(["git", "update-ref", "refs/heads/main", tips["refs/heads/base"]], cwd=bare)
+    return bare, tips
