@@ -201,7 +201,8 @@ class Record:
 
 def parse_records(data: bytes, name: str = "records.jsonl") -> tuple[list[Record], list[Problem]]:
     """One record per line; lines that are not a well-formed record are problems."""
-    records, problems = [], []
+    records: list[Record] = []
+    problems: list[Problem] = []
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -481,7 +482,7 @@ def check_pushes_were_approved(records: list[Record], partial: bool) -> Iterator
     held: dict[int, HeldRequest] = {}
     for record in records:
         subject, action = record.subject, record.action
-        request = held.get(subject.get("request")) if "request" in subject else None
+        request = held.get(subject["request"]) if "request" in subject else None
         if action == "request.held":
             held[subject["request"]] = held_request(record)
         elif action == "decision.approve" and request is not None:

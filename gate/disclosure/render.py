@@ -12,12 +12,16 @@ import csv
 import io
 import json
 import math
-from datetime import date, timedelta
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from gate.resources import resource_dir
+
+if TYPE_CHECKING:  # matplotlib is imported only when a report is drawn: it is slow to load
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 FORMATS = ("html", "json", "csv")
 CSV_FIELDS = (
@@ -80,18 +84,23 @@ def _series(report: dict[str, Any], value: str) -> dict[str, list[tuple[date, fl
     return series
 
 
-def _figure():  # type: ignore[no-untyped-def]
+def _figure() -> tuple[Figure, Axes]:
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(8, 3.6), dpi=100, layout="constrained")
     return figure, figure.add_subplot()
 
 
-def _share_figure(report: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _share_figure(report: dict[str, Any]) -> Figure:
     figure, axes = _figure()
     series = _series(report, "agent_share")
     for label, points in sorted(series.items()):
-        axes.plot([p[0] for p in points], [p[1] * 100 for p in points], marker="o", label=label)
+        axes.plot(
+            _day_numbers([p[0] for p in points]),
+            [p[1] * 100 for p in points],
+            marker="o",
+            label=label,
+        )
     axes.set_title("Share of commits to guarded paths written by agents, per week")
     axes.set_ylabel("agent share (%)")
     axes.set_ylim(0, 100)
@@ -99,7 +108,7 @@ def _share_figure(report: dict[str, Any]):  # type: ignore[no-untyped-def]
     return figure
 
 
-def _signoff_figure(report: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _signoff_figure(report: dict[str, Any]) -> Figure:
     figure, axes = _figure()
     medians = _series(report, "signoff_median_s")
     highs = _series(report, "signoff_p90_s")
@@ -113,14 +122,14 @@ def _signoff_figure(report: dict[str, Any]):  # type: ignore[no-untyped-def]
     )
     for label, points in sorted(medians.items()):
         line = axes.plot(
-            [p[0] for p in points],
+            _day_numbers([p[0] for p in points]),
             [p[1] / scale for p in points],
             marker="o",
             label=f"{label} median",
         )[0]
         high = highs.get(label, [])
         axes.plot(
-            [p[0] for p in high],
+            _day_numbers([p[0] for p in high]),
             [p[1] / scale for p in high],
             linestyle="--",
             marker="^",
@@ -138,15 +147,24 @@ def _weeks(report: dict[str, Any]) -> list[date]:
     return sorted({date.fromisoformat(row["week"]) for row in report["weeks"]})
 
 
-def _finish(figure: Any, axes: Any, has_data: bool, weeks: list[date]) -> None:
+def _day_numbers(days: list[date]) -> list[float]:
+    """Days as matplotlib's date numbers (days since its epoch): what the x axis holds, and what
+    its typed API takes (it converts dates at run time, but its hints accept numbers only)."""
+    from matplotlib.dates import date2num
+
+    return [float(number) for number in date2num(days)]
+
+
+def _finish(figure: Figure, axes: Axes, has_data: bool, weeks: list[date]) -> None:
     from matplotlib.dates import DateFormatter
     from matplotlib.ticker import MaxNLocator
 
     axes.set_xlabel("week (Monday, UTC)")
     axes.grid(alpha=0.3)
     if has_data:
-        axes.set_xlim(weeks[0] - timedelta(days=4), weeks[-1] + timedelta(days=4))
-        axes.set_xticks(weeks[:: max(1, math.ceil(len(weeks) / 12))])
+        ticks = _day_numbers(weeks)
+        axes.set_xlim(ticks[0] - 4, ticks[-1] + 4)  # four days' margin either side
+        axes.set_xticks(ticks[:: max(1, math.ceil(len(ticks) / 12))])
         axes.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
         axes.yaxis.set_major_locator(MaxNLocator(nbins=6))
         axes.legend(fontsize="small", loc="best")
@@ -157,7 +175,7 @@ def _finish(figure: Any, axes: Any, has_data: bool, weeks: list[date]) -> None:
         )
 
 
-def _data_uri(figure: Any) -> str:
+def _data_uri(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="svg", metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gate.server.extensions import db
+from gate.server.models.base import Model
 
 
-class AuditCheckpoint(db.Model):
+class AuditCheckpoint(Model):
     """One signed checkpoint of the audit log (a C2SP-style signed note). Append-only too."""
 
     __tablename__ = "audit_checkpoints"

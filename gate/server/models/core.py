@@ -9,7 +9,7 @@ from flask_login import UserMixin
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gate.server.extensions import db
+from gate.server.models.base import Model
 
 if TYPE_CHECKING:
     from gate.server.models.review import RequestFacet, ReviewerGroup
@@ -19,7 +19,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -44,7 +44,7 @@ class User(UserMixin, db.Model):
         return f"{self.name} <{self.email}>"
 
 
-class HookToken(db.Model):
+class HookToken(Model):
     __tablename__ = "hook_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,7 +56,7 @@ class HookToken(db.Model):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class Repository(db.Model):
+class Repository(Model):
     __tablename__ = "repositories"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -64,7 +64,7 @@ class Repository(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class ApprovalRequest(db.Model):
+class ApprovalRequest(Model):
     __tablename__ = "requests"
     __table_args__ = (
         Index("ix_requests_state_created", "state", "created_at"),
@@ -99,7 +99,7 @@ class ApprovalRequest(db.Model):
     )
 
 
-class HeldItem(db.Model):
+class HeldItem(Model):
     """A held commit (or ref deletion/rewrite); approvals bind to (repository, key)."""
 
     __tablename__ = "held_items"
@@ -135,7 +135,7 @@ class HeldItem(db.Model):
     request: Mapped[ApprovalRequest] = relationship(back_populates="items")
 
 
-class Decision(db.Model):
+class Decision(Model):
     __tablename__ = "decisions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -154,7 +154,7 @@ class Decision(db.Model):
     reviewer: Mapped[User] = relationship()
 
 
-class AuditRecord(db.Model):
+class AuditRecord(Model):
     """One append-only, hash-chained audit event. Never updated or deleted."""
 
     __tablename__ = "audit_log"

@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gate.server.extensions import db
+from gate.server.models.base import Model
 from gate.server.models.core import User, utcnow
 
 
-class Pause(db.Model):
+class Pause(Model):
     """A freeze of agent changes to some guards (or all), started and stopped by named admins.
 
     In force while ``ended_at`` is unset and ``until`` (if any) lies in the future. A pause that
@@ -41,7 +41,7 @@ class Pause(db.Model):
         return bool(guards) and (self.is_all or bool(guards & set(self.scope)))
 
 
-class PushReport(db.Model):
+class PushReport(Model):
     """One post-receive report, kept so a resent (spooled) report is recorded only once."""
 
     __tablename__ = "push_reports"

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gate.server.extensions import db
+from gate.server.models.base import Model
 from gate.server.models.core import User, utcnow
 
 group_members = Table(
@@ -30,7 +31,7 @@ group_members = Table(
 )
 
 
-class RequestFacet(db.Model):
+class RequestFacet(Model):
     """A filterable property of a request: one row per guard and per agent it concerns."""
 
     __tablename__ = "request_facets"
@@ -44,7 +45,7 @@ class RequestFacet(db.Model):
     value: Mapped[str] = mapped_column(String(200))
 
 
-class ReviewerGroup(db.Model):
+class ReviewerGroup(Model):
     __tablename__ = "reviewer_groups"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -56,7 +57,7 @@ class ReviewerGroup(db.Model):
     )
 
 
-class GuardGroup(db.Model):
+class GuardGroup(Model):
     """Reviewers of ``group`` may approve for ``guard``. A guard with no rows: any reviewer."""
 
     __tablename__ = "guard_groups"
@@ -69,7 +70,7 @@ class GuardGroup(db.Model):
     group: Mapped[ReviewerGroup] = relationship()
 
 
-class LoginAttempt(db.Model):
+class LoginAttempt(Model):
     """A failed login or step-up, counted per key (user:NAME, ip:ADDR) for rate limiting.
 
     Kept in the database so that the limit holds across gunicorn workers and hosts.
@@ -83,7 +84,7 @@ class LoginAttempt(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Webhook(db.Model):
+class Webhook(Model):
     __tablename__ = "webhooks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,7 +96,7 @@ class Webhook(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class WebhookDelivery(db.Model):
+class WebhookDelivery(Model):
     """One event for one webhook: written with the event, sent after commit, retried."""
 
     __tablename__ = "webhook_deliveries"
