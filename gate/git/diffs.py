@@ -79,6 +79,8 @@ def commit_diffs(repo: pygit2.Repository, commit_id: str) -> list[CommitDiff]:
         commit = repo[commit_id]
     except (KeyError, ValueError, pygit2.GitError) as exc:
         raise GateError(f"gate: cannot read commit {commit_id}: {exc}") from None
+    if not isinstance(commit, pygit2.Commit):
+        raise GateError(f"gate: {commit_id} is a {commit.type_str}, not a commit")
     parents = commit.parents or [None]
     budget = [MAX_COMMIT_PATCH]
     return [_diff_against(repo, commit, parent, budget) for parent in parents]

@@ -30,6 +30,7 @@ import gate
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from threading import Thread
 
 SUMMARY_NAME = "gate-cache.fast"
 # The modules that write the summary: an edited checkout (same version) rebuilds it too.
@@ -38,7 +39,7 @@ _BUILDERS = ("summary.py", "literals.py", "catalog.py", "policy.py", "settings.p
 
 def _builders_stamp() -> tuple:
     here = __file__.rpartition("/")[0]
-    stamp = []
+    stamp: list[tuple[str, int | None, int | None]] = []
     for name in _BUILDERS:
         try:
             st = posix.stat(f"{here}/{name}")
@@ -431,7 +432,7 @@ class _ChangedPaths:
         self.size = 0
         self.git: _Git | None = None
         self.output: list[bytes] = []
-        self.reader = None
+        self.reader: Thread | None = None
 
     def add(self, commits: list[bytes]) -> None:
         for oid in commits:

@@ -18,12 +18,13 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterable
+from typing import Any
 
 try:
-    from re import _constants as _c
-    from re import _parser
+    from re import _constants as _c  # type: ignore[attr-defined]  # private: typeshed omits it
+    from re import _parser  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - a Python without the 3.11 layout: no fast path
-    _parser = None  # type: ignore[assignment]
+    _parser = None
 
 # What separates the pieces of the text the hook builds from a commit (a trailer written as
 # "Key: value" with continuation lines joined, "Name <email>"): a literal is cut at these so
@@ -143,22 +144,22 @@ def _literal_char(op: object, av: object) -> str | None:
     return None
 
 
-def _node(op: object, av: object, fold: bool, ignorecase: bool) -> list[Clause]:
+def _node(op: object, av: Any, fold: bool, ignorecase: bool) -> list[Clause]:
     """Clauses of one non-literal node; empty when it needs no particular text."""
     if op is _c.SUBPATTERN:
-        _, add_flags, del_flags, sub = av  # type: ignore[misc]
+        _, add_flags, del_flags, sub = av
         if add_flags & re.IGNORECASE:
             ignorecase = True
         if del_flags & re.IGNORECASE:
             ignorecase = False
         return _sequence(list(sub), fold, ignorecase)
     if op is _c.ATOMIC_GROUP:
-        return _sequence(list(av), fold, ignorecase)  # type: ignore[call-overload]
+        return _sequence(list(av), fold, ignorecase)
     if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", None)):
-        low, _, sub = av  # type: ignore[misc]
+        low, _, sub = av
         return _sequence(list(sub), fold, ignorecase) if low >= 1 else []
     if op is _c.BRANCH:
-        _, branches = av  # type: ignore[misc]
+        _, branches = av
         union: set[str] = set()
         for branch in branches:
             best = _best(_sequence(list(branch), fold, ignorecase))

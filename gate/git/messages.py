@@ -26,7 +26,7 @@ def _guards_text(guards: dict[str, list[str]]) -> str:
 
 def _held_entries(verdict: Verdict) -> list[tuple[str, str, Any]]:
     """(key, headline, held) for every held item of a ref update, commits first."""
-    entries = [
+    entries: list[tuple[str, str, Any]] = [
         (h.key, f"{h.commit.id[:12]} {h.commit.summary[:60]!r}", h) for h in verdict.held_commits
     ]
     if verdict.held_change is not None:

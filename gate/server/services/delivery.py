@@ -14,11 +14,11 @@ import json
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import requests
 from flask import Flask
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 
 from gate.server.extensions import db
 from gate.server.models import WebhookDelivery
@@ -127,14 +127,17 @@ def deliver_due(app: Flask) -> float | None:
 def _attempt(delivery: WebhookDelivery, config: Any) -> None:
     now = datetime.now(UTC)
     timeout = float(config["GATE_WEBHOOK_TIMEOUT_SECONDS"])
-    claimed = db.session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == delivery.id,
-            WebhookDelivery.state == "pending",
-            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
-        )
-        .values(locked_until=now + timedelta(seconds=timeout * 2 + 5))
+    claimed = cast(  # an UPDATE's result is a CursorResult; execute()'s hint says only Result
+        CursorResult[Any],
+        db.session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery.id,
+                WebhookDelivery.state == "pending",
+                or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+            )
+            .values(locked_until=now + timedelta(seconds=timeout * 2 + 5))
+        ),
     ).rowcount
     db.session.commit()
     if claimed != 1:

@@ -99,7 +99,7 @@ def _bundle(records: list[dict[str, object]], period: Period) -> bytes:
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     retention = int(current_app.config["GATE_AUDIT_RETENTION_DAYS"])
     inputs = BundleInputs(
-        records=records,  # type: ignore[arg-type]
+        records=records,
         checkpoints=[(row.id, row.note) for row in checkpoints],
         public_keys=public_keys(key_directory()),
         current_fingerprint=key.fingerprint,

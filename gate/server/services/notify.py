@@ -76,7 +76,7 @@ def _active_webhooks() -> list[Webhook]:
     session = db.session()
     cached = session.info.get(_WEBHOOKS)
     if cached is not None and cached[0] is session.get_transaction():
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     hooks = list(session.scalars(select(Webhook).where(Webhook.active.is_(True))))
     session.info[_WEBHOOKS] = (session.get_transaction(), hooks)
     return hooks

@@ -149,16 +149,16 @@ def expire_due() -> None:
         select(Pause).where(Pause.ended_at.is_(None), Pause.until.is_not(None))
     ):
         if pause.until is not None and as_utc(pause.until) <= now:
-            _expire(pause)
+            _expire(pause, pause.until)
 
 
-def _expire(pause: Pause) -> None:
-    pause.ended_at, pause.end_kind = as_utc(pause.until), "expired"  # type: ignore[arg-type]
+def _expire(pause: Pause, until: datetime) -> None:
+    pause.ended_at, pause.end_kind = as_utc(until), "expired"
     audit.append(
         "pause.expired",
         actor="system",
         actor_auth="system",
-        subject={**_subject(pause, by=None), "expired_at": utc_text(pause.until)},
+        subject={**_subject(pause, by=None), "expired_at": utc_text(until)},
     )
 
 
@@ -171,7 +171,7 @@ def _in_force_expiring_due() -> list[Pause]:
         select(Pause).where(Pause.ended_at.is_(None)).order_by(Pause.id)
     ).all():
         if pause.until is not None and as_utc(pause.until) <= now:
-            _expire(pause)
+            _expire(pause, pause.until)
         else:
             current.append(pause)
     return current
