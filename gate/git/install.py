@@ -28,14 +28,29 @@ def git_dir_of(repo: str | Path) -> Path:
     return Path(proc.stdout.strip())
 
 
-def _boot_code(module: str) -> str:
-    """What a hook's Python runs: gate's own directory on sys.path, then the module's main()."""
+def _boot_code(module: str, failure: str) -> str:
+    """What a hook's Python runs: gate's own directory on sys.path, then the module's main().
+
+    When gate cannot be imported from there (uninstalled, or reinstalled elsewhere, such as an
+    editable install replacing a wheel), the hook prints one ``gate:`` line and exits non-zero
+    (a pre-receive hook then refuses the push) instead of showing the pusher a traceback.
+    """
     import gate
 
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(gate.__file__)))
+    head = (
+        f"gate: {failure}: gate is not installed where this hook expects it, in {package_parent} ("
+    )
+    tail = "); re-run `gate install-hook` for this repository (`gate demo` for its demo)."
     return (
-        f"import sys; sys.path.insert(0, {package_parent!r}); "
-        f"from {module} import main; sys.exit(main())"
+        f"import sys\n"
+        f"sys.path.insert(0, {package_parent!r})\n"
+        f"try:\n"
+        f"    from {module} import main\n"
+        f"except Exception as exc:\n"
+        f"    sys.stderr.write({head!r} + type(exc).__name__ + ': ' + str(exc) + {tail!r} + '\\n')\n"
+        f"    sys.exit(1)\n"
+        f"sys.exit(main())\n"
     )
 
 
@@ -50,7 +65,9 @@ def _fits_shebang(python: str) -> bool:
     )
 
 
-def _install_script(hooks: Path, name: str, chained_name: str, module: str) -> list[str]:
+def _install_script(
+    hooks: Path, name: str, chained_name: str, module: str, failure: str
+) -> list[str]:
     """Write one of gate's hook scripts; a foreign hook already there is kept and chained."""
     done = []
     target = hooks / name
@@ -63,11 +80,13 @@ def _install_script(hooks: Path, name: str, chained_name: str, module: str) -> l
     direct = resource_dir("hooks") / f"{name}.direct"
     if direct.exists() and _fits_shebang(sys.executable):
         script = direct.read_text(encoding="utf-8")
-        script = script.replace("@PYTHON@", sys.executable).replace("@BOOT@", _boot_code(module))
+        script = script.replace("@PYTHON@", sys.executable).replace(
+            "@BOOT@", _boot_code(module, failure)
+        )
     else:
         script = (resource_dir("hooks") / name).read_text(encoding="utf-8")
         script = script.replace("'@PYTHON@'", shlex.quote(sys.executable))
-        script = script.replace("'@BOOT@'", shlex.quote(_boot_code(module)))
+        script = script.replace("'@BOOT@'", shlex.quote(_boot_code(module, failure)))
     tmp = target.with_suffix(".gate-tmp")
     tmp.write_text(script, encoding="utf-8")
     tmp.chmod(0o755)
@@ -95,11 +114,11 @@ def install_hook(
     done: list[str] = []
     hooks = git_dir / "hooks"
     hooks.mkdir(exist_ok=True)
-    for name, chained_name, module in (
-        ("pre-receive", CHAINED_HOOK, "gate.git.pre_receive"),
-        ("post-receive", POST_CHAINED, "gate.git.post_receive"),
+    for name, chained_name, module, failure in (
+        ("pre-receive", CHAINED_HOOK, "gate.git.pre_receive", "push refused"),
+        ("post-receive", POST_CHAINED, "gate.git.post_receive", "push not reported"),
     ):
-        done.extend(_install_script(hooks, name, chained_name, module))
+        done.extend(_install_script(hooks, name, chained_name, module, failure))
     (git_dir / CONFIG_NAME).write_text(config.to_toml(), encoding="utf-8")
     done.append(
         f"wrote {git_dir / CONFIG_NAME} (server {config.server}, repository {config.repository!r})"
