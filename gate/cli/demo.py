@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import shlex
+import socket
 import subprocess
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from gate.errors import GateError
 from gate.git.install import install_hook
 
 REVIEWERS = (
@@ -25,6 +28,26 @@ class Demo:
     repo: Path
     passwords: dict[str, str]
     token_file: Path
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise GateError when the demo's server could not listen on host:port, so that the demo
+    refuses before it prints instructions or points the hook at a server that never starts."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise GateError(f"cannot serve the demo on {host!r}: {exc.strerror}") from None
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server's socket
+            probe.bind(address)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise GateError(
+                f"port {port} on {host} is already in use: stop what uses it, or choose another "
+                "port with --port"
+            ) from None
+        raise GateError(f"cannot serve the demo on {host} port {port}: {exc.strerror}") from None
 
 
 def prepare_demo(home: Path, host: str, port: int) -> Demo:

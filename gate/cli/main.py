@@ -53,7 +53,7 @@ def db_upgrade() -> None:
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 def serve(host: str, port: int) -> None:
     """Run the web app and API (for production, run gate.server.app:create_app() under gunicorn)."""
     app = _app()
@@ -206,14 +206,19 @@ def wait_cmd(
     "--dir", "home", default="gate-demo", show_default=True, type=click.Path(file_okay=False)
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--no-serve", is_flag=True, help="Prepare everything and print the instructions, then exit."
 )
 def demo(home: str, host: str, port: int, no_serve: bool) -> None:
     """A playground: demo repository with the hook, reviewers, and the server on localhost."""
-    from gate.cli.demo import instructions, prepare_demo
+    from gate.cli.demo import check_port_free, instructions, prepare_demo
 
+    if not no_serve:
+        try:
+            check_port_free(host, port)
+        except GateError as exc:
+            _fail(str(exc), 2)
     prepared = prepare_demo(Path(home).resolve(), host, port)
     for line in instructions(prepared):
         click.echo(line)
