@@ -33,14 +33,15 @@ class Demo:
 def check_port_free(host: str, port: int) -> None:
     """Raise GateError when the demo's server could not listen on host:port, so that the demo
     refuses before it prints instructions or points the hook at a server that never starts."""
+    from werkzeug.serving import get_sockaddr, select_address_family
+
+    family = select_address_family(host, port)  # the address the server will bind, found alike
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server's socket
+            probe.bind(get_sockaddr(host, port, family))
     except socket.gaierror as exc:
         raise GateError(f"cannot serve the demo on {host!r}: {exc.strerror}") from None
-    try:
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server's socket
-            probe.bind(address)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise GateError(
