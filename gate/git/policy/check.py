@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from gate.git.policy.errors import PolicyError, Problem
+from gate.git.policy.limits import MAX_APPROVALS, MAX_EMAIL, MAX_GUARD_NAME, MAX_PUSHER_NAME
 from gate.git.policy.model import AGENT_GLOB_KEYS, AgentRules, Guard, Policy
 from gate.git.policy.paths import bracket_end, check_path_pattern
 from gate.git.policy.refs import check_ref_pattern
@@ -208,6 +209,12 @@ class _Checker:
             return None
         if not name.isprintable():
             self.report((*path, "name"), f"guard name {name!r} contains control characters")
+        if len(name) > MAX_GUARD_NAME:
+            self.report(
+                (*path, "name"),
+                f"guard #{index + 1} has a name of {len(name)} characters; at most {MAX_GUARD_NAME}",
+            )
+            return None
         return name
 
     def check_guard_paths(self, path: KeyPath, guard: dict[str, Any], label: str) -> None:
@@ -237,6 +244,11 @@ class _Checker:
         elif approvals < 1:
             self.report(
                 (*path, "approvals"), f"{label}: 'approvals' must be at least 1, not {approvals}"
+            )
+        elif approvals > MAX_APPROVALS:
+            self.report(
+                (*path, "approvals"),
+                f"{label}: 'approvals' must be at most {MAX_APPROVALS}, not {approvals}",
             )
 
     def check_agents(self) -> None:
@@ -276,10 +288,20 @@ class _Checker:
                     where,
                     f"[agents.owners] pusher name {name!r} is empty or has control characters",
                 )
+            elif len(name) > MAX_PUSHER_NAME:
+                self.report(
+                    where,
+                    f"[agents.owners] pusher name {name[:40]!r}... has {len(name)} characters; at most {MAX_PUSHER_NAME}",
+                )
             if not isinstance(email, str):
                 self.report(
                     where,
                     f"[agents.owners] owner of {name!r} must be an email string, not {_type_name(email)}",
+                )
+            elif len(email) > MAX_EMAIL:
+                self.report(
+                    where,
+                    f"[agents.owners] owner of {name[:40]!r} has an email of {len(email)} characters; at most {MAX_EMAIL}",
                 )
             elif not _OWNER_EMAIL.fullmatch(email):
                 self.report(
