@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, TypeAlias
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from gate.git.policy.errors import PolicyError
 
@@ -56,6 +56,11 @@ def guard_rules(patterns: Iterable[str], source: str = "<patterns>") -> GuardRul
 _ANY = None  # '?': any one character of a component
 Token: TypeAlias = "str | re.Pattern[str] | None"  # a literal character, a bracket, or _ANY
 NO_MATCH, DIRECTORY_MATCH, FILE_MATCH = 0, 1, 2
+# The text is a component (its characters) or a path (its components); a chunk is a run of
+# literal characters, or of tokens that each match one element.
+Text: TypeAlias = "str | Sequence[str]"
+Chunk: TypeAlias = "str | tuple[Any, ...]"
+Fits: TypeAlias = "Callable[[Any, str, Work], bool]"
 
 
 class Work:
@@ -67,15 +72,18 @@ class Work:
         self.steps = 0
 
 
-def _fit_at(chunk, text, index, fits, work) -> bool:  # type: ignore[no-untyped-def]
+def _fit_at(chunk: Chunk, text: Text, index: int, fits: Fits, work: Work) -> bool:
     work.steps += len(chunk) or 1
     if isinstance(chunk, str):  # a run of literal characters
-        return text.startswith(chunk, index)
-    return all(fits(token, text[index + offset], work) for offset, token in enumerate(chunk))
+        return isinstance(text, str) and text.startswith(chunk, index)
+    for offset, token in enumerate(chunk):  # noqa: SIM110 (no generator on the hot path)
+        if not fits(token, text[index + offset], work):
+            return False
+    return True
 
 
-def _first_fit(chunk, text, start, stop, fits, work) -> int:  # type: ignore[no-untyped-def]
-    if isinstance(chunk, str):
+def _first_fit(chunk: Chunk, text: Text, start: int, stop: int, fits: Fits, work: Work) -> int:
+    if isinstance(chunk, str) and isinstance(text, str):
         work.steps += stop - start + 1
         return text.find(chunk, start, stop)
     for index in range(start, stop - len(chunk) + 1):
@@ -84,7 +92,15 @@ def _first_fit(chunk, text, start, stop, fits, work) -> int:  # type: ignore[no-
     return -1
 
 
-def _stars_match(chunks, text, start, stop, fits, work, to_end: bool = True) -> bool:  # type: ignore[no-untyped-def]
+def _stars_match(
+    chunks: Sequence[Chunk],
+    text: Text,
+    start: int,
+    stop: int,
+    fits: Fits,
+    work: Work,
+    to_end: bool = True,
+) -> bool:
     """Whether ``text[start:stop]`` is ``chunks`` joined by stars (``to_end`` False: a prefix of it)."""
     first, last = chunks[0], chunks[-1]
     if len(chunks) == 1:
@@ -193,7 +209,7 @@ _GLOBSTAR = "**"
 class _PathGlob:
     """One gitignore pattern over the components of a path, normalised as pathspec does."""
 
-    __slots__ = ("below", "chunks", "everything", "include", "is_dir")
+    __slots__ = ("below", "chunks", "everything", "include", "is_dir", "required")
 
     def __init__(self, pattern: str) -> None:
         """Raises ValueError for patterns pathspec refuses, LookupError for those it ignores."""
@@ -238,29 +254,40 @@ class _PathGlob:
         if refused is not None:
             raise refused
         self.chunks = tuple(chunks)
+        # Text any matching path contains: most paths are ruled out by 'in' alone.
+        self.required = tuple(
+            {
+                piece
+                for chunk in chunks
+                for glob in chunk
+                for piece in glob.chunks
+                if isinstance(piece, str) and piece
+            }
+        )
 
-    def match(self, components: list[str], work: Work) -> int:
+    def match(self, path: str, components: list[str], work: Work) -> int:
         """FILE_MATCH, DIRECTORY_MATCH (a directory above the path matched) or NO_MATCH."""
+        for piece in self.required:
+            if piece not in path:
+                return NO_MATCH
         count = len(components)
         if self.everything:
             if self.is_dir:
                 return DIRECTORY_MATCH if count > 1 else NO_MATCH
             return FILE_MATCH
         if self.below:
-            if not _stars_match(self.chunks, components, 0, count - 1, _segment_fits, work, False):
+            if not _stars_match(
+                self.chunks, components, 0, count - 1, _SegmentGlob.matches, work, False
+            ):
                 return NO_MATCH
             return DIRECTORY_MATCH if self.is_dir else FILE_MATCH
-        if _stars_match(self.chunks, components, 0, count, _segment_fits, work):
+        if _stars_match(self.chunks, components, 0, count, _SegmentGlob.matches, work):
             return FILE_MATCH
         if count > 1 and _stars_match(
-            self.chunks, components, 0, count - 1, _segment_fits, work, False
+            self.chunks, components, 0, count - 1, _SegmentGlob.matches, work, False
         ):
             return DIRECTORY_MATCH
         return NO_MATCH
-
-
-def _segment_fits(glob: _SegmentGlob, component: str, work: Work) -> bool:
-    return glob.matches(component, work)
 
 
 class GuardMatcher:
@@ -299,7 +326,7 @@ class GuardMatcher:
         components = path.split("/")
         decided, best = False, NO_MATCH
         for glob in self._reversed:
-            found = glob.match(components, self.work)
+            found = glob.match(path, components, self.work)
             if found > best:
                 decided, best = glob.include, found
             if found == FILE_MATCH:
