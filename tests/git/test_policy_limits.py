@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from gate.git.policy import PolicyError, parse_policy
@@ -53,3 +57,18 @@ def test_owner_beyond_the_limits() -> None:
     assert line == 7 and f"at most {MAX_PUSHER_NAME}" in message
     line, message = problem(email="o" * MAX_EMAIL + "@x.org")
     assert line == 7 and f"at most {MAX_EMAIL}" in message
+
+
+def test_policy_check_refuses_what_the_server_would(tmp_path: Path) -> None:
+    file = tmp_path / "policy.toml"
+    file.write_text(
+        HEAD + f'[[guard]]\nname = "g"\npaths = ["x/**"]\napprovals = {MAX_APPROVALS + 1}\n'
+    )
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "gate"), "policy", "check", str(file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{file}:5: guard 'g': 'approvals' must be at most {MAX_APPROVALS}" in result.stderr

@@ -39,7 +39,7 @@ def pathspec_matches(patterns: list[str], path: str) -> bool:
         return bool(compile_path_patterns(patterns).match_file(path, separators=()))
 
 
-@settings(max_examples=1500, deadline=None, database=None)
+@settings(max_examples=800, deadline=None, database=None)
 @given(st.lists(_PATTERN, min_size=1, max_size=4), st.lists(_PATH, min_size=1, max_size=8))
 @example(["a/**/b"], ["a/b/b", "a/x/b/y", "a/b"])
 @example(["**/a/*"], ["a/a/x", "a/b/a/c/d"])
@@ -48,6 +48,21 @@ def test_matches_like_pathspec(patterns: list[str], paths: list[str]) -> None:
     matcher = GuardMatcher(patterns)
     for path in paths:
         assert matcher.matches(path) == pathspec_matches(patterns, path), (patterns, path)
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(
+    st.lists(st.sampled_from(["a", "b", "*", "?", "[!a]", "[^b]", "[!]a]", "[!a-c]"]), max_size=6),
+    st.lists(st.text(alphabet="abcd]", min_size=1, max_size=6), min_size=1, max_size=6),
+)
+def test_negated_brackets_within_a_component_match_like_pathspec(
+    tokens: list[str], names: list[str]
+) -> None:
+    """On one-component names: there pathspec's negated brackets have no '/' to match."""
+    pattern = "".join(tokens) or "a"
+    matcher = GuardMatcher([pattern])
+    for name in names:
+        assert matcher.matches(name) == pathspec_matches([pattern], name), (pattern, name)
 
 
 @pytest.mark.parametrize(
