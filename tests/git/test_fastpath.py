@@ -3,7 +3,7 @@
 - Changed paths: git plumbing (rev-list + diff-tree --stdin) against a reference that walks
   every tree with pygit2 and compares entries, over random histories with merges, renames,
   mode and type changes, deletions, root commits, odd and non-UTF-8 names, and force pushes.
-- Guard matching: GuardMatcher (the hook's cached regexes) against pathspec's GitIgnoreSpec.
+- Guard matching: GuardMatcher (linear, no regexes) against pathspec's GitIgnoreSpec.
 - Catalog addresses: the dictionary lookup against one full-match PatternSet of every rule.
 - The settings cache: a warm cache yields the same policy, guards and catalog as parsing.
 """
@@ -21,7 +21,7 @@ from gate.git.catalog import PatternSet, catalog_glob, load_catalog, login_regex
 from gate.git.classify import classify
 from gate.git.detection import AgentDetector
 from gate.git.plumbing import Git
-from gate.git.policy import Guard, GuardMatcher, compile_path_patterns, guard_rules, parse_policy
+from gate.git.policy import Guard, GuardMatcher, compile_path_patterns, parse_policy
 from gate.git.refs import RefUpdate
 from gate.git.settings import CACHE_NAME, load_state
 from tests.support.histories import (
@@ -103,7 +103,7 @@ _PATH = st.lists(
 @example(["a/a", "!*/"], ["a/a/a"])  # unanchored regexes: pathspec searches, it does not match
 def test_guard_matcher_agrees_with_pathspec(patterns: list[str], paths: list[str]) -> None:
     spec = compile_path_patterns(patterns)
-    matcher = GuardMatcher(guard_rules(patterns))
+    matcher = GuardMatcher(patterns)
     for path in paths:
         assert matcher.matches(path) == spec.match_file(path, separators=()), (patterns, path)
 

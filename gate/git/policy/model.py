@@ -1,0 +1,140 @@
+"""The policy objects: protected refs, guards and agent rules, as checked by gate.git.policy.check.
+
+Import cost matters: the pre-receive hook imports this package on every push, and most pushes
+only need ``Policy.is_protected``. Guards match with ``GuardMatcher`` (gate.git.policy.paths),
+which needs neither ``pathspec`` (about 50 ms to import) nor a regex engine that can backtrack;
+``pathspec`` is imported only to translate guard patterns into regexes for the fast path's
+literals (``Guard.rules``), and the hook caches that translation (gate.git.settings).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from gate.git.policy.paths import GuardMatcher, GuardRules, compile_path_patterns, guard_rules
+from gate.git.policy.refs import compile_ref_patterns
+
+if TYPE_CHECKING:
+    import pathspec
+
+AGENT_GLOB_KEYS = ("pushers", "emails", "names", "trailers")
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A named set of gitignore-style path patterns whose changes need ``approvals`` reviewers."""
+
+    name: str
+    paths: tuple[str, ...]
+    approvals: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "paths", tuple(self.paths))
+
+    @cached_property
+    def _spec(self) -> pathspec.GitIgnoreSpec:
+        return compile_path_patterns(self.paths, source=f"guard {self.name!r}")
+
+    @cached_property
+    def _matcher(self) -> GuardMatcher:
+        return GuardMatcher(self.paths, source=f"guard {self.name!r}")
+
+    @cached_property
+    def rules(self) -> GuardRules:
+        """pathspec's regexes for these patterns: the fast path takes its literals from them."""
+        return guard_rules(self.paths, source=f"guard {self.name!r}")
+
+    def use_rules(self, rules: GuardRules) -> None:
+        """Take ``rules`` translated earlier by ``guard_rules`` (the hook's cache)."""
+        self.__dict__["rules"] = tuple((str(source), bool(include)) for source, include in rules)
+
+    def matches(self, path: str) -> bool:
+        """Whether the repository-relative ``path`` is guarded (gitignore semantics, with '!')."""
+        return self._matcher.matches(path)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "paths": list(self.paths), "approvals": self.approvals}
+
+
+@dataclass(frozen=True)
+class AgentRules:
+    """Policy rules that mark a commit as an agent's, on top of the built-in catalog.
+
+    Pusher, email and name globs are case-insensitive fnmatch patterns over the whole value;
+    trailer globs match the trailer written as "Key: value", also case-insensitively.
+    """
+
+    builtin: bool = True
+    pushers: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    trailers: tuple[str, ...] = ()
+    owners: tuple[tuple[str, str], ...] = ()  # (agent pusher name, operator's email)
+
+    def __post_init__(self) -> None:
+        for key in AGENT_GLOB_KEYS:
+            object.__setattr__(self, key, tuple(getattr(self, key)))
+        object.__setattr__(self, "owners", tuple((k, v) for k, v in self.owners))
+
+    def owner_of(self, pusher: str | None) -> str | None:
+        """The email of the human who operates the agent account ``pusher``, if the policy says."""
+        if not pusher:
+            return None
+        folded = pusher.casefold()
+        return next((email for name, email in self.owners if name.casefold() == folded), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return (
+            {"builtin": self.builtin}
+            | {key: list(getattr(self, key)) for key in AGENT_GLOB_KEYS}
+            | {"owners": dict(self.owners)}
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A checked policy file. ``sha256`` is the hash of the file's bytes, for the audit log."""
+
+    protected_refs: tuple[str, ...]
+    guards: tuple[Guard, ...]
+    agents: AgentRules
+    sha256: str
+    source: str = "<policy>"
+    _ref_regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "protected_refs", tuple(self.protected_refs))
+        object.__setattr__(self, "guards", tuple(self.guards))
+        object.__setattr__(self, "_ref_regex", compile_ref_patterns(self.protected_refs))
+
+    def is_protected(self, ref: str) -> bool:
+        """Whether pushes to ``ref`` are checked ('*' within one component, '**' across)."""
+        return self._ref_regex.fullmatch(ref) is not None
+
+    def guards_for(self, path: str) -> list[Guard]:
+        """The guards whose patterns match ``path``, in policy order."""
+        return [guard for guard in self.guards if guard.matches(path)]
+
+    def guards_for_paths(self, paths: Iterable[str]) -> dict[str, list[str]]:
+        """Guard name -> the given paths it matches (sorted, deduplicated); unmatched left out."""
+        unique = sorted(set(paths))
+        result: dict[str, list[str]] = {}
+        for guard in self.guards:
+            matched = [path for path in unique if guard.matches(path)]
+            if matched:
+                result[guard.name] = matched
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy, for the audit log and the API."""
+        return {
+            "source": self.source,
+            "sha256": self.sha256,
+            "protected_refs": list(self.protected_refs),
+            "guards": [guard.to_dict() for guard in self.guards],
+            "agents": self.agents.to_dict(),
+        }
