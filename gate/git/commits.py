@@ -210,10 +210,8 @@ class _Iconv:
         self._open.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
         self._iconv = library.iconv
         self._iconv.restype = ctypes.c_size_t
-        self._iconv.argtypes = [
-            ctypes.c_void_p,
-            *[ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)] * 2,
-        ]
+        pointer, size = ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)
+        self._iconv.argtypes = [ctypes.c_void_p, pointer, size, pointer, size]
         self._close = library.iconv_close
         self._close.argtypes = [ctypes.c_void_p]
         self._failed = ctypes.c_void_p(-1).value
@@ -277,7 +275,7 @@ def _is_blank(line: bytes) -> bool:
     return not line.strip(_SPACE)
 
 
-def _separator_at(line: bytes) -> int:
+def _separator_at(line: bytes | bytearray) -> int:
     """Where ``Token: ...`` has its separator, ``-1`` if the line is not shaped so
     (trailer.c find_separator: token bytes, then only whitespace before the separator)."""
     spaced = False
