@@ -12,14 +12,20 @@ Text is decoded from the bytes git would print: invalid UTF-8 becomes U+FFFD, ne
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from gate.errors import GateError
 
 # git's locale-independent ctype (ctype.c): only these four bytes are space, only ASCII is alnum.
 _SPACE = b" \t\n\r"
-_TOKEN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
-_DIGITS = b"0123456789"
+# An ident's name and address: up to the first "<", then up to the first ">" after it.
+_IDENT = re.compile(rb"([^<\n]*)<([^>\n]*)>")
+# After an ident's last ">": the date, then the zone (ident.c split_ident_line).
+_DATE = re.compile(rb"[ \t\n\r]*([0-9]+)[ \t\n\r]*([+-][0-9]+)")
+# A trailer line's "Token:" (trailer.c find_separator): token bytes, optional blanks, ":".
+_SEPARATOR = re.compile(rb"(?:[A-Za-z0-9-]+[ \t]*)?:")
+_FOLD = re.compile(rb"\n[ \t\n\r]*")
 _COMMENT = b"#"  # core.commentChar's default
 _SEPARATORS = b":"  # trailer.separators' default
 _GIT_GENERATED = (b"Signed-off-by: ", b"(cherry picked from commit ")
@@ -86,35 +92,21 @@ def parse_person(raw: bytes) -> Person:
     what comes before that ``<`` (trailing spaces dropped); the date follows the last ``>``.
     Without a ``<...>`` git shows neither name nor address, and neither does this.
     """
-    raw = raw.split(b"\n", 1)[0]
-    opening = raw.find(b"<")
-    closing = raw.find(b">", opening + 1) if opening >= 0 else -1
-    if closing < 0:
+    ident = _IDENT.match(raw)
+    if ident is None:
         return Person(name="", email="")
-    name = raw[:opening].rstrip(_SPACE)
-    email = raw[opening + 1 : closing]
     time, offset = 0, "+0000"
-    rest = raw[raw.rfind(b">") + 1 :].lstrip(_SPACE)
-    digits = _span(rest, _DIGITS)
-    if digits:
-        zone = rest[digits:].lstrip(_SPACE)
-        zone_digits = _span(zone[1:], _DIGITS) if zone[:1] in (b"+", b"-") else 0
-        if zone_digits:
-            offset = zone[: 1 + zone_digits].decode("ascii")
-            # git shows a date past its timestamp type as 0 (ident.c show_ident_date)
-            time = int(rest[:digits]) if digits <= 19 else 0
-            time = time if time < 2**63 else 0
-    return Person(name=decode_text(name), email=decode_text(email), time=time, offset=offset)
-
-
-def _span(raw: bytes, accept: bytes) -> int:
-    """How many leading bytes of ``raw`` are in ``accept`` (C's strspn)."""
-    count = 0
-    for byte in raw:
-        if byte not in accept:
-            break
-        count += 1
-    return count
+    date = _DATE.match(raw, raw.rfind(b">") + 1)
+    if date:
+        digits, offset = date[1], date[2].decode("ascii")
+        # git shows a date past its timestamp type as 0 (ident.c show_ident_date)
+        time = int(digits) if len(digits) <= 19 and int(digits) < 2**63 else 0
+    return Person(
+        name=ident[1].rstrip(_SPACE).decode("utf-8", "replace"),
+        email=ident[2].decode("utf-8", "replace"),
+        time=time,
+        offset=offset,
+    )
 
 
 # --- encodings (pretty.c logmsg_reencode, utf8.c reencode_string_len) ----------------------
@@ -127,12 +119,21 @@ def _same_utf(a: bytes, b: bytes) -> bool:
     return a.removeprefix(b"-").lower() == b.removeprefix(b"-").lower()
 
 
+def _header_end(buffer: bytes) -> int:
+    """Offset of the empty line that ends the header (its length when there is none)."""
+    if buffer.startswith(b"\n"):
+        return 0
+    found = buffer.find(b"\n\n")
+    return len(buffer) if found < 0 else found + 1
+
+
 def _header(buffer: bytes, key: bytes) -> bytes | None:
     """The first ``key value`` header line's value (commit.c find_commit_header)."""
-    for line in buffer.split(b"\n"):
-        if not line:
-            return None
-        if len(line) > len(key) and line.startswith(key + b" "):
+    head = buffer[: _header_end(buffer)]
+    if not head.startswith(key + b" ") and b"\n" + key + b" " not in head:
+        return None
+    for line in head.split(b"\n"):
+        if line.startswith(key + b" "):
             return line[len(key) + 1 :]
     return None
 
@@ -153,7 +154,8 @@ def git_view(raw: bytes) -> bytes:
     """The commit object as git's log formats read it: cut at the first NUL (git treats it as
     a C string) and re-encoded to UTF-8 from its declared ``encoding``; when the conversion
     fails git shows the bytes unchanged, header and all."""
-    buffer = raw.split(b"\0", 1)[0]
+    nul = raw.find(b"\0")
+    buffer = raw if nul < 0 else raw[:nul]
     encoding = _header(buffer, b"encoding")
     if encoding is None:
         return buffer
@@ -276,74 +278,55 @@ def _is_blank(line: bytes) -> bool:
 
 
 def _separator_at(line: bytes | bytearray) -> int:
-    """Where ``Token: ...`` has its separator, ``-1`` if the line is not shaped so
-    (trailer.c find_separator: token bytes, then only whitespace before the separator)."""
-    spaced = False
-    for index, byte in enumerate(line):
-        if byte in _SEPARATORS:
-            return index
-        if not spaced and byte in _TOKEN:
-            continue
-        if index and byte in b" \t":
-            spaced = True
-            continue
-        break
-    return -1
+    """Where ``Token: ...`` has its separator, ``-1`` if the line is not shaped so."""
+    found = _SEPARATOR.match(line)
+    return found.end() - 1 if found else -1
 
 
-def _cutoff(buffer: bytes, length: int) -> int:
-    """commit.c via wt_status_locate_end: a scissors line ends what can hold trailers."""
-    if buffer.startswith(_CUT_LINE):
+def _cutoff(body: bytes, lines: list[bytes]) -> int:
+    """Index of a scissors line, which ends what can hold trailers (wt_status_locate_end)."""
+    if body.startswith(_CUT_LINE):
         return 0
-    found = buffer.find(b"\n" + _CUT_LINE)
-    return found + 1 if found >= 0 else length
+    found = body.find(b"\n" + _CUT_LINE)
+    return len(lines) if found < 0 else body.count(b"\n", 0, found + 1)
 
 
-def _trailer_end(buffer: bytes, length: int) -> int:
-    """Where trailing comment and blank lines (and an old ``Conflicts:`` block) begin."""
-    cutoff = _cutoff(buffer, length)
+def _trailer_end(lines: list[bytes], cutoff: int) -> int:
+    """Index where trailing comment and blank lines (and an old ``Conflicts:`` block) begin
+    (commit.c ignore_non_trailer; like git, a comment run starting at line 0 is not one)."""
     start_of_comments = 0
     in_conflicts = False
-    offset = 0
-    for line in _lines(buffer[:length]):
-        if offset >= cutoff:
-            break
+    for index in range(cutoff):
+        line = lines[index]
         if line[:1] in (_COMMENT, b"\n"):
             if not start_of_comments:
-                start_of_comments = offset
+                start_of_comments = index
         elif line.startswith(b"Conflicts:\n"):
             in_conflicts = True
             if not start_of_comments:
-                start_of_comments = offset
+                start_of_comments = index
         elif in_conflicts and line[:1] == b"\t":
             pass
         elif start_of_comments:
             start_of_comments = 0
             in_conflicts = False
-        offset += len(line)
-    return start_of_comments if start_of_comments else cutoff
+    return start_of_comments or cutoff
 
 
-def _trailer_start(buffer: bytes, length: int) -> int:
-    """Offset of the trailer block: the last paragraph when all of it is trailers, or when at
-    least a quarter is and one line is git-generated (``Signed-off-by:``)."""
-    lines = _lines(buffer[:length])
-    end_of_title = 0
-    for line in lines:
-        if line[:1] == _COMMENT:
-            end_of_title += len(line)
-            continue
-        if _is_blank(line):
+def _trailer_start(lines: list[bytes], end: int) -> int:
+    """Index of the trailer block's first line (``end`` if none): the last paragraph when all
+    of it is trailers, or when a quarter is and one line is git-generated (``Signed-off-by``)."""
+    end_of_title = end
+    for index in range(end):
+        line = lines[index]
+        if line[:1] != _COMMENT and _is_blank(line):
+            end_of_title = index
             break
-        end_of_title += len(line)
     only_spaces = True
     recognized = False
     trailers = non_trailers = continuations = 0
-    offset = length
-    for line in reversed(lines):
-        offset -= len(line)
-        if offset < end_of_title:
-            break
+    for index in range(end - 1, end_of_title - 1, -1):
+        line = lines[index]
         if line[:1] == _COMMENT:
             non_trailers += continuations
             continuations = 0
@@ -353,10 +336,10 @@ def _trailer_start(buffer: bytes, length: int) -> int:
                 continue
             non_trailers += continuations
             if recognized and trailers * 3 >= non_trailers:
-                return offset + len(line)
+                return index + 1
             if trailers and not non_trailers:
-                return offset + len(line)
-            return length
+                return index + 1
+            return end
         only_spaces = False
         if line.startswith(_GIT_GENERATED):
             trailers += 1
@@ -370,22 +353,12 @@ def _trailer_start(buffer: bytes, length: int) -> int:
         else:
             non_trailers += 1 + continuations
             continuations = 0
-    return length
+    return end
 
 
 def _unfold(value: bytes) -> bytes:
-    out = bytearray()
-    index = 0
-    while index < len(value):
-        byte = value[index]
-        index += 1
-        if byte == 0x0A:
-            while index < len(value) and value[index] in _SPACE:
-                index += 1
-            out.append(0x20)
-        else:
-            out.append(byte)
-    return _strip(bytes(out))
+    """A continued value on one line: each newline and the blanks after it become a space."""
+    return _strip(_FOLD.sub(b" ", value)) if b"\n" in value else value
 
 
 def parse_trailers(body: bytes) -> tuple[tuple[bytes, bytes], ...]:
@@ -393,11 +366,13 @@ def parse_trailers(body: bytes) -> tuple[tuple[bytes, bytes], ...]:
 
     Like git's log formats this reads a commit, not a mailed patch: a ``---`` line is text.
     """
-    end = _trailer_end(body, len(body))
-    start = _trailer_start(body, end)
+    if b":" not in body:
+        return ()  # no line can be a trailer
+    lines = _lines(body)
+    end = _trailer_end(lines, _cutoff(body, lines))
     entries: list[bytearray] = []
     extendable = False
-    for line in _lines(body[start:end]):
+    for line in lines[_trailer_start(lines, end) : end]:
         if extendable and line[:1] in _SPACE:
             entries[-1] += line
             continue
@@ -415,6 +390,9 @@ def parse_trailers(body: bytes) -> tuple[tuple[bytes, bytes], ...]:
 
 
 def _skip_blank_lines(buffer: bytes, start: int) -> int:
+    """Offset of the first non-blank line from ``start``, the empty line ending the header."""
+    if buffer[start + 1 : start + 2] not in _SPACE:  # the usual: a subject right after
+        return start + 1
     while start < len(buffer):
         newline = buffer.find(b"\n", start)
         end = len(buffer) if newline < 0 else newline + 1
@@ -441,18 +419,12 @@ def parse_commit(oid: str, raw: bytes) -> Commit:
             parents.append(line[7:].decode("ascii", errors="replace"))
     view = git_view(raw)
     author = committer = b""
-    offset = 0
-    while offset < len(view):
-        newline = view.find(b"\n", offset)
-        end = len(view) if newline < 0 else newline
-        line = view[offset:end]
-        if not line:
-            break
+    offset = _header_end(view)
+    for line in view[:offset].split(b"\n"):  # the last of each wins, as in pretty.c
         if line.startswith(b"author "):
             author = line[7:]
         elif line.startswith(b"committer "):
             committer = line[10:]
-        offset = end + 1 if newline >= 0 else end
     # offset is at the newline that ends the header: the message follows it, and the
     # trailers are read from the first non-blank line on (pretty.c, %B and %(trailers))
     body = view[offset + 1 :]
