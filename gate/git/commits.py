@@ -4,7 +4,8 @@ Agents choose the bytes of their commits, so every rule here is git's own (v2.39
 ``author`` line counts and how it splits into name and address (ident.c ``split_ident_line``,
 pretty.c), how a declared ``encoding`` re-encodes the whole object to UTF-8 (pretty.c
 ``logmsg_reencode``, through the same iconv git uses), and which lines of the message are
-trailers (trailer.c with the default configuration). Whatever git shows as an agent's mark,
+trailers (trailer.c with the default configuration: those git log lists, then any that only
+``git interpret-trailers`` lists, above a ``---`` line). Whatever git shows as an agent's mark,
 gate reads too; tests/git/test_commits_git.py checks this against git on generated objects.
 
 Text is decoded from the bytes git would print: invalid UTF-8 becomes U+FFFD, never an error.
@@ -361,15 +362,27 @@ def _unfold(value: bytes) -> bytes:
     return _strip(_FOLD.sub(b" ", value)) if b"\n" in value else value
 
 
-def parse_trailers(body: bytes) -> tuple[tuple[bytes, bytes], ...]:
-    """The trailers git lists for a message (``%(trailers:only,unfold)``), as (key, value).
+def _patch_start(lines: list[bytes]) -> int:
+    """Index of the first ``---`` divider line (where a mailed patch begins), else the end."""
+    for index, line in enumerate(lines):
+        if line.startswith(b"---") and line[3:4] != b"" and line[3] in _SPACE:
+            return index
+    return len(lines)
 
-    Like git's log formats this reads a commit, not a mailed patch: a ``---`` line is text.
+
+def parse_trailers(body: bytes, *, divider: bool = False) -> tuple[tuple[bytes, bytes], ...]:
+    """The trailers git lists for a message from its subject on, as (key, value).
+
+    By default as git's log formats read a commit (``%(trailers:only,unfold)``), where a
+    ``---`` line is text; with ``divider`` as ``git interpret-trailers --parse`` reads it,
+    stopping at the first ``---`` line as at a mailed patch.
     """
     if b":" not in body:
         return ()  # no line can be a trailer
     lines = _lines(body)
-    end = _trailer_end(lines, _cutoff(body, lines))
+    length = _patch_start(lines) if divider else len(lines)
+    # git 2.39 loops forever on a scissors line below the divider: stop at the divider
+    end = _trailer_end(lines, min(_cutoff(body, lines), length))
     entries: list[bytearray] = []
     extendable = False
     for line in lines[_trailer_start(lines, end) : end]:
@@ -428,7 +441,13 @@ def parse_commit(oid: str, raw: bytes) -> Commit:
     # offset is at the newline that ends the header: the message follows it, and the
     # trailers are read from the first non-blank line on (pretty.c, %B and %(trailers))
     body = view[offset + 1 :]
-    trailers = parse_trailers(view[_skip_blank_lines(view, offset) :])
+    subject = view[_skip_blank_lines(view, offset) :]
+    trailers = parse_trailers(subject)
+    if subject.startswith(b"---") or b"\n---" in subject:
+        # both of git's readings count: a trailer above a "---" line is one for
+        # interpret-trailers (and tools that read commits as patches) though not for git log
+        extra = [t for t in parse_trailers(subject, divider=True) if t not in trailers]
+        trailers += tuple(extra)
     return Commit(
         id=oid,
         tree=tree,

@@ -104,3 +104,9 @@ def test_every_address_of_a_co_author_counts():
     ]
     c = commit(b"T\n\nCo-authored-by: Dana <dana@example.com> <noreply@anthropic.com>\n")
     assert any(s.agent == "Claude Code" for s in load_catalog().match(c))
+
+
+def test_a_trailer_above_a_divider_counts_as_interpret_trailers_reads_it():
+    # git log sees one trailer-shaped line among text; interpret-trailers sees a trailer
+    body = b"T\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n---\nnotes\n"
+    assert keys(commit(body)) == [CLAUDE]
