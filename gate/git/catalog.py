@@ -30,9 +30,19 @@ RULE_KINDS = ("emails", "logins", "names", "identities", "trailers", "message", 
 _ENTRY_KEYS = {"name", "source", "notes", "example", *RULE_KINDS}
 _EXAMPLE_KEYS = {"author", "committer", "message", "ref"}
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\[bot\])?")
-# "Name <email>" as written in a Co-authored-by trailer.
-_IDENTITY = re.compile(r"(?P<name>.*?)\s*<(?P<email>[^<>]*)>\s*")
+# Every "<email>" of a Co-authored-by trailer: git leaves the value unparsed and readers differ
+# on which address of "Name <a> <b>" counts (git's idents take the first), so each is checked.
+_ADDRESS = re.compile(r"<(?P<email>[^<>]*)>")
 _CACHE_LIMIT = 4096
+
+
+def co_authors(value: str) -> list[tuple[str, str]]:
+    """(name, email) for each address of a Co-authored-by value; a bare address counts too."""
+    name = value.split("<", 1)[0].strip()
+    emails = list(dict.fromkeys(m["email"].strip() for m in _ADDRESS.finditer(value)))
+    if not emails and "<" not in value and ">" not in value:
+        emails = [value.strip()]
+    return [(name, email) for email in emails]
 
 
 def catalog_glob(pattern: str) -> str:
@@ -250,9 +260,8 @@ class Catalog:
             for (agent, rule), text in self._trailers.match(line):
                 signals.append(Signal("trailer", "catalog", agent, rule, text))
             if key.lower() == "co-authored-by":
-                m = _IDENTITY.fullmatch(value)
-                if m is not None:
-                    self._match_identity("trailer", m["name"], m["email"], line, signals)
+                for name, email in co_authors(value):
+                    self._match_identity("trailer", name, email, line, signals)
         for (agent, rule), text in self._message.match(commit.message):
             signals.append(Signal("message", "catalog", agent, rule, text))
         if ref is not None:

@@ -38,17 +38,6 @@ def _rev_spec(include: Iterable[str], exclude: Iterable[str]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _unindent_message(body: bytes) -> bytes:
-    """rev-list --header indents every message line by four spaces; give back the raw object."""
-    header, sep, message = body.partition(b"\n\n")
-    if not sep:
-        return body
-    lines = message.split(b"\n")
-    return (
-        header + sep + b"\n".join(line[4:] if line.startswith(b"    ") else line for line in lines)
-    )
-
-
 def _feed(pipe: IO[bytes], data: bytes) -> None:
     try:
         pipe.write(data)
@@ -126,13 +115,35 @@ class Git:
         return refs
 
     def commits(self, include: Iterable[str], exclude: Iterable[str] = ()) -> Iterator[Commit]:
-        """Commits reachable from ``include`` and from none of ``exclude``, newest first."""
-        spec = _rev_spec(include, exclude)
-        for record in self._stream(["rev-list", "--header", "--stdin"], spec, b"\0"):
-            if not record:
-                continue
-            oid, _, body = record.partition(b"\n")
-            yield parse_commit(oid.decode("ascii"), _unindent_message(body))
+        """Commits reachable from ``include`` and from none of ``exclude``, newest first.
+
+        Read as raw objects (``cat-file --batch``): rev-list's ``--header`` output is already
+        re-encoded and has its lines' trailing whitespace stripped, and git's reading of a
+        commit (gate.git.commits) depends on the exact bytes.
+        """
+        ids = self.commit_ids(include, exclude)
+        if not ids:
+            return
+        proc = self._popen(["cat-file", "--batch"])
+        assert proc.stdin and proc.stdout and proc.stderr
+        feeder = threading.Thread(
+            target=_feed, args=(proc.stdin, "".join(f"{oid}\n" for oid in ids).encode())
+        )
+        feeder.start()
+        try:
+            for oid in ids:
+                fields = proc.stdout.readline().split()
+                if len(fields) != 3 or fields[1] != b"commit" or not fields[2].isdigit():
+                    raise GateError(f"gate: git cat-file cannot read commit {oid}")
+                raw = proc.stdout.read(int(fields[2]) + 1)[:-1]
+                yield parse_commit(oid, raw)
+        finally:  # also when the reader stops early: no stray process, no open pipe
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            feeder.join()
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                pipe.close()
 
     def commit_ids(self, include: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
         spec = _rev_spec(include, exclude)
