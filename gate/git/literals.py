@@ -1,6 +1,6 @@
 """Required literals of a regular expression: text that every match must contain.
 
-The hook's fast path (``gate.git.fastpath``) cannot afford to import ``re`` and compile the catalog
+The classifier's first stage (``gate.git.prefilter``) cannot afford to import ``re`` and compile the catalog
 and the policy on a push that holds nothing. Instead, when the hook's cache is written, every
 pattern that marks a commit as an agent's, or a path as guarded, is reduced here to clauses of
 plain strings: any text the pattern matches contains, for every clause, at least one of its
@@ -39,7 +39,7 @@ def requirements(source: str, flags: int = 0) -> list[Clause]:
     """Clauses every match of ``source`` satisfies; empty when nothing is known.
 
     With ``re.IGNORECASE`` the strings are lower-case and only ASCII (compare them with
-    ``fold(text)`` from gate.git.fastpath); otherwise they are exact.
+    ``fold(text)`` from gate.git.prefilter); otherwise they are exact.
     """
     if _parser is None:
         return []

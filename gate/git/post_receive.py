@@ -58,6 +58,7 @@ def spawn_worker(stdin: bytes) -> None:
 
 def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict[str, Any] | None:
     """The summary of one accepted push, or None when it updated no protected ref."""
+    from gate.git.commits import parse_commit
     from gate.git.config import load_hook_config
     from gate.git.policy import load_policy
     from gate.git.refs import parse_ref_updates
@@ -69,30 +70,26 @@ def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict
     if not protected:
         return None
 
+    from gate.git.classify import pathspec_of
     from gate.git.detection import AgentDetector, find_pusher, is_agent
     from gate.git.plumbing import Git
+    from gate.git.prefilter import range_stops
 
-    git = Git(git_dir, dict(environ))
+    git = Git(git_dir, environ)
     pusher = find_pusher(environ)
     detector = AgentDetector(policy.agents, pusher)
-    updated = {u.ref for u in protected}
-    exclude = sorted(
-        {
-            oid
-            for name, oid in git.refs().items()
-            if policy.is_protected(name) and name not in updated
-        }
-        | {u.old for u in protected if not u.is_create}
-    )
+    # The classifier's one commit range, after the push: the updated refs hold the new tips.
+    options, stops = range_stops(git, policy.protected_refs, protected, landed=True)
     commits: dict[str, tuple[Any, list[str]]] = {}  # id -> (commit, agent names or [])
     for update in protected:
-        for commit in git.commits([update.new], exclude):
-            if commit.id not in commits:
+        for oid, raw in git.commit_records([update.new], stops, options):
+            if oid.decode("ascii") not in commits:
+                commit = parse_commit(oid.decode("ascii"), raw)
                 signals = detector.signals(commit, update.ref)
                 commits[commit.id] = (commit, _agent_names(signals) if is_agent(signals) else [])
     buckets: dict[tuple[str, str], dict[str, Any]] = {}
     listed: list[dict[str, Any]] = []
-    for oid, changes in git.changed_paths(commits):
+    for oid, changes in git.changed_paths(commits, pathspec_of(policy)):
         guards = sorted(policy.guards_for_paths(c.path for c in changes))
         if not guards:
             continue
