@@ -193,7 +193,7 @@ def range_stops(
     so they are left out.
     """
     olds = {u.old for u in updates if not u.is_create}
-    if not landed and all("*" not in p and p[-1:].isalnum() for p in patterns):
+    if not landed and all("*" not in p and _plain(p[-1:]) for p in patterns):
         return ["--not", *(f"--glob={p[:-1]}[{p[-1]}]" for p in patterns)], sorted(olds)
     updated = {u.ref for u in updates} if landed else set()
     tips = {
@@ -202,6 +202,12 @@ def range_stops(
         if name not in updated and is_protected(name, patterns)
     }
     return [], sorted(tips | olds)
+
+
+def _plain(char: str) -> bool:
+    """A character that a one-character glob class matches as itself: git's wildmatch
+    compares bytes, so a class holding a multi-byte character matches none of it."""
+    return char.isascii() and char.isalnum()
 
 
 class FirstStage:
