@@ -1,16 +1,17 @@
 """Required literals of a regular expression: text that every match must contain.
 
-The classifier's first stage (``gate.git.prefilter``) cannot afford to import ``re`` and compile the catalog
-and the policy on a push that holds nothing. Instead, when the hook's cache is written, every
+The classifier's first stage (``gate.git.prefilter``) cannot afford to import ``re`` and compile
+the catalog and the policy on a push that holds nothing. Instead, when the settings are
+compiled, every
 pattern that marks a commit as an agent's, or a path as guarded, is reduced here to clauses of
 plain strings: any text the pattern matches contains, for every clause, at least one of its
 strings. A text that fails a clause cannot match, which ``str.__contains__`` decides without
 ``re``. Each rule also names its most selective clause, the trigger, checked first.
 
 The reduction reads the expression with the standard library's own parser (``re._parser``);
-anything it does not know answers None ("no usable literal"), which turns the fast path off
-for that pattern set instead of guessing. Tests check the property on the built-in catalog,
-on random globs and on the guards' pathspec translations.
+anything it does not know answers None ("no usable literal"), which turns the first stage's
+prefilter off for that pattern set instead of guessing. Tests check the property on the
+built-in catalog, on random globs and on the guards' pathspec translations.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Iterable
 try:
     from re import _constants as _c
     from re import _parser
-except ImportError:  # pragma: no cover - a Python without the 3.11 layout: no fast path
+except ImportError:  # pragma: no cover - a Python without the 3.11 layout: no prefilter
     _parser = None  # type: ignore[assignment]
 
 # What separates the pieces of the text the hook builds from a commit (a trailer written as

@@ -185,16 +185,20 @@ def range_stops(
 ) -> tuple[list[str], list[str]]:
     """rev-list options and object ids that stop the walk at every protected ref.
 
-    Protected refs named without wildcards become a ``--not --glob`` each, whose last character
-    is a one-character class so it matches that ref exactly (a plain name would get ``/*``
-    appended) and nothing when the ref does not exist yet: no ``for-each-ref`` process. Other
-    patterns need the list of refs. The updates' old values stop the walk too (before a push
-    they are their refs' tips). ``landed``: after the push, the updated refs hold the new tips,
-    so they are left out.
+    Most patterns become ``--not --glob`` options, so no ``for-each-ref`` process runs. git's
+    ``--glob`` lets '*' match '/' too, so each glob is made exact: a literal name gets a
+    one-character class as its last character (it then matches that ref only, and nothing when
+    the ref does not exist yet; a plain name would get ``/*`` appended); a pattern whose
+    wildcards are all in its last component gets ``--exclude=PATTERN/*`` first, which drops
+    the names that '*' would stretch over more components. Other patterns ('**', wildcards
+    earlier) need the list of refs. The updates' old values stop the walk too (before a push
+    they are their refs' tips). ``landed``: after the push, the updated refs hold the new
+    tips, so they are left out (and listed).
     """
     olds = {u.old for u in updates if not u.is_create}
-    if not landed and all("*" not in p and _plain(p[-1:]) for p in patterns):
-        return ["--not", *(f"--glob={p[:-1]}[{p[-1]}]" for p in patterns)], sorted(olds)
+    globs = [_exact_glob(p) for p in patterns]
+    if not landed and all(globs):
+        return ["--not", *(option for glob in globs for option in glob)], sorted(olds)
     updated = {u.ref for u in updates} if landed else set()
     tips = {
         oid
@@ -202,6 +206,18 @@ def range_stops(
         if name not in updated and is_protected(name, patterns)
     }
     return [], sorted(tips | olds)
+
+
+def _exact_glob(pattern: str) -> list[str]:
+    """rev-list options whose refs are exactly those ``pattern`` matches; empty if none can."""
+    head, _, last = pattern.rpartition("/")
+    if "*" in head or "**" in last:
+        return []
+    if "*" in last:
+        return [f"--exclude={pattern}/*", f"--glob={pattern}"]
+    if _plain(pattern[-1:]):
+        return [f"--glob={pattern[:-1]}[{pattern[-1]}]"]
+    return []
 
 
 def _plain(char: str) -> bool:

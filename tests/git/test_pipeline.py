@@ -49,6 +49,10 @@ def test_the_first_stage_walks_the_one_range(tmp_path: Path, seed: int, patterns
     middle = history[len(history) // 2]
     for name in ("refs/heads/prod-ü", "refs/heads/rel-1", "refs/tags/v1", "refs/heads/prod-u"):
         subprocess.run(["git", "update-ref", name, middle], cwd=bare, check=True)
+    # Not protected by refs/heads/rel* ('*' stays within a component), though git's --glob
+    # alone would take them: the walk must not stop there.
+    for name in ("refs/heads/rel-2/deep", "refs/heads/relx/y/z"):
+        subprocess.run(["git", "update-ref", name, history[-1]], cwd=bare, check=True)
     git = Git(str(bare), PATH_ENV)
     refs = {name: str(repo.references[name].target) for name in repo.references}
     for update in (
