@@ -20,6 +20,7 @@ from gate.errors import GateError
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
+    from threading import Thread
 
 _CHUNK = 1 << 16
 # Input up to the smallest pipe buffer cannot block a process that reads while it writes.
@@ -202,7 +203,7 @@ class ChangedPaths:
         self.size = 0
         self.git: GitProcess | None = None
         self.output: list[bytes] = []
-        self.reader = None
+        self.reader: Thread | None = None
 
     def add(self, commits: "Iterable[bytes]") -> None:
         for oid in commits:
@@ -224,10 +225,14 @@ class ChangedPaths:
 
     def finish(self) -> "dict[bytes, list[PathChange]]":
         """Commit id -> its changes (only commits with a change under the pathspec)."""
+        return parse_raw_diff(self.finish_raw())
+
+    def finish_raw(self) -> bytes:
+        """diff-tree's whole output (see parse_raw_diff)."""
         try:
             if self.git is None:
                 if not self.pending:
-                    return {}
+                    return b""
                 self.git = GitProcess(self.args, self.env)
                 self.git.write(b"".join(self.pending))  # one pipe's worth at most: cannot block
                 self.git.close_input()
@@ -238,7 +243,7 @@ class ChangedPaths:
                 self.reader.join()
                 self.reader = None
             self.git.check()
-            return parse_raw_diff(b"".join(self.output))
+            return b"".join(self.output)
         finally:
             self.stop()
 

@@ -82,9 +82,9 @@ def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict
     options, stops = range_stops(git, policy.protected_refs, protected, landed=True)
     commits: dict[str, tuple[Any, list[str]]] = {}  # id -> (commit, agent names or [])
     for update in protected:
-        for oid, raw in git.commit_records([update.new], stops, options):
-            if oid.decode("ascii") not in commits:
-                commit = parse_commit(oid.decode("ascii"), raw)
+        for raw_id, raw in git.commit_records([update.new], stops, options):
+            if raw_id.decode("ascii") not in commits:
+                commit = parse_commit(raw_id.decode("ascii"), raw)
                 signals = detector.signals(commit, update.ref)
                 commits[commit.id] = (commit, _agent_names(signals) if is_agent(signals) else [])
     buckets: dict[tuple[str, str], dict[str, Any]] = {}

@@ -22,7 +22,7 @@ import sys
 
 import gate
 from gate.errors import GateError
-from gate.git.plumbing import ChangedPaths, Git, is_object_id
+from gate.git.plumbing import ChangedPaths, Git, is_object_id, parse_raw_diff
 from gate.git.refs import RefUpdate, is_protected
 
 TYPE_CHECKING = False
@@ -50,7 +50,7 @@ _GLOB_CHARS = frozenset("*?[\\")
 def _package_stamp() -> tuple:
     """Name, mtime and size of every module file under gate/git: an edited checkout of the same
     version recompiles the settings too."""
-    stamp = []
+    stamp: list[tuple] = []
     pending = [__file__.rpartition("/")[0]]
     while pending:
         folder = pending.pop()
@@ -273,13 +273,18 @@ def first_stage(
                 if kept:
                     paths.add(kept)
             rev_list.check()
-            changes = paths.finish()
+            output = paths.finish_raw()
         finally:
             rev_list.release()
             paths.stop()
-        for oid, changed in changes.items():
-            if guard_rules is None or _may_be_guarded(changed, guard_rules):
-                stage.suspects[oid] = changed
+        if guard_rules is not None:
+            # The output tested as a whole first: ids, modes and status letters are in it too,
+            # which can only let more through. Mostly no rule is live and nothing is parsed.
+            guard_rules = _live(output.decode("utf-8", "surrogateescape"), guard_rules)
+        if guard_rules is None or guard_rules:
+            for oid, changed in parse_raw_diff(output).items():
+                if guard_rules is None or _may_be_guarded(changed, guard_rules):
+                    stage.suspects[oid] = changed
     stage.settled = rules is not None and not stage.suspects and not stage.rewrites
     return stage
 

@@ -24,6 +24,9 @@ class RefUpdate:
     """One ref update: ``old`` and ``new`` object ids (all zeros: absent) and the ref's name."""
 
     __slots__ = ("new", "old", "ref")
+    old: str
+    new: str
+    ref: str
 
     def __init__(self, old: str, new: str, ref: str) -> None:
         object.__setattr__(self, "old", old)
