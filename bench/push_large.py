@@ -2,8 +2,9 @@
 
 The pushed commits are agent commits (Claude Code trailer) to unguarded paths, 1-3 files each
 over 2,000 paths: the worst case that holds nothing, since the hook must list every commit's
-changed paths. Also times the hook's decision alone (in process: the fast path, which settles
-these pushes) and, for reference, the full path's classification, against git's own floor,
+changed paths. Also times the hook's decision alone (in process: the classifier's first stage,
+which settles these pushes) and, for reference, the exact stage with every commit let through
+(what ``gate check`` runs), against git's own floor,
 ``git rev-list NEW --not BASE | git diff-tree --stdin -r --root --name-only``.
 
     .venv/bin/python bench/push_large.py [--sizes 10000 100000] [--runs 5]
@@ -33,7 +34,7 @@ from _common import (
 
 
 def hook_decision(repo, base: str, new: str) -> float:  # type: ignore[no-untyped-def]
-    """The hook's whole decision in process (gate.git.pre_receive.run_pre_receive: fast path first)."""
+    """The hook's whole decision in process (gate.git.pre_receive.run_pre_receive)."""
     from gate.git.pre_receive import run_pre_receive
 
     stdin = f"{base} {new} refs/heads/main\n".encode()
@@ -45,8 +46,8 @@ def hook_decision(repo, base: str, new: str) -> float:  # type: ignore[no-untype
 
 
 def full_classification(repo, base: str, new: str) -> float:  # type: ignore[no-untyped-def]
-    """The full path's classification alone (what the hook runs when the fast path cannot
-    settle a push), with the settings the hook would load."""
+    """The exact stage with no prefilter (every commit and path let through, as in
+    ``gate check``), with the settings the hook would load."""
     from gate.git.classify import classify
     from gate.git.detection import AgentDetector
     from gate.git.plumbing import Git

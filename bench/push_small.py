@@ -2,7 +2,10 @@
 
 Nothing is held: one case pushes a human commit, one an agent commit to unguarded paths (so the
 hook also lists its changed paths), one the same commit pushed by an agent account (the policy's
-``agents.pushers``: the hook also proves the update a fast-forward). A trivial Python hook is timed too, for reference.
+``agents.pushers``: the hook also proves the update a fast-forward), and one an agent commit to
+``notes/x.ckpt.txt``, which the literal prefilter cannot rule out (it contains ``.ckpt``), so
+the push reaches the exact stage (detector, guard matcher) and passes there. A trivial Python
+hook is timed too, for reference: Python's start-up.
 
     .venv/bin/python bench/push_small.py [--runs 15]
 """
@@ -10,8 +13,11 @@ hook also lists its changed paths), one the same commit pushed by an agent accou
 from __future__ import annotations
 
 import argparse
+import subprocess
+from pathlib import Path
 
 from _common import (
+    AGENT_TRAILER,
     Case,
     History,
     build_repo,
@@ -25,6 +31,19 @@ from _common import (
     warm_cache,
     workdir,
 )
+
+
+def add_commit(repo: Path, ref: str, parent: str, path: str) -> None:
+    """One agent commit on ``parent`` that changes ``path`` only."""
+    message = f"notes\n\n{AGENT_TRAILER}\n"
+    stream = (
+        f"commit {ref}\ncommitter A <a@example.com> 1700000000 +0000\n"
+        f"data {len(message.encode())}\n{message}\nfrom {parent}\n"
+        f"M 100644 inline {path}\ndata 2\nx\n\ndone\n"
+    )
+    subprocess.run(
+        ["git", "fast-import", "--quiet", "--done"], cwd=repo, input=stream.encode(), check=True
+    )
 
 
 def main() -> None:
@@ -41,6 +60,7 @@ def main() -> None:
             ("refs/heads/agent", History(1, start=200, seed=3, agent=True)),
         )
         base = tips["refs/heads/main"]
+        add_commit(source, "refs/heads/exact", base, "notes/x.ckpt.txt")
 
         def run(rev: str, setup: str, pusher: str | None = None) -> float:
             target = new_target(tmp / f"t-{setup}.git", source, base)
@@ -58,6 +78,7 @@ def main() -> None:
             ("human commit", "refs/heads/human", None),
             ("agent commit, docs", "refs/heads/agent", None),
             ("agent pusher, docs", "refs/heads/agent", "agent-trainer"),
+            ("agent commit, exact stage", "refs/heads/exact", None),
         ):
             case = Case(f"1-commit push, {label}", goal="goal <= 2x")
             interleave(

@@ -9,7 +9,7 @@ from gate.git.detection import AgentDetector
 from gate.git.install import git_dir_of
 from gate.git.plumbing import Git
 from gate.git.policy import load_policy
-from gate.git.refs import RefUpdate
+from gate.git.refs import RefUpdate, decode_ref
 
 
 def _resolve(git: Git, rev: str) -> str:
@@ -31,6 +31,7 @@ def check(
             raise GateError(f"{repo} has no gate hook installed; pass --policy FILE") from None
     policy = load_policy(policy_path)
     git = Git(str(git_dir))
+    ref = decode_ref(ref.encode("utf-8", "surrogateescape"))  # as the hook decodes its stdin
     update = RefUpdate(_resolve(git, old), _resolve(git, new), ref)
     if not policy.is_protected(ref):
         return 0, [f"{ref} is not a protected ref: the push would pass untouched."]

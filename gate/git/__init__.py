@@ -2,5 +2,5 @@
 
 Runs inside git's pre-receive and post-receive hooks, with no database and no web framework:
 nothing under gate.git imports flask, sqlalchemy, werkzeug, wtforms or gate.server (a test
-enforces it). Importing this package must stay free: the hook's fast path counts every module.
+enforces it). Importing this package must stay free: the hook's first stage counts every module.
 """

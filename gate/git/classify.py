@@ -1,9 +1,12 @@
-"""Decide, without any server, what a push would hold and why.
+"""Decide, without any server, what a push would hold and why: the exact stage of the one
+push classifier (the hook, ``gate check``).
 
-For each update of a protected ref: the commits it brings that no protected ref already has are
-checked for agent signals; the agent commits are checked against the guards. Deleting a protected
-ref, or force-pushing it so that commits touching guarded paths vanish, is a guarded change by
-the pusher, held when the pusher is an agent.
+The first stage (gate.git.prefilter) walks the commits the protected updates bring that no
+protected ref already has, once, and keeps those that might be an agent's and might touch a
+guarded path, with their raw records and changes. Here the detector decides which of those are
+an agent's and the guard matcher which paths are guarded, on what the first stage read.
+Deleting a protected ref, or force-pushing it so that commits touching guarded paths vanish, is
+a guarded change by the pusher, held when the pusher is an agent.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from gate.git.commits import Commit
+from gate.git.commits import Commit, parse_commit
 from gate.git.detection import AgentDetector, is_agent
 from gate.git.plumbing import Git
 from gate.git.policy import Policy
+from gate.git.prefilter import FirstStage, first_stage, guard_pathspec
 from gate.git.refs import RefUpdate
 from gate.git.signals import Signal
 
@@ -58,60 +62,79 @@ class Verdict:
 
 
 def classify(
-    git: Git, policy: Policy, updates: Iterable[RefUpdate], detector: AgentDetector
+    git: Git,
+    policy: Policy,
+    updates: Iterable[RefUpdate],
+    detector: AgentDetector,
+    first: FirstStage | None = None,
 ) -> list[Verdict]:
-    """Classify every update to a protected ref; updates to other refs are not looked at."""
+    """Classify every update to a protected ref; updates to other refs are not looked at.
+
+    ``first``: what the first stage already read of this push (the hook); without it the
+    first stage runs here, letting everything through.
+    """
     protected = [u for u in updates if policy.is_protected(u.ref)]
     if not protected:
         return []
-    existing = git.refs()
-    protected_tips = sorted({oid for name, oid in existing.items() if policy.is_protected(name)})
+    pathspec = pathspec_of(policy)
+    if first is None:
+        first = first_stage(git, protected, policy.protected_refs, pathspec, None, detector.pusher)
     pusher_signals = detector.pusher_signals()
-    seen: dict[str, HeldCommit | None] = {}
+    creating = [u for u in protected if not u.is_delete]
+    commits: dict[bytes, Commit] = {}
+    raw_objects: dict[bytes, bytes] = {}  # read once, for every suspect, when first needed
+    held: dict[tuple[bytes, str], HeldCommit | None] = {}
     verdicts = []
     for update in protected:
         verdict = Verdict(update)
         if not update.is_delete:
-            _classify_new_commits(git, policy, detector, update, protected_tips, seen, verdict)
+            if len(creating) == 1:
+                verdict.inspected = first.count
+                members: Iterable[bytes] = first.suspects
+            else:  # which update brings which commit: its ids alone (the records are read)
+                ids = _range_ids(git, policy, protected, update)
+                verdict.inspected = len(ids)
+                members = [oid for oid in first.suspects if oid in ids]
+            for oid in members:
+                key = (oid, update.ref)
+                if key not in held:
+                    if oid not in commits:
+                        raw = raw_objects.get(oid)
+                        if raw is None:
+                            raw_objects.update(git.raw_commits(first.suspects))
+                            raw = raw_objects[oid]
+                        commits[oid] = parse_commit(oid.decode("ascii"), raw)
+                    held[key] = _held(policy, detector, commits[oid], update, first.suspects[oid])
+                if held[key] is not None:
+                    verdict.held_commits.append(held[key])  # type: ignore[arg-type]
         if pusher_signals and not update.is_create:
             verdict.held_change = _removal(git, policy, update, pusher_signals)
         verdicts.append(verdict)
     return verdicts
 
 
-def _classify_new_commits(
-    git: Git,
-    policy: Policy,
-    detector: AgentDetector,
-    update: RefUpdate,
-    protected_tips: list[str],
-    seen: dict[str, HeldCommit | None],
-    verdict: Verdict,
-) -> None:
-    exclude = [*protected_tips, *([] if update.is_create else [update.old])]
-    agent_commits: dict[str, tuple[Commit, list[Signal]]] = {}
-    for commit in git.commits([update.new], exclude):
-        verdict.inspected += 1
-        if commit.id in seen:
-            if seen[commit.id] is not None:
-                verdict.held_commits.append(seen[commit.id])  # type: ignore[arg-type]
-            continue
-        signals = detector.signals(commit, update.ref)
-        if is_agent(signals):
-            agent_commits[commit.id] = (commit, signals)
-        else:
-            seen[commit.id] = None
-    if not agent_commits:
-        return
-    for oid, changes in git.changed_paths(agent_commits):
-        guards = policy.guards_for_paths(change.path for change in changes)
-        commit, signals = agent_commits[oid]
-        held = HeldCommit(commit, signals, guards) if guards else None
-        seen[oid] = held
-        if held is not None:
-            verdict.held_commits.append(held)
-    for oid in agent_commits:
-        seen.setdefault(oid, None)  # commits with no changes at all
+def pathspec_of(policy: Policy) -> list[str]:
+    """The guards' literal directory prefixes (empty: no pruning)."""
+    return guard_pathspec(pattern for guard in policy.guards for pattern in guard.paths)
+
+
+def _range_ids(
+    git: Git, policy: Policy, protected: list[RefUpdate], update: RefUpdate
+) -> set[bytes]:
+    from gate.git.prefilter import range_stops
+
+    options, stops = range_stops(git, policy.protected_refs, protected)
+    return {oid.encode("ascii") for oid in git.commit_ids([update.new], stops, options)}
+
+
+def _held(
+    policy: Policy, detector: AgentDetector, commit: Commit, update: RefUpdate, changes: list
+) -> HeldCommit | None:
+    signals = detector.signals(commit, update.ref)
+    if not is_agent(signals):
+        return None
+    guards = policy.guards_for_paths(change.path for change in changes)
+    return HeldCommit(commit, signals, guards) if guards else None
 
 
 def _removal(
@@ -124,7 +147,7 @@ def _removal(
         return None
     removed = git.commit_ids([update.old], [update.new])
     guards: dict[str, set[str]] = {}
-    for _, changes in git.changed_paths(removed):
+    for _, changes in git.changed_paths(removed, pathspec_of(policy)):
         for name, paths in policy.guards_for_paths(c.path for c in changes).items():
             guards.setdefault(name, set()).update(paths)
     if not guards:

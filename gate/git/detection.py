@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 from gate.git.catalog import Catalog, PatternSet, load_catalog
 from gate.git.commits import Commit
-from gate.git.fastpath import PUSHER_VARIABLES, find_pusher
 from gate.git.policy import AgentRules
+from gate.git.prefilter import PUSHER_VARIABLES, find_pusher
 from gate.git.signals import Signal
 
 __all__ = ["PUSHER_VARIABLES", "AgentDetector", "find_pusher", "is_agent"]

@@ -1,16 +1,17 @@
 """Required literals of a regular expression: text that every match must contain.
 
-The hook's fast path (``gate.git.fastpath``) cannot afford to import ``re`` and compile the catalog
-and the policy on a push that holds nothing. Instead, when the hook's cache is written, every
+The classifier's first stage (``gate.git.prefilter``) cannot afford to import ``re`` and compile
+the catalog and the policy on a push that holds nothing. Instead, when the settings are
+compiled, every
 pattern that marks a commit as an agent's, or a path as guarded, is reduced here to clauses of
 plain strings: any text the pattern matches contains, for every clause, at least one of its
 strings. A text that fails a clause cannot match, which ``str.__contains__`` decides without
 ``re``. Each rule also names its most selective clause, the trigger, checked first.
 
 The reduction reads the expression with the standard library's own parser (``re._parser``);
-anything it does not know answers None ("no usable literal"), which turns the fast path off
-for that pattern set instead of guessing. Tests check the property on the built-in catalog,
-on random globs and on the guards' pathspec translations.
+anything it does not know answers None ("no usable literal"), which turns the first stage's
+prefilter off for that pattern set instead of guessing. Tests check the property on the
+built-in catalog, on random globs and on the guards' pathspec translations.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 try:
     from re import _constants as _c  # type: ignore[attr-defined]  # private: typeshed omits it
     from re import _parser  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - a Python without the 3.11 layout: no fast path
+except ImportError:  # pragma: no cover - a Python without the 3.11 layout: no prefilter
     _parser = None
 
 # What separates the pieces of the text the hook builds from a commit (a trailer written as
@@ -40,7 +41,7 @@ def requirements(source: str, flags: int = 0) -> list[Clause]:
     """Clauses every match of ``source`` satisfies; empty when nothing is known.
 
     With ``re.IGNORECASE`` the strings are lower-case and only ASCII (compare them with
-    ``fold(text)`` from gate.git.fastpath); otherwise they are exact.
+    ``fold(text)`` from gate.git.prefilter); otherwise they are exact.
     """
     if _parser is None:
         return []

@@ -1,109 +1,305 @@
-"""Read what a push brings, with git's own plumbing.
+"""The one git runner: every git process gate starts (pre-receive, post-receive, ``gate check``).
 
 git hands the hook a quarantine object directory (``GIT_OBJECT_DIRECTORY`` plus
-``GIT_ALTERNATE_OBJECT_DIRECTORIES``); the git processes started here inherit that environment,
-so they see the pushed objects. Listing commits (``rev-list``) and their changed paths
-(``diff-tree --stdin``) this way reads trees, never blobs, and streams: it is the physical
-limit for this job, so the hook's cost stays a small multiple of git's own.
+``GIT_ALTERNATE_OBJECT_DIRECTORIES``); the processes started here inherit that environment, so
+they see the pushed objects. They run with replace objects off and grafts ignored: a pusher
+who can create ``refs/replace/*`` must not be able to show gate a different history from the
+one that lands. Listing commits (``rev-list``) and their changed paths (``diff-tree --stdin``)
+reads trees, never blobs, and streams.
+
+The hook imports this module on every push, so it loads nothing beyond Python's start-up:
+processes come from ``posix_spawnp``; stderr goes to an anonymous memory file (read after git
+exits, so a chatty git can never block on it); a thread is started only when diff-tree's
+input may exceed what a pipe holds (diff-tree answers while it reads).
 """
 
-from __future__ import annotations
-
-import os
-import subprocess
-import threading
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import IO
+import posix
 
 from gate.errors import GateError
-from gate.git.commits import Commit, decode_path, parse_commit
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+    from threading import Thread
 
 _CHUNK = 1 << 16
+# Input up to the smallest pipe buffer cannot block a process that reads while it writes.
+SAFE_PIPE_INPUT = 4096
+_HEX = frozenset(b"0123456789abcdef")
+_DIFF_TREE = ["diff-tree", "--stdin", "-r", "--root", "-m", "-z", "--no-renames", "--no-ext-diff"]
 
 
-@dataclass(frozen=True)
+def environ_of_process() -> dict[str, str]:
+    """This process's environment, decoded as ``os.environ`` decodes it."""
+    import sys
+
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+    return {
+        key.decode(encoding, errors): value.decode(encoding, errors)
+        for key, value in posix.environ.items()
+    }
+
+
+def git_environment(environ: "Mapping[str, str]", git_dir: str | None) -> dict[str, str]:
+    """The environment every git process runs with: the caller's, made safe to decide on."""
+    env = dict(environ)
+    if git_dir is not None:
+        env["GIT_DIR"] = git_dir
+    env.setdefault("GIT_DIR", ".")
+    env["LC_ALL"] = "C"
+    env["GIT_NO_REPLACE_OBJECTS"] = "1"  # refs/replace/* is pushable: never let it redirect
+    env["GIT_GRAFT_FILE"] = "/dev/null"  # nor a grafts file rewrite parents
+    # ... without git advising, on every run, to convert the (empty) grafts file.
+    count = env.get("GIT_CONFIG_COUNT", "0")
+    index = int(count) if count.isdigit() else 0
+    env[f"GIT_CONFIG_KEY_{index}"] = "advice.graftFileDeprecated"
+    env[f"GIT_CONFIG_VALUE_{index}"] = "false"
+    env["GIT_CONFIG_COUNT"] = str(index + 1)
+    for name in ("GIT_REPLACE_REF_BASE", "GIT_LITERAL_PATHSPECS", "GIT_GLOB_PATHSPECS"):
+        env.pop(name, None)
+    for name in ("GIT_NOGLOB_PATHSPECS", "GIT_ICASE_PATHSPECS"):
+        env.pop(name, None)
+    return env
+
+
+def is_object_id(value: bytes) -> bool:
+    return len(value) in (40, 64) and _HEX.issuperset(value)
+
+
+class GitProcess:
+    """One git process: input written by the caller, output read as it comes."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.args = args
+        stdin_r, self.stdin = posix.pipe()
+        self.stdout, stdout_w = posix.pipe()
+        if hasattr(posix, "memfd_create"):
+            self.stderr = posix.memfd_create("gate-git-stderr")
+        else:  # pragma: no cover - not Linux: git's messages are not shown
+            self.stderr = posix.open("/dev/null", posix.O_WRONLY)
+        try:
+            self.pid = posix.posix_spawnp(
+                "git",
+                ["git", *args],
+                env,
+                file_actions=[
+                    (posix.POSIX_SPAWN_DUP2, stdin_r, 0),
+                    (posix.POSIX_SPAWN_DUP2, stdout_w, 1),
+                    (posix.POSIX_SPAWN_DUP2, self.stderr, 2),
+                    (posix.POSIX_SPAWN_CLOSE, self.stdin),
+                    (posix.POSIX_SPAWN_CLOSE, self.stdout),
+                ],
+            )
+        except (OSError, ValueError) as exc:
+            for fd in (self.stdin, self.stdout, self.stderr):
+                posix.close(fd)
+            raise GateError(f"gate: cannot run git {args[0]}: {exc}") from None
+        finally:
+            for fd in (stdin_r, stdout_w):
+                posix.close(fd)
+        self.status: int | None = None
+
+    def write(self, data: bytes) -> None:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[posix.write(self.stdin, view) :]
+        except OSError:
+            pass  # git stopped reading; its exit status says why
+
+    def close_input(self) -> None:
+        if self.stdin >= 0:
+            posix.close(self.stdin)
+            self.stdin = -1
+
+    def chunks(self) -> "Iterator[bytes]":
+        while chunk := posix.read(self.stdout, _CHUNK):
+            yield chunk
+
+    def records(self, end: bytes) -> "Iterator[bytes]":
+        """Output in pieces that each end at a record's ``end`` (whole lines, whole records)."""
+        pending = b""
+        for chunk in self.chunks():
+            pending += chunk
+            cut = pending.rfind(end) + 1
+            if cut:
+                yield pending[:cut]
+                pending = pending[cut:]
+        if pending:
+            yield pending
+
+    def exit_code(self) -> int:
+        """Reap git (after reading its output) and give its exit code."""
+        self.close_input()
+        if self.status is None:
+            self.status = posix.waitstatus_to_exitcode(posix.waitpid(self.pid, 0)[1])
+        return self.status
+
+    def error(self) -> GateError:
+        """What git said, as the error to show."""
+        detail = b""
+        try:
+            posix.lseek(self.stderr, 0, 0)
+            detail = posix.read(self.stderr, 4096)
+        except OSError:
+            pass
+        text = detail.decode("utf-8", "replace").strip() or f"exit {self.status}"
+        return GateError(f"gate: git {self.args[0]} failed: {text}")
+
+    def check(self) -> None:
+        """Reap git; GateError (with what git said) unless it succeeded."""
+        if self.exit_code() != 0:
+            raise self.error()
+
+    def kill(self) -> None:
+        """Stop git if it still runs (after an early exit): its output ends, readers return."""
+        self.close_input()
+        if self.status is None:
+            posix.kill(self.pid, 9)
+            self.status = posix.waitstatus_to_exitcode(posix.waitpid(self.pid, 0)[1])
+
+    def release(self) -> None:
+        """Stop git if it still runs and close every descriptor."""
+        self.kill()
+        for name in ("stdout", "stderr"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                posix.close(fd)
+                setattr(self, name, -1)
+
+
 class PathChange:
     """One path a commit changes against one parent; renames appear as a delete and an add."""
 
-    status: str  # A, D, M, T (type), or M with differing modes
-    path: str
-    old_mode: str
-    new_mode: str
+    __slots__ = ("new_mode", "old_mode", "path", "status")
+
+    def __init__(self, status: str, path: str, old_mode: str, new_mode: str) -> None:
+        self.status = status  # A, D, M, T (type), or M with differing modes
+        self.path = path
+        self.old_mode = old_mode
+        self.new_mode = new_mode
+
+    def __repr__(self) -> str:
+        return f"PathChange({self.status!r}, {self.path!r})"
 
 
-def _rev_spec(include: Iterable[str], exclude: Iterable[str]) -> bytes:
-    """rev-list --stdin input: tips to walk from, then ``^oid`` lines for tips to stop at."""
-    lines = [*include, *(f"^{oid}" for oid in exclude)]
-    return ("\n".join(lines) + "\n").encode()
+class ChangedPaths:
+    """The paths commits change, from one ``git diff-tree --stdin`` fed as ids arrive.
+
+    Merges are compared with each parent (``-m``), so a change slipped into a merge shows up;
+    rename detection is off, so a rename is seen under both its names. ``pathspec`` (literal
+    directory prefixes) lets git skip every tree that cannot hold a guarded path. diff-tree
+    answers while it reads: once more ids are pending than a pipe surely holds, it runs
+    alongside the caller with a thread (imported only then) draining its output.
+    """
+
+    def __init__(self, env: dict[str, str], pathspec: "Iterable[str]" = ()) -> None:
+        self.env = env
+        self.args = ["--literal-pathspecs", *_DIFF_TREE]
+        pathspec = list(pathspec)
+        if pathspec:
+            self.args += ["--", *pathspec]
+        self.pending: list[bytes] = []
+        self.size = 0
+        self.git: GitProcess | None = None
+        self.output: list[bytes] = []
+        self.reader: Thread | None = None
+
+    def add(self, commits: "Iterable[bytes]") -> None:
+        for oid in commits:
+            self.pending.append(oid + b"\n")
+            self.size += len(oid) + 1
+        if self.git is None and self.size > SAFE_PIPE_INPUT:
+            import threading
+
+            self.git = GitProcess(self.args, self.env)
+            self.reader = threading.Thread(target=self._drain, daemon=True)
+            self.reader.start()
+        if self.git is not None and self.pending:
+            self.git.write(b"".join(self.pending))
+            self.pending.clear()
+
+    def _drain(self) -> None:
+        assert self.git is not None
+        self.output.extend(self.git.chunks())
+
+    def finish(self) -> "dict[bytes, list[PathChange]]":
+        """Commit id -> its changes (only commits with a change under the pathspec)."""
+        return parse_raw_diff(self.finish_raw())
+
+    def finish_raw(self) -> bytes:
+        """diff-tree's whole output (see parse_raw_diff)."""
+        try:
+            if self.git is None:
+                if not self.pending:
+                    return b""
+                self.git = GitProcess(self.args, self.env)
+                self.git.write(b"".join(self.pending))  # one pipe's worth at most: cannot block
+                self.git.close_input()
+                self.output.extend(self.git.chunks())
+            else:
+                self.git.close_input()
+                assert self.reader is not None
+                self.reader.join()
+                self.reader = None
+            self.git.check()
+            return b"".join(self.output)
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self.git is not None:
+            self.git.kill()
+            if self.reader is not None:
+                self.reader.join()  # before its pipe is closed
+                self.reader = None
+            self.git.release()
 
 
-def _feed(pipe: IO[bytes], data: bytes) -> None:
-    try:
-        pipe.write(data)
-        pipe.close()
-    except (BrokenPipeError, ValueError, OSError):
-        pass  # the process ended (or was stopped) before reading everything
+def parse_raw_diff(output: bytes) -> "dict[bytes, list[PathChange]]":
+    """diff-tree -z raw output: a commit id field, then ``:meta`` and path field pairs."""
+    changes: dict[bytes, list[PathChange]] = {}
+    current: list[PathChange] = []
+    fields = output.split(b"\0")
+    index = 0
+    while index < len(fields):
+        field = fields[index]
+        index += 1
+        if field.startswith(b":"):
+            old_mode, new_mode, _, _, status = field[1:].split(b" ")
+            path = fields[index].decode("utf-8", "surrogateescape")
+            index += 1
+            current.append(PathChange(status.decode(), path, old_mode.decode(), new_mode.decode()))
+        elif field:
+            oid = field.split()[0]
+            if not is_object_id(oid):
+                raise GateError(f"gate: unexpected git diff-tree output: {field[:80]!r}")
+            current = changes.setdefault(oid, [])
+    return changes
 
 
 class Git:
     """Runs git plumbing against one repository (the hook's cwd and environment by default)."""
 
-    def __init__(self, git_dir: str | None = None, environ: dict[str, str] | None = None) -> None:
-        self.env = dict(os.environ if environ is None else environ)
-        if git_dir is not None:
-            self.env["GIT_DIR"] = git_dir
-        self.env.setdefault("GIT_DIR", ".")
-        self.env["LC_ALL"] = "C"
+    def __init__(
+        self, git_dir: str | None = None, environ: "Mapping[str, str] | None" = None
+    ) -> None:
+        self.env = git_environment(environ_of_process() if environ is None else environ, git_dir)
 
-    def _popen(self, args: list[str]) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            ["git", *args],
-            env=self.env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
+    def spawn(self, args: list[str]) -> GitProcess:
+        return GitProcess(args, self.env)
 
     def run(self, args: list[str], input: bytes = b"") -> bytes:
-        proc = self._popen(args)
-        out, err = proc.communicate(input)
-        if proc.returncode != 0:
-            detail = err.decode("utf-8", errors="replace").strip()
-            raise GateError(
-                f"gate: git {args[0]} failed: {detail or 'exit ' + str(proc.returncode)}"
-            )
-        return out
-
-    def _stream(self, args: list[str], input: bytes, sep: bytes) -> Iterator[bytes]:
-        """Yield ``sep``-terminated records of a git command's output as they arrive."""
-        proc = self._popen(args)
-        assert proc.stdin and proc.stdout and proc.stderr
-        # Feed stdin from a thread: diff-tree answers while it reads, so writing all of a big
-        # input first would deadlock once both pipes are full (10,000 ids are 410 KB).
-        feeder = threading.Thread(target=_feed, args=(proc.stdin, input), daemon=True)
-        feeder.start()
+        """The whole output of a command that reads all its input before it writes."""
+        git = self.spawn(args)
         try:
-            pending = b""
-            while chunk := proc.stdout.read(_CHUNK):
-                pending += chunk
-                *records, pending = pending.split(sep)
-                yield from records
-            if pending:
-                yield pending
-            err = proc.stderr.read()
-            if proc.wait() != 0:
-                detail = err.decode("utf-8", errors="replace").strip()
-                raise GateError(
-                    f"gate: git {args[0]} failed: {detail or 'exit ' + str(proc.returncode)}"
-                )
-        finally:  # also when the reader stops early: no stray process, no open pipe
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            feeder.join()
-            for pipe in (proc.stdin, proc.stdout, proc.stderr):
-                pipe.close()
+            git.write(input)
+            git.close_input()
+            out = b"".join(git.chunks())
+            git.check()
+            return out
+        finally:
+            git.release()
 
     def refs(self) -> dict[str, str]:
         """Every existing ref and the object it points to (before this push is applied)."""
@@ -114,81 +310,125 @@ class Git:
             refs[name] = oid
         return refs
 
-    def commits(self, include: Iterable[str], exclude: Iterable[str] = ()) -> Iterator[Commit]:
-        """Commits reachable from ``include`` and from none of ``exclude``, newest first.
+    def rev_list(
+        self, options: "Iterable[str]", include: "Iterable[str]", exclude: "Iterable[str]"
+    ) -> GitProcess:
+        """A started ``rev-list``: tips and ``^oid`` stops on its stdin (read before it walks)."""
+        spec = "".join([*(f"{oid}\n" for oid in include), *(f"^{oid}\n" for oid in exclude)])
+        git = self.spawn(["rev-list", "--stdin", *options])
+        git.write(spec.encode("utf-8", "surrogateescape"))
+        git.close_input()
+        return git
 
-        Read as raw objects (``cat-file --batch``): rev-list's ``--header`` output is already
-        re-encoded and has its lines' trailing whitespace stripped, and git's reading of a
-        commit (gate.git.commits) depends on the exact bytes.
-        """
-        ids = self.commit_ids(include, exclude)
-        if not ids:
-            return
-        proc = self._popen(["cat-file", "--batch"])
-        assert proc.stdin and proc.stdout and proc.stderr
-        feeder = threading.Thread(
-            target=_feed, args=(proc.stdin, "".join(f"{oid}\n" for oid in ids).encode())
-        )
-        feeder.start()
+    def commit_records(
+        self, include: "Iterable[str]", exclude: "Iterable[str]" = (), options: "Iterable[str]" = ()
+    ) -> "Iterator[tuple[bytes, bytes]]":
+        """(id, raw commit object) reachable from ``include`` and from none of ``exclude``."""
+        git = self.rev_list(["--header", *options], include, exclude)
         try:
-            for oid in ids:
-                fields = proc.stdout.readline().split()
-                if len(fields) != 3 or fields[1] != b"commit" or not fields[2].isdigit():
-                    raise GateError(f"gate: git cat-file cannot read commit {oid}")
-                raw = proc.stdout.read(int(fields[2]) + 1)[:-1]
-                yield parse_commit(oid, raw)
-        finally:  # also when the reader stops early: no stray process, no open pipe
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-            feeder.join()
-            for pipe in (proc.stdin, proc.stdout, proc.stderr):
-                pipe.close()
+            for chunk in git.records(b"\0"):
+                for record in chunk.split(b"\0"):
+                    if record:
+                        oid, _, body = record.partition(b"\n")
+                        yield oid, unindent_message(body)
+            git.check()
+        finally:
+            git.release()
 
-    def commit_ids(self, include: Iterable[str], exclude: Iterable[str] = ()) -> list[str]:
-        spec = _rev_spec(include, exclude)
-        return self.run(["rev-list", "--stdin"], spec).decode("ascii").split()
+    def commits(self, include: "Iterable[str]", exclude: "Iterable[str]" = ()):  # type: ignore[no-untyped-def]
+        """Commits reachable from ``include`` and from none of ``exclude``, newest first."""
+        from gate.git.commits import parse_commit
 
-    def changed_paths(self, commit_ids: Iterable[str]) -> Iterator[tuple[str, list[PathChange]]]:
-        """Per commit, every path it adds, modifies, deletes or re-modes, against every parent.
+        ids = self.commit_ids(include, exclude)
+        raw = self.raw_commits(oid.encode("ascii") for oid in ids)
+        for oid in ids:
+            yield parse_commit(oid, raw[oid.encode("ascii")])
 
-        Merges are compared with each parent (``-m``), so a change slipped into a merge shows up;
-        rename detection is off, so a rename is seen under both its names.
+    def raw_commits(self, ids: "Iterable[bytes]") -> "dict[bytes, bytes]":
+        """Each commit's object exactly as stored (``cat-file --batch``).
+
+        rev-list's ``--header`` output is re-encoded and has its lines' trailing whitespace
+        stripped; git's own reading of a commit (gate.git.commits) needs the exact bytes.
         """
-        ids = "".join(f"{oid}\n" for oid in commit_ids).encode()
-        if not ids:
-            return
-        args = ["diff-tree", "--stdin", "-r", "--root", "-m", "-z", "--no-renames", "--no-ext-diff"]
-        current: str | None = None
-        changes: list[PathChange] = []
-        meta: bytes | None = None
-        for field in self._stream(args, ids, b"\0"):
-            if meta is not None:
-                old_mode, new_mode, _, _, status = meta[1:].split(b" ")
-                changes.append(
-                    PathChange(
-                        status.decode(), decode_path(field), old_mode.decode(), new_mode.decode()
-                    )
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        git = self.spawn(["cat-file", "--batch"])
+        feeder = None
+        try:
+            data = b"".join(oid + b"\n" for oid in wanted)
+            if len(data) <= SAFE_PIPE_INPUT:
+                git.write(data)
+                git.close_input()
+            else:  # cat-file answers while it reads: feed it from a thread
+                import threading
+
+                feeder = threading.Thread(target=_feed_and_close, args=(git, data), daemon=True)
+                feeder.start()
+            out = b"".join(git.chunks())
+            git.check()
+        finally:
+            if feeder is not None:
+                feeder.join()
+            git.release()
+        found: dict[bytes, bytes] = {}
+        pos = 0
+        for oid in wanted:
+            end = out.find(b"\n", pos)
+            fields = out[pos:end].split() if end >= 0 else []
+            if len(fields) != 3 or fields[1] != b"commit" or not fields[2].isdigit():
+                raise GateError(
+                    f"gate: git cat-file cannot read commit {oid.decode('ascii', 'replace')}"
                 )
-                meta = None
-            elif field.startswith(b":"):
-                meta = field
-            elif field:
-                oid = field.decode("ascii").split()[0]
-                if oid != current:
-                    if current is not None:
-                        yield current, changes
-                    current, changes = oid, []
-        if current is not None:
-            yield current, changes
+            size = int(fields[2])
+            found[oid] = out[end + 1 : end + 1 + size]
+            pos = end + 1 + size + 1
+        return found
+
+    def commit_ids(
+        self, include: "Iterable[str]", exclude: "Iterable[str]" = (), options: "Iterable[str]" = ()
+    ) -> list[str]:
+        git = self.rev_list(options, include, exclude)
+        try:
+            out = b"".join(git.chunks())
+            git.check()
+        finally:
+            git.release()
+        return out.decode("ascii").split()
+
+    def changed_paths(
+        self, commit_ids: "Iterable[str]", pathspec: "Iterable[str]" = ()
+    ) -> "Iterator[tuple[str, list[PathChange]]]":
+        """Per commit, every path it adds, modifies, deletes or re-modes, against every parent
+        (only commits with changes under ``pathspec``, literal prefixes, when one is given)."""
+        lister = ChangedPaths(self.env, pathspec)
+        lister.add(oid.encode("ascii") for oid in commit_ids)
+        for oid, changes in lister.finish().items():
+            yield oid.decode("ascii"), changes
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
-        proc = subprocess.run(
-            ["git", "merge-base", "--is-ancestor", ancestor, descendant],
-            env=self.env,
-            capture_output=True,
-        )
-        if proc.returncode in (0, 1):
-            return proc.returncode == 0
-        detail = proc.stderr.decode("utf-8", errors="replace").strip()
-        raise GateError(f"gate: git merge-base failed: {detail}")
+        git = self.spawn(["merge-base", "--is-ancestor", ancestor, descendant])
+        try:
+            git.close_input()
+            code = git.exit_code()
+            if code not in (0, 1):
+                raise git.error()
+        finally:
+            git.release()
+        return code == 0
+
+
+def _feed_and_close(git: GitProcess, data: bytes) -> None:
+    git.write(data)
+    git.close_input()
+
+
+def unindent_message(body: bytes) -> bytes:
+    """rev-list --header indents every message line by four spaces; give back the raw object."""
+    header, sep, message = body.partition(b"\n\n")
+    if not sep:
+        return body
+    lines = message.split(b"\n")
+    return (
+        header + sep + b"\n".join(line[4:] if line.startswith(b"    ") else line for line in lines)
+    )

@@ -34,7 +34,7 @@ MAX_LISTED_COMMITS = 1000
 
 def spawn_worker(stdin: bytes) -> None:
     """Start the detached worker and give it the ref updates; do not wait for it."""
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     boot = (
         f"import sys; sys.path.insert(0, {package_parent!r}); "
         "from gate.git.post_receive import main; sys.exit(main())"
@@ -58,6 +58,7 @@ def spawn_worker(stdin: bytes) -> None:
 
 def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict[str, Any] | None:
     """The summary of one accepted push, or None when it updated no protected ref."""
+    from gate.git.commits import parse_commit
     from gate.git.config import load_hook_config
     from gate.git.policy import load_policy
     from gate.git.refs import parse_ref_updates
@@ -69,34 +70,32 @@ def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict
     if not protected:
         return None
 
+    from gate.git.classify import pathspec_of
     from gate.git.detection import AgentDetector, find_pusher, is_agent
     from gate.git.plumbing import Git
+    from gate.git.prefilter import range_stops
 
-    git = Git(git_dir, dict(environ))
+    git = Git(git_dir, environ)
     pusher = find_pusher(environ)
     detector = AgentDetector(policy.agents, pusher)
-    updated = {u.ref for u in protected}
-    exclude = sorted(
-        {
-            oid
-            for name, oid in git.refs().items()
-            if policy.is_protected(name) and name not in updated
-        }
-        | {u.old for u in protected if not u.is_create}
-    )
-    commits: dict[str, tuple[Any, list[str]]] = {}  # id -> (commit, agent names or [])
+    # The classifier's one commit range, after the push: the updated refs hold the new tips.
+    options, stops = range_stops(git, policy.protected_refs, protected, landed=True)
+    ids: dict[str, str] = {}  # id -> the first protected ref that brought it
     for update in protected:
-        for commit in git.commits([update.new], exclude):
-            if commit.id not in commits:
-                signals = detector.signals(commit, update.ref)
-                commits[commit.id] = (commit, _agent_names(signals) if is_agent(signals) else [])
+        for oid in git.commit_ids([update.new], stops, options):
+            ids.setdefault(oid, update.ref)
+    # Only commits that touch a guard count; their objects are read as stored (git's reading).
+    changed = dict(git.changed_paths(ids, pathspec_of(policy)))
+    raw = git.raw_commits(oid.encode("ascii") for oid in changed)
     buckets: dict[tuple[str, str], dict[str, Any]] = {}
     listed: list[dict[str, Any]] = []
-    for oid, changes in git.changed_paths(commits):
+    for oid, changes in changed.items():
         guards = sorted(policy.guards_for_paths(c.path for c in changes))
         if not guards:
             continue
-        commit, agents = commits[oid]
+        commit = parse_commit(oid, raw[oid.encode("ascii")])
+        signals = detector.signals(commit, ids[oid])
+        agents = _agent_names(signals) if is_agent(signals) else []
         day = datetime.fromtimestamp(commit.committer.time, UTC).strftime("%Y-%m-%d")
         for guard in guards:
             bucket = buckets.setdefault(
@@ -114,7 +113,7 @@ def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict
         "pushed_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "policy": {"sha256": policy.sha256, "guards": [g.name for g in policy.guards]},
         "refs": [{"ref": u.ref, "old": u.old, "new": u.new} for u in protected],
-        "commits": len(commits),
+        "commits": len(ids),
         "guarded": [
             {**b, "agents": dict(sorted(b["agents"].items()))} for _, b in sorted(buckets.items())
         ],

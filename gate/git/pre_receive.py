@@ -1,17 +1,20 @@
 """The pre-receive hook: refuse pushes that bring unapproved agent changes to guarded paths.
 
-Entry point: ``python -m gate.git.pre_receive`` from the script that ``gate install-hook`` writes. Most
-pushes are settled by gate.git.fastpath with nothing imported beyond Python's start-up; the rest
-take the full path below, which still imports neither pygit2 nor requests unless something is
-held. Everything shown to the pusher goes to stderr prefixed with ``gate:``. Like the fast
-path, this module imports neither ``os`` nor ``__future__`` before it needs the full path.
+Entry point: ``python -m gate.git.pre_receive`` from the script that ``gate install-hook`` writes.
+One classifier decides: its first stage (gate.git.prefilter) reads the push once with nothing
+imported beyond Python's start-up and settles most pushes there; when it cannot, the exact
+stage (gate.git.classify) continues on what it read, still importing neither pygit2 nor
+requests unless something is held. Everything shown to the pusher goes to stderr prefixed with
+``gate:``. This module imports neither ``os`` nor ``__future__`` before the exact stage.
 """
 
 import posix
 import sys
 
 from gate.errors import GateError
-from gate.git.fastpath import decide, environ_of_process
+from gate.git.plumbing import Git, environ_of_process
+from gate.git.prefilter import find_pusher, first_stage, load_artifact
+from gate.git.refs import is_protected, parse_ref_updates
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from gate.git.config import HookConfig
+    from gate.git.settings import HookState
 
 CHAINED_HOOK = "pre-receive.gate-chained"
 
@@ -27,16 +31,57 @@ def run_pre_receive(
     stdin: bytes, environ: "Mapping[str, str]", git_dir: str
 ) -> tuple[int, list[str]]:
     """Decide a push. Returns the exit code and the lines to show the pusher."""
-    if decide(stdin, environ, git_dir):
+    verdicts, state = decide(stdin, environ, git_dir)
+    if not verdicts:
         return 0, []
+    assert state is not None
+    return _ask_server(state.config, state.policy, find_pusher(environ), verdicts)
+
+
+def decide(
+    stdin: bytes, environ: "Mapping[str, str]", git_dir: str
+) -> "tuple[list[Any], HookState | None]":
+    """The verdicts that hold something (none: the push passes), and the settings used.
+
+    GateError when gate cannot decide (bad input, a git failure, an unusable policy).
+    """
+    updates = parse_ref_updates(stdin)
+    artifact = load_artifact(git_dir)
+    state = None
+    if artifact is None:  # first push, or edited settings: compile them (with their errors)
+        state = _load_state(git_dir, None)
+        patterns: list[str] = list(state.policy.protected_refs)
+        artifact = load_artifact(git_dir) or {}
+    else:
+        patterns = artifact["protected_refs"]
+    protected = [u for u in updates if is_protected(u.ref, patterns)]
+    if not protected:
+        return [], state
+    pusher = find_pusher(environ)
+    git = Git(git_dir, environ)
+    first = None
+    if "pathspec" in artifact:
+        first = first_stage(
+            git, protected, patterns, artifact["pathspec"], artifact["rules"], pusher
+        )
+        if first.settled:
+            return [], state
+
+    from gate.git.classify import classify
+    from gate.git.detection import AgentDetector
+
+    if state is None:
+        state = _load_state(git_dir, artifact)
+    detector = AgentDetector(state.policy.agents, pusher, state.catalog())
+    return [v for v in classify(git, state.policy, updates, detector, first) if v.holds], state
+
+
+def _load_state(git_dir: str, artifact: "dict | None") -> "HookState":
     from gate.git.policy import PolicyError
-    from gate.git.refs import parse_ref_updates
     from gate.git.settings import load_state
 
-    updates = parse_ref_updates(stdin)
-
     try:
-        state = load_state(git_dir)
+        return load_state(git_dir, artifact)
     except PolicyError as exc:
         raise GateError(
             "gate: the push is refused because the gate policy cannot be used:",
@@ -46,22 +91,6 @@ def run_pre_receive(
                 "gate: Ask your gate admin to fix it (`gate policy check FILE` shows the problems).",
             ],
         ) from None
-    config, policy = state.config, state.policy
-    if not any(policy.is_protected(u.ref) for u in updates):
-        return 0, []
-
-    from gate.git.classify import classify
-    from gate.git.detection import AgentDetector, find_pusher
-    from gate.git.plumbing import Git
-
-    pusher = find_pusher(environ)
-    detector = AgentDetector(policy.agents, pusher, state.catalog())
-    verdicts = [
-        v for v in classify(Git(git_dir, dict(environ)), policy, updates, detector) if v.holds
-    ]
-    if not verdicts:
-        return 0, []
-    return _ask_server(config, policy, pusher, verdicts)
 
 
 def _ask_server(

@@ -1,21 +1,51 @@
-"""Ref updates as git hands them to pre-receive: one ``old new ref`` line each."""
+"""Ref updates as git hands them to pre-receive (one ``old new ref`` line each), and the one
+matcher of protected-ref patterns.
 
-from __future__ import annotations
-
-from dataclasses import dataclass
+Ref names are bytes to git; here they are decoded as UTF-8 with ``surrogateescape`` everywhere
+(hook stdin, ``for-each-ref`` output, ``gate check`` arguments), so a pattern such as
+``refs/heads/prod-ü`` names the same ref in every stage, and no byte is lost. Loaded on every
+push: plain classes and string operations, nothing imported beyond Python's start-up.
+"""
 
 from gate.errors import GateError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+_HEX = frozenset(b"0123456789abcdef")
 
 
 def is_zero(oid: str) -> bool:
     return not oid.strip("0")
 
 
-@dataclass(frozen=True)
 class RefUpdate:
+    """One ref update: ``old`` and ``new`` object ids (all zeros: absent) and the ref's name."""
+
+    __slots__ = ("new", "old", "ref")
     old: str
     new: str
     ref: str
+
+    def __init__(self, old: str, new: str, ref: str) -> None:
+        object.__setattr__(self, "old", old)
+        object.__setattr__(self, "new", new)
+        object.__setattr__(self, "ref", ref)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"RefUpdate is immutable: cannot set {name}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RefUpdate):
+            return NotImplemented
+        return (self.old, self.new, self.ref) == (other.old, other.new, other.ref)
+
+    def __hash__(self) -> int:
+        return hash((self.old, self.new, self.ref))
+
+    def __repr__(self) -> str:
+        return f"RefUpdate(old={self.old!r}, new={self.new!r}, ref={self.ref!r})"
 
     @property
     def is_create(self) -> bool:
@@ -29,6 +59,10 @@ class RefUpdate:
         return f"{self.ref} {self.old[:12]}..{self.new[:12]}"
 
 
+def decode_ref(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def parse_ref_updates(data: bytes) -> list[RefUpdate]:
     """Parse pre-receive's standard input; a malformed line is an error, never skipped."""
     updates = []
@@ -38,10 +72,48 @@ def parse_ref_updates(data: bytes) -> list[RefUpdate]:
         parts = raw.split(b" ", 2)
         if len(parts) != 3 or not all(_is_hex(p) for p in parts[:2]):
             raise GateError(f"gate: cannot parse ref update line {number}: {raw[:200]!r}")
-        old, new, ref = (p.decode("utf-8", errors="surrogateescape") for p in parts)
-        updates.append(RefUpdate(old=old, new=new, ref=ref))
+        old, new, ref = (decode_ref(p) for p in parts)
+        updates.append(RefUpdate(old, new, ref))
     return updates
 
 
 def _is_hex(value: bytes) -> bool:
-    return len(value) in (40, 64) and all(c in b"0123456789abcdef" for c in value)
+    return len(value) in (40, 64) and _HEX.issuperset(value)
+
+
+def is_protected(ref: str, patterns: "Iterable[str]") -> bool:
+    """Whether ``ref`` matches any protected-ref pattern."""
+    return any(ref_matches(pattern, ref) for pattern in patterns)
+
+
+def ref_matches(pattern: str, ref: str) -> bool:
+    """A protected-ref pattern: '*' within one component, '**' one or more whole components
+    (as the last component) or zero or more (elsewhere); everything else literal."""
+    return _match_parts(pattern.split("/"), ref.split("/"))
+
+
+def _match_parts(parts: list[str], names: list[str]) -> bool:
+    if not parts:
+        return not names
+    head, rest = parts[0], parts[1:]
+    if head == "**":
+        if not rest:  # trailing '**': one or more non-empty components
+            return bool(names) and all(names)
+        return any(_match_parts(rest, names[i:]) for i in range(len(names) + 1) if all(names[:i]))
+    return bool(names) and _match_part(head, names[0]) and _match_parts(rest, names[1:])
+
+
+def _match_part(pattern: str, name: str) -> bool:
+    chunks = pattern.split("*")
+    if len(chunks) == 1:
+        return pattern == name
+    first, last = chunks[0], chunks[-1]
+    if len(name) < len(first) + len(last) or not name.startswith(first) or not name.endswith(last):
+        return False
+    pos, end = len(first), len(name) - len(last)
+    for chunk in chunks[1:-1]:
+        found = name.find(chunk, pos, end)
+        if found < 0:
+            return False
+        pos = found + len(chunk)
+    return True

@@ -1,22 +1,27 @@
-"""The hook's settings, parsed once: gate.toml, the policy and the built-in agent catalog.
+"""The hook's settings, compiled once: gate.toml, the policy and the built-in agent catalog.
 
 On a push that holds nothing, parsing TOML (tomllib), checking the policy, validating the
 catalog and translating guard patterns (pathspec) cost more than everything else the hook does.
-The results are stored with ``marshal`` in ``GIT_DIR/gate-cache``, keyed by the exact bytes of
-each source file and by the gate and Python versions, so an edited policy or an upgraded gate
-is seen on the next push. A missing, stale or unreadable cache means the slow path (the same
-functions as always, with their error messages), which rewrites it; a cache that cannot be
-written is not an error. The cache holds only what the files say: anyone able to write it can
-already replace the hook itself.
+The results are stored with ``marshal`` in one file, ``GIT_DIR/gate-cache``
+(gate.git.prefilter reads it), under one key: the gate and Python versions and a stamp of every
+module file under gate/git, plus the exact bytes of each source file, so an edited policy, an
+upgraded or edited gate is seen on the next push. It holds two parts: what the classifier's
+first stage needs (protected refs, the guards' pathspec, the literal prefilters of
+gate.git.literals, or None when a pattern has no usable literal), and the parsed settings
+themselves, loaded only when a push reaches the exact stage. A missing, stale or unreadable
+file means the slow path (the same functions as always, with their error messages), which
+rewrites it; a file that cannot be written is not an error. It holds only what the files say:
+anyone able to write it can already replace the hook itself.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import marshal
 import os
 import sys
 from typing import Any
 
-import gate
 from gate.errors import GateError
 from gate.git.catalog import (
     BUILTIN_SOURCE,
@@ -26,11 +31,16 @@ from gate.git.catalog import (
     builtin_catalog_path,
 )
 from gate.git.config import CONFIG_NAME, HookConfig, load_hook_config
-from gate.git.fastpath import read_bytes, read_keyed, write_keyed
 from gate.git.policy import Policy, build_policy, load_policy, parse_policy
+from gate.git.prefilter import (
+    ARTIFACT_NAME,
+    guard_pathspec,
+    load_artifact,
+    read_bytes,
+    write_artifact,
+)
 
-CACHE_NAME = "gate-cache"
-_KEY = ("gate-hook-cache", 1, gate.__version__, sys.version, __file__)
+CACHE_NAME = ARTIFACT_NAME
 
 
 class HookState:
@@ -78,22 +88,20 @@ def enable_site_packages() -> None:
         site.main()
 
 
-def load_state(git_dir: str) -> HookState:
-    """The hook's config, policy and catalog: from the cache when every source is unchanged.
+def load_state(git_dir: str, artifact: dict[str, Any] | None = None) -> HookState:
+    """The hook's config, policy and catalog: compiled when every source is unchanged.
 
-    Raises GateError (PolicyError for the policy) exactly as the uncached loaders do.
+    Raises GateError (PolicyError for the policy) exactly as the uncompiled loaders do.
+    ``artifact``: the compiled settings the caller already loaded (gate.git.prefilter).
     """
-    cache_path = os.path.join(git_dir, CACHE_NAME)
-    config_bytes = read_bytes(os.path.join(git_dir, CONFIG_NAME))
-    cached = _load_cache(cache_path)
-    if cached is not None and config_bytes is not None:
-        state = _from_cache(cached, config_bytes)
+    if artifact is None:
+        artifact = load_artifact(git_dir)
+    if artifact is not None:
+        state = _from_artifact(artifact)
         if state is not None:
-            _ensure_summary(
-                git_dir, state, config_bytes, cached["policy_bytes"], cached["catalog_bytes"]
-            )
             return state
     enable_site_packages()  # pathspec translates the guard patterns
+    config_bytes = read_bytes(os.path.join(git_dir, CONFIG_NAME))
     config = load_hook_config(git_dir)
     policy_bytes = read_bytes(config.policy)
     if policy_bytes is None:
@@ -112,77 +120,37 @@ def load_state(git_dir: str) -> HookState:
             return HookState(config, policy, None, exc)
     state = HookState(config, policy, entries)
     if config_bytes is not None and policy_bytes is not None:
-        _store(cache_path, config_bytes, config, policy_bytes, policy, catalog_bytes, entries)
-        _ensure_summary(git_dir, state, config_bytes, policy_bytes, catalog_bytes)
+        sources = [
+            (os.path.join(git_dir, CONFIG_NAME), config_bytes),
+            (config.policy, policy_bytes),
+        ]
+        if catalog_bytes is not None:
+            sources.append((builtin_catalog_path(), catalog_bytes))
+        _store(git_dir, sources, state)
     return state
 
 
-def _ensure_summary(
-    git_dir: str,
-    state: HookState,
-    config_bytes: bytes,
-    policy_bytes: bytes,
-    catalog_bytes: bytes | None,
-) -> None:
-    """Write the fast path's summary (gate.git.fastpath) when it is missing or stale."""
-    from gate.git.fastpath import load_summary
-
-    if load_summary(git_dir) is not None:
-        return
-    from gate.git.summary import build_summary, store_summary
-
+def _from_artifact(artifact: dict[str, Any]) -> HookState | None:
     try:
-        catalog = state.catalog()
-        sources = [
-            (os.path.join(git_dir, CONFIG_NAME), config_bytes),
-            (state.config.policy, policy_bytes),
-        ]
-        if catalog is not None and catalog_bytes is not None:
-            sources.append((builtin_catalog_path(), catalog_bytes))
-        elif catalog is not None:
-            return
-        store_summary(git_dir, build_summary(sources, state.policy, catalog))
-    except Exception:  # an optimisation only: without a summary every push takes the full path
-        return
-
-
-def _load_cache(path: str) -> dict[str, Any] | None:
-    return read_keyed(path, _KEY)
-
-
-def _from_cache(cached: dict[str, Any], config_bytes: bytes) -> HookState | None:
-    try:
-        if cached["config_bytes"] != config_bytes:
-            return None
+        cached = marshal.loads(artifact["state"])
         config = HookConfig(**cached["config"])
-        if read_bytes(config.policy) != cached["policy_bytes"]:
-            return None
         policy = build_policy(cached["policy"], cached["policy_sha256"], config.policy)
         for guard, rules in zip(policy.guards, cached["guard_rules"], strict=True):
             guard.use_rules(rules)
         entries = None
         if policy.agents.builtin:
-            if builtin_catalog_bytes() != cached["catalog_bytes"]:
-                return None
             entries = [CatalogEntry(**entry) for entry in cached["catalog"]]
         return HookState(config, policy, entries)
-    except Exception:  # a damaged cache is a cache miss, whatever it holds
+    except Exception:  # a damaged file is a miss, whatever it holds
         return None
 
 
-def _store(
-    path: str,
-    config_bytes: bytes,
-    config: HookConfig,
-    policy_bytes: bytes,
-    policy: Policy,
-    catalog_bytes: bytes | None,
-    entries: list[CatalogEntry] | None,
-) -> None:
+def _store(git_dir: str, sources: list[tuple[str, bytes]], state: HookState) -> None:
     from dataclasses import asdict
 
     from gate.git.policy import PolicyError
 
+    policy, entries = state.policy, state.catalog_entries
     try:
         guard_rules = [guard.rules for guard in policy.guards]
     except PolicyError:
@@ -194,14 +162,55 @@ def _store(
         "agents": doc["agents"],
     }
     cached = {
-        "key": _KEY,
-        "config_bytes": config_bytes,
-        "config": asdict(config),
-        "policy_bytes": policy_bytes,
+        "config": asdict(state.config),
         "policy": policy_doc,
         "policy_sha256": policy.sha256,
         "guard_rules": guard_rules,
-        "catalog_bytes": catalog_bytes,
         "catalog": [asdict(entry) for entry in entries] if entries is not None else None,
     }
-    write_keyed(path, cached)
+    write_artifact(
+        git_dir,
+        {
+            "sources": sources,
+            "protected_refs": list(policy.protected_refs),
+            "pathspec": guard_pathspec(p for guard in policy.guards for p in guard.paths),
+            "rules": prefilter_rules(state),
+            "state": marshal.dumps(cached),
+        },
+    )
+
+
+def prefilter_rules(state: HookState) -> dict[str, Any] | None:
+    """The first stage's literal prefilters; None when agent evidence has no usable literal
+    (or anything else goes wrong: the prefilter is an optimisation, the exact stage decides)."""
+    from gate.git.literals import commit_rules, path_rules
+
+    try:
+        rules = state.policy.agents
+        catalog = state.catalog()
+        agent_sources = [
+            fnmatch.translate(p) for p in (*rules.emails, *rules.names, *rules.trailers)
+        ]
+        if catalog is not None:
+            agent_sources += catalog.evidence_sources
+        agent_rules = commit_rules(agent_sources)
+        pusher_rules = commit_rules(fnmatch.translate(p) for p in rules.pushers)
+        if agent_rules is None or pusher_rules is None:
+            return None
+        try:
+            include_rules = [
+                source
+                for guard in state.policy.guards
+                for source, include in guard.rules
+                if include
+            ]
+            guard_rules = path_rules(include_rules)
+        except GateError:  # pathspec refused a pattern: the exact stage reports it
+            guard_rules = None
+        return {
+            "pusher_rules": pusher_rules,
+            "agent_rules": agent_rules,
+            "guard_rules": guard_rules,
+        }
+    except Exception:
+        return None

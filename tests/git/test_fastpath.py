@@ -1,6 +1,7 @@
-"""The hook's fast paths decide exactly as the slow ones do, on generated histories.
+"""The hook's quick parts decide exactly as slow references do, on generated histories.
 
-- Changed paths: git plumbing (rev-list + diff-tree --stdin) against a reference that walks
+- Changed paths and classification (with and without diff-tree limited to the guards'
+  directories): git plumbing (rev-list + diff-tree --stdin) against a reference that walks
   every tree with pygit2 and compares entries, over random histories with merges, renames,
   mode and type changes, deletions, root commits, odd and non-UTF-8 names, and force pushes.
 - Guard matching: GuardMatcher (linear, no regexes) against pathspec's GitIgnoreSpec.
@@ -18,7 +19,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gate.git.catalog import PatternSet, catalog_glob, load_catalog, login_regex
-from gate.git.classify import classify
+from gate.git.classify import classify, pathspec_of
 from gate.git.detection import AgentDetector
 from gate.git.plumbing import Git
 from gate.git.policy import Guard, GuardMatcher, compile_path_patterns, parse_policy
@@ -45,12 +46,33 @@ def test_changed_paths_match_tree_walk(tmp_path: Path, seed: int) -> None:
         assert got == expected, f"seed {seed}, commit {oid}"
 
 
+# Every guard pattern has a literal directory: diff-tree is limited to those trees.
+PRUNED_POLICY = b"""\
+protected_refs = ["refs/heads/main"]
+
+[[guard]]
+name = "training"
+paths = ["train/**", "!train/scratch/**", "/dir/inner.py"]
+
+[[guard]]
+name = "odd"
+paths = ["we ird/**", "caf\xc3\xa9/*.py"]
+
+[agents]
+pushers = ["agent-*"]
+"""
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("pusher", [None, "agent-x"])
-def test_classification_matches_slow_path(tmp_path: Path, seed: int, pusher: str | None) -> None:
+@pytest.mark.parametrize("policy_text", [POLICY, PRUNED_POLICY], ids=["policy", "pruned"])
+def test_classification_matches_slow_path(
+    tmp_path: Path, seed: int, pusher: str | None, policy_text: bytes
+) -> None:
     bare, tips = build(tmp_path, seed)
     repo = pygit2.Repository(str(bare))
-    policy = parse_policy(POLICY)
+    policy = parse_policy(policy_text)
+    assert bool(pathspec_of(policy)) == (policy_text is PRUNED_POLICY)
     git = Git(str(bare), {"PATH": "/usr/bin:/bin:/usr/local/bin"})
     base, new, other = tips["refs/heads/base"], tips["refs/heads/new"], tips["refs/heads/other"]
     # a fast-forward, a creation, and a force push replacing new by the unrelated branch

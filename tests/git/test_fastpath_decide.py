@@ -1,14 +1,16 @@
-"""The hook's no-import fast path (gate.git.fastpath) never lets through what the full path holds.
+"""The classifier's no-import first stage (gate.git.prefilter) never lets through what the
+exact stage would hold, and the one pipeline decides as slow references do.
 
 - Required literals (gate.git.literals): every text a pattern matches satisfies the pattern's
   rules, for generated regexes and globs, the built-in catalog's own examples and the guards.
 - Case folding: every character re.IGNORECASE equates with an ASCII one folds onto it.
-- Protected-ref patterns: the fast path's matcher against the full path's regex.
+- Protected-ref patterns: the one matcher against a plain regex, on ASCII and non-ASCII names.
 - Decisions: on generated histories (merges, root commits, force pushes, odd and non-UTF-8
-  names), with human, agent and mixed commits and pushers, whenever the fast path says
-  "nothing to hold" the full classification holds nothing; and it does say so for human pushes
-  and for agent pushes that touch no guarded path, or it would be no fast path at all.
-- A changed or damaged policy, summary or catalog is never used stale.
+  names), with human, agent and mixed commits and pushers, the hook's pipeline (first stage
+  with the compiled prefilters, exact stage on what it kept) holds exactly what the exact
+  stage holds with every commit let through; whenever the first stage settles a push, nothing
+  is held; and it does settle human pushes and agent pushes that touch no guarded path.
+- Changed or damaged compiled settings are never used stale.
 """
 
 from __future__ import annotations
@@ -23,17 +25,25 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from gate.errors import GateError
 from gate.git.catalog import load_catalog
 from gate.git.classify import classify
 from gate.git.config import HookConfig
 from gate.git.detection import AgentDetector
-from gate.git.fastpath import SUMMARY_NAME, decide, fold, load_summary, may_match, ref_matches
 from gate.git.literals import commit_rules, path_rules
 from gate.git.plumbing import Git
-from gate.git.policy import compile_ref_patterns
-from gate.git.refs import RefUpdate
+from gate.git.pre_receive import decide
+from gate.git.prefilter import (
+    ARTIFACT_NAME,
+    find_pusher,
+    first_stage,
+    fold,
+    load_artifact,
+    may_match,
+)
+from gate.git.refs import RefUpdate, is_protected, parse_ref_updates, ref_matches
 from gate.git.settings import load_state
-from tests.support.histories import POLICY, build
+from tests.support.histories import POLICY, build, reference_ref_regex
 
 PATH_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
@@ -180,7 +190,7 @@ _REF_PART = st.sampled_from(["main", "release", "v1", "a", "x-y", "*", "r*", "*z
 def test_ref_matcher_agrees_with_the_policy_regex(parts: list[str], names: list[str]) -> None:
     pattern = "refs/" + "/".join(parts)
     ref = "refs/" + "/".join(names)
-    expected = compile_ref_patterns([pattern]).fullmatch(ref) is not None
+    expected = re.fullmatch(reference_ref_regex(pattern), ref) is not None
     assert ref_matches(pattern, ref) == expected, (pattern, ref)
 
 
@@ -193,17 +203,47 @@ def _install_settings(bare: Path, policy: bytes) -> Path:
     policy_file.write_bytes(policy)
     config = HookConfig("http://127.0.0.1:9", str(bare / "token"), str(policy_file), "r")
     (bare / "gate.toml").write_text(config.to_toml())
-    load_state(str(bare))  # writes the settings cache and the fast path's summary
-    assert load_summary(str(bare)) is not None
+    load_state(str(bare))  # compiles the settings
+    assert load_artifact(str(bare)) is not None
     return policy_file
 
 
-def _full_path_holds(bare: Path, updates: list[RefUpdate], pusher: str | None) -> bool:
+def _settles(stdin: bytes, env: dict[str, str], bare: Path) -> bool:
+    """Whether the first stage alone settles the push (what the hook does before anything)."""
+    artifact = load_artifact(str(bare))
+    if artifact is None or "pathspec" not in artifact:
+        return False
+    patterns = artifact["protected_refs"]
+    protected = [u for u in parse_ref_updates(stdin) if is_protected(u.ref, patterns)]
+    if not protected:
+        return True
+    git = Git(str(bare), env)
+    pusher = find_pusher(env)
+    stage = first_stage(git, protected, patterns, artifact["pathspec"], artifact["rules"], pusher)
+    return stage.settled
+
+
+def _held(verdicts: list) -> dict:  # type: ignore[type-arg]
+    return {
+        v.update.ref: (
+            sorted((h.key, sorted(h.guards.items())) for h in v.held_commits),
+            None if v.held_change is None else sorted(v.held_change.guards.items()),
+        )
+        for v in verdicts
+        if v.holds
+    }
+
+
+def _exact_everything(bare: Path, updates: list[RefUpdate], pusher: str | None) -> list:  # type: ignore[type-arg]
+    """The exact stage with every commit and path let through (no prefilter)."""
     state = load_state(str(bare))
     env = dict(PATH_ENV)
     detector = AgentDetector(state.policy.agents, pusher, state.catalog())
-    verdicts = classify(Git(str(bare), env), state.policy, updates, detector)
-    return any(v.holds for v in verdicts)
+    return classify(Git(str(bare), env), state.policy, updates, detector)
+
+
+def _full_path_holds(bare: Path, updates: list[RefUpdate], pusher: str | None) -> bool:
+    return any(v.holds for v in _exact_everything(bare, updates, pusher))
 
 
 def _stdin(updates: list[RefUpdate]) -> bytes:
@@ -221,12 +261,26 @@ paths = ["nothing-here/**", "*.never"]
 pushers = ["agent-*"]
 """
 
+# Guards whose every pattern has a literal directory: diff-tree prunes to those trees.
+PRUNED_POLICY = b"""\
+protected_refs = ["refs/heads/main", "refs/heads/rel*"]
+
+[[guard]]
+name = "training"
+paths = ["train/**", "!train/scratch/**", "/dir/inner.py", "caf\xc3\xa9/*.py"]
+
+[agents]
+pushers = ["agent-*"]
+"""
+
 
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("agent_share", [0.0, 0.3, 1.0])
 @pytest.mark.parametrize("pusher", [None, "dana", "agent-x"])
-@pytest.mark.parametrize("policy", [POLICY, DOCS_ONLY_POLICY], ids=["guards", "few-guards"])
-def test_fast_path_never_passes_a_push_the_full_path_holds(
+@pytest.mark.parametrize(
+    "policy", [POLICY, DOCS_ONLY_POLICY, PRUNED_POLICY], ids=["guards", "few-guards", "pruned"]
+)
+def test_pipeline_holds_what_the_exact_stage_holds(
     tmp_path: Path, seed: int, agent_share: float, pusher: str | None, policy: bytes
 ) -> None:
     bare, tips = build(tmp_path, seed, agent_share)
@@ -239,44 +293,92 @@ def test_fast_path_never_passes_a_push_the_full_path_holds(
         [RefUpdate(base, other, "refs/heads/main")],  # history rewrite
         [RefUpdate(base, zero, "refs/heads/main")],  # deletion
         [RefUpdate(base, new, "refs/heads/main"), RefUpdate(zero, other, "refs/heads/x")],
+        [RefUpdate(base, new, "refs/heads/main"), RefUpdate(zero, other, "refs/heads/rel-1")],
     ]
     env = dict(PATH_ENV)
     if pusher:
         env["GL_USERNAME"] = pusher
     for updates in pushes:
-        fast = decide(_stdin(updates), env, str(bare))
-        full = _full_path_holds(bare, updates, pusher)
-        assert not (fast and full), f"fast path passed a held push: {updates}"
+        settled = _settles(_stdin(updates), env, bare)
+        verdicts, _ = decide(_stdin(updates), env, str(bare))
+        exact = _exact_everything(bare, updates, pusher)
+        assert _held(verdicts) == _held(exact), updates
+        assert not (settled and verdicts), f"the first stage passed a held push: {updates}"
         if agent_share == 0.0 and pusher != "agent-x":
-            assert fast, f"a human push took the full path: {updates}"
+            assert settled, f"a human push reached the exact stage: {updates}"
         if policy is DOCS_ONLY_POLICY and updates[0].new == new:
-            assert fast, "agent commits that touch no guarded path should pass on the fast path"
+            assert settled, "agent commits that touch no guarded path should settle at once"
 
 
-def test_stale_or_damaged_summary_is_never_used(tmp_path: Path) -> None:
+def test_stale_or_damaged_settings_are_never_used(tmp_path: Path) -> None:
     bare, tips = build(tmp_path, 1, agent_share=1.0)
     policy_file = _install_settings(bare, DOCS_ONLY_POLICY)
     update = [RefUpdate(tips["refs/heads/base"], tips["refs/heads/new"], "refs/heads/main")]
-    assert decide(_stdin(update), PATH_ENV, str(bare))
-    # The admin guards everything: the summary is stale until the full path rewrites it.
+    assert _settles(_stdin(update), PATH_ENV, bare)
+    # The admin guards everything: the compiled settings are stale until recompiled.
     policy_file.write_bytes(DOCS_ONLY_POLICY.replace(b'"nothing-here/**"', b'"**"'))
-    assert not decide(_stdin(update), PATH_ENV, str(bare))
-    assert _full_path_holds(bare, update, None)
-    assert not decide(_stdin(update), PATH_ENV, str(bare)), "'**' has no literal: full path"
-    # A damaged summary is a miss, not an error.
-    (bare / SUMMARY_NAME).write_bytes(b"\x00garbage")
-    assert not decide(_stdin(update), PATH_ENV, str(bare))
-    # Odd input on stdin, or a git failure, hands the push to the full path.
-    assert not decide(b"not a ref line\n", PATH_ENV, str(bare))
+    assert not _settles(_stdin(update), PATH_ENV, bare)
+    assert decide(_stdin(update), PATH_ENV, str(bare))[0], "held once the edit is seen"
+    assert not _settles(_stdin(update), PATH_ENV, bare), "'**' has no literal: exact stage"
+    # Damaged compiled settings are a miss, not an error.
+    (bare / ARTIFACT_NAME).write_bytes(b"\x00garbage")
+    assert not _settles(_stdin(update), PATH_ENV, bare)
+    assert decide(_stdin(update), PATH_ENV, str(bare))[0]
+    # Odd input on stdin, or a git failure: gate cannot decide, and says so.
     policy_file.write_bytes(DOCS_ONLY_POLICY)
     load_state(str(bare))
+    with pytest.raises(GateError, match="cannot parse ref update line 1"):
+        decide(b"not a ref line\n", PATH_ENV, str(bare))
     missing = [RefUpdate(tips["refs/heads/base"], "f" * 40, "refs/heads/main")]
-    assert not decide(_stdin(missing), PATH_ENV, str(bare))
+    with pytest.raises(GateError, match="git rev-list failed"):
+        decide(_stdin(missing), PATH_ENV, str(bare))
+
+
+def test_an_edited_gate_module_recompiles_the_settings(tmp_path: Path) -> None:
+    """The key stamps every module file under gate/git, not a hand-kept list (checked on a
+    copy of the package: other tests run from the real one meanwhile)."""
+    import shutil
+    import subprocess
+    import sys
+
+    import gate
+
+    copy = tmp_path / "pkg" / "gate"
+    shutil.copytree(Path(gate.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    bare, _ = build(tmp_path, 1)
+    policy_file = bare / "policy.toml"
+    policy_file.write_bytes(POLICY)
+    config = HookConfig("http://127.0.0.1:9", str(bare / "token"), str(policy_file), "r")
+    (bare / "gate.toml").write_text(config.to_toml())
+
+    def run(code: str) -> str:
+        boot = f"import sys; sys.path.insert(0, {str(copy.parent)!r}); {code}"
+        return subprocess.run(
+            [sys.executable, "-c", boot, str(bare)], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    def fresh() -> str:
+        return run(
+            "from gate.git.prefilter import load_artifact; print(load_artifact(sys.argv[1]) is not None)"
+        )
+
+    run("from gate.git.settings import load_state; load_state(sys.argv[1])")
+    assert fresh() == "True"
+    modules = sorted((copy / "git").rglob("*.py"))
+    assert len(modules) > 10
+    for module in modules:
+        before = module.stat()
+        os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000))
+        try:
+            assert fresh() == "False", f"{module.name} is not in the key"
+        finally:
+            os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert fresh() == "True"
 
 
 def test_other_encodings_and_invalid_utf8(tmp_path: Path) -> None:
-    """git re-encodes messages with an encoding header; bytes that are not UTF-8 at all send
-    the push to the full path, which decodes field by field."""
+    """git re-encodes messages with an encoding header; a commit that is not UTF-8 at all is
+    let through to the exact stage, which decodes field by field."""
     import subprocess
 
     bare = tmp_path / "enc.git"
@@ -299,9 +401,12 @@ def test_other_encodings_and_invalid_utf8(tmp_path: Path) -> None:
             ["git", "rev-parse", ref], cwd=bare, capture_output=True, text=True, check=True
         ).stdout.strip()
         update = [RefUpdate("0" * 40, oid, "refs/heads/main")]
-        fast = decide(_stdin(update), PATH_ENV, str(bare))
-        assert not fast, ref  # a: an agent commit to train/ (held); b: not UTF-8
-        assert _full_path_holds(bare, update, None) == (ref == "refs/heads/a")
+        expected = ref == "refs/heads/a"
+        # a: held. b is kept as a possible agent's (not UTF-8: the prefilter cannot read it),
+        # but touches no path that could be guarded: settled all the same.
+        assert _settles(_stdin(update), PATH_ENV, bare) == (not expected), ref
+        assert bool(decide(_stdin(update), PATH_ENV, str(bare))[0]) == expected
+        assert _full_path_holds(bare, update, None) == expected
 
 
 def _linear_history(bare: Path, messages: list[bytes], paths: list[str]) -> str:
@@ -341,24 +446,48 @@ def test_many_agent_commits_stream_into_diff_tree(tmp_path: Path, guarded_at: in
         paths[guarded_at] = "train/loop.py"
     stdin = _linear_history(tmp_path / "many.git", [AGENT_MESSAGE] * 600, paths)
     _install_settings(tmp_path / "many.git", POLICY)
-    fast = decide(stdin.encode(), PATH_ENV, str(tmp_path / "many.git"))
+    fast = _settles(stdin.encode(), PATH_ENV, tmp_path / "many.git")
     assert fast == (guarded_at is None)
+    held, _ = decide(stdin.encode(), PATH_ENV, str(tmp_path / "many.git"))
+    assert bool(held) == (guarded_at is not None)
     old, new, ref = stdin.split()
     full = _full_path_holds(tmp_path / "many.git", [RefUpdate(old, new, ref)], None)
     assert full == (guarded_at is not None)
 
 
 def test_an_early_stop_leaves_no_git_running(tmp_path: Path) -> None:
-    """A commit that is not UTF-8 after 500 agent commits: the fast path stops midway (diff-tree
-    already running) and hands over; no git process is left behind."""
+    """rev-list fails after 600 agent commits (a parent is missing): the first stage stops with
+    diff-tree already running and says why; no git process is left behind."""
     import subprocess
 
-    # rev-list lists newest first: 500 agent commits, then the broken one.
-    messages = [AGENT_MESSAGE] * 50 + [b"\xff\xfe broken"] + [AGENT_MESSAGE] * 500
-    paths = [f"docs/p{n}.md" for n in range(len(messages))]
-    stdin = _linear_history(tmp_path / "stop.git", messages, paths)
-    _install_settings(tmp_path / "stop.git", POLICY)
-    assert not decide(stdin.encode(), PATH_ENV, str(tmp_path / "stop.git"))
+    bare = tmp_path / "stop.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+
+    def git(*args: str, input: bytes = b"") -> str:
+        return (
+            subprocess.run(["git", *args], cwd=bare, input=input, capture_output=True, check=True)
+            .stdout.decode()
+            .strip()
+        )
+
+    tree = git("mktree")
+    broken = git(
+        "hash-object", "-t", "commit", "-w", "--stdin", "--literally",
+        input=b"tree %s\nparent %s\nauthor A <a@example.com> 1 +0000\n"
+        b"committer A <a@example.com> 1 +0000\n\nbroken\n" % (tree.encode(), b"b" * 40),
+    )  # fmt: skip
+    out = []
+    for n in range(1, 601):
+        out.append(b"commit refs/heads/new\nmark :%d\n" % n)
+        out.append(b"committer A <a@example.com> %d +0000\n" % (1700000000 + n))
+        out.append(b"data %d\n%s\n" % (len(AGENT_MESSAGE), AGENT_MESSAGE))
+        out.append(b"from %s\n" % broken.encode() if n == 1 else b"")
+        out.append(b"M 100644 inline docs/p%d.md\ndata 2\nx\n\n" % n)
+    git("fast-import", "--quiet", "--done", input=b"".join(out) + b"done\n")
+    _install_settings(bare, POLICY)
+    stdin = f"{'0' * 40} {git('rev-parse', 'refs/heads/new')} refs/heads/main\n".encode()
+    with pytest.raises(GateError, match=r"git rev-list failed: error: Could not read"):
+        decide(stdin, PATH_ENV, str(bare))
     mine = subprocess.run(
         ["ps", "-o", "pid=,args=", "--ppid", str(os.getpid())], capture_output=True, text=True
     ).stdout
@@ -379,7 +508,7 @@ def test_a_human_push_imports_nothing_beyond_python_start_up(tmp_path: Path) -> 
     code = (
         f"import sys; sys.path.insert(0, {root!r}); before = set(sys.modules)\n"
         "from gate.git.pre_receive import run_pre_receive\n"
-        "from gate.git.fastpath import environ_of_process\n"
+        "from gate.git.plumbing import environ_of_process\n"
         f"answer = run_pre_receive({stdin.encode()!r}, environ_of_process(), {str(tmp_path / 'h.git')!r})\n"
         "print(answer, sorted(set(sys.modules) - before))\n"
     )
@@ -388,5 +517,6 @@ def test_a_human_push_imports_nothing_beyond_python_start_up(tmp_path: Path) -> 
     ).stdout
     assert (
         out.strip()
-        == "(0, []) ['gate', 'gate.errors', 'gate.git', 'gate.git.fastpath', 'gate.git.pre_receive']"
+        == "(0, []) ['gate', 'gate.errors', 'gate.git', 'gate.git.plumbing', 'gate.git.pre_receive',"
+        " 'gate.git.prefilter', 'gate.git.refs']"
     )

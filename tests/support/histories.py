@@ -4,6 +4,7 @@ a pygit2 tree walk for changed paths, a pygit2 revision walk for commit ranges."
 from __future__ import annotations
 
 import random
+import re
 import subprocess
 from pathlib import Path
 
@@ -160,3 +161,19 @@ def build(tmp: Path, seed: int, agent_share: float = 0.8) -> tuple[Path, dict[st
     tips = dict(line.split() for line in refs if line)
     subprocess.run(["git", "update-ref", "refs/heads/main", tips["refs/heads/base"]], cwd=bare)
     return bare, tips
+
+
+def reference_ref_regex(pattern: str) -> str:
+    """A plain regular expression (for ``re.fullmatch``) of one protected-ref pattern: the slow
+    reference the one matcher (gate.git.refs.ref_matches) is checked against."""
+    out = []
+    parts = pattern.split("/")
+    for index, part in enumerate(parts):
+        last = index == len(parts) - 1
+        if part == "**":
+            out.append(r"[^/]+(?:/[^/]+)*" if last else r"(?:[^/]+/)*")
+            continue
+        out.append("[^/]*".join(re.escape(chunk) for chunk in part.split("*")))
+        if not last:
+            out.append("/")
+    return "".join(out)

@@ -9,14 +9,13 @@ literals (``Guard.rules``), and the hook caches that translation (gate.git.setti
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from gate.git.policy.paths import GuardMatcher, GuardRules, compile_path_patterns, guard_rules
-from gate.git.policy.refs import compile_ref_patterns
+from gate.git.refs import is_protected as ref_is_protected
 
 if TYPE_CHECKING:
     import pathspec
@@ -104,16 +103,14 @@ class Policy:
     agents: AgentRules
     sha256: str
     source: str = "<policy>"
-    _ref_regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "protected_refs", tuple(self.protected_refs))
         object.__setattr__(self, "guards", tuple(self.guards))
-        object.__setattr__(self, "_ref_regex", compile_ref_patterns(self.protected_refs))
 
     def is_protected(self, ref: str) -> bool:
         """Whether pushes to ``ref`` are checked ('*' within one component, '**' across)."""
-        return self._ref_regex.fullmatch(ref) is not None
+        return ref_is_protected(ref, self.protected_refs)
 
     def guards_for(self, path: str) -> list[Guard]:
         """The guards whose patterns match ``path``, in policy order."""

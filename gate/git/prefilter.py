@@ -1,0 +1,330 @@
+"""The first stage of the push classifier: read what a push brings once, let through only what
+might matter.
+
+Most pushes bring human commits, or agent commits that touch no guarded path. Starting Python
+costs about as much as the push itself, so this stage works with what Python has loaded at
+start-up (``posix``, ``sys``, ``marshal``): no ``re``, ``subprocess``, ``typing``, dataclasses or
+TOML. It reads the compiled settings (gate.git.settings writes them), walks the one commit
+range (reachable from the pushed tips, from no protected ref) with ``git rev-list --header``,
+keeps the raw commits whose text might be an agent's (a literal prefilter: every pattern that
+marks a commit as an agent's comes reduced to clauses of strings each match must contain, see
+gate.git.literals), asks ``git diff-tree`` for their changes under the guards' literal
+directory prefixes only, and keeps those with a path that might be guarded.
+
+What it keeps (``FirstStage.suspects`` with their raw records) is all the exact stage
+(gate.git.classify) looks at: the detector and the guard matcher run only on those, on the
+records already read. With no usable literals (``rules`` None) everything read is kept.
+"""
+
+import marshal
+import posix  # what os wraps; always loaded, while os costs an import
+import sys
+
+import gate
+from gate.errors import GateError
+from gate.git.plumbing import ChangedPaths, Git, is_object_id, parse_raw_diff
+from gate.git.refs import RefUpdate, is_protected
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+ARTIFACT_NAME = "gate-cache"
+
+# Where each git server puts the authenticated user in the hook's environment:
+# GitLab, GitHub Enterprise Server, Gitea/Forgejo, gitolite, then smart HTTP behind a web server.
+PUSHER_VARIABLES = (
+    "GL_USERNAME",
+    "GITHUB_USER_LOGIN",
+    "GITEA_PUSHER_NAME",
+    "GL_USER",
+    "REMOTE_USER",
+)
+
+# The only characters Python's re.IGNORECASE equates with an ASCII character that str.lower()
+# does not lower to it (tests check every code point).
+_FOLD = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
+_GLOB_CHARS = frozenset("*?[\\")
+
+
+def _package_stamp() -> tuple:
+    """Name, mtime and size of every module file under gate/git: an edited checkout of the same
+    version recompiles the settings too."""
+    stamp: list[tuple] = []
+    pending = [__file__.rpartition("/")[0]]
+    while pending:
+        folder = pending.pop()
+        try:
+            entries = sorted(posix.scandir(folder), key=lambda entry: entry.name)
+        except OSError:
+            stamp.append((folder, None))
+            continue
+        for entry in entries:
+            if entry.name == "__pycache__":
+                continue
+            if entry.is_dir():
+                pending.append(entry.path)
+            elif entry.name.endswith(".py"):
+                info = entry.stat()
+                stamp.append((entry.path, info.st_mtime_ns, info.st_size))
+    return tuple(stamp)
+
+
+ARTIFACT_KEY = ("gate-settings", 2, gate.__version__, sys.version, _package_stamp())
+
+
+def find_pusher(environ: "Mapping[str, str]") -> str | None:
+    """The authenticated pusher: the first of PUSHER_VARIABLES that is set and not blank."""
+    for variable in PUSHER_VARIABLES:
+        value = environ.get(variable, "").strip()
+        if value:
+            return value
+    return None
+
+
+def fold(text: str) -> str:
+    """Lower-case ``text`` so that an IGNORECASE match of an ASCII literal is a substring."""
+    return text.lower() if text.isascii() else text.translate(_FOLD).lower()
+
+
+def may_match(text: str, rules: "Iterable[tuple[Sequence[str], Sequence[Sequence[str]]]]") -> bool:
+    """Whether any rule (trigger, clauses) might match: ``text`` has a string of each clause."""
+    for trigger, clauses in rules:
+        if any(piece in text for piece in trigger) and all(
+            any(piece in text for piece in clause) for clause in clauses
+        ):
+            return True
+    return False
+
+
+def _live(text: str, rules: list) -> list:
+    """The rules that might match somewhere in ``text``: a part of it can match no other."""
+    return [rule for rule in rules if may_match(text, (rule,))]
+
+
+def guard_pathspec(patterns: "Iterable[str]") -> list[str]:
+    """Literal directory prefixes that every path a guard matches lies in, for diff-tree.
+
+    A gitignore pattern is anchored when it has a '/' before its end; its leading components
+    without wildcards are its prefix. An unanchored pattern (``*.ckpt``, ``lnk``) can match
+    anywhere: then no pruning at all (an empty list). Negated patterns only narrow a guard.
+    """
+    prefixes = set()
+    for pattern in patterns:
+        if pattern.startswith("!"):
+            continue
+        body = pattern.rstrip("/")
+        anchored = body.startswith("/") or "/" in body.lstrip("/")
+        parts = body.lstrip("/").split("/")
+        literal = []
+        for part in parts:
+            if not part or _GLOB_CHARS.intersection(part) or part in (".", ".."):
+                break
+            literal.append(part)
+        if not anchored or not literal or "\0" in pattern:
+            return []
+        prefixes.add("/".join(literal))
+    return sorted(prefixes)
+
+
+# --------------------------------------------------------------------------------------------
+# The compiled settings: one marshal file, one key
+
+
+def read_bytes(path: str) -> bytes | None:
+    """A file's bytes, or None if it cannot be read."""
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError:
+        return None
+
+
+def write_artifact(git_dir: str, data: dict) -> None:
+    """Store the compiled settings atomically; a file that cannot be written is no error: it is
+    rebuilt when missing."""
+    path = f"{git_dir}/{ARTIFACT_NAME}"
+    tmp = f"{path}.{posix.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as file:
+            marshal.dump({"key": ARTIFACT_KEY, **data}, file)
+        posix.replace(tmp, path)
+    except (OSError, ValueError):
+        try:  # noqa: SIM105 - contextlib would be an import on the hook's path
+            posix.unlink(tmp)
+        except OSError:
+            pass
+
+
+def load_artifact(git_dir: str) -> dict | None:
+    """The compiled settings, if built by this gate from files that are all unchanged."""
+    data = read_bytes(f"{git_dir}/{ARTIFACT_NAME}")
+    if data is None:
+        return None
+    try:
+        stored = marshal.loads(data)
+    except (EOFError, ValueError, TypeError):
+        return None
+    if not isinstance(stored, dict) or stored.get("key") != ARTIFACT_KEY:
+        return None
+    try:
+        for path, expected in stored["sources"]:
+            if read_bytes(path) != expected:
+                return None
+    except (KeyError, TypeError, ValueError):
+        return None
+    return stored
+
+
+# --------------------------------------------------------------------------------------------
+# The walk
+
+
+def range_stops(
+    git: Git, patterns: "Sequence[str]", updates: "Iterable[RefUpdate]", landed: bool = False
+) -> tuple[list[str], list[str]]:
+    """rev-list options and object ids that stop the walk at every protected ref.
+
+    Most patterns become ``--not --glob`` options, so no ``for-each-ref`` process runs. git's
+    ``--glob`` lets '*' match '/' too, so each glob is made exact: a literal name gets a
+    one-character class as its last character (it then matches that ref only, and nothing when
+    the ref does not exist yet; a plain name would get ``/*`` appended); a pattern whose
+    wildcards are all in its last component gets ``--exclude=PATTERN/*`` first, which drops
+    the names that '*' would stretch over more components. Other patterns ('**', wildcards
+    earlier) need the list of refs. The updates' old values stop the walk too (before a push
+    they are their refs' tips). ``landed``: after the push, the updated refs hold the new
+    tips, so they are left out (and listed).
+    """
+    olds = {u.old for u in updates if not u.is_create}
+    globs = [_exact_glob(p) for p in patterns]
+    if not landed and all(globs):
+        return ["--not", *(option for glob in globs for option in glob)], sorted(olds)
+    updated = {u.ref for u in updates} if landed else set()
+    tips = {
+        oid
+        for name, oid in git.refs().items()
+        if name not in updated and is_protected(name, patterns)
+    }
+    return [], sorted(tips | olds)
+
+
+def _exact_glob(pattern: str) -> list[str]:
+    """rev-list options whose refs are exactly those ``pattern`` matches; empty if none can."""
+    head, _, last = pattern.rpartition("/")
+    if "*" in head or "**" in last:
+        return []
+    if "*" in last:
+        return [f"--exclude={pattern}/*", f"--glob={pattern}"]
+    if _plain(pattern[-1:]):
+        return [f"--glob={pattern[:-1]}[{pattern[-1]}]"]
+    return []
+
+
+def _plain(char: str) -> bool:
+    """A character that a one-character glob class matches as itself: git's wildmatch
+    compares bytes, so a class holding a multi-byte character matches none of it."""
+    return char.isascii() and char.isalnum()
+
+
+class FirstStage:
+    """What the first stage read and kept of one push's protected updates."""
+
+    __slots__ = ("agent_pusher", "count", "records", "rewrites", "settled", "suspects", "updates")
+
+    def __init__(self, updates: list[RefUpdate]) -> None:
+        self.updates = updates
+        self.count = 0  # commits in the range
+        self.records: dict[bytes, bytes] = {}  # id -> rev-list --header body, kept commits only
+        self.suspects: dict[bytes, list] = {}  # id -> its changes (PathChange) under the pathspec
+        self.agent_pusher = True  # the pusher might be an agent: every commit may be an agent's
+        self.rewrites = True  # a deletion or non-fast-forward the exact stage must weigh
+        self.settled = False  # True: certainly nothing to hold
+
+
+def first_stage(
+    git: Git,
+    updates: list[RefUpdate],
+    patterns: "Sequence[str]",
+    pathspec: "Sequence[str]",
+    rules: dict | None,
+    pusher: str | None,
+) -> FirstStage:
+    """Walk the protected ``updates``' new commits once and keep the suspects.
+
+    ``rules`` (from the compiled settings) hold the literal prefilters; None lets every commit
+    and path through to the exact stage.
+    """
+    stage = FirstStage(updates)
+    if rules is not None:  # else both stay True: the exact stage weighs them
+        stage.agent_pusher = pusher is not None and may_match(fold(pusher), rules["pusher_rules"])
+        stage.rewrites = stage.agent_pusher and not all(
+            u.is_create or (not u.is_delete and git.is_ancestor(u.old, u.new)) for u in updates
+        )
+    tips = [u.new for u in updates if not u.is_delete]
+    agent_rules = None if rules is None or stage.agent_pusher else rules["agent_rules"]
+    guard_rules = None if rules is None else rules["guard_rules"]
+    if tips:
+        options, stops = range_stops(git, patterns, updates)
+        paths = ChangedPaths(git.env, pathspec)
+        rev_list = git.rev_list(["--header", *options], tips, stops)
+        try:
+            for chunk in rev_list.records(b"\0"):
+                kept = _keep(chunk, agent_rules, stage)
+                if kept:
+                    paths.add(kept)
+            rev_list.check()
+            output = paths.finish_raw()
+        finally:
+            rev_list.release()
+            paths.stop()
+        if guard_rules is not None:
+            # The output tested as a whole first: ids, modes and status letters are in it too,
+            # which can only let more through. Mostly no rule is live and nothing is parsed.
+            guard_rules = _live(output.decode("utf-8", "surrogateescape"), guard_rules)
+        if guard_rules is None or guard_rules:
+            for oid, changed in parse_raw_diff(output).items():
+                if guard_rules is None or _may_be_guarded(changed, guard_rules):
+                    stage.suspects[oid] = changed
+    stage.settled = rules is not None and not stage.suspects and not stage.rewrites
+    return stage
+
+
+def _keep(chunk: bytes, agent_rules: list | None, stage: FirstStage) -> list[bytes]:
+    """Ids of the records in ``chunk`` that might be an agent's commit (kept in the stage).
+
+    The records are tested together first: most pushes are human and settle there; otherwise
+    only the rules that fired on the whole are tried on each commit. A record in another
+    encoding, or not UTF-8, is kept: the exact stage decodes it field by field.
+    """
+    records = [r for r in chunk.split(b"\0") if r]
+    stage.count += len(records)
+    rules = agent_rules
+    if rules is not None:
+        try:
+            text = chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
+        if text is not None and "\nencoding " not in text:
+            rules = _live(fold(text), rules)
+            if not rules:
+                return []
+    kept = []
+    for record in records:
+        oid, _, body = record.partition(b"\n")
+        if not (is_object_id(oid) and body.startswith(b"tree ")):
+            # Also a NUL inside a commit, which splits it: records cannot be told apart.
+            raise GateError(f"gate: unexpected git rev-list output: {record[:80]!r}")
+        if rules is not None and b"\nencoding " not in body:
+            try:
+                text = body.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+            if text is not None and not may_match(fold(text), rules):
+                continue
+        stage.records[oid] = body
+        kept.append(oid)
+    return kept
+
+
+def _may_be_guarded(changes: list, guard_rules: list) -> bool:
+    return any(may_match(change.path, guard_rules) for change in changes)
