@@ -74,6 +74,11 @@ ENCODINGS = [
     b"utf-7",
     b"EBCDIC-US",
     b"ascii",
+    b"",
+    b"UTF-32",
+    b"ISO-2022-JP",
+    b"utf-16le-bom",
+    b"latin1//TRANSLIT",
 ]
 TRAILER_LINES = [
     b"Co-Authored-By: Claude <noreply@anthropic.com>",
