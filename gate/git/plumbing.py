@@ -52,9 +52,13 @@ def git_environment(environ: "Mapping[str, str]", git_dir: str | None) -> dict[s
     # ... without git advising, on every run, to convert the (empty) grafts file.
     count = env.get("GIT_CONFIG_COUNT", "0")
     index = int(count) if count.isdigit() else 0
-    env[f"GIT_CONFIG_KEY_{index}"] = "advice.graftFileDeprecated"
-    env[f"GIT_CONFIG_VALUE_{index}"] = "false"
-    env["GIT_CONFIG_COUNT"] = str(index + 1)
+    # The prefilter reads rev-list's text as UTF-8: a repository's own output encoding must
+    # not change what it sees.
+    settings = (("advice.graftFileDeprecated", "false"), ("i18n.logOutputEncoding", "UTF-8"))
+    for offset, (key, value) in enumerate(settings):
+        env[f"GIT_CONFIG_KEY_{index + offset}"] = key
+        env[f"GIT_CONFIG_VALUE_{index + offset}"] = value
+    env["GIT_CONFIG_COUNT"] = str(index + len(settings))
     for name in ("GIT_REPLACE_REF_BASE", "GIT_LITERAL_PATHSPECS", "GIT_GLOB_PATHSPECS"):
         env.pop(name, None)
     for name in ("GIT_NOGLOB_PATHSPECS", "GIT_ICASE_PATHSPECS"):
