@@ -81,9 +81,7 @@ class Git:
         out, err = proc.communicate(input)
         if proc.returncode != 0:
             detail = err.decode("utf-8", errors="replace").strip()
-            raise GateError(
-                f"gate: git {args[0]} failed: {detail or 'exit ' + str(proc.returncode)}"
-            )
+            raise GateError(f"git {args[0]} failed: {detail or 'exit ' + str(proc.returncode)}")
         return out
 
     def _stream(self, args: list[str], input: bytes, sep: bytes) -> Iterator[bytes]:
@@ -105,9 +103,7 @@ class Git:
             err = proc.stderr.read()
             if proc.wait() != 0:
                 detail = err.decode("utf-8", errors="replace").strip()
-                raise GateError(
-                    f"gate: git {args[0]} failed: {detail or 'exit ' + str(proc.returncode)}"
-                )
+                raise GateError(f"git {args[0]} failed: {detail or 'exit ' + str(proc.returncode)}")
         finally:  # also when the reader stops early: no stray process, no open pipe
             if proc.poll() is None:
                 proc.kill()
@@ -180,4 +176,4 @@ class Git:
         if proc.returncode in (0, 1):
             return proc.returncode == 0
         detail = proc.stderr.decode("utf-8", errors="replace").strip()
-        raise GateError(f"gate: git merge-base failed: {detail}")
+        raise GateError(f"git merge-base failed: {detail}")
