@@ -26,13 +26,16 @@ T = TypeVar("T")
 
 
 class Deadline:
-    """A moment (time.monotonic) by which every server call of one hook run must be done."""
+    """One budget of wall-clock seconds for every server call of one hook run, counted from
+    the first call (not from the diff work before it)."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.at = time.monotonic() + seconds
+        self.at: float | None = None
 
     def remaining(self) -> float:
+        if self.at is None:
+            self.at = time.monotonic() + self.seconds
         return self.at - time.monotonic()
 
     def run(self, server: str, call: Callable[[float], T]) -> T:
