@@ -17,6 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from gate.errors import InputError
 from gate.resources import resource_dir
 
 FORMATS = ("html", "json", "csv")
@@ -45,7 +46,7 @@ def render(report: dict[str, Any], fmt: str) -> str:
         return render_csv(report)
     if fmt == "html":
         return render_html(report)
-    raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    raise InputError(f"format must be one of {', '.join(FORMATS)}")
 
 
 def render_csv(report: dict[str, Any]) -> str:
