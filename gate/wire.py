@@ -51,12 +51,17 @@ EMAIL_LEN = 320  # held_items.author_email, requests.agent_owner
 GUARD_LEN = 200  # request_facets.value, group guards
 SHORT_LEN = 1000  # signal fields, trailers, file statuses: JSON, kept short
 TEXT_LEN = 16 * 1024 * 1024  # messages and patches: Text columns, capped by the body size
+# Indexed columns must also fit one PostgreSQL B-tree entry (about 2,700 bytes) in UTF-8;
+# ix_requests_supersede indexes ref and pusher together.
+INDEXED_BYTES = 2000
+REF_BYTES, PUSHER_BYTES = 1200, 600
 
 _OID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?", re.ASCII)
 _SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _REPORT_ID = re.compile(r"[0-9a-f]{32}", re.ASCII)
 _OFFSET = re.compile(r"[+-]\d{4}", re.ASCII)
-_BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_RISKY_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
 class WireError(GateError):
@@ -122,7 +127,9 @@ def decode(raw: bytes, content_encoding: str | None, limit: int = DEFAULT_BODY_L
         raise WireError(f"the body nests deeper than {MAX_DEPTH} levels") from None
     except ValueError as exc:  # JSONDecodeError, NaN, huge numbers
         raise WireError(f"the body is not JSON: {str(exc)[:200]}") from None
-    _check_tree(value, 0)
+    # Raw UTF-8 cannot carry a lone surrogate and JSON forbids a raw NUL: only a \u escape
+    # can bring one in, so strings are searched only when the body has such an escape.
+    _check_tree(value, strings=_RISKY_ESCAPE.search(raw) is not None)
     return value
 
 
@@ -158,21 +165,38 @@ def _finite_float(text: str) -> float:
     return number
 
 
-def _check_tree(value: Any, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise WireError(f"the body nests deeper than {MAX_DEPTH} levels")
-    if isinstance(value, str):
-        if _BAD_CHARS.search(value):
-            raise WireError(
-                "strings must be valid Unicode without NUL (escape undecodable bytes before sending)"
-            )
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_tree(key, depth + 1)
-            _check_tree(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check_tree(item, depth + 1)
+def _check_tree(value: Any, strings: bool) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and, when ``strings``, any string (key or value)
+    holding NUL or a lone surrogate. Iterative: containers only, unless strings are checked."""
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise WireError(f"the body nests deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            if strings and any(_bad_chars(key) for key in node):
+                raise _bad_string()
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            if strings and isinstance(node, str) and _bad_chars(node):
+                raise _bad_string()
+            continue
+        stack.extend(
+            (child, depth + 1) for child in children if strings or isinstance(child, dict | list)
+        )
+
+
+def _bad_chars(text: str) -> bool:
+    """NUL or a lone surrogate in ``text`` (isascii is O(1): most strings need no search)."""
+    return "\x00" in text or (not text.isascii() and _SURROGATE.search(text) is not None)
+
+
+def _bad_string() -> WireError:
+    return WireError(
+        "strings must be valid Unicode without NUL (escape undecodable bytes before sending)"
+    )
 
 
 # Field readers: each names the field in its error ------------------------------------------
@@ -190,17 +214,21 @@ def _list(value: Any, where: str, most: int = MAX_LIST, least: int = 0) -> list[
     return value
 
 
-def _str(value: Any, where: str, most: int, *, empty: bool = False) -> str:
+def _str(
+    value: Any, where: str, most: int, *, empty: bool = False, most_bytes: int | None = None
+) -> str:
     if not isinstance(value, str) or len(value) > most or (not value and not empty):
         kind = "a string" if empty else "a non-empty string"
         raise WireError(f"{where} must be {kind} of at most {most} characters")
-    if _BAD_CHARS.search(value):
+    if _bad_chars(value):
         raise WireError(f"{where} must be valid Unicode without NUL")
+    if most_bytes is not None and len(value.encode("utf-8")) > most_bytes:
+        raise WireError(f"{where} must be at most {most_bytes} bytes in UTF-8")
     return value
 
 
-def _opt_str(value: Any, where: str, most: int) -> str | None:
-    return None if value is None else _str(value, where, most, empty=True)
+def _opt_str(value: Any, where: str, most: int, most_bytes: int | None = None) -> str | None:
+    return None if value is None else _str(value, where, most, empty=True, most_bytes=most_bytes)
 
 
 def _match(value: Any, where: str, pattern: re.Pattern[str], what: str) -> str:
@@ -226,7 +254,7 @@ def _bool(value: Any, where: str) -> bool:
 
 
 def _ref(value: Any, where: str) -> str:
-    ref = _str(value, where, REF_LEN)
+    ref = _str(value, where, REF_LEN, most_bytes=REF_BYTES)
     if not ref.startswith("refs/"):
         raise WireError(f"{where} must start with refs/")
     return ref
@@ -356,11 +384,13 @@ def parse_hold_request(body: Any) -> HoldRequest:
     if len(set(keys)) != len(keys):
         raise WireError("items must not repeat a key")
     return HoldRequest(
-        repository=_str(body.get("repository"), "repository", REPOSITORY_LEN),
+        repository=_str(
+            body.get("repository"), "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES
+        ),
         ref=_ref(body.get("ref"), "ref"),
         old=_oid(body.get("old"), "old"),
         new=_oid(body.get("new"), "new"),
-        pusher=_opt_str(body.get("pusher"), "pusher", PUSHER_LEN),
+        pusher=_opt_str(body.get("pusher"), "pusher", PUSHER_LEN, PUSHER_BYTES),
         policy_sha256=_match(
             policy.get("sha256"), "policy.sha256", _SHA256, "a SHA-256 hex digest"
         ),
@@ -382,7 +412,7 @@ def parse_hold_request(body: Any) -> HoldRequest:
 
 def _hold_item(value: Any, where: str) -> dict[str, Any]:
     item = _obj(value, where)
-    key = _str(item.get("key"), f"{where}.key", KEY_LEN)
+    key = _str(item.get("key"), f"{where}.key", KEY_LEN, most_bytes=INDEXED_BYTES)
     kind = item.get("kind")
     if kind not in ITEM_KINDS:
         raise WireError(f"{where}.kind must be one of {', '.join(ITEM_KINDS)}")
@@ -633,8 +663,10 @@ def parse_push_report(body: Any) -> dict[str, Any]:
     policy = _obj(body.get("policy"), "policy")
     return push_report(
         report_id=_match(body.get("report_id"), "report_id", _REPORT_ID, "32 hexadecimal digits"),
-        repository=_str(body.get("repository"), "repository", REPOSITORY_LEN),
-        pusher=_opt_str(body.get("pusher"), "pusher", PUSHER_LEN),
+        repository=_str(
+            body.get("repository"), "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES
+        ),
+        pusher=_opt_str(body.get("pusher"), "pusher", PUSHER_LEN, PUSHER_BYTES),
         pushed_at=_time(body.get("pushed_at"), "pushed_at"),
         policy_sha256=_match(
             policy.get("sha256"), "policy.sha256", _SHA256, "a SHA-256 hex digest"

@@ -109,6 +109,10 @@ def test_times_are_stored_in_one_form() -> None:
         lambda b: b["items"][0]["guards"].update(training="train/a.py"),
         lambda b: b["policy"]["owners"].update({"agent-bot": "e" * 321}),
         lambda b: b.update(items=[b["items"][0]] * 2),
+        lambda b: b.update(
+            pusher="\N{GRINNING FACE}" * 200
+        ),  # fits the column, not one index entry
+        lambda b: b.update(ref="refs/heads/" + "\N{GRINNING FACE}" * 480),
     ],
 )
 def test_bad_hold_requests_are_refused(mutate: Any) -> None:

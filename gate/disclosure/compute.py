@@ -98,7 +98,8 @@ def compute_report(
 ) -> dict[str, Any]:
     if week_by not in WEEK_BY:
         raise InputError(f"week_by must be one of {', '.join(WEEK_BY)}")
-    ordered = sorted(records, key=lambda r: int(r["seq"]))
+    everything = sorted(records, key=lambda r: int(r["seq"]))
+    ordered = [record for record in everything if _readable(record)]
 
     def selected(moment: datetime) -> bool:
         return (since is None or moment >= since) and (until is None or moment < until)
@@ -158,14 +159,30 @@ def compute_report(
         "until": until.isoformat() if until else None,
         "week_by": week_by,
         "records": {
-            "count": len(ordered),
-            "first_seq": int(ordered[0]["seq"]) if ordered else None,
-            "last_seq": int(ordered[-1]["seq"]) if ordered else None,
+            "count": len(everything),
+            "first_seq": int(everything[0]["seq"]) if everything else None,
+            "last_seq": int(everything[-1]["seq"]) if everything else None,
+            "unreadable_seqs": [int(r["seq"]) for r in everything if not _readable(r)],
         },
         "weeks": [weeks[k].to_dict() for k in sorted(weeks)],
         "totals": [totals[k].to_dict() for k in sorted(totals)],
         "pauses": _pauses(ordered, since, until),
     }
+
+
+def _readable(record: dict[str, Any]) -> bool:
+    """False for a push report whose times cannot be read (one stored before the API parsed
+    reports strictly): it is left out and named, rather than breaking every report after it."""
+    if record["action"] != "push.accepted":
+        return True
+    subject = record.get("subject") or {}
+    try:
+        parse_timestamp(subject["pushed_at"])
+        for bucket in subject.get("guarded", []):
+            parse_timestamp(bucket["day"])
+    except (InputError, KeyError, TypeError):
+        return False
+    return True
 
 
 def _pauses(

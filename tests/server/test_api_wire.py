@@ -186,3 +186,29 @@ def test_fuzzed_bodies_never_give_a_500(server: LiveServer, data: st.DataObject)
         error = response.json()["error"]
         assert set(error) == {"code", "message"} and error["message"]
     renders(server.app)
+
+
+def test_a_report_stored_before_strict_parsing_is_named_not_fatal(server: LiveServer) -> None:
+    """Logs are append-only: a bad report an older server accepted stays, so the report skips
+    it by name instead of failing on every page view."""
+    from gate.server.extensions import db
+    from gate.server.services import audit
+
+    with server.app.app_context():  # type: ignore[attr-defined]
+        record = audit.append(
+            "push.accepted",
+            actor="hook-token:1:old server",
+            actor_auth="hook-token",
+            subject=push_report("6" * 32, pushed_at="2026-13-45T99:99:99Z"),
+            policy_sha256="b" * 64,
+        )
+        seq = record.seq
+        db.session.commit()
+    token = new_token(server.app)
+    assert post(server, token, wire.PUSHES_PATH, push_report("7" * 32)).status_code == 200
+    add_reviewer(server.app, "alice")
+    alice = server.reviewer("alice")
+    assert alice.page("/metrics").status_code == 200
+    report = json.loads(alice.page("/metrics/report.json").text)
+    assert report["records"]["unreadable_seqs"] == [seq]
+    assert report["totals"][0]["agent_commits"] == 1  # the readable report still counts
