@@ -40,15 +40,19 @@ DEFAULT_BODY_LIMIT = 512 * 1024 * 1024
 GZIP_ABOVE = 16 * 1024  # bodies larger than this are sent gzipped (level 1: ~10 ms per MB)
 MAX_COUNT = 10**9
 
-# Sizes of the columns the parsed values end up in (gate.server.models).
+# Policy limits: the bounds a policy (gate.toml) may use, which the server accepts and stores.
+# Kept together as one definition so they can be taken from a single shared module.
+MAX_APPROVALS = 100  # approvals one guard may require
+GUARD_LEN = 200  # a guard's name: request_facets.value, group guards
+PUSHER_LEN = 200  # a pusher's (or agent's) name: requests.pusher
+EMAIL_LEN = 320  # an email: held_items.author_email, requests.agent_owner
+
+# Sizes of the other columns the parsed values end up in (gate.server.models).
 REPOSITORY_LEN = 500  # repositories.name
 REF_LEN = 500  # requests.ref
-PUSHER_LEN = 200  # requests.pusher
 OID_LEN = 64  # requests.old / new
 KEY_LEN = 700  # held_items.key
 NAME_LEN = 300  # held_items.author_name / committer_name
-EMAIL_LEN = 320  # held_items.author_email, requests.agent_owner
-GUARD_LEN = 200  # request_facets.value, group guards
 SHORT_LEN = 1000  # signal fields, trailers, file statuses: JSON, kept short
 TEXT_LEN = 16 * 1024 * 1024  # messages and patches: Text columns, capped by the body size
 # Indexed columns must also fit one PostgreSQL B-tree entry (about 2,700 bytes) in UTF-8;
@@ -398,7 +402,7 @@ def parse_hold_request(body: Any) -> HoldRequest:
             policy.get("approvals"),
             "policy.approvals",
             GUARD_LEN,
-            lambda v, at: _int(v, at, 1, 100),
+            lambda v, at: _int(v, at, 1, MAX_APPROVALS),
         ),
         items=items,
         owners=_str_map(

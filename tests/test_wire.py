@@ -162,3 +162,22 @@ def test_error_bodies_have_one_shape() -> None:
     body = json.loads(json.dumps(wire.error_body("bad_payload", "pushed_at: no")))
     assert wire.error_text(body) == "pushed_at: no"
     assert wire.error_text({"error": "bad_payload", "message": "old shape"}) is None
+
+
+@pytest.mark.parametrize(
+    ("limit", "field", "mutate"),
+    [
+        (wire.MAX_APPROVALS, "approvals", lambda b, n: b["policy"].update(approvals={"g": n})),
+        (wire.GUARD_LEN, "approvals", lambda b, n: b["policy"].update(approvals={"g" * n: 1})),
+        (wire.PUSHER_LEN, "pusher", lambda b, n: b.update(pusher="p" * n)),
+        (wire.EMAIL_LEN, "owners", lambda b, n: b["policy"].update(owners={"bot": "e" * n})),
+    ],
+)
+def test_policy_limits_are_inclusive_bounds(limit: int, field: str, mutate: Any) -> None:
+    at_limit = copy.deepcopy(hold_request())
+    mutate(at_limit, limit)
+    wire.parse_hold_request(at_limit)
+    over = copy.deepcopy(hold_request())
+    mutate(over, limit + 1)
+    with pytest.raises(wire.WireError, match=field):
+        wire.parse_hold_request(over)
