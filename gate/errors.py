@@ -1,4 +1,11 @@
-"""The one exception family whose messages are shown to people (pushers, admins, reviewers)."""
+"""The one exception family whose messages are shown to people (pushers, admins, reviewers).
+
+Messages never start with "gate:": the edges that print them (the hook's output, the CLI) add
+that prefix, once. The audit verifier keeps its own VerifyError (it runs standalone on an
+auditor's machine); the CLI maps it at its edge.
+"""
+
+PREFIX = "gate: "
 
 
 class GateError(Exception):
@@ -10,3 +17,12 @@ class GateError(Exception):
 
     def __str__(self) -> str:
         return "\n".join(self.lines)
+
+
+class InputError(GateError, ValueError):
+    """Input a person typed (an option, a form field, a file) that gate cannot read."""
+
+
+def prefixed(line: str) -> str:
+    """A line as an edge prints it: with the "gate: " prefix exactly once."""
+    return line if line.startswith(PREFIX.rstrip()) else PREFIX + line

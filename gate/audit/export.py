@@ -7,14 +7,13 @@ import csv
 import hashlib
 import io
 import json
-import re
 import zipfile
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gate import clock
 from gate.audit.verify import BUNDLE_FORMAT, RECORD_FIELDS, canonical_json
-from gate.errors import GateError
 
 FORMATS = ("jsonl", "csv", "bundle")
 CSV_COLUMNS = (
@@ -30,7 +29,6 @@ CSV_COLUMNS = (
     "schema",
 )
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -45,29 +43,10 @@ class Period:
         return self.since is not None or self.until is not None
 
 
-def parse_moment(value: str, *, end_of_day: bool = False) -> datetime:
-    """YYYY-MM-DD (a whole UTC day) or an ISO 8601 time with a zone; a clear error otherwise."""
-    value = value.strip()
-    try:
-        if _DAY.match(value):
-            moment = datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
-            return moment + timedelta(days=1) if end_of_day else moment
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise GateError(
-            f"not a date: {value!r}; use YYYY-MM-DD or a time like 2026-01-31T12:00:00Z"
-        ) from None
-    if moment.tzinfo is None:
-        raise GateError(f"{value!r} has no time zone; add Z for UTC")
-    return moment.astimezone(UTC)
-
-
 def parse_period(since: str | None, until: str | None) -> Period:
-    """--since DAY starts at that day's midnight UTC; --until DAY includes that whole day."""
-    start = parse_moment(since) if since else None
-    end = parse_moment(until, end_of_day=True) if until else None
-    if start and end and start >= end:
-        raise GateError("--since must be before --until")
+    """--since DAY starts at that day's midnight UTC; --until DAY includes that whole day (the
+    one reading of times in gate: gate.clock.parse_period)."""
+    start, end = clock.parse_period(since, until)
     return Period(
         start.strftime(_TIME_FORMAT) if start else None,
         end.strftime(_TIME_FORMAT) if end else None,

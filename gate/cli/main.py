@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 
 from gate import __version__
-from gate.errors import GateError
+from gate.clock import DAY_HELP, TIME_HELP
+from gate.errors import GateError, prefixed
 
 
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"gate: {message}" if not message.startswith("gate:") else message, err=True)
+    click.echo("\n".join(prefixed(line) for line in message.splitlines() or [""]), err=True)
     sys.exit(code)
 
 
@@ -23,11 +24,9 @@ def _app():  # type: ignore[no-untyped-def]
 
 
 def _service_call(func, *args, **kwargs):  # type: ignore[no-untyped-def]
-    from gate.server.services import ServiceError
-
     try:
         return func(*args, **kwargs)
-    except (ServiceError, GateError) as exc:
+    except GateError as exc:  # ServiceError and InputError included
         _fail(str(exc))
 
 
@@ -171,7 +170,12 @@ def policy_check(file: str) -> None:
 @cli.command("wait")
 @click.argument("request_id", type=int)
 @click.option("--server", required=True, help="Base URL of the gate server.")
-@click.option("--token-file", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--token-file",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The hook token file: its last line that is not blank or a # comment.",
+)
 @click.option(
     "--timeout", type=float, default=None, help="Give up after SECONDS (default: no limit)."
 )
@@ -181,22 +185,32 @@ def policy_check(file: str) -> None:
 def wait_cmd(
     request_id: int, server: str, token_file: str, timeout: float | None, interval: float
 ) -> None:
-    """Wait for a held request's sign-off. Exit 0 approved, 1 denied or superseded, 2 timeout."""
-    from gate.cli.wait import read_token, wait_for
+    """Wait for a held request's sign-off.
+
+    \b
+    Exit codes:
+      0  approved: push the same commits again
+      1  denied, or superseded by a newer push
+      2  timed out; the request is still undecided
+      3  cannot wait: bad options, unreadable token file, token refused, no such request
+      4  timed out without ever reaching the server
+    """
+    from gate.cli.wait import CANNOT_WAIT, wait_for
+    from gate.git.config import read_token_file
 
     if interval <= 0 or (timeout is not None and timeout < 0):
-        _fail("--interval must be positive and --timeout not negative", 3)
+        _fail("--interval must be positive and --timeout not negative", CANNOT_WAIT)
     try:
-        token = read_token(token_file)
+        token = read_token_file(token_file)
     except GateError as exc:
-        _fail(str(exc), 3)
+        _fail(str(exc), CANNOT_WAIT)
     code = wait_for(
         request_id,
         server,
         token,
         timeout,
         interval,
-        say=lambda line: click.echo(line, err=True),
+        say=lambda line: click.echo(prefixed(line), err=True),
     )
     sys.exit(code)
 
@@ -249,7 +263,11 @@ def pause() -> None:
     show_default=True,
     help="'all', or a guard name (repeat the option, or separate names with commas).",
 )
-@click.option("--until", default=None, help="End by itself: ISO time (UTC) or 90m / 2h / 3d.")
+@click.option(
+    "--until",
+    default=None,
+    help=f"End by itself: an ISO date or time, or 90m / 2h / 3d ({TIME_HELP}).",
+)
 def pause_start(
     username: str, password_stdin: bool, reason: str, scope: tuple[str, ...], until: str | None
 ) -> None:
@@ -285,8 +303,8 @@ def pause_status() -> None:
 
 
 @cli.command("report")
-@click.option("--since", default=None, help="First day (YYYY-MM-DD, UTC) or an ISO date-time.")
-@click.option("--until", default=None, help="Last day, included (YYYY-MM-DD, UTC).")
+@click.option("--since", default=None, help=f"First day or time: {DAY_HELP} ({TIME_HELP}).")
+@click.option("--until", default=None, help=f"Last day (included) or end time: {DAY_HELP}.")
 @click.option(
     "--format", "fmt", type=click.Choice(["html", "json", "csv"]), default="html", show_default=True
 )
@@ -340,8 +358,8 @@ def audit_checkpoint() -> None:
     default="bundle",
     show_default=True,
 )
-@click.option("--since", default=None, help="YYYY-MM-DD (UTC) or an ISO 8601 time; inclusive.")
-@click.option("--until", default=None, help="YYYY-MM-DD (that whole day, UTC) or a time.")
+@click.option("--since", default=None, help=f"First day or time: {DAY_HELP} ({TIME_HELP}).")
+@click.option("--until", default=None, help=f"Last day (included) or end time: {DAY_HELP}.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
 def audit_export(fmt: str, since: str | None, until: str | None, out: str) -> None:
     """Export audit records; a bundle is signed and verifiable offline."""
@@ -398,3 +416,9 @@ def main() -> None:
         cli(standalone_mode=True)
     except GateError as exc:
         _fail(str(exc))
+    except Exception as exc:
+        from gate.audit.verify import VerifyError  # standalone: not a GateError
+
+        if isinstance(exc, VerifyError):
+            _fail(str(exc), 2)
+        raise

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 from gate.clock import parse_moment, utc_text
-from gate.errors import GateError
+from gate.errors import GateError, InputError
 
 
 def _describe(pause) -> str:  # type: ignore[no-untyped-def]
@@ -22,7 +22,7 @@ def start(
 
     try:
         moment = parse_moment(until) if until is not None else None
-    except ValueError as exc:
+    except InputError as exc:
         raise GateError(f"--until: {exc}") from None
     with app.app_context():
         admin = admin_for(username, password)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gate.clock import parse_day
+from gate.clock import parse_period
 from gate.errors import GateError
 
 
@@ -20,13 +20,7 @@ def report(
     from gate.disclosure.compute import compute_report, read_export
     from gate.disclosure.render import render
 
-    try:
-        start = parse_day(since) if since else None
-        end = parse_day(until, end=True) if until else None
-    except ValueError as exc:
-        raise GateError(str(exc)) from None
-    if start and end and end <= start:
-        raise GateError(f"--until {until} is before --since {since}")
+    start, end = parse_period(since, until)
     if export is not None:
         try:
             records = read_export(export)

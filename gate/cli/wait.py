@@ -2,31 +2,21 @@
 
 Polls ``GET /api/v1/requests/ID`` and returns an exit code an agent loop can act on:
 0 approved (push the same commits again), 1 denied or superseded (stop; a superseded request's
-successor is named), 2 timed out. Network errors and server errors are reported and polling
-continues until the timeout; a refused token or an unknown request cannot get better by waiting
-and returns 3.
+successor is named), 2 timed out with the request still undecided, 4 timed out without ever
+reaching the server (nothing is known about the request). Network errors and server errors are
+reported and polling continues until the timeout; a refused token or an unknown request cannot
+get better by waiting and returns 3.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-APPROVED, DENIED, TIMED_OUT, CANNOT_WAIT = 0, 1, 2, 3
+from gate import wire
 
-
-def read_token(token_file: str) -> str:
-    from gate.errors import GateError
-
-    try:
-        token = Path(token_file).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise GateError(f"gate: cannot read the token file {token_file}: {exc.strerror}") from None
-    if not token:
-        raise GateError(f"gate: the token file {token_file} is empty")
-    return token
+APPROVED, DENIED, TIMED_OUT, CANNOT_WAIT, UNREACHABLE = 0, 1, 2, 3, 4
 
 
 def wait_for(
@@ -42,10 +32,11 @@ def wait_for(
     """Poll until the request is decided or ``timeout`` seconds pass (None: no limit)."""
     import requests
 
-    url = f"{server.rstrip('/')}/api/v1/requests/{request_id}"
+    url = f"{server.rstrip('/')}{wire.request_path(request_id)}"
     deadline = None if timeout is None else clock() + timeout
     last_problem = ""
     last_progress = None
+    reached = False
     while True:
         problem = ""
         try:
@@ -55,46 +46,45 @@ def wait_for(
         except requests.RequestException as exc:
             problem = f"cannot reach the gate server at {server} ({type(exc).__name__}); retrying"
         else:
+            reached = True
             if response.status_code in (401, 403):
-                say(f"gate: the server refused the token ({_message(response)})")
+                say(f"the server refused the token ({_message(response)})")
                 return CANNOT_WAIT
             if response.status_code == 404:
-                say(f"gate: there is no request {request_id} on {server}")
+                say(f"there is no request {request_id} on {server}")
                 return CANNOT_WAIT
+            status = _status(response) if response.status_code == 200 else None
             if response.status_code != 200:
                 problem = f"the gate server answered HTTP {response.status_code}; retrying"
-            else:
-                body = _json(response)
-                state = body.get("state") if isinstance(body, dict) else None
-                if state == "approved":
-                    say(f"gate: request {request_id} is approved; push the same commits again.")
-                    return APPROVED
-                if state == "denied":
-                    for denial in body.get("denials", []):
-                        say(f"gate: denied by {denial.get('reviewer')}: {denial.get('comment')!r}")
-                    say(f"gate: request {request_id} is denied; revise the change.")
-                    return DENIED
-                if state == "superseded":
-                    newer = body.get("superseded_by")
-                    say(
-                        f"gate: request {request_id} was superseded by request {newer} "
-                        "(a newer push); wait for that one instead."
-                    )
-                    return DENIED
-                if state == "pending":
-                    progress = body.get("progress", "")
-                    if progress != last_progress:
-                        say(f"gate: request {request_id} is pending {progress}".rstrip())
-                        last_progress = progress
-                else:
-                    problem = "the gate server sent an answer gate wait cannot use; retrying"
+            elif status is None:
+                problem = "the gate server sent an answer gate wait cannot use; retrying"
+            elif status["state"] == "approved":
+                say(f"request {request_id} is approved; push the same commits again.")
+                return APPROVED
+            elif status["state"] == "denied":
+                for denial in status["denials"]:
+                    say(f"denied by {denial['reviewer']}: {denial['comment']!r}")
+                say(f"request {request_id} is denied; revise the change.")
+                return DENIED
+            elif status["state"] == "superseded":
+                say(
+                    f"request {request_id} was superseded by request {status['superseded_by']} "
+                    "(a newer push); wait for that one instead."
+                )
+                return DENIED
+            elif status["progress"] != last_progress:
+                say(f"request {request_id} is pending {status['progress']}".rstrip())
+                last_progress = status["progress"]
         if problem and problem != last_problem:
-            say(f"gate: {problem}")
+            say(problem)
         last_problem = problem
         if deadline is not None and clock() + interval > deadline:
             remaining = deadline - clock()
             if remaining <= 0:
-                say(f"gate: timed out waiting for request {request_id}; it is still undecided.")
+                if not reached:
+                    say(f"timed out: never reached the gate server at {server}.")
+                    return UNREACHABLE
+                say(f"timed out waiting for request {request_id}; it is still undecided.")
                 return TIMED_OUT
             sleep(remaining)
             deadline = clock()  # one last look, then give up
@@ -102,15 +92,16 @@ def wait_for(
         sleep(interval)
 
 
-def _json(response: Any) -> Any:
+def _status(response: Any) -> dict[str, Any] | None:
     try:
-        return response.json()
-    except ValueError:
+        return wire.parse_request_status(response.json())
+    except (ValueError, wire.WireError):
         return None
 
 
 def _message(response: Any) -> str:
-    body = _json(response)
-    if isinstance(body, dict) and body.get("message"):
-        return str(body["message"])[:200]
-    return f"HTTP {response.status_code}"
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    return wire.error_text(body) or f"HTTP {response.status_code}"

@@ -32,25 +32,21 @@ import zipfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from gate.audit.verify import check_pauses
+from gate.clock import parse_timestamp, week_start
+from gate.errors import InputError
 
 AFTER_PAUSE = timedelta(hours=24)
 WEEK_BY = ("commit", "push")
 
 
-def _time(text: str) -> datetime:
-    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
 def week_of(moment: datetime) -> str:
     """The Monday (UTC) that starts the ISO week of ``moment``."""
-    day = moment.astimezone(UTC).date()
-    return (day - timedelta(days=day.weekday())).isoformat()
+    return week_start(moment).isoformat()
 
 
 def p90(values: list[float]) -> float:
@@ -101,8 +97,9 @@ def compute_report(
     week_by: str = "commit",
 ) -> dict[str, Any]:
     if week_by not in WEEK_BY:
-        raise ValueError(f"week_by must be one of {', '.join(WEEK_BY)}")
-    ordered = sorted(records, key=lambda r: int(r["seq"]))
+        raise InputError(f"week_by must be one of {', '.join(WEEK_BY)}")
+    everything = sorted(records, key=lambda r: int(r["seq"]))
+    ordered = [record for record in everything if _readable(record)]
 
     def selected(moment: datetime) -> bool:
         return (since is None or moment >= since) and (until is None or moment < until)
@@ -120,12 +117,12 @@ def compute_report(
         action, subject, moment = (
             record["action"],
             record.get("subject") or {},
-            _time(record["time"]),
+            parse_timestamp(record["time"]),
         )
         if action == "push.accepted":
-            pushed = _time(subject["pushed_at"])
+            pushed = parse_timestamp(subject["pushed_at"])
             for bucket in subject.get("guarded", []):
-                when = _time(bucket["day"]) if week_by == "commit" else pushed
+                when = parse_timestamp(bucket["day"]) if week_by == "commit" else pushed
                 if not selected(when):
                     continue
                 for row in rows(subject["repository"], bucket["guard"], when):
@@ -162,14 +159,30 @@ def compute_report(
         "until": until.isoformat() if until else None,
         "week_by": week_by,
         "records": {
-            "count": len(ordered),
-            "first_seq": int(ordered[0]["seq"]) if ordered else None,
-            "last_seq": int(ordered[-1]["seq"]) if ordered else None,
+            "count": len(everything),
+            "first_seq": int(everything[0]["seq"]) if everything else None,
+            "last_seq": int(everything[-1]["seq"]) if everything else None,
+            "unreadable_seqs": [int(r["seq"]) for r in everything if not _readable(r)],
         },
         "weeks": [weeks[k].to_dict() for k in sorted(weeks)],
         "totals": [totals[k].to_dict() for k in sorted(totals)],
         "pauses": _pauses(ordered, since, until),
     }
+
+
+def _readable(record: dict[str, Any]) -> bool:
+    """False for a push report whose times cannot be read (one stored before the API parsed
+    reports strictly): it is left out and named, rather than breaking every report after it."""
+    if record["action"] != "push.accepted":
+        return True
+    subject = record.get("subject") or {}
+    try:
+        parse_timestamp(subject["pushed_at"])
+        for bucket in subject.get("guarded", []):
+            parse_timestamp(bucket["day"])
+    except (InputError, KeyError, TypeError):
+        return False
+    return True
 
 
 def _pauses(
@@ -178,8 +191,8 @@ def _pauses(
     proof = check_pauses(records)
     found = []
     for window in proof.windows:
-        start = _time(window.start_time)
-        end = _time(window.end_time) if window.end_time else None
+        start = parse_timestamp(window.start_time)
+        end = parse_timestamp(window.end_time) if window.end_time else None
         if (until is not None and start >= until) or (
             since is not None and end is not None and end + AFTER_PAUSE < since
         ):
@@ -189,11 +202,11 @@ def _pauses(
         for record in records:
             subject = record.get("subject") or {}
             if record["action"] == "push.accepted":
-                moment = _time(subject["pushed_at"])
+                moment = parse_timestamp(subject["pushed_at"])
                 buckets = [b for b in subject.get("guarded", []) if window.covers([b["guard"]])]
                 counts = (sum(b["agent"] for b in buckets), sum(b["human"] for b in buckets))
             elif record["action"] == "push.allowed" and window.covers(subject.get("guards")):
-                moment, counts = _time(record["time"]), (0, 0)
+                moment, counts = parse_timestamp(record["time"]), (0, 0)
             else:
                 continue
             if moment < start:
@@ -218,7 +231,7 @@ def read_export(path: str | Path) -> list[dict[str, Any]]:
         with zipfile.ZipFile(path) as bundle:
             names = [n for n in bundle.namelist() if n.endswith(".jsonl")]
             if not names:
-                raise ValueError(f"{path} is a zip without a .jsonl file of records")
+                raise InputError(f"{path} is a zip without a .jsonl file of records")
             text = bundle.read(sorted(names, key=lambda n: ("record" not in n, n))[0]).decode()
     else:
         text = path.read_text(encoding="utf-8")
@@ -229,8 +242,8 @@ def read_export(path: str | Path) -> list[dict[str, Any]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{path} line {number} is not JSON: {exc.msg}") from None
+            raise InputError(f"{path} line {number} is not JSON: {exc.msg}") from None
         if not isinstance(record, dict) or not {"seq", "time", "action"} <= record.keys():
-            raise ValueError(f"{path} line {number} is not an audit record (seq, time, action)")
+            raise InputError(f"{path} line {number} is not an audit record (seq, time, action)")
         records.append(record)
     return records

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from gate.errors import InputError
 from gate.resources import resource_dir
 
 if TYPE_CHECKING:  # matplotlib is imported only when a report is drawn: it is slow to load
@@ -49,7 +50,7 @@ def render(report: dict[str, Any], fmt: str) -> str:
         return render_csv(report)
     if fmt == "html":
         return render_html(report)
-    raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    raise InputError(f"format must be one of {', '.join(FORMATS)}")
 
 
 def render_csv(report: dict[str, Any]) -> str:

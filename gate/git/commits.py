@@ -206,7 +206,7 @@ class _Iconv:
         if not hasattr(library, "iconv_open"):
             path = ctypes.util.find_library("iconv")
             if path is None:
-                raise GateError("gate: no iconv library to read a commit's declared encoding")
+                raise GateError("no iconv library to read a commit's declared encoding")
             library = ctypes.CDLL(path, use_errno=True)
         self._open = library.iconv_open
         self._open.restype = ctypes.c_void_p

@@ -23,17 +23,7 @@ class HookConfig:
     timeout: float = 10.0
 
     def token(self) -> str:
-        from pathlib import Path
-
-        try:
-            token = Path(self.token_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise GateError(
-                f"gate: cannot read the hook token file {self.token_file}: {exc.strerror}"
-            ) from None
-        if not token:
-            raise GateError(f"gate: the hook token file {self.token_file} is empty")
-        return token.splitlines()[-1].strip()
+        return read_token_file(self.token_file)
 
     def to_toml(self) -> str:
         def q(value: str) -> str:
@@ -49,6 +39,29 @@ class HookConfig:
         )
 
 
+def read_token_file(path: str | Path) -> str:
+    """The hook token in a token file: its last line that is neither blank nor a ``#`` comment
+    (so an admin can note above it what the token is for). The one reader, for the hook and
+    for ``gate wait``."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+    except OSError as exc:
+        raise GateError(f"cannot read the token file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise GateError(f"the token file {path} is not UTF-8 text") from None
+    lines = [line.strip() for line in text.splitlines()]
+    tokens = [line for line in lines if line and not line.startswith("#")]
+    if not tokens:
+        raise GateError(f"the token file {path} holds no token (only blank or # comment lines)")
+    token = tokens[-1]
+    if not token.isascii() or any(ch.isspace() or not ch.isprintable() for ch in token):
+        raise GateError(
+            f"the last line of the token file {path} is not a token (one word, ASCII only)"
+        )
+    return token
+
+
 def load_hook_config(git_dir: str | Path) -> HookConfig:
     import tomllib  # here, not at the top: the hook's cache (gate.git.settings) usually spares it
 
@@ -57,11 +70,9 @@ def load_hook_config(git_dir: str | Path) -> HookConfig:
         with open(path, encoding="utf-8") as file:
             data = tomllib.loads(file.read())
     except FileNotFoundError:
-        raise GateError(
-            f"gate: {path} is missing; reinstall the hook with `gate install-hook`"
-        ) from None
+        raise GateError(f"{path} is missing; reinstall the hook with `gate install-hook`") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise GateError(f"gate: cannot read {path}: {exc}") from None
+        raise GateError(f"cannot read {path}: {exc}") from None
     try:
         return HookConfig(
             server=str(data["server"]).rstrip("/"),
@@ -72,5 +83,5 @@ def load_hook_config(git_dir: str | Path) -> HookConfig:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise GateError(
-            f"gate: {path} is incomplete ({exc}); reinstall with `gate install-hook`"
+            f"{path} is incomplete ({exc}); reinstall with `gate install-hook`"
         ) from None

@@ -70,7 +70,7 @@ def open_repository(git_dir: str | Path | None = None) -> pygit2.Repository:
             return pygit2.Repository(os.environ.get("GIT_DIR", "."), RepositoryOpenFlag.FROM_ENV)
         return pygit2.Repository(str(git_dir))
     except (pygit2.GitError, KeyError, ValueError) as exc:
-        raise GateError(f"gate: cannot open the repository: {exc}") from None
+        raise GateError(f"cannot open the repository: {exc}") from None
 
 
 def commit_diffs(repo: pygit2.Repository, commit_id: str) -> list[CommitDiff]:
@@ -78,9 +78,9 @@ def commit_diffs(repo: pygit2.Repository, commit_id: str) -> list[CommitDiff]:
     try:
         commit = repo[commit_id]
     except (KeyError, ValueError, pygit2.GitError) as exc:
-        raise GateError(f"gate: cannot read commit {commit_id}: {exc}") from None
+        raise GateError(f"cannot read commit {commit_id}: {exc}") from None
     if not isinstance(commit, pygit2.Commit):
-        raise GateError(f"gate: {commit_id} is a {commit.type_str}, not a commit")
+        raise GateError(f"{commit_id} is a {commit.type_str}, not a commit")
     parents = commit.parents or [None]
     budget = [MAX_COMMIT_PATCH]
     return [_diff_against(repo, commit, parent, budget) for parent in parents]

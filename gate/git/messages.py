@@ -134,7 +134,7 @@ def signed_off_lines(verdicts: list[Verdict], answers: list[dict[str, Any]]) -> 
 def server_down_lines(config: HookConfig, verdicts: list[Verdict], reason: str) -> list[str]:
     count = sum(len(v.held_commits) + (v.held_change is not None) for v in verdicts)
     return [
-        f"gate: push refused: {reason.removeprefix('gate: ')}.",
+        f"gate: push refused: {reason}.",
         f"gate: This push holds {count} agent change(s) to guarded paths, which need sign-off,",
         "gate: and gate fails closed when it cannot check them. Nothing was changed.",
         "gate: Try again later; if it persists, ask your gate admin to check the gate server.",

@@ -97,7 +97,7 @@ class GitProcess:
         except (OSError, ValueError) as exc:
             for fd in (self.stdin, self.stdout, self.stderr):
                 posix.close(fd)
-            raise GateError(f"gate: cannot run git {args[0]}: {exc}") from None
+            raise GateError(f"cannot run git {args[0]}: {exc}") from None
         finally:
             for fd in (stdin_r, stdout_w):
                 posix.close(fd)
@@ -148,7 +148,7 @@ class GitProcess:
         except OSError:
             pass
         text = detail.decode("utf-8", "replace").strip() or f"exit {self.status}"
-        return GateError(f"gate: git {self.args[0]} failed: {text}")
+        return GateError(f"git {self.args[0]} failed: {text}")
 
     def check(self) -> None:
         """Reap git; GateError (with what git said) unless it succeeded."""
@@ -277,7 +277,7 @@ def parse_raw_diff(output: bytes) -> "dict[bytes, list[PathChange]]":
         elif field:
             oid = field.split()[0]
             if not is_object_id(oid):
-                raise GateError(f"gate: unexpected git diff-tree output: {field[:80]!r}")
+                raise GateError(f"unexpected git diff-tree output: {field[:80]!r}")
             current = changes.setdefault(oid, [])
     return changes
 

@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gate.clock import utc_text
+
 CHAINED_HOOK = "post-receive.gate-chained"
 SPOOL_DIR = "gate-spool"
 MAX_LISTED_COMMITS = 1000
@@ -106,20 +108,23 @@ def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict
             bucket["agents"].update(agents)
         if agents:
             listed.append({"id": oid, "guards": guards, "agents": agents})
-    return {
-        "report_id": uuid.uuid4().hex,
-        "repository": config.repository,
-        "pusher": pusher,
-        "pushed_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "policy": {"sha256": policy.sha256, "guards": [g.name for g in policy.guards]},
-        "refs": [{"ref": u.ref, "old": u.old, "new": u.new} for u in protected],
-        "commits": len(ids),
-        "guarded": [
+    from gate.wire import push_report
+
+    return push_report(
+        report_id=uuid.uuid4().hex,
+        repository=config.repository,
+        pusher=pusher,
+        pushed_at=utc_text(datetime.now(UTC)),
+        policy_sha256=policy.sha256,
+        guards=[g.name for g in policy.guards],
+        refs=[{"ref": u.ref, "old": u.old, "new": u.new} for u in protected],
+        commits=len(ids),
+        guarded=[
             {**b, "agents": dict(sorted(b["agents"].items()))} for _, b in sorted(buckets.items())
         ],
-        "agent_commits": listed[:MAX_LISTED_COMMITS],
-        "agent_commits_truncated": len(listed) > MAX_LISTED_COMMITS,
-    }
+        agent_commits=listed[:MAX_LISTED_COMMITS],
+        agent_commits_truncated=len(listed) > MAX_LISTED_COMMITS,
+    )
 
 
 def _agent_names(signals: list[Any]) -> list[str]:
@@ -131,19 +136,9 @@ def _agent_names(signals: list[Any]) -> list[str]:
 
 
 def send_report(config: Any, report: dict[str, Any]) -> None:
-    import requests
+    from gate.git.client import send_push_report
 
-    from gate.errors import GateError
-    from gate.git.client import API_VERSION
-
-    response = requests.post(
-        f"{config.server}/api/{API_VERSION}/pushes",
-        json=report,
-        headers={"Authorization": f"Bearer {config.token()}"},
-        timeout=config.timeout,
-    )
-    if response.status_code != 200:
-        raise GateError(f"the gate server answered HTTP {response.status_code}")
+    send_push_report(config, report)
 
 
 def _spool(git_dir: str, report: dict[str, Any]) -> Path:

@@ -100,6 +100,7 @@ def _ask_server(
 
     enable_site_packages()
     from gate.git.client import (
+        Deadline,
         change_item,
         commit_item,
         enforce_policy,
@@ -112,6 +113,7 @@ def _ask_server(
     try:
         repo = open_repository()
         answers = []
+        deadline = Deadline(config.timeout)  # one wall-clock budget for all the server calls
         for verdict in verdicts:
             items = []
             for held in verdict.held_commits:
@@ -119,7 +121,8 @@ def _ask_server(
                 items.append(commit_item(held, diffs, diff_sha256(diffs)))
             if verdict.held_change is not None:
                 items.append(change_item(verdict.held_change))
-            answer = submit_holds(config, hold_payload(config, policy, pusher, verdict, items))
+            payload = hold_payload(config, policy, pusher, verdict, items)
+            answer = submit_holds(config, payload, deadline)
             enforce_policy(answer, items, policy)
             answers.append(answer)
     except GateError as exc:

@@ -313,7 +313,7 @@ def _keep(chunk: bytes, agent_rules: list | None, stage: FirstStage) -> list[byt
         oid, _, body = record.partition(b"\n")
         if not (is_object_id(oid) and body.startswith(b"tree ")):
             # Also a NUL inside a commit, which splits it: records cannot be told apart.
-            raise GateError(f"gate: unexpected git rev-list output: {record[:80]!r}")
+            raise GateError(f"unexpected git rev-list output: {record[:80]!r}")
         if rules is not None and b"\nencoding " not in body:
             try:
                 text = body.decode("utf-8")

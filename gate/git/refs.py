@@ -71,7 +71,7 @@ def parse_ref_updates(data: bytes) -> list[RefUpdate]:
             continue
         parts = raw.split(b" ", 2)
         if len(parts) != 3 or not all(_is_hex(p) for p in parts[:2]):
-            raise GateError(f"gate: cannot parse ref update line {number}: {raw[:200]!r}")
+            raise GateError(f"cannot parse ref update line {number}: {raw[:200]!r}")
         old, new, ref = (decode_ref(p) for p in parts)
         updates.append(RefUpdate(old, new, ref))
     return updates

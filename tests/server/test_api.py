@@ -73,7 +73,7 @@ def test_valid_hold_creates_one_request(server: LiveServer) -> None:
 def test_missing_or_wrong_token_is_401(server: LiveServer, token: str | None) -> None:
     response = post(server, payload(), token)
     assert response.status_code == 401
-    assert response.json()["error"] == "unauthorized"
+    assert response.json()["error"]["code"] == "unauthorized"
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,8 @@ def test_missing_or_wrong_token_is_401(server: LiveServer, token: str | None) ->
 def test_malformed_payloads_are_400_with_a_message(server: LiveServer, body) -> None:  # type: ignore[no-untyped-def]
     response = post(server, body, new_token(server.app))
     assert response.status_code == 400, response.text
-    assert set(response.json()) == {"error", "message"} and response.json()["message"]
+    assert set(response.json()) == {"error"} and response.json()["error"]["message"]
+    assert set(response.json()["error"]) == {"code", "message"}
 
 
 def test_no_api_endpoint_can_approve(server: LiveServer) -> None:
@@ -146,4 +147,4 @@ def test_request_state_endpoint(server: LiveServer) -> None:
         headers={"Authorization": f"Bearer {token}"},
         timeout=10,
     )
-    assert missing.status_code == 404 and missing.json()["error"] == "notfound"
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "notfound"

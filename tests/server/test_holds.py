@@ -140,7 +140,7 @@ def test_gzip_errors_are_refused_with_one_shape(server: LiveServer) -> None:
     for data, headers, status in cases:
         response = post_raw(server, token, data, **headers)
         assert response.status_code == status, (headers, response.text)
-        assert set(response.json()) == {"error", "message"}
+        assert set(response.json()["error"]) == {"code", "message"}
 
 
 def test_gzip_bomb_is_capped(server: LiveServer) -> None:
@@ -150,7 +150,7 @@ def test_gzip_bomb_is_capped(server: LiveServer) -> None:
     assert len(bomb) < 100_000
     response = post_raw(server, token, bomb, **{"Content-Encoding": "gzip"})
     assert response.status_code == 413
-    assert response.json()["error"] == "request_entity_too_large"
+    assert response.json()["error"]["code"] == "request_entity_too_large"
 
 
 def _post_concurrently(
@@ -200,7 +200,7 @@ def test_concurrent_posts_of_the_same_items_make_one_request(server: LiveServer)
 
 
 def test_hook_gzips_large_bodies_only() -> None:
-    from gate.git.client import encode_body
+    from gate.wire import encode as encode_body
 
     small = hold_body([commit_item(1, "train")])
     data, headers = encode_body(small)

@@ -11,6 +11,7 @@ from gate.server.models import HookToken, User
 from gate.server.services.accounts import add_user, create_token
 from gate.server.services.decisions import decide, get_request
 from gate.server.services.holds import HoldReport, record_holds
+from gate.wire import parse_hold_request
 
 PASSWORD = "correct horse battery staple"
 POLICY_SHA = "ab" * 32
@@ -25,7 +26,32 @@ def commit_item(n: int, guard: str, author: dict[str, str] = AGENT) -> dict[str,
         "commit": {"id": key, "author": author, "committer": author, "message": f"change {n}"},
         "guards": {guard: [f"{guard}/file{n}.py"]},
         "signals": [{"kind": "email", "evidence": author["email"]}],
-        "diffs": [{"path": f"{guard}/file{n}.py", "patch": f"+x = {n}\n"}],
+        "diffs": [
+            {
+                "commit": key,
+                "parent": None,
+                "files": [
+                    {
+                        "path": f"{guard}/file{n}.py",
+                        "status": "A",
+                        "old_mode": "000000",
+                        "new_mode": "100644",
+                        "old_id": "0" * 40,
+                        "new_id": hashlib.sha1(f"blob {n}".encode()).hexdigest(),
+                        "patch": f"+x = {n}\n",
+                        "old_path": None,
+                        "old_size": 0,
+                        "new_size": 6,
+                        "additions": 1,
+                        "deletions": 0,
+                        "binary": False,
+                        "too_large": False,
+                        "truncated": False,
+                    }
+                ],
+                "truncated": False,
+            }
+        ],
         "diff_sha256": hashlib.sha256(f"diff {n}".encode()).hexdigest(),
     }
 
@@ -33,7 +59,7 @@ def commit_item(n: int, guard: str, author: dict[str, str] = AGENT) -> dict[str,
 def report(
     items: list[dict[str, Any]], ref: str = "refs/heads/main", pusher: str | None = "agent-bot"
 ) -> HoldReport:
-    return HoldReport(
+    sent = HoldReport(
         repository="repo",
         ref=ref,
         old="0" * 40,
@@ -43,6 +69,7 @@ def report(
         approvals={"train": 1, "model": 2},
         items=items,
     )
+    return parse_hold_request(sent.to_json())  # as the API hands it to the service
 
 
 def push(app, items: list[dict[str, Any]], pusher: str | None = "agent-bot") -> dict[str, Any]:  # type: ignore[no-untyped-def]

@@ -1,12 +1,12 @@
 """Bounds a policy must keep so that the server can record every push it holds.
 
-One definition for both sides: ``gate policy check`` refuses a policy beyond them, and the
-server refuses hold reports beyond them (gate/server/api.py, gate/server/services/groups.py,
-gate/server/web/forms.py and the column sizes in gate/server/models). Standard library only:
-the server may import this module without pulling in the hook.
+One definition for both sides: the numbers are gate.wire's, the hook<->server contract the
+server enforces on every hold report; ``gate policy check`` refuses a policy beyond them.
 """
 
-MAX_APPROVALS = 100  # distinct reviewers one guard may require
-MAX_GUARD_NAME = 200  # characters: request facets and guard-to-group rules store the name
-MAX_PUSHER_NAME = 200  # characters of a pusher name, as in [agents.owners]
-MAX_EMAIL = 320  # characters of an email address (RFC 5321), as in [agents.owners]
+from gate.wire import EMAIL_LEN as MAX_EMAIL
+from gate.wire import GUARD_LEN as MAX_GUARD_NAME
+from gate.wire import MAX_APPROVALS
+from gate.wire import PUSHER_LEN as MAX_PUSHER_NAME
+
+__all__ = ["MAX_APPROVALS", "MAX_EMAIL", "MAX_GUARD_NAME", "MAX_PUSHER_NAME"]

@@ -1,7 +1,9 @@
 """The only layer that writes to the database. Routes and the CLI call these functions."""
 
+from gate.errors import GateError
 
-class ServiceError(Exception):
+
+class ServiceError(GateError):
     """A request the service refuses, with a message fit to show the user."""
 
     status = 400

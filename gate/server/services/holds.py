@@ -13,7 +13,6 @@ one audit record; held items' big JSON (diffs) is never read back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,23 +35,13 @@ from gate.server.models import (
 from gate.server.services import audit, notify
 from gate.server.services.pauses import apply_pauses
 from gate.server.services.progress import eligibility_rules, request_summary
+from gate.wire import HoldRequest
 
 KEY_CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's parameter limits
 
 
-@dataclass(frozen=True)
-class HoldReport:
-    """One ref update's held items, as the hook sent them (already validated)."""
-
-    repository: str
-    ref: str
-    old: str
-    new: str
-    pusher: str | None
-    policy_sha256: str
-    approvals: dict[str, int]
-    items: list[dict[str, Any]]
-    owners: dict[str, str] = field(default_factory=dict)  # agent pusher -> operator's email
+# What the hook sent, parsed by gate.wire (every field checked before it gets here).
+HoldReport = HoldRequest
 
 
 def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
@@ -140,8 +129,7 @@ def _operator_fields(item: dict[str, Any], agent_owner: str | None) -> dict[str,
     """Who operates the agent behind an item, for the audit record (the verifier's "operator")."""
     from gate.server.services.decisions import trailer_operators
 
-    trailers = (item.get("commit") or {}).get("trailers") or []
-    found = trailer_operators(trailers if isinstance(trailers, list) else [])
+    found = trailer_operators(item["commit"]["trailers"] if item["kind"] == "commit" else [])
     if agent_owner and agent_owner.lower() not in found:
         found.append(agent_owner.lower())
     return {"operator": found[0], "operators": found} if found else {}
@@ -333,10 +321,10 @@ def _new_request(
         db.session.execute(insert(RequestFacet), facets)
     rows = []
     for item in items:
-        commit = item.get("commit") or {}
-        author = commit.get("author") or {}
-        committer = commit.get("committer") or {}
-        message = commit.get("message") or item.get("reason") or ""
+        commit = item.get("commit")
+        author = commit["author"] if commit else {"name": "", "email": ""}
+        committer = commit["committer"] if commit else {"name": "", "email": ""}
+        message = commit["message"] if commit else item["reason"]
         rows.append(
             {
                 "request_id": request.id,
@@ -344,17 +332,17 @@ def _new_request(
                 "key": item["key"],
                 "kind": item["kind"],
                 "active": True,
-                "author_name": author.get("name", ""),
-                "author_email": author.get("email", ""),
-                "committer_name": committer.get("name", ""),
-                "committer_email": committer.get("email", ""),
+                "author_name": author["name"],
+                "author_email": author["email"],
+                "committer_name": committer["name"],
+                "committer_email": committer["email"],
                 "summary": message.split("\n", 1)[0][:500],
                 "message": message,
                 "meta": {k: v for k, v in item.items() if k in ("commit", "reason", "removed")},
                 "signals": item["signals"],
                 "guards": item["guards"],
                 "diffs": item["diffs"],
-                "diff_sha256": item.get("diff_sha256"),
+                "diff_sha256": item["diff_sha256"],
             }
         )
     db.session.execute(insert(HeldItem), rows)
@@ -375,11 +363,11 @@ def _new_request(
                 {
                     "key": item["key"],
                     "kind": item["kind"],
-                    "author": (item.get("commit") or {}).get("author", {}).get("email"),
-                    "committer": (item.get("commit") or {}).get("committer", {}).get("email"),
+                    "author": item["commit"]["author"]["email"] if "commit" in item else None,
+                    "committer": item["commit"]["committer"]["email"] if "commit" in item else None,
                     "guards": item["guards"],
                     "signals": item["signals"],
-                    "diff_sha256": item.get("diff_sha256"),
+                    "diff_sha256": item["diff_sha256"],
                     **_operator_fields(item, request.agent_owner),
                 }
                 for item in items

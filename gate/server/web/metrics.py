@@ -10,6 +10,7 @@ from flask_login import login_required
 from gate.clock import parse_day
 from gate.disclosure.compute import WEEK_BY, compute_report
 from gate.disclosure.render import FORMATS, hours, plots, render
+from gate.errors import InputError
 from gate.server.services.reports import audit_records
 
 bp = Blueprint("metrics", __name__, url_prefix="/metrics")
@@ -25,8 +26,8 @@ def _report() -> tuple[dict[str, Any], dict[str, str], bool]:
         since = parse_day(args["since"]) if args["since"] else None
         until = parse_day(args["until"], end=True) if args["until"] else None
         if args["week_by"] not in WEEK_BY:
-            raise ValueError("week must be by commit or by push")
-    except ValueError as exc:
+            raise InputError("week must be by commit or by push")
+    except InputError as exc:
         flash(str(exc), "error")
         return compute_report([]), {**args, "week_by": "commit"}, False
     return compute_report(audit_records(), since, until, args["week_by"]), args, True

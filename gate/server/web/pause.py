@@ -9,6 +9,7 @@ from wtforms import HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from gate.clock import parse_moment
+from gate.errors import GateError
 from gate.server.extensions import db
 from gate.server.services import ServiceError
 from gate.server.services.accounts import check_password
@@ -87,7 +88,7 @@ def start():  # type: ignore[no-untyped-def]
             until,
             auth="session-password",
         )
-    except (ServiceError, ValueError) as exc:
+    except GateError as exc:  # ServiceError, and InputError from the until field
         db.session.rollback()
         flash(f"The pause was not started: {exc}", "error")
         return _render(form, StopForm(prefix="stop"), 400)

@@ -1,0 +1,746 @@
+"""The hook<->server wire format: paths, item kinds and states, and every body, built and parsed.
+
+Both sides use this module: the hooks (gate.git.client, gate.git.post_receive) build their
+bodies with it and parse the server's answers with it; the API (gate.server.api) parses the
+hooks' bodies with it and answers a ``WireError`` as HTTP 400 (or its own status) with
+``{"error": {"code": ..., "message": ...}}``. Stdlib only: the hook imports it.
+
+Parsing is strict, so what is stored always renders: every field has its type; numbers are
+whole or finite; strings fit their database column (gate.server.models) and hold neither NUL
+nor lone surrogates (PostgreSQL cannot store NUL; a lone surrogate is not Unicode); times are
+RFC 3339 and dates ISO (gate.clock); nesting is bounded. Only known fields are kept.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import re
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from gate.clock import parse_date, parse_rfc3339, utc_text
+from gate.errors import GateError, InputError
+
+API_PREFIX = "/api/v1"
+HOLDS_PATH = f"{API_PREFIX}/holds"
+PUSHES_PATH = f"{API_PREFIX}/pushes"
+REQUEST_PATH = f"{API_PREFIX}/requests/{{request_id}}"
+
+ITEM_KINDS = ("commit", "ref-update")
+ITEM_STATES = ("approved", "pending", "denied", "paused")
+REQUEST_STATES = ("pending", "approved", "denied", "superseded")
+
+MAX_ITEMS = 20_000  # held items per ref update, and guarded buckets / listed commits per report
+MAX_DEPTH = 16  # the deepest body gate sends is 6 levels (items[].diffs[].files[].patch)
+MAX_LIST = 200_000  # any other list (parents, trailers, paths, removed commits, files)
+DEFAULT_BODY_LIMIT = 512 * 1024 * 1024
+GZIP_ABOVE = 16 * 1024  # bodies larger than this are sent gzipped (level 1: ~10 ms per MB)
+MAX_COUNT = 10**9
+
+# Policy limits: the bounds a policy (gate.toml) may use, which the server accepts and stores.
+# Kept together as one definition so they can be taken from a single shared module.
+MAX_APPROVALS = 100  # approvals one guard may require
+GUARD_LEN = 200  # a guard's name: request_facets.value, group guards
+PUSHER_LEN = 200  # a pusher's (or agent's) name: requests.pusher
+EMAIL_LEN = 320  # an email: held_items.author_email, requests.agent_owner
+
+# Sizes of the other columns the parsed values end up in (gate.server.models).
+REPOSITORY_LEN = 500  # repositories.name
+REF_LEN = 500  # requests.ref
+OID_LEN = 64  # requests.old / new
+KEY_LEN = 700  # held_items.key
+NAME_LEN = 300  # held_items.author_name / committer_name
+SHORT_LEN = 1000  # signal fields, trailers, file statuses: JSON, kept short
+TEXT_LEN = 16 * 1024 * 1024  # messages and patches: Text columns, capped by the body size
+# Indexed columns must also fit one PostgreSQL B-tree entry (about 2,700 bytes) in UTF-8;
+# ix_requests_supersede indexes ref and pusher together.
+INDEXED_BYTES = 2000
+REF_BYTES, PUSHER_BYTES = 1200, 600
+
+_OID = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?", re.ASCII)
+_SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+_REPORT_ID = re.compile(r"[0-9a-f]{32}", re.ASCII)
+_OFFSET = re.compile(r"[+-]\d{4}", re.ASCII)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_RISKY_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+class WireError(GateError):
+    """A body that breaks the wire format; ``code`` and ``status`` are the API's answer."""
+
+    def __init__(self, message: str, *, code: str = "bad_payload", status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def request_path(request_id: int) -> str:
+    return REQUEST_PATH.format(request_id=request_id)
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def error_text(body: Any) -> str | None:
+    """The message of an API error body, or None when ``body`` is not one."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return _clean(error["message"])[:300]
+    return None
+
+
+# Bodies on the wire ------------------------------------------------------------------------
+
+
+def encode(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """The JSON bytes and headers of a body; gzipped when large (1.8 MB of diffs to ~0.2)."""
+    data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode("ascii")
+    headers = {"Content-Type": "application/json"}
+    if len(data) > GZIP_ABOVE:
+        data = gzip.compress(data, compresslevel=1, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    return data, headers
+
+
+def decode(raw: bytes, content_encoding: str | None, limit: int = DEFAULT_BODY_LIMIT) -> Any:
+    """The JSON value of a request body: gunzipped (``Content-Encoding: gzip``) up to ``limit``
+    bytes, strict UTF-8, no NaN or infinities, nesting at most MAX_DEPTH, no NUL or lone
+    surrogate in any string."""
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding not in ("", "identity", "gzip"):
+        raise WireError(
+            f"Content-Encoding {encoding[:40]!r} is not supported; use gzip",
+            code="unsupported_media_type",
+            status=415,
+        )
+    if encoding == "gzip":
+        raw = _gunzip(raw, limit)
+    elif len(raw) > limit:
+        raise _too_large(limit)
+    try:
+        value = json.loads(
+            raw.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float
+        )
+    except UnicodeDecodeError:
+        raise WireError("the body is not UTF-8") from None
+    except RecursionError:
+        raise WireError(f"the body nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # JSONDecodeError, NaN, huge numbers
+        raise WireError(f"the body is not JSON: {str(exc)[:200]}") from None
+    # Raw UTF-8 cannot carry a lone surrogate and JSON forbids a raw NUL: only a \u escape
+    # can bring one in, so strings are searched only when the body has such an escape.
+    _check_tree(value, strings=_RISKY_ESCAPE.search(raw) is not None)
+    return value
+
+
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        body = inflater.decompress(raw, limit + 1)
+    except zlib.error:
+        raise WireError("the body is not valid gzip") from None
+    if len(body) > limit or inflater.unconsumed_tail:
+        raise _too_large(limit)
+    if not inflater.eof or inflater.unused_data:
+        raise WireError("the body is not exactly one complete gzip stream")
+    return body
+
+
+def _too_large(limit: int) -> WireError:
+    return WireError(
+        f"the body exceeds {limit} bytes (decompressed)",
+        code="request_entity_too_large",
+        status=413,
+    )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text[:40]} is out of range")
+    return number
+
+
+def _check_tree(value: Any, strings: bool) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and, when ``strings``, any string (key or value)
+    holding NUL or a lone surrogate. Iterative: containers only, unless strings are checked."""
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise WireError(f"the body nests deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            if strings and any(_bad_chars(key) for key in node):
+                raise _bad_string()
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            if strings and isinstance(node, str) and _bad_chars(node):
+                raise _bad_string()
+            continue
+        stack.extend(
+            (child, depth + 1) for child in children if strings or isinstance(child, dict | list)
+        )
+
+
+def _bad_chars(text: str) -> bool:
+    """NUL or a lone surrogate in ``text`` (isascii is O(1): most strings need no search)."""
+    return "\x00" in text or (not text.isascii() and _SURROGATE.search(text) is not None)
+
+
+def _bad_string() -> WireError:
+    return WireError(
+        "strings must be valid Unicode without NUL (escape undecodable bytes before sending)"
+    )
+
+
+# Field readers: each names the field in its error ------------------------------------------
+
+
+def _obj(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise WireError(f"{where} must be a JSON object")
+    return value
+
+
+def _list(value: Any, where: str, most: int = MAX_LIST, least: int = 0) -> list[Any]:
+    if not isinstance(value, list) or not least <= len(value) <= most:
+        raise WireError(f"{where} must be a list of {least} to {most} entries")
+    return value
+
+
+def _str(
+    value: Any, where: str, most: int, *, empty: bool = False, most_bytes: int | None = None
+) -> str:
+    if not isinstance(value, str) or len(value) > most or (not value and not empty):
+        kind = "a string" if empty else "a non-empty string"
+        raise WireError(f"{where} must be {kind} of at most {most} characters")
+    if _bad_chars(value):
+        raise WireError(f"{where} must be valid Unicode without NUL")
+    if most_bytes is not None and len(value.encode("utf-8")) > most_bytes:
+        raise WireError(f"{where} must be at most {most_bytes} bytes in UTF-8")
+    return value
+
+
+def _opt_str(value: Any, where: str, most: int, most_bytes: int | None = None) -> str | None:
+    return None if value is None else _str(value, where, most, empty=True, most_bytes=most_bytes)
+
+
+def _match(value: Any, where: str, pattern: re.Pattern[str], what: str) -> str:
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise WireError(f"{where} must be {what}")
+    return value
+
+
+def _oid(value: Any, where: str) -> str:
+    return _match(value, where, _OID, "a full hexadecimal object id")
+
+
+def _int(value: Any, where: str, least: int, most: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
+        raise WireError(f"{where} must be a whole number from {least} to {most}")
+    return value
+
+
+def _bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise WireError(f"{where} must be true or false")
+    return value
+
+
+def _ref(value: Any, where: str) -> str:
+    ref = _str(value, where, REF_LEN, most_bytes=REF_BYTES)
+    if not ref.startswith("refs/"):
+        raise WireError(f"{where} must start with refs/")
+    return ref
+
+
+def _time(value: Any, where: str) -> str:
+    try:
+        return utc_text(parse_rfc3339(value))
+    except InputError as exc:
+        raise WireError(f"{where}: {exc}") from None
+
+
+def _day(value: Any, where: str) -> str:
+    try:
+        return parse_date(value).isoformat()
+    except InputError as exc:
+        raise WireError(f"{where}: {exc}") from None
+
+
+def _str_map(value: Any, where: str, key_len: int, read: Any) -> dict[str, Any]:
+    mapping = _obj(value, where)
+    if len(mapping) > MAX_ITEMS:
+        raise WireError(f"{where} must have at most {MAX_ITEMS} entries")
+    return {
+        _str(k, f"{where} key", key_len): read(v, f"{where}[{k[:40]!r}]")
+        for k, v in mapping.items()
+    }
+
+
+def _guards(value: Any, where: str, least: int = 1) -> dict[str, list[str]]:
+    guards = _str_map(
+        value,
+        where,
+        GUARD_LEN,
+        lambda paths, at: [_str(p, at, TEXT_LEN) for p in _list(paths, at)],
+    )
+    if len(guards) < least:
+        raise WireError(f"{where} must name at least one guard")
+    return guards
+
+
+# Hold request: pre-receive -> POST /api/v1/holds -------------------------------------------
+
+
+@dataclass(frozen=True)
+class HoldRequest:
+    """One ref update's held items, as the hook sent them (parsed: every field checked)."""
+
+    repository: str
+    ref: str
+    old: str
+    new: str
+    pusher: str | None
+    policy_sha256: str
+    approvals: dict[str, int]
+    items: list[dict[str, Any]]
+    owners: dict[str, str] = field(default_factory=dict)  # agent pusher -> operator's email
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "ref": self.ref,
+            "old": self.old,
+            "new": self.new,
+            "pusher": self.pusher,
+            "policy": {
+                "sha256": self.policy_sha256,
+                "approvals": self.approvals,
+                "owners": self.owners,
+            },
+            "items": self.items,
+        }
+
+
+def person(name: str, email: str, time: int, offset: str) -> dict[str, Any]:
+    return {"name": name, "email": email, "time": time, "offset": offset}
+
+
+def commit_item(
+    commit: dict[str, Any],
+    signals: list[dict[str, str]],
+    guards: dict[str, list[str]],
+    diffs: list[dict[str, Any]],
+    diff_sha256: str,
+) -> dict[str, Any]:
+    """A held commit: ``commit`` has id, parents, author, committer (see ``person``), message
+    and trailers."""
+    return {
+        "key": commit["id"],
+        "kind": "commit",
+        "commit": commit,
+        "signals": signals,
+        "guards": guards,
+        "diffs": diffs,
+        "diff_sha256": diff_sha256,
+    }
+
+
+def ref_update_item(
+    key: str,
+    reason: str,
+    removed: list[str],
+    signals: list[dict[str, str]],
+    guards: dict[str, list[str]],
+) -> dict[str, Any]:
+    """A held deletion or history rewrite of a protected ref."""
+    return {
+        "key": key,
+        "kind": "ref-update",
+        "reason": reason,
+        "removed": removed,
+        "signals": signals,
+        "guards": guards,
+        "diffs": [],
+        "diff_sha256": None,
+    }
+
+
+def parse_hold_request(body: Any) -> HoldRequest:
+    body = _obj(body, "the body")
+    policy = _obj(body.get("policy"), "policy")
+    items = [
+        _hold_item(item, f"items[{n}]")
+        for n, item in enumerate(_list(body.get("items"), "items", MAX_ITEMS, 1))
+    ]
+    keys = [item["key"] for item in items]
+    if len(set(keys)) != len(keys):
+        raise WireError("items must not repeat a key")
+    return HoldRequest(
+        repository=_str(
+            body.get("repository"), "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES
+        ),
+        ref=_ref(body.get("ref"), "ref"),
+        old=_oid(body.get("old"), "old"),
+        new=_oid(body.get("new"), "new"),
+        pusher=_opt_str(body.get("pusher"), "pusher", PUSHER_LEN, PUSHER_BYTES),
+        policy_sha256=_match(
+            policy.get("sha256"), "policy.sha256", _SHA256, "a SHA-256 hex digest"
+        ),
+        approvals=_str_map(
+            policy.get("approvals"),
+            "policy.approvals",
+            GUARD_LEN,
+            lambda v, at: _int(v, at, 1, MAX_APPROVALS),
+        ),
+        items=items,
+        owners=_str_map(
+            policy.get("owners", {}),
+            "policy.owners",
+            PUSHER_LEN,
+            lambda v, at: _str(v, at, EMAIL_LEN),
+        ),
+    )
+
+
+def _hold_item(value: Any, where: str) -> dict[str, Any]:
+    item = _obj(value, where)
+    key = _str(item.get("key"), f"{where}.key", KEY_LEN, most_bytes=INDEXED_BYTES)
+    kind = item.get("kind")
+    if kind not in ITEM_KINDS:
+        raise WireError(f"{where}.kind must be one of {', '.join(ITEM_KINDS)}")
+    parsed: dict[str, Any] = {"key": key, "kind": kind}
+    if kind == "commit":
+        commit = _commit(item.get("commit"), f"{where}.commit")
+        if commit["id"] != key:
+            raise WireError(f"{where}: a commit item's key must be its commit id")
+        parsed["commit"] = commit
+    else:
+        parsed["reason"] = _str(item.get("reason", ""), f"{where}.reason", SHORT_LEN, empty=True)
+        parsed["removed"] = [
+            _oid(oid, f"{where}.removed")
+            for oid in _list(item.get("removed", []), f"{where}.removed")
+        ]
+    parsed["signals"] = [
+        _signal(s, f"{where}.signals[{n}]")
+        for n, s in enumerate(_list(item.get("signals"), f"{where}.signals", 1000))
+    ]
+    parsed["guards"] = _guards(item.get("guards"), f"{where}.guards")
+    parsed["diffs"] = [
+        _diff(d, f"{where}.diffs[{n}]")
+        for n, d in enumerate(_list(item.get("diffs"), f"{where}.diffs", 1000))
+    ]
+    digest = item.get("diff_sha256")
+    parsed["diff_sha256"] = (
+        None
+        if digest is None
+        else _match(digest, f"{where}.diff_sha256", _SHA256, "a SHA-256 hex digest or null")
+    )
+    return parsed
+
+
+def _commit(value: Any, where: str) -> dict[str, Any]:
+    commit = _obj(value, where)
+    return {
+        "id": _oid(commit.get("id"), f"{where}.id"),
+        "parents": [
+            _oid(p, f"{where}.parents")
+            for p in _list(commit.get("parents", []), f"{where}.parents")
+        ],
+        "author": _person(commit.get("author"), f"{where}.author"),
+        "committer": _person(commit.get("committer"), f"{where}.committer"),
+        "message": _str(commit.get("message"), f"{where}.message", TEXT_LEN, empty=True),
+        "trailers": [
+            [
+                _str(part, f"{where}.trailers", SHORT_LEN, empty=True)
+                for part in _list(t, f"{where}.trailers", 2, 2)
+            ]
+            for t in _list(commit.get("trailers", []), f"{where}.trailers", 1000)
+        ],
+    }
+
+
+def _person(value: Any, where: str) -> dict[str, Any]:
+    who = _obj(value, where)
+    offset = who.get("offset", "+0000")
+    return person(
+        _str(who.get("name"), f"{where}.name", NAME_LEN, empty=True),
+        _str(who.get("email"), f"{where}.email", EMAIL_LEN, empty=True),
+        _int(who.get("time", 0), f"{where}.time", -(2**53), 2**53),
+        _match(offset, f"{where}.offset", _OFFSET, "a time zone offset like +0100"),
+    )
+
+
+_SIGNAL_FIELDS = ("kind", "source", "agent", "rule", "evidence")
+
+
+def _signal(value: Any, where: str) -> dict[str, str]:
+    signal = _obj(value, where)
+    if "kind" not in signal or "evidence" not in signal:
+        raise WireError(f"{where} needs kind and evidence")
+    return {
+        name: _str(signal[name], f"{where}.{name}", SHORT_LEN, empty=True)
+        for name in _SIGNAL_FIELDS
+        if name in signal
+    }
+
+
+_FILE_TEXT = {"path": TEXT_LEN, "status": SHORT_LEN, "old_mode": SHORT_LEN, "new_mode": SHORT_LEN,
+              "old_id": OID_LEN, "new_id": OID_LEN, "patch": TEXT_LEN}  # fmt: skip
+_FILE_COUNTS = ("old_size", "new_size", "additions", "deletions")
+_FILE_FLAGS = ("binary", "too_large", "truncated")
+
+
+def _diff(value: Any, where: str) -> dict[str, Any]:
+    """One commit's diff against one parent, in gate.git.diffs' shape."""
+    diff = _obj(value, where)
+    parent = diff.get("parent")
+    return {
+        "commit": _oid(diff.get("commit"), f"{where}.commit"),
+        "parent": None if parent is None else _oid(parent, f"{where}.parent"),
+        "files": [
+            _file(f, f"{where}.files[{n}]")
+            for n, f in enumerate(_list(diff.get("files"), f"{where}.files"))
+        ],
+        "truncated": _bool(diff.get("truncated", False), f"{where}.truncated"),
+    }
+
+
+def _file(value: Any, where: str) -> dict[str, Any]:
+    entry = _obj(value, where)
+    parsed: dict[str, Any] = {
+        name: _str(entry.get(name, ""), f"{where}.{name}", most, empty=name != "path")
+        for name, most in _FILE_TEXT.items()
+    }
+    parsed["old_path"] = _opt_str(entry.get("old_path"), f"{where}.old_path", TEXT_LEN)
+    parsed.update((n, _int(entry.get(n, 0), f"{where}.{n}", 0, 2**53)) for n in _FILE_COUNTS)
+    parsed.update((n, _bool(entry.get(n, False), f"{where}.{n}")) for n in _FILE_FLAGS)
+    return parsed
+
+
+# Hold answer: the server's reply to a hold request -----------------------------------------
+
+
+def parse_hold_answer(body: Any, sent_keys: list[str]) -> dict[str, Any]:
+    """The server's answer, checked to account for every item sent, with a known state and a
+    request id each; requests and pauses are kept as the hook's messages read them."""
+    body = _obj(body, "the answer")
+    answered: dict[str, dict[str, Any]] = {}
+    for n, value in enumerate(_list(body.get("items"), "items", MAX_ITEMS)):
+        item = _obj(value, f"items[{n}]")
+        state = item.get("state")
+        if state not in ITEM_STATES:
+            raise WireError(f"items[{n}].state must be one of {', '.join(ITEM_STATES)}")
+        key = _str(item.get("key"), f"items[{n}].key", KEY_LEN)
+        answered[key] = {
+            "key": key,
+            "state": state,
+            "request_id": _int(item.get("request_id"), f"items[{n}].request_id", 1, 2**63),
+            "pauses": [
+                _int(p, f"items[{n}].pauses", 1, 2**63)
+                for p in _list(item.get("pauses", []), "pauses")
+            ],
+        }
+    missing = [key for key in sent_keys if key not in answered]
+    if missing:
+        raise WireError(f"the answer does not account for {len(missing)} item(s) sent")
+    return {
+        "items": [answered[key] for key in sent_keys],
+        "requests": [
+            parse_request_status(r) for r in _list(body.get("requests", []), "requests", MAX_ITEMS)
+        ],
+        "pauses": [
+            _pause(p, f"pauses[{n}]")
+            for n, p in enumerate(_list(body.get("pauses", []), "pauses", 1000))
+        ],
+    }
+
+
+def _pause(value: Any, where: str) -> dict[str, Any]:
+    pause = _obj(value, where)
+    until = pause.get("until")
+    return {
+        "id": _int(pause.get("id"), f"{where}.id", 1, 2**63),
+        "scope": [
+            _str(s, f"{where}.scope", GUARD_LEN)
+            for s in _list(pause.get("scope"), f"{where}.scope")
+        ],
+        "reason": _clean(_str(pause.get("reason"), f"{where}.reason", TEXT_LEN, empty=True)),
+        "started_by": _clean(
+            _str(pause.get("started_by"), f"{where}.started_by", SHORT_LEN, empty=True)
+        ),
+        "started_at": _time(pause.get("started_at"), f"{where}.started_at"),
+        "until": None if until is None else _time(until, f"{where}.until"),
+    }
+
+
+# Request status: GET /api/v1/requests/ID, and each of a hold answer's requests ------------
+
+
+def parse_request_status(value: Any) -> dict[str, Any]:
+    status = _obj(value, "the request")
+    state = status.get("state")
+    if state not in REQUEST_STATES:
+        raise WireError(f"the request's state must be one of {', '.join(REQUEST_STATES)}")
+    approvals = {}
+    for guard, counts in _obj(status.get("approvals", {}), "approvals").items():
+        counts = _obj(counts, f"approvals[{guard[:40]!r}]")
+        approvals[_clean(guard)] = {
+            "given": _int(counts.get("given"), "approvals.given", 0, MAX_COUNT),
+            "needed": _int(counts.get("needed"), "approvals.needed", 0, MAX_COUNT),
+        }
+    superseded_by = status.get("superseded_by")
+    return {
+        "id": _int(status.get("id"), "id", 1, 2**63),
+        "state": state,
+        "progress": _clean(_str(status.get("progress", ""), "progress", SHORT_LEN, empty=True)),
+        "approvals": approvals,
+        "denials": [
+            {
+                "reviewer": _clean(
+                    _str(d.get("reviewer"), "denials.reviewer", SHORT_LEN, empty=True)
+                ),
+                "comment": _str(d.get("comment"), "denials.comment", TEXT_LEN, empty=True),
+            }
+            for d in (
+                _obj(x, "denials[]") for x in _list(status.get("denials", []), "denials", 1000)
+            )
+        ],
+        "superseded_by": None
+        if superseded_by is None
+        else _int(superseded_by, "superseded_by", 1, 2**63),
+    }
+
+
+def _clean(text: str) -> str:
+    """Text from the server as the hook prints it: no control characters (no forged lines)."""
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+# Push report: post-receive -> POST /api/v1/pushes ------------------------------------------
+
+
+def push_report(
+    *,
+    report_id: str,
+    repository: str,
+    pusher: str | None,
+    pushed_at: str,
+    policy_sha256: str,
+    guards: list[str],
+    refs: list[dict[str, str]],
+    commits: int,
+    guarded: list[dict[str, Any]],
+    agent_commits: list[dict[str, Any]],
+    agent_commits_truncated: bool,
+) -> dict[str, Any]:
+    """What landed in one accepted push: ``guarded`` counts {guard, day, agent, human, agents}
+    per guard and committer day; ``agent_commits`` lists {id, guards, agents}."""
+    return {
+        "report_id": report_id,
+        "repository": repository,
+        "pusher": pusher,
+        "pushed_at": pushed_at,
+        "policy": {"sha256": policy_sha256, "guards": guards},
+        "refs": refs,
+        "commits": commits,
+        "guarded": guarded,
+        "agent_commits": agent_commits,
+        "agent_commits_truncated": agent_commits_truncated,
+    }
+
+
+def parse_push_report(body: Any) -> dict[str, Any]:
+    """A post-receive report, checked; the stored form (an audit record's subject)."""
+    body = _obj(body, "the body")
+    policy = _obj(body.get("policy"), "policy")
+    return push_report(
+        report_id=_match(body.get("report_id"), "report_id", _REPORT_ID, "32 hexadecimal digits"),
+        repository=_str(
+            body.get("repository"), "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES
+        ),
+        pusher=_opt_str(body.get("pusher"), "pusher", PUSHER_LEN, PUSHER_BYTES),
+        pushed_at=_time(body.get("pushed_at"), "pushed_at"),
+        policy_sha256=_match(
+            policy.get("sha256"), "policy.sha256", _SHA256, "a SHA-256 hex digest"
+        ),
+        guards=[
+            _str(g, "policy.guards", GUARD_LEN)
+            for g in _list(policy.get("guards"), "policy.guards", 1000)
+        ],
+        refs=[
+            _ref_update(r, f"refs[{n}]")
+            for n, r in enumerate(_list(body.get("refs"), "refs", 10_000, 1))
+        ],
+        commits=_int(body.get("commits"), "commits", 0, MAX_COUNT),
+        guarded=[
+            _bucket(b, f"guarded[{n}]")
+            for n, b in enumerate(_list(body.get("guarded"), "guarded", MAX_ITEMS))
+        ],
+        agent_commits=[
+            _listed(c, f"agent_commits[{n}]")
+            for n, c in enumerate(_list(body.get("agent_commits"), "agent_commits", MAX_ITEMS))
+        ],
+        agent_commits_truncated=_bool(
+            body.get("agent_commits_truncated", False), "agent_commits_truncated"
+        ),
+    )
+
+
+def _ref_update(value: Any, where: str) -> dict[str, str]:
+    update = _obj(value, where)
+    return {
+        "ref": _ref(update.get("ref"), f"{where}.ref"),
+        "old": _oid(update.get("old"), f"{where}.old"),
+        "new": _oid(update.get("new"), f"{where}.new"),
+    }
+
+
+def _bucket(value: Any, where: str) -> dict[str, Any]:
+    bucket = _obj(value, where)
+    return {
+        "guard": _str(bucket.get("guard"), f"{where}.guard", GUARD_LEN),
+        "day": _day(bucket.get("day"), f"{where}.day"),
+        "agent": _int(bucket.get("agent"), f"{where}.agent", 0, MAX_COUNT),
+        "human": _int(bucket.get("human"), f"{where}.human", 0, MAX_COUNT),
+        "agents": _str_map(
+            bucket.get("agents", {}),
+            f"{where}.agents",
+            SHORT_LEN,
+            lambda v, at: _int(v, at, 0, MAX_COUNT),
+        ),
+    }
+
+
+def _listed(value: Any, where: str) -> dict[str, Any]:
+    listed = _obj(value, where)
+    return {
+        "id": _oid(listed.get("id"), f"{where}.id"),
+        "guards": [
+            _str(g, f"{where}.guards", GUARD_LEN)
+            for g in _list(listed.get("guards", []), f"{where}.guards", 1000)
+        ],
+        "agents": [
+            _str(a, f"{where}.agents", SHORT_LEN)
+            for a in _list(listed.get("agents", []), f"{where}.agents", 1000)
+        ],
+    }
+
+
+def parse_push_answer(body: Any) -> dict[str, Any]:
+    body = _obj(body, "the answer")
+    return {
+        "recorded": _bool(body.get("recorded"), "recorded"),
+        "seq": _int(body.get("seq"), "seq", 0, 2**63),
+    }

@@ -1,0 +1,183 @@
+"""gate.wire: the one definition of hook<->server bodies, strict on both sides."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+from typing import Any
+
+import pytest
+
+from gate import wire
+
+OID = "a" * 40
+SHA = "b" * 64
+
+
+def push_report(**changes: Any) -> dict[str, Any]:
+    body = wire.push_report(
+        report_id="c" * 32,
+        repository="repo",
+        pusher="agent-bot",
+        pushed_at="2026-11-30T12:00:00Z",
+        policy_sha256=SHA,
+        guards=["training"],
+        refs=[{"ref": "refs/heads/main", "old": "0" * 40, "new": OID}],
+        commits=3,
+        guarded=[
+            {"guard": "training", "day": "2026-11-30", "agent": 2, "human": 1, "agents": {"X": 2}}
+        ],
+        agent_commits=[{"id": OID, "guards": ["training"], "agents": ["X"]}],
+        agent_commits_truncated=False,
+    )
+    body.update(changes)
+    return body
+
+
+def hold_request() -> dict[str, Any]:
+    commit = {
+        "id": OID,
+        "parents": ["0" * 40],
+        "author": wire.person("A", "a@x", 1_700_000_000, "+0100"),
+        "committer": wire.person("A", "a@x", 1_700_000_000, "-0500"),
+        "message": "change\n\nCo-Authored-By: X",
+        "trailers": [["Co-Authored-By", "X"]],
+    }
+    item = wire.commit_item(
+        commit,
+        [{"kind": "trailer", "source": "catalog", "agent": "X", "rule": "r", "evidence": "e"}],
+        {"training": ["train/a.py"]},
+        [{"commit": OID, "parent": None, "files": [], "truncated": False}],
+        SHA,
+    )
+    return wire.HoldRequest(
+        "repo", "refs/heads/main", "0" * 40, OID, "agent-bot", SHA, {"training": 1}, [item]
+    ).to_json()
+
+
+def test_what_the_builders_make_the_parsers_take_unchanged() -> None:
+    report = push_report()
+    assert wire.parse_push_report(report) == report
+    body = hold_request()
+    assert wire.parse_hold_request(body).to_json() == body
+    data, headers = wire.encode(body)
+    assert wire.decode(data, headers.get("Content-Encoding")) == body
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"pushed_at": "2026-11-30T12:00:00Z\n"}, "pushed_at"),
+        ({"pushed_at": "2026-13-45T99:99:99Z"}, "pushed_at"),
+        ({"pushed_at": "2026-11-30T12:00:00"}, "pushed_at"),  # no offset: not RFC 3339
+        ({"pushed_at": 1_700_000_000}, "pushed_at"),
+        ({"guarded": [{"guard": "t", "day": "2026-02-30", "agent": 1, "human": 0}]}, "day"),
+        ({"guarded": [{"guard": "t", "day": "2026-02-01", "agent": -1, "human": 0}]}, "agent"),
+        ({"guarded": [{"guard": "t", "day": "2026-02-01", "agent": True, "human": 0}]}, "agent"),
+        ({"guarded": [{"guard": "t" * 201, "day": "2026-02-01", "agent": 1, "human": 0}]}, "guard"),
+        ({"repository": "r" * 501}, "repository"),
+        ({"repository": "re\x00po"}, "repository"),
+        ({"pusher": "\ud800"}, "pusher"),
+        ({"refs": []}, "refs"),
+        ({"commits": 1.5}, "commits"),
+        ({"report_id": "C" * 32}, "report_id"),
+    ],
+)
+def test_bad_push_reports_are_refused_naming_the_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(wire.WireError, match=field) as refused:
+        wire.parse_push_report(push_report(**changes))
+    assert refused.value.status == 400 and not str(refused.value).startswith("gate:")
+
+
+def test_times_are_stored_in_one_form() -> None:
+    parsed = wire.parse_push_report(push_report(pushed_at="2026-11-30t13:30:00.25+01:30"))
+    assert parsed["pushed_at"] == "2026-11-30T12:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: b["items"][0]["commit"]["author"].update(name="n" * 301),
+        lambda b: b["items"][0]["commit"]["author"].update(time=2**60),
+        lambda b: b["items"][0]["commit"]["author"].update(offset="+1"),
+        lambda b: b["items"][0]["commit"].update(message="nul \x00"),
+        lambda b: b["items"][0].update(key="b" * 40),
+        lambda b: b["items"][0]["diffs"][0].update(files=[{"path": "a", "old_size": -1}]),
+        lambda b: b["items"][0]["diffs"][0].update(files=[{"path": ""}]),
+        lambda b: b["items"][0]["signals"].append({"kind": "x"}),
+        lambda b: b["items"][0]["guards"].update(training="train/a.py"),
+        lambda b: b["policy"]["owners"].update({"agent-bot": "e" * 321}),
+        lambda b: b.update(items=[b["items"][0]] * 2),
+        lambda b: b.update(
+            pusher="\N{GRINNING FACE}" * 200
+        ),  # fits the column, not one index entry
+        lambda b: b.update(ref="refs/heads/" + "\N{GRINNING FACE}" * 480),
+    ],
+)
+def test_bad_hold_requests_are_refused(mutate: Any) -> None:
+    body = copy.deepcopy(hold_request())
+    mutate(body)
+    with pytest.raises(wire.WireError):
+        wire.parse_hold_request(body)
+
+
+@pytest.mark.parametrize(
+    ("raw", "encoding", "code"),
+    [
+        (b'{"a": NaN}', None, "bad_payload"),
+        (b'{"a": 1e999}', None, "bad_payload"),
+        (b'{"a": "\\udce9"}', None, "bad_payload"),
+        (b'{"a": "\\u0000"}', None, "bad_payload"),
+        (b"[" * 100 + b"]" * 100, None, "bad_payload"),
+        (b"[" * 100_000 + b"]" * 100_000, None, "bad_payload"),
+        (b"\xff", None, "bad_payload"),
+        (gzip.compress(b"{}") + b"x", "gzip", "bad_payload"),
+        (gzip.compress(b"[" + b"0," * 200_000 + b"0]"), "gzip", "request_entity_too_large"),
+        (b"{}", "br", "unsupported_media_type"),
+    ],
+)
+def test_bodies_are_decoded_strictly(raw: bytes, encoding: str | None, code: str) -> None:
+    with pytest.raises(wire.WireError) as refused:
+        wire.decode(raw, encoding, limit=300_000)
+    assert refused.value.code == code
+
+
+def test_an_answer_must_account_for_every_item_sent() -> None:
+    answer = {"items": [{"key": OID, "state": "pending", "request_id": 1}], "requests": []}
+    assert wire.parse_hold_answer(answer, [OID])["items"][0]["state"] == "pending"
+    with pytest.raises(wire.WireError, match="does not account"):
+        wire.parse_hold_answer(answer, [OID, "b" * 40])
+    for bad in ({**answer["items"][0], "state": "ok"}, {**answer["items"][0], "request_id": "1"}):
+        with pytest.raises(wire.WireError):
+            wire.parse_hold_answer({"items": [bad]}, [OID])
+
+
+def test_server_text_cannot_forge_hook_lines() -> None:
+    status = {"id": 1, "state": "pending", "progress": "0/1\ngate: push accepted", "denials": []}
+    assert "\n" not in wire.parse_request_status(status)["progress"]
+
+
+def test_error_bodies_have_one_shape() -> None:
+    body = json.loads(json.dumps(wire.error_body("bad_payload", "pushed_at: no")))
+    assert wire.error_text(body) == "pushed_at: no"
+    assert wire.error_text({"error": "bad_payload", "message": "old shape"}) is None
+
+
+@pytest.mark.parametrize(
+    ("limit", "field", "mutate"),
+    [
+        (wire.MAX_APPROVALS, "approvals", lambda b, n: b["policy"].update(approvals={"g": n})),
+        (wire.GUARD_LEN, "approvals", lambda b, n: b["policy"].update(approvals={"g" * n: 1})),
+        (wire.PUSHER_LEN, "pusher", lambda b, n: b.update(pusher="p" * n)),
+        (wire.EMAIL_LEN, "owners", lambda b, n: b["policy"].update(owners={"bot": "e" * n})),
+    ],
+)
+def test_policy_limits_are_inclusive_bounds(limit: int, field: str, mutate: Any) -> None:
+    at_limit = copy.deepcopy(hold_request())
+    mutate(at_limit, limit)
+    wire.parse_hold_request(at_limit)
+    over = copy.deepcopy(hold_request())
+    mutate(over, limit + 1)
+    with pytest.raises(wire.WireError, match=field):
+        wire.parse_hold_request(over)
