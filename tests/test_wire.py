@@ -132,8 +132,12 @@ def test_bad_hold_requests_are_refused(mutate: Any) -> None:
         (b"[" * 100 + b"]" * 100, None, "bad_payload"),
         (b"[" * 100_000 + b"]" * 100_000, None, "bad_payload"),
         (b"\xff", None, "bad_payload"),
-        (gzip.compress(b"{}") + b"x", "gzip", "bad_payload"),
-        (gzip.compress(b"[" + b"0," * 200_000 + b"0]"), "gzip", "request_entity_too_large"),
+        (gzip.compress(b"{}", mtime=0) + b"x", "gzip", "bad_payload"),
+        (
+            gzip.compress(b"[" + b"0," * 200_000 + b"0]", mtime=0),
+            "gzip",
+            "request_entity_too_large",
+        ),
         (b"{}", "br", "unsupported_media_type"),
     ],
 )
