@@ -135,8 +135,11 @@ class Git:
                 fields = proc.stdout.readline().split()
                 if len(fields) != 3 or fields[1] != b"commit" or not fields[2].isdigit():
                     raise GateError(f"gate: git cat-file cannot read commit {oid}")
-                raw = proc.stdout.read(int(fields[2]) + 1)[:-1]
-                yield parse_commit(oid, raw)
+                size = int(fields[2])
+                raw = proc.stdout.read(size + 1)
+                if len(raw) != size + 1:
+                    raise GateError(f"gate: git cat-file stopped while reading commit {oid}")
+                yield parse_commit(oid, raw[:-1])
         finally:  # also when the reader stops early: no stray process, no open pipe
             if proc.poll() is None:
                 proc.kill()
