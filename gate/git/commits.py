@@ -246,11 +246,15 @@ class _Iconv:
                 ctypes.byref(out_at),
                 ctypes.byref(out_left),
             )
-            out += target.raw[: size - out_left.value]
+            written = size - out_left.value
+            out += target.raw[:written]
             if result != ctypes.c_size_t(-1).value:
                 return bytes(out)
             if ctypes.get_errno() != errno.E2BIG:
                 return None  # git keeps the original bytes on any other error
+            if not written:  # not even one character fitted: never loop without progress
+                size *= 2
+                target = ctypes.create_string_buffer(size)
 
 
 def _fallback_encoding(name: bytes) -> bytes:
@@ -415,11 +419,27 @@ def _skip_blank_lines(buffer: bytes, start: int) -> int:
     return start
 
 
+def _people(head: bytes) -> tuple[bytes, bytes]:
+    """The author and committer values of a header; the last of each wins, as in pretty.c."""
+    author = committer = b""
+    for line in head.split(b"\n"):
+        if line.startswith(b"author "):
+            author = line[7:]
+        elif line.startswith(b"committer "):
+            committer = line[10:]
+    return author, committer
+
+
+def _has_idents(author: bytes, committer: bytes) -> bool:
+    return _IDENT.match(author) is not None and _IDENT.match(committer) is not None
+
+
 def parse_commit(oid: str, raw: bytes) -> Commit:
     """Read a raw commit object (``git cat-file commit``) the way git shows it.
 
     The tree and the parents are the object's structure, read from the raw bytes; the people,
     the message and the trailers are git's display of it (``%an %ae %B %(trailers)``).
+    Raises GateError when a declared encoding leaves git showing no author or committer.
     """
     structure = raw.split(b"\n\n", 1)[0].split(b"\n")
     tree = ""
@@ -431,13 +451,16 @@ def parse_commit(oid: str, raw: bytes) -> Commit:
                 break
             parents.append(line[7:].decode("ascii", errors="replace"))
     view = git_view(raw)
-    author = committer = b""
     offset = _header_end(view)
-    for line in view[:offset].split(b"\n"):  # the last of each wins, as in pretty.c
-        if line.startswith(b"author "):
-            author = line[7:]
-        elif line.startswith(b"committer "):
-            committer = line[10:]
+    author, committer = _people(view[:offset])
+    shown = raw.split(b"\0", 1)[0]  # what git reads before converting
+    if not _has_idents(author, committer) and _has_idents(*_people(shown[: _header_end(shown)])):
+        # the declared encoding garbles the header (an even-length ASCII object "in UTF-16"):
+        # git shows no one, or reads past its buffer, and nobody can tell whose commit it is
+        raise GateError(
+            f"gate: commit {oid[:12]} declares an encoding that leaves git showing no author "
+            "or committer; re-create it without the 'encoding' header."
+        )
     # offset is at the newline that ends the header: the message follows it, and the
     # trailers are read from the first non-blank line on (pretty.c, %B and %(trailers))
     body = view[offset + 1 :]

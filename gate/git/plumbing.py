@@ -385,6 +385,10 @@ class Git:
                     f"gate: git cat-file cannot read commit {oid.decode('ascii', 'replace')}"
                 )
             size = int(fields[2])
+            if out[end + 1 + size : end + 2 + size] != b"\n":
+                raise GateError(
+                    f"git cat-file stopped while reading commit {oid.decode('ascii', 'replace')}"
+                )
             found[oid] = out[end + 1 : end + 1 + size]
             pos = end + 1 + size + 1
         return found

@@ -266,7 +266,7 @@ def first_stage(
     if tips:
         options, stops = range_stops(git, patterns, updates)
         paths = ChangedPaths(git.env, pathspec)
-        rev_list = git.rev_list(["--header", *options], tips, stops)
+        rev_list = git.rev_list(["--header", "--encoding=none", *options], tips, stops)
         try:
             for chunk in rev_list.records(b"\0"):
                 kept = _keep(chunk, agent_rules, stage)

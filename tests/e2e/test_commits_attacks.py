@@ -87,6 +87,28 @@ def test_false_utf16_encoding_header_does_not_hide_the_address(gated: GatedRepo)
     assert_held(gated, clone, sha, "Cursor")
 
 
+def test_false_utf16_encoding_header_that_leaves_git_showing_no_one_is_refused(
+    gated: GatedRepo,
+) -> None:
+    clone = seeded(gated)
+    author = b"author Cursor Agent <cursoragent@cursor.com> 1700000000 +0000"
+    headers = [author, b"committer " + HUMAN, b"encoding UTF-16"]
+    # the other parity: iconv turns the whole object into noise and git shows no author
+    parent = clone.head()
+    for message in (b"Tune steps \n", b"Tune steps. \n"):
+        write_raw(clone, headers, message, parent)
+        if git_shows(clone, "%ae%an") == "":
+            break
+    else:
+        pytest.fail("git shows an author for both variants")
+    before = remote_ref(gated.bare)
+    result = clone.push()
+    assert not result.ok, "a commit nobody can attribute must not land"
+    assert remote_ref(gated.bare) == before, "a refused push must leave the repository unchanged"
+    text = "\n".join(result.gate_lines)
+    assert "leaves git showing no author" in text and "push refused" in text, text
+
+
 def test_claude_trailer_in_a_mostly_free_text_block_with_sign_off(gated: GatedRepo) -> None:
     clone = seeded(gated)
     message = (

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from gate.errors import GateError
 from gate.git.catalog import co_authors, load_catalog
 from gate.git.commits import Commit, parse_commit, parse_person
 
@@ -48,10 +49,34 @@ def test_the_last_author_header_wins_as_in_git_log():
 
 def test_an_ascii_object_falsely_declared_utf16_reads_as_git_shows_it():
     # an odd number of bytes: iconv cannot convert, and git shows them as they are; an even
-    # number converts to CJK noise without a single header line, and git shows no author
-    odd = commit(b"x\n", b"encoding UTF-16", author=b"A <cursoragent@cursor.com> 1 +0000")
-    even = commit(b"xy\n", b"encoding UTF-16", author=b"A <cursoragent@cursor.com> 1 +0000")
-    assert {odd.author.email, even.author.email} == {"cursoragent@cursor.com", ""}
+    # number converts to CJK noise without a single header line, and git shows no author:
+    # nobody can tell whose commit that is, so gate refuses to read it
+    agent = b"A <cursoragent@cursor.com> 1 +0000"
+    readings = []
+    for message in (b"x\n", b"xy\n"):
+        try:
+            readings.append(commit(message, b"encoding UTF-16", author=agent).author.email)
+        except GateError as exc:
+            readings.append(str(exc))
+    assert readings[0] == "cursoragent@cursor.com" or readings[1] == "cursoragent@cursor.com"
+    assert any("leaves git showing no author" in reading for reading in readings)
+
+
+def test_without_iconv_only_a_declared_encoding_fails_closed(monkeypatch: pytest.MonkeyPatch):
+    import ctypes
+    import ctypes.util
+
+    from gate.git import commits
+
+    class NoIconv:  # a C library that lacks iconv_open
+        pass
+
+    monkeypatch.setattr(commits._Iconv, "_instance", None)
+    monkeypatch.setattr(ctypes, "CDLL", lambda *args, **kwargs: NoIconv())
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    assert commit(b"x\n", b"encoding UTF-8").author.email == "dana@example.com"
+    with pytest.raises(GateError, match="no iconv library"):
+        commit(b"Caf\xe9\n", b"encoding latin-1")
 
 
 @pytest.mark.parametrize("encoding", [b"latin-1", b"ISO-8859-1", b"latin1"])
