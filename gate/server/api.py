@@ -9,13 +9,16 @@ import json
 import re
 import zlib
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, UnsupportedMediaType
 
+from gate.server.database import committed
+from gate.server.extensions import db
 from gate.server.services import ServiceError
 from gate.server.services.accounts import token_for_secret, touch_token
+from gate.server.services.actor import Actor
 from gate.server.services.decisions import get_request
 from gate.server.services.disclosure import record_push
 from gate.server.services.holds import HoldReport, record_holds
@@ -27,6 +30,7 @@ _OID = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 # A lone surrogate can only come from a \uD800-\uDFFF escape: raw UTF-8 cannot encode one.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 MAX_ITEMS = 20_000
+T = TypeVar("T")
 
 
 class BadPayload(ServiceError):
@@ -41,6 +45,7 @@ def error(code: str, message: str, status: int):  # type: ignore[no-untyped-def]
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    db.session.rollback()
     return error(
         (exc.name or "error").lower().replace(" ", "_"), exc.description or "", exc.code or 500
     )
@@ -48,6 +53,7 @@ def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
 
 @bp.errorhandler(ServiceError)
 def _service_error(exc: ServiceError):  # type: ignore[no-untyped-def]
+    db.session.rollback()
     return error(type(exc).__name__.lower(), str(exc), exc.status)
 
 
@@ -62,6 +68,7 @@ def token_required(view):  # type: ignore[no-untyped-def]
                 "unauthorized", "a valid hook token is required (Authorization: Bearer ...)", 401
             )
         g.token = token
+        g.actor = Actor.hook(token)
         return view(*args, **kwargs)
 
     return wrapper
@@ -74,8 +81,7 @@ def holds():  # type: ignore[no-untyped-def]
     report = parse_hold_report(
         _json_or_none(raw), maybe_surrogates=bool(_SURROGATE_ESCAPE.search(raw))
     )
-    touch_token(g.token)
-    return jsonify(record_holds(report, g.token))
+    return jsonify(committed(lambda: _touched(record_holds(report, g.token))))
 
 
 @bp.get("/requests/<int:request_id>")
@@ -123,8 +129,13 @@ def _json_or_none(raw: bytes) -> Any:
 def pushes():  # type: ignore[no-untyped-def]
     """The post-receive hook's report of an accepted push (for disclosure)."""
     report = parse_push_report(request.get_json(silent=True))
+    return jsonify(committed(lambda: _touched(record_push(report, g.actor))))
+
+
+def _touched(answer: T) -> T:
+    """The answer, once the token's last use is noted in the same transaction."""
     touch_token(g.token)
-    return jsonify(record_push(report, g.token))
+    return answer
 
 
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

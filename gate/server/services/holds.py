@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -34,6 +33,7 @@ from gate.server.models import (
     User,
 )
 from gate.server.services import audit, notify
+from gate.server.services.actor import Actor
 from gate.server.services.pauses import apply_pauses
 from gate.server.services.progress import eligibility_rules, request_summary
 
@@ -56,22 +56,14 @@ class HoldReport:
 
 
 def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
-    """Find or create the requests for a push; answer each item's state. Retries once on a race."""
-    for attempt in range(2):
-        try:
-            answer = _record(report, token)
-            db.session.commit()
-            return answer
-        except IntegrityError:
-            db.session.rollback()
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    """Find or create the requests for a push; answer each item's state.
 
-
-def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
+    Two pushes of the same new items race to insert them; the loser's transaction fails on
+    the active-key unique index, and the caller runs it again (gate.server.database.committed),
+    when it finds the winner's request.
+    """
     repo = _repository(report.repository)
-    actor = f"hook-token:{token.id}:{token.name}"
+    actor = Actor.hook(token)
     _note_policy(report, actor)
     keys = [item["key"] for item in report.items]
     request_of = _active_requests(repo.id, keys)
@@ -122,7 +114,6 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
         audit.append(
             "push.allowed",
             actor=actor,
-            actor_auth="hook-token",
             subject={**push, "keys": keys, "requests": sorted(requests)},
             policy_sha256=report.policy_sha256,
         )
@@ -197,7 +188,7 @@ def _stale_details(
 
 
 def _supersede(
-    old: ApprovalRequest, new: ApprovalRequest, actor: str, keys: list[str], approved: list[str]
+    old: ApprovalRequest, new: ApprovalRequest, actor: Actor, keys: list[str], approved: list[str]
 ) -> None:
     old.state = "superseded"
     old.superseded_by_id = new.id
@@ -205,7 +196,6 @@ def _supersede(
     audit.append(
         "request.superseded",
         actor=actor,
-        actor_auth="hook-token",
         subject={
             "request": old.id,
             "superseded_by": new.id,
@@ -267,7 +257,7 @@ def _repository(name: str) -> Repository:
 _POLICIES_SEEN = "gate.policies_seen"
 
 
-def _note_policy(report: HoldReport, actor: str) -> None:
+def _note_policy(report: HoldReport, actor: Actor) -> None:
     """Record ``policy.seen`` the first time a policy hash reaches the server.
 
     A policy found in the audit log stays there (the log is append-only: no update or delete
@@ -296,14 +286,17 @@ def _note_policy(report: HoldReport, actor: str) -> None:
         audit.append(
             "policy.seen",
             actor=actor,
-            actor_auth="hook-token",
             subject={"repository": report.repository, "approvals": report.approvals},
             policy_sha256=report.policy_sha256,
         )
 
 
 def _new_request(
-    repo: Repository, report: HoldReport, items: list[dict[str, Any]], token: HookToken, actor: str
+    repo: Repository,
+    report: HoldReport,
+    items: list[dict[str, Any]],
+    token: HookToken,
+    actor: Actor,
 ) -> ApprovalRequest:
     guards = sorted({name for item in items for name in item["guards"]})
     required = {name: max(1, int(report.approvals.get(name, 1))) for name in guards}
@@ -361,7 +354,6 @@ def _new_request(
     audit.append(
         "request.held",
         actor=actor,
-        actor_auth="hook-token",
         subject={
             "request": request.id,
             "repository": repo.name,
