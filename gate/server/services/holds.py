@@ -58,9 +58,10 @@ class HoldReport:
 def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
     """Find or create the requests for a push; answer each item's state.
 
-    Two pushes of the same new items race to insert them; the loser's transaction fails on
-    the active-key unique index, and the caller runs it again (gate.server.database.committed),
-    when it finds the winner's request.
+    Pushes of the same new items are serialised by the audit lock, under which the active
+    keys are read again. The first sight of a repository can still race another's (unique
+    name): the loser's transaction fails and the caller runs it again
+    (gate.server.database.committed), when it finds the winner's row.
     """
     repo = _repository(report.repository)
     actor = Actor.hook(token)
@@ -75,6 +76,11 @@ def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
         # it is also the write lock that keeps a reviewer from approving a request between
         # this read and the supersede below, which would then release the approved items.
         audit.lock()
+        # Read again under the lock: a push of overlapping items may have committed since
+        # (every writer of held items holds this lock), and its items are not new any more.
+        request_of = _active_requests(repo.id, keys)
+        new_items = [item for item in report.items if item["key"] not in request_of]
+    if new_items:
         stale = _supersedable(repo, report)
         if stale:
             stale_ids = {old.id for old in stale}
