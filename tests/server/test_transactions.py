@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gate.server.database import command
 from gate.server.services.actor import Actor
-from tests.support.server import add_reviewer
+from tests.support.auditlog import PASSWORD, commit_item
+from tests.support.auditlog import push as hook_push
+from tests.support.server import add_reviewer, new_token
 
 
 def test_reading_pauses_commits_nothing(app) -> None:  # type: ignore[no-untyped-def]
@@ -35,3 +37,45 @@ def test_reading_pauses_commits_nothing(app) -> None:  # type: ignore[no-untyped
         recent_pauses()
     with app.app_context():
         assert db.session.scalar(select(Pause.end_kind)) == "expired"
+
+
+def test_a_decision_is_kept_only_when_its_edge_commits(app) -> None:  # type: ignore[no-untyped-def]
+    """``decide`` (step-up, audit records, settling the request) writes nothing of its own: the
+    same approval rolled back by its caller leaves no trace, committed it is all there."""
+    from gate.server.extensions import db
+    from gate.server.models import ApprovalRequest, AuditRecord, Decision, User
+    from gate.server.services.decisions import decide, get_request
+
+    add_reviewer(app, "alice")
+    new_token(app)
+    request_id = hook_push(app, [commit_item(1, "train")])["items"][0]["request_id"]
+
+    def approve_as_alice() -> None:
+        alice = db.session.scalar(select(User).where(User.username == "alice"))
+        assert alice is not None
+        actor = Actor.web(alice, "password")
+        decide(
+            get_request(request_id),
+            alice,
+            "approve",
+            "ok",
+            actor=actor,
+            password=PASSWORD,
+            attest=True,
+        )
+
+    with app.app_context():
+        records_before = db.session.scalar(select(func.count()).select_from(AuditRecord))
+        approve_as_alice()
+        db.session.rollback()
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Decision)) == 0
+        assert db.session.scalar(select(func.count()).select_from(AuditRecord)) == records_before
+        assert db.session.get(ApprovalRequest, request_id).state == "pending"  # type: ignore[union-attr]
+    with command(app):
+        approve_as_alice()
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Decision)) == 1
+        assert db.session.get(ApprovalRequest, request_id).state == "approved"  # type: ignore[union-attr]
+        actions = db.session.scalars(select(AuditRecord.action).order_by(AuditRecord.seq)).all()
+        assert actions[-2:] == ["decision.approve", "request.approved"]
