@@ -18,6 +18,7 @@ import json
 import math
 import re
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,7 +181,7 @@ def _check_tree(value: Any, strings: bool) -> None:
         if isinstance(node, dict):
             if strings and any(_bad_chars(key) for key in node):
                 raise _bad_string()
-            children = node.values()
+            children: Iterable[Any] = node.values()
         elif isinstance(node, list):
             children = node
         else:

@@ -473,31 +473,80 @@ def held_request(record: Record) -> HeldRequest:
     )
 
 
-def check_pushes_were_approved(records: list[Record], partial: bool) -> Iterator[Problem]:
-    """Every push.allowed of held items follows approvals from enough distinct non-proposers.
+def distinct_approvers(
+    approvals: Iterable[tuple[str, str]], proposers: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The rule for which approvals count, shared with the server (gate.server.services.progress).
 
-    Approvals count from ``decision.approve`` records; ``approval.withdrawn`` and
-    ``user.disabled`` take a reviewer's approval back, ``request.denied`` closes a request.
+    ``approvals`` are (reviewer account, email) pairs, oldest first, of standing approvals.
+    One counts per human: humans are told apart by email, else by account, so one reviewer's
+    second approval adds nothing. A proposer's approval (``proposers``: lower-cased email or
+    account -> why) never counts. Returns (human -> reviewer counted, reviewer -> why not).
     """
+    counted: dict[str, str] = {}
+    excluded: dict[str, str] = {}
+    for reviewer, email in approvals:
+        email = email.lower()
+        reason = proposers.get(email) or proposers.get(reviewer.lower())
+        if reason:
+            excluded.setdefault(reviewer, reason)
+        else:
+            counted.setdefault(email or reviewer.lower(), reviewer)
+    return counted, excluded
+
+
+def approval_progress(
+    required: dict[str, int],
+    counted: dict[str, str],
+    may_approve: Callable[[str, str], bool] | None = None,
+) -> dict[str, tuple[int, int]]:
+    """guard -> (approvals that count for it, approvals it needs); ``may_approve(reviewer,
+    guard)`` narrows who counts per guard (the server's reviewer groups; the log has none)."""
+    return {
+        guard: (
+            sum(1 for r in counted.values() if may_approve is None or may_approve(r, guard)),
+            needed,
+        )
+        for guard, needed in sorted(required.items())
+    }
+
+
+def check_pushes_were_approved(records: list[Record], partial: bool) -> Iterator[Problem]:
+    """Every push.allowed of held items follows approvals from enough distinct non-proposers."""
     held: dict[int, HeldRequest] = {}
     for record in records:
-        subject, action = record.subject, record.action
-        request = held.get(subject["request"]) if "request" in subject else None
-        if action == "request.held":
-            held[subject["request"]] = held_request(record)
-        elif action == "decision.approve" and request is not None:
-            reviewer = str(subject.get("reviewer", record.body["actor"]))
-            email = str(subject.get("reviewer_email", "")).lower()
-            request.approvals.setdefault(reviewer, (email, record.seq))
-        elif action == "approval.withdrawn" and request is not None:
-            request.approvals.pop(str(subject.get("reviewer", record.body["actor"])), None)
-        elif action == "user.disabled":
-            for pending in held.values():
-                pending.approvals.pop(str(subject.get("user")), None)
-        elif action == "request.denied" and request is not None:
-            request.denied = True
-        elif action == "push.allowed":
+        if record.action == "push.allowed":
             yield from _check_push(record, held, partial)
+        else:
+            _replay(held, record)
+
+
+def held_requests(records: list[Record]) -> dict[int, HeldRequest]:
+    """Each held request's standing approvals after ``records``, as the invariant sees them."""
+    held: dict[int, HeldRequest] = {}
+    for record in records:
+        _replay(held, record)
+    return held
+
+
+def _replay(held: dict[int, HeldRequest], record: Record) -> None:
+    """Approvals count from ``decision.approve`` records; ``approval.withdrawn`` and
+    ``user.disabled`` take a reviewer's approval back, ``request.denied`` closes a request."""
+    subject, action = record.subject, record.action
+    request = held.get(subject["request"]) if "request" in subject else None
+    if action == "request.held":
+        held[subject["request"]] = held_request(record)
+    elif action == "decision.approve" and request is not None:
+        reviewer = str(subject.get("reviewer", record.body["actor"]))
+        email = str(subject.get("reviewer_email", "")).lower()
+        request.approvals.setdefault(reviewer, (email, record.seq))
+    elif action == "approval.withdrawn" and request is not None:
+        request.approvals.pop(str(subject.get("reviewer", record.body["actor"])), None)
+    elif action == "user.disabled":
+        for pending in held.values():
+            pending.approvals.pop(str(subject.get("user")), None)
+    elif action == "request.denied" and request is not None:
+        request.denied = True
 
 
 def _check_push(record: Record, held: dict[int, HeldRequest], partial: bool) -> Iterator[Problem]:
@@ -516,22 +565,22 @@ def _check_push(record: Record, held: dict[int, HeldRequest], partial: bool) -> 
         covered |= request.keys
         if request.denied:
             yield Problem(record.where, f"lets request {request_id} through after it was denied")
-        counted: dict[str, str] = {}  # email or account -> reviewer
-        excluded = []
-        for reviewer, (email, seq) in request.approvals.items():
-            reason = request.proposers.get(email) or request.proposers.get(reviewer.lower())
-            if reason:
-                excluded.append(f"{reviewer} at seq {seq} is the {reason}")
-            else:
-                counted.setdefault(email or reviewer.lower(), reviewer)
-        for guard, needed in sorted(request.required.items()):
-            if len(counted) < needed:
+        counted, not_counted = distinct_approvers(
+            ((reviewer, email) for reviewer, (email, _) in request.approvals.items()),
+            request.proposers,
+        )
+        excluded = [
+            f"{reviewer} at seq {request.approvals[reviewer][1]} is the {reason}"
+            for reviewer, reason in not_counted.items()
+        ]
+        for guard, (given, needed) in approval_progress(request.required, counted).items():
+            if given < needed:
                 why = f" ({'; '.join(excluded)}: a proposer's approval does not count)"
                 yield Problem(
                     record.where,
                     f"lets request {request_id} through, but guard {guard!r} needs {needed} "
                     f"approval(s) from distinct humans who are not its proposers and had "
-                    f"{len(counted)}" + (why if excluded else ""),
+                    f"{given}" + (why if excluded else ""),
                 )
     stray = sorted(keys - covered)
     if stray:

@@ -71,9 +71,11 @@ def rotate_key(app: Flask) -> list[str]:
 
 
 def prune_diffs(app: Flask, older_than_days: int | None) -> list[str]:
+    from gate.server.database import command
+    from gate.server.services.actor import Actor
     from gate.server.services.retention import prune_diffs as prune
 
-    with app.app_context():
+    with command(app):
         days = older_than_days or int(app.config["GATE_DIFF_RETENTION_DAYS"])
-        count = prune(days)
+        count = prune(days, actor=Actor.cli())
         return [f"pruned the diff bodies of {count} held items decided over {days} days ago"]

@@ -54,10 +54,11 @@ def check_port_free(host: str, port: int) -> None:
 def prepare_demo(home: Path, host: str, port: int) -> Demo:
     """Create (or reuse) the demo's database, reviewers, token, bare repository and hook."""
     from gate.server.app import create_app
-    from gate.server.database import upgrade_database
+    from gate.server.database import command, upgrade_database
     from gate.server.extensions import db
     from gate.server.models import User
     from gate.server.services.accounts import add_user, create_token
+    from gate.server.services.actor import Actor
 
     home.mkdir(parents=True, exist_ok=True)
     secret_file = home / "secret_key"
@@ -76,13 +77,13 @@ def prepare_demo(home: Path, host: str, port: int) -> Demo:
             user, _, password = line.partition(" ")
             passwords[user] = password
     token_file = home / "hook-token"
-    with app.app_context():
+    with command(app):
         for username, name, email in REVIEWERS:
             if db.session.query(User).filter_by(username=username).first() is None:
                 passwords[username] = secrets.token_urlsafe(12)
-                add_user(username, name, email, passwords[username], "reviewer")
+                add_user(username, name, email, passwords[username], "reviewer", actor=Actor.cli())
         if not token_file.exists():
-            _, secret = create_token("demo hook")
+            _, secret = create_token("demo hook", actor=Actor.cli())
             token_file.write_text(secret + "\n")
             token_file.chmod(0o600)
     password_file.write_text("".join(f"{u} {p}\n" for u, p in passwords.items()))

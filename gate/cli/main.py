@@ -79,14 +79,16 @@ def user() -> None:
 )
 def user_add(username: str, name: str, email: str, role: str, password_stdin: bool) -> None:
     """Add a named reviewer, admin or auditor."""
+    from gate.server.database import command
     from gate.server.services.accounts import add_user
+    from gate.server.services.actor import Actor
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with _app().app_context():
-        created = _service_call(add_user, username, name, email, password, role)
+    with command(_app()):
+        created = _service_call(add_user, username, name, email, password, role, actor=Actor.cli())
         click.echo(f"gate: added {created.role} {created.username} ({created.display})")
 
 
@@ -99,10 +101,12 @@ def token() -> None:
 @click.option("--name", required=True, help="What uses it, e.g. the git server's host name.")
 def token_create(name: str) -> None:
     """Create a hook token; the secret is printed once, as the last line."""
+    from gate.server.database import command
     from gate.server.services.accounts import create_token
+    from gate.server.services.actor import Actor
 
-    with _app().app_context():
-        created, secret = _service_call(create_token, name)
+    with command(_app()):
+        created, secret = _service_call(create_token, name, actor=Actor.cli())
         click.echo(
             f"gate: created hook token {created.id} ({created.name}); store it now, it is not shown again:"
         )

@@ -61,7 +61,7 @@ class Deadline:
             )
         if "error" in outcome:
             raise outcome["error"]
-        return outcome["value"]  # type: ignore[no-any-return]
+        return outcome["value"]
 
 
 def _person(who: Person) -> dict[str, Any]:

@@ -7,20 +7,24 @@ has one shape: ``{"error": {"code": <code>, "message": <text>}}``.
 from __future__ import annotations
 
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from gate import wire
+from gate.server.database import committed
+from gate.server.extensions import db
 from gate.server.services import ServiceError
 from gate.server.services.accounts import token_for_secret, touch_token
+from gate.server.services.actor import Actor
 from gate.server.services.decisions import get_request
 from gate.server.services.disclosure import record_push
 from gate.server.services.holds import record_holds
 from gate.server.services.progress import request_summary
 
 bp = Blueprint("api", __name__, url_prefix=wire.API_PREFIX)
+T = TypeVar("T")
 
 
 def error(code: str, message: str, status: int):  # type: ignore[no-untyped-def]
@@ -31,6 +35,7 @@ def error(code: str, message: str, status: int):  # type: ignore[no-untyped-def]
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    db.session.rollback()
     return error(
         (exc.name or "error").lower().replace(" ", "_"), exc.description or "", exc.code or 500
     )
@@ -38,11 +43,13 @@ def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
 
 @bp.errorhandler(wire.WireError)
 def _wire_error(exc: wire.WireError):  # type: ignore[no-untyped-def]
+    db.session.rollback()
     return error(exc.code, str(exc), exc.status)
 
 
 @bp.errorhandler(ServiceError)
 def _service_error(exc: ServiceError):  # type: ignore[no-untyped-def]
+    db.session.rollback()
     return error(type(exc).__name__.lower(), str(exc), exc.status)
 
 
@@ -57,6 +64,7 @@ def token_required(view):  # type: ignore[no-untyped-def]
                 "unauthorized", "a valid hook token is required (Authorization: Bearer ...)", 401
             )
         g.token = token
+        g.actor = Actor.hook(token)
         return view(*args, **kwargs)
 
     return wrapper
@@ -78,8 +86,7 @@ def _body() -> Any:
 @token_required
 def holds():  # type: ignore[no-untyped-def]
     hold = wire.parse_hold_request(_body())
-    touch_token(g.token)
-    return jsonify(record_holds(hold, g.token))
+    return jsonify(committed(lambda: _touched(record_holds(hold, g.token))))
 
 
 @bp.get("/requests/<int:request_id>")
@@ -93,5 +100,10 @@ def request_state(request_id: int):  # type: ignore[no-untyped-def]
 def pushes():  # type: ignore[no-untyped-def]
     """The post-receive hook's report of an accepted push (for disclosure)."""
     report = wire.parse_push_report(_body())
+    return jsonify(committed(lambda: _touched(record_push(report, g.actor))))
+
+
+def _touched(answer: T) -> T:
+    """The answer, once the token's last use is noted in the same transaction."""
     touch_token(g.token)
-    return jsonify(record_push(report, g.token))
+    return answer

@@ -8,7 +8,7 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 
 from gate.resources import resource_dir
-from gate.server import api
+from gate.server import api, web
 from gate.server.config import DEFAULTS, check_config, config_from_env
 from gate.server.extensions import csrf, db, login_manager, migrate
 from gate.server.services import delivery
@@ -29,6 +29,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
 
     delivery.init_app(app)
+    web.init_app(app)  # each request's one commit
     app.register_blueprint(auth.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(admin.bp)

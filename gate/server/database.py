@@ -1,13 +1,21 @@
-"""gate db upgrade: bring the database schema to the newest migration."""
+"""The database at the edges: ``gate db upgrade``, and the one unit of work per web request,
+API call or CLI command. Services never commit; the edge that called them does, once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from flask import Flask
 from flask_migrate import upgrade
+from sqlalchemy.exc import IntegrityError
 
 from gate.resources import resource_dir
+from gate.server.extensions import db
+
+T = TypeVar("T")
 
 
 def upgrade_database(app: Flask) -> None:
@@ -16,3 +24,45 @@ def upgrade_database(app: Flask) -> None:
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     with app.app_context():
         upgrade(directory=str(resource_dir("migrations")))
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """One unit of work: commits when the block ends, rolls everything back if it raises.
+
+    Whatever the session held before the block is part of it: edges open one only where
+    nothing is pending (a CLI command, or after an explicit rollback in a web request).
+    """
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def committed(work: Callable[[], T], *, attempts: int = 2) -> T:
+    """``work()`` in its own transaction, run again when it lost a race to insert the same
+    unique key (another writer committed it first: the next attempt finds it)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction():
+                return work()
+        except IntegrityError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def command(app: Flask) -> Iterator[None]:
+    """A CLI command's unit of work: the app context and one transaction around it."""
+    with app.app_context(), transaction():
+        yield
+
+
+def commit_request(response: T) -> T:
+    """After a web request or API call: commit what it did (an error path already rolled back;
+    an exception that escaped never reaches here, and the session is discarded)."""
+    db.session.commit()
+    return response

@@ -13,8 +13,10 @@ import pytest
 from gate.audit.export import Period
 from gate.audit.keys import SigningKey, new_key, sign_note
 from gate.audit.verify import Report, canonical_json, record_hash, verify_bundle, verify_path
+from gate.server.database import command
 from gate.server.services import audit
-from tests.support.auditlog import build_history, read_zip, write_zip
+from gate.server.services.actor import Actor
+from tests.support.auditlog import PASSWORD, build_history, read_zip, write_zip
 
 
 def export_bundle(app) -> bytes:  # type: ignore[no-untyped-def]
@@ -32,8 +34,9 @@ def history(app):  # type: ignore[no-untyped-def]
     made = build_history(app)
     with app.app_context():
         made["checkpoint"] = create_checkpoint().size
-        add_user("erin", "Erin Late", "erin@example.com", "correct horse battery staple")
-        add_user("frank", "Frank Later", "frank@example.com", "correct horse battery staple")
+    with command(app):
+        for name, full in (("erin", "Erin Late"), ("frank", "Frank Later")):
+            add_user(name, full, f"{name}@example.com", PASSWORD, actor=Actor.cli())
     made["bundle"] = export_bundle(app)
     made["key"] = (Path(app.config["GATE_AUDIT_KEY_DIR"]) / "audit-ed25519.pub.pem").read_bytes()
     return made
@@ -164,8 +167,7 @@ def test_a_forged_approval_by_the_author_is_named(app, history) -> None:  # type
     with app.app_context():
         audit.append(
             "decision.approve",
-            actor="dave",
-            actor_auth="session-password",
+            actor=Actor("dave", "session-password"),
             subject={
                 "request": request_id,
                 "reviewer": "dave",
@@ -175,8 +177,7 @@ def test_a_forged_approval_by_the_author_is_named(app, history) -> None:  # type
         )
         allowed = audit.append(
             "push.allowed",
-            actor="hook-token:1:test hook",
-            actor_auth="hook-token",
+            actor=Actor("hook-token:1:test hook", "hook-token"),
             subject={"repository": "repo", "keys": [key], "requests": [request_id]},
         )
         seq = allowed.seq

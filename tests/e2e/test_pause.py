@@ -224,11 +224,18 @@ def test_until_pause_ends_by_itself_and_the_end_is_audited(
     sha = clone.commit("agent", {"train/loop.py": "steps = 2\n"}, trailers=[CLAUDE_TRAILER])
     request_id = request_id_from(clone.push().gate_lines)
     assert server.reviewer("alice").decide(request_id, "approve", "ok").ok
-    from gate.server.services.pauses import admin_for, start_pause
+    from sqlalchemy import select
+
+    from gate.server.database import command
+    from gate.server.extensions import db
+    from gate.server.models import User
+    from gate.server.services.actor import Actor
+    from gate.server.services.pauses import start_pause
 
     until = datetime.now(UTC) + timedelta(seconds=2)
-    with server.app.app_context():  # in process: a CLI start-up could outlast two seconds
-        start_pause(admin_for("root", PASSWORD), "short", ["all"], until, auth="test")
+    with command(server.app):  # in process: a CLI start-up could outlast two seconds
+        root = db.session.scalar(select(User).where(User.username == "root"))
+        start_pause(root, "short", ["all"], until, actor=Actor.cli_password(root))
     while datetime.now(UTC) <= until + timedelta(seconds=1):
         time.sleep(0.2)
     assert clone.push().ok, "the pause ended at its --until time"

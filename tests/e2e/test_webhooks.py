@@ -73,10 +73,12 @@ def receiver() -> Iterator[Receiver]:
 
 
 def add_webhook(server: LiveServer, url: str, style: str = "json", events=()) -> str:  # type: ignore[no-untyped-def]
+    from gate.server.database import command
+    from gate.server.services.actor import Actor
     from gate.server.services.notify import add_webhook as add
 
-    with server.app.app_context():  # type: ignore[attr-defined]
-        return add(url, style, list(events), actor="test")[1]
+    with command(server.app):  # type: ignore[attr-defined]
+        return add(url, style, list(events), actor=Actor.cli())[1]
 
 
 def deliveries(server: LiveServer) -> list[tuple[str, str, int, str | None]]:

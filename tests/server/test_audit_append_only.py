@@ -13,13 +13,14 @@ from gate.audit.verify import GENESIS, record_hash
 from gate.server.extensions import db
 from gate.server.models import AuditRecord
 from gate.server.services import audit
+from gate.server.services.actor import Actor
 
 
 @pytest.fixture
 def logged(app):  # type: ignore[no-untyped-def]
     with app.app_context():
         for n in range(3):
-            audit.append("test.event", actor="system", actor_auth="system", subject={"n": n})
+            audit.append("test.event", actor=Actor("system", "system"), subject={"n": n})
         db.session.commit()
     return app
 
@@ -71,7 +72,7 @@ def test_concurrent_appends_stay_gap_free_and_chained(app) -> None:  # type: ign
                 start.wait()
                 for i in range(each):
                     audit.append(
-                        "test.concurrent", actor=f"w{n}", actor_auth="system", subject={"i": i}
+                        "test.concurrent", actor=Actor(f"w{n}", "system"), subject={"i": i}
                     )
                     db.session.commit()
         except BaseException as exc:
@@ -104,7 +105,7 @@ def test_migrations_downgrade_and_upgrade_again(app) -> None:  # type: ignore[no
         db.session.execute(text("DELETE FROM audit_log"))  # no trigger after the downgrade
         db.session.commit()
         upgrade(directory=directory)
-        audit.append("test.event", actor="system", actor_auth="system", subject={})
+        audit.append("test.event", actor=Actor("system", "system"), subject={})
         db.session.commit()
         with pytest.raises(DBAPIError, match="append-only"):
             db.session.execute(text("DELETE FROM audit_log"))

@@ -14,10 +14,13 @@ from typing import Any
 import requests
 from sqlalchemy import func, select
 
+from gate.server.services.actor import Actor
 from tests.support.audit import audit_problems
 from tests.support.auditlog import approve, commit_item
 from tests.support.auditlog import push as hook_push
 from tests.support.server import LiveServer, new_token
+
+ALICE = Actor("alice", "session-password")
 
 
 def push(app, items):  # type: ignore[no-untyped-def]
@@ -26,11 +29,18 @@ def push(app, items):  # type: ignore[no-untyped-def]
 
 
 def setup_app(app) -> None:  # type: ignore[no-untyped-def]
+    from gate.server.database import command
     from gate.server.services.accounts import add_user, create_token
 
-    with app.app_context():
-        add_user("alice", "Alice Reviewer", "alice@example.com", "correct horse battery staple")
-        create_token("test hook")
+    with command(app):
+        add_user(
+            "alice",
+            "Alice Reviewer",
+            "alice@example.com",
+            "correct horse battery staple",
+            actor=ALICE,
+        )
+        create_token("test hook", actor=ALICE)
 
 
 def actions(app) -> list[str]:  # type: ignore[no-untyped-def]
@@ -233,7 +243,7 @@ def test_approval_of_a_request_superseded_meanwhile_is_refused(app) -> None:  # 
         newer = answer["items"][0]["request_id"]
         records = len(actions(app))
         with pytest.raises(Conflict, match="superseded"):
-            decide(stale, alice, "approve", "ok", password=PASSWORD, attest=True)
+            decide(stale, alice, "approve", "ok", actor=ALICE, password=PASSWORD, attest=True)
     with app.app_context():
         assert db.session.scalars(select(Decision)).all() == []
         assert db.session.get(ApprovalRequest, first).state == "superseded"  # type: ignore[union-attr]
@@ -246,6 +256,7 @@ def test_approval_racing_a_superseding_push_is_never_lost(app, monkeypatch) -> N
     """A reviewer approves while the same pusher's next push is between reading its pending
     requests and superseding them: either the approval lands first and the approved request
     stays approved (its commits too), or the push lands first and the approval is refused."""
+    from gate.server.database import command
     from gate.server.extensions import db
     from gate.server.models import ApprovalRequest, Decision, HeldItem, User
     from gate.server.services import Conflict
@@ -267,10 +278,18 @@ def test_approval_racing_a_superseding_push_is_never_lost(app, monkeypatch) -> N
 
     def reviewer() -> None:
         read.wait(30)
-        with app.app_context():
+        with command(app):
             alice = db.session.scalar(select(User).where(User.username == "alice"))
             try:
-                decide(get_request(first), alice, "approve", "ok", password=PASSWORD, attest=True)
+                decide(
+                    get_request(first),
+                    alice,
+                    "approve",
+                    "ok",
+                    actor=ALICE,
+                    password=PASSWORD,
+                    attest=True,
+                )
                 outcome.append("approved")
             except Conflict:
                 outcome.append("conflict")
@@ -306,6 +325,7 @@ def test_approval_and_a_new_policys_first_push_do_not_deadlock(app, monkeypatch)
     import dataclasses
     import time
 
+    from gate.server.database import command, committed
     from gate.server.extensions import db
     from gate.server.models import ApprovalRequest, HookToken, User
     from gate.server.services import Conflict
@@ -332,10 +352,18 @@ def test_approval_and_a_new_policys_first_push_do_not_deadlock(app, monkeypatch)
         return real_supersedable(repo, report)
 
     def reviewer() -> None:
-        with app.app_context():
+        with command(app):
             alice = db.session.scalar(select(User).where(User.username == "alice"))
             try:
-                decide(get_request(first), alice, "approve", "ok", password=PASSWORD, attest=True)
+                decide(
+                    get_request(first),
+                    alice,
+                    "approve",
+                    "ok",
+                    actor=ALICE,
+                    password=PASSWORD,
+                    attest=True,
+                )
                 outcome.append("approved")
             except Conflict:
                 outcome.append("conflict")
@@ -351,7 +379,9 @@ def test_approval_and_a_new_policys_first_push_do_not_deadlock(app, monkeypatch)
         report([commit_item(1, "train"), commit_item(2, "train")]), policy_sha256="cd" * 32
     )
     with app.app_context():
-        answer = holds_service.record_holds(new_policy, db.session.get(HookToken, 1))
+        answer = committed(
+            lambda: holds_service.record_holds(new_policy, db.session.get(HookToken, 1))
+        )
     thread.join(60)
     assert outcome == ["approved"], outcome
     with app.app_context():

@@ -7,8 +7,10 @@ import io
 import zipfile
 from typing import Any
 
+from gate.server.database import command
 from gate.server.models import HookToken, User
 from gate.server.services.accounts import add_user, create_token
+from gate.server.services.actor import Actor
 from gate.server.services.decisions import decide, get_request
 from gate.server.services.holds import HoldReport, record_holds
 from gate.wire import parse_hold_request
@@ -77,7 +79,7 @@ def push(app, items: list[dict[str, Any]], pusher: str | None = "agent-bot") -> 
     when all are approved)."""
     from gate.server.extensions import db
 
-    with app.app_context():
+    with command(app):
         token = db.session.get(HookToken, 1)
         return record_holds(report(items, pusher=pusher), token)
 
@@ -87,20 +89,23 @@ def approve(app, request_id: int, username: str, verdict: str = "approve", comme
 
     from gate.server.extensions import db
 
-    with app.app_context():
+    with command(app):
         reviewer = db.session.scalar(select(User).where(User.username == username))
         # Approvals re-enter the password and tick the attestation, as the web form requires.
         step_up = {"password": PASSWORD, "attest": True} if verdict == "approve" else {}
-        return decide(get_request(request_id), reviewer, verdict, comment, **step_up)
+        actor = Actor(username, "session-password")
+        return decide(get_request(request_id), reviewer, verdict, comment, actor=actor, **step_up)
 
 
 def build_history(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Reviewers, a token, an approved-and-landed train change, a two-approval model change,
     a denied change, and a pending change authored by reviewer dave."""
-    with app.app_context():
+    with command(app):
         for name in ("alice", "bob", "carol", "dave"):
-            add_user(name, f"{name.title()} Reviewer", f"{name}@example.com", PASSWORD)
-        create_token("test hook")
+            add_user(
+                name, f"{name.title()} Reviewer", f"{name}@example.com", PASSWORD, actor=Actor.cli()
+            )
+        create_token("test hook", actor=Actor.cli())
     train = [commit_item(1, "train")]
     first = push(app, train)["items"][0]["request_id"]
     approve(app, first, "alice", comment="Looks right")

@@ -73,23 +73,28 @@ class LiveServer:
 
 
 def add_reviewer(app, username: str, email: str | None = None, role: str = "reviewer") -> None:  # type: ignore[no-untyped-def]
+    from gate.server.database import command
     from gate.server.services.accounts import add_user
+    from gate.server.services.actor import Actor
 
-    with app.app_context():
+    with command(app):
         add_user(
             username,
             f"{username.title()} Reviewer",
             email or f"{username}@example.com",
             PASSWORD,
             role,
+            actor=Actor.cli(),
         )
 
 
 def new_token(app) -> str:  # type: ignore[no-untyped-def]
+    from gate.server.database import command
     from gate.server.services.accounts import create_token
+    from gate.server.services.actor import Actor
 
-    with app.app_context():
-        return create_token("test hook")[1]
+    with command(app):
+        return create_token("test hook", actor=Actor.cli())[1]
 
 
 @dataclass

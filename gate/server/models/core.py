@@ -137,6 +137,18 @@ class HeldItem(Model):
 
 class Decision(Model):
     __tablename__ = "decisions"
+    __table_args__ = (
+        # One standing approval per reviewer and request: a second one (a double-click's
+        # twin POST) cannot be stored, whatever the code above the database does.
+        Index(
+            "uq_decisions_standing_approval",
+            "request_id",
+            "reviewer_id",
+            unique=True,
+            sqlite_where=text("verdict = 'approve' AND withdrawn_at IS NULL"),
+            postgresql_where=text("verdict = 'approve' AND withdrawn_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)

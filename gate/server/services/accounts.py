@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from gate.server.extensions import db
 from gate.server.models import HookToken, User
 from gate.server.services import Conflict, NotFound, ServiceError, audit, throttle
+from gate.server.services.actor import Actor
 
 ROLES = ("reviewer", "admin", "auditor")
 MIN_PASSWORD = 10
@@ -33,7 +34,7 @@ def add_user(
     password: str,
     role: str = "reviewer",
     *,
-    actor: str = "system",
+    actor: Actor,
 ) -> User:
     if not _USERNAME.match(username):
         raise ServiceError("usernames are letters, digits, '.', '_' or '-', at most 80 characters")
@@ -62,10 +63,8 @@ def add_user(
     audit.append(
         "user.added",
         actor=actor,
-        actor_auth="cli" if actor == "system" else "session",
         subject={"user": username, "name": user.name, "email": email, "role": role},
     )
-    db.session.commit()
     return user
 
 
@@ -77,7 +76,9 @@ def authenticate(username: str, password: str, address: str | None = None) -> Us
     """The user, if the password is right and the account active; records failures.
 
     Raises Throttled, without checking the password, after too many recent failures for the
-    user name or from the address (see gate.server.services.throttle).
+    user name or from the address (see gate.server.services.throttle). A failure's record
+    and count are part of the caller's transaction, which must commit them even though the
+    login failed.
     """
     if throttle.is_throttled(username, address):
         raise Throttled(
@@ -89,19 +90,16 @@ def authenticate(username: str, password: str, address: str | None = None) -> Us
         check_password_hash(_DUMMY_HASH, password)
     elif check_password_hash(user.password_hash, password) and user.active:
         throttle.clear_user(username)
-        db.session.commit()
         return user
     throttle.record_failure(username, address)
     audit.append(
         "login.failed",
-        actor=username[:80],
-        actor_auth="password",
+        actor=Actor(username[:80], "password"),
         subject={
             "user": username[:80],
             "reason": "unknown user" if user is None else "bad password or disabled",
         },
     )
-    db.session.commit()
     return None
 
 
@@ -113,7 +111,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(name: str, *, actor: str = "system") -> tuple[HookToken, str]:
+def create_token(name: str, *, actor: Actor) -> tuple[HookToken, str]:
     """A new hook token; the secret is returned once and only its hash is stored."""
     if not name.strip():
         raise ServiceError("a token needs a name (which git server or repository uses it)")
@@ -124,10 +122,8 @@ def create_token(name: str, *, actor: str = "system") -> tuple[HookToken, str]:
     audit.append(
         "token.created",
         actor=actor,
-        actor_auth="cli" if actor == "system" else "session",
         subject={"token_id": token.id, "name": token.name, "prefix": token.prefix},
     )
-    db.session.commit()
     return token, secret
 
 
@@ -171,20 +167,19 @@ def get_user(user_id: int) -> User:
     return user
 
 
-def set_active(user: User, active: bool, *, actor: str) -> User:
+def set_active(user: User, active: bool, *, actor: Actor) -> User:
     """Enable or disable an account; a disabled reviewer's approvals stop counting at once."""
     from gate.server.models import ApprovalRequest, Decision
     from gate.server.services.decisions import settle
 
     if user.active == active:
         return user
-    if not active and user.username == actor:
+    if not active and user.username == actor.name:
         raise ServiceError("you cannot disable your own account")
     user.active = active
     audit.append(
         "user.enabled" if active else "user.disabled",
         actor=actor,
-        actor_auth="session",
         subject={"user": user.username, "email": user.email},
     )
     db.session.flush()
@@ -197,22 +192,19 @@ def set_active(user: User, active: bool, *, actor: str) -> User:
     for request in pending:
         db.session.refresh(request)
         settle(request)
-    db.session.commit()
     return user
 
 
-def reset_password(user: User, password: str, *, actor: str) -> User:
+def reset_password(user: User, password: str, *, actor: Actor) -> User:
     if len(password) < MIN_PASSWORD:
         raise ServiceError(f"passwords need at least {MIN_PASSWORD} characters")
     user.password_hash = hash_password(password)
     audit.append(
         "user.password_reset",
         actor=actor,
-        actor_auth="session",
         subject={"user": user.username},
     )
     throttle.clear_user(user.username)
-    db.session.commit()
     return user
 
 
@@ -224,7 +216,7 @@ def list_tokens() -> list[HookToken]:
     return list(db.session.scalars(select(HookToken).order_by(HookToken.id)))
 
 
-def revoke_token(token_id: int, *, actor: str) -> HookToken:
+def revoke_token(token_id: int, *, actor: Actor) -> HookToken:
     token = db.session.get(HookToken, token_id)
     if token is None:
         raise NotFound(f"there is no hook token {token_id}")
@@ -233,8 +225,6 @@ def revoke_token(token_id: int, *, actor: str) -> HookToken:
         audit.append(
             "token.revoked",
             actor=actor,
-            actor_auth="session",
             subject={"token_id": token.id, "name": token.name, "prefix": token.prefix},
         )
-        db.session.commit()
     return token

@@ -22,6 +22,7 @@ from sqlalchemy import func, select, text
 from gate.audit.verify import GENESIS, canonical_json, record_hash
 from gate.server.extensions import db
 from gate.server.models import AuditRecord
+from gate.server.services.actor import Actor
 
 __all__ = [
     "GENESIS",
@@ -93,12 +94,13 @@ def _locked_in(session: Any) -> Any:
 def append(
     action: str,
     *,
-    actor: str,
-    actor_auth: str,
+    actor: Actor,
     subject: dict[str, Any],
     policy_sha256: str | None = None,
 ) -> AuditRecord:
-    """Add one record to the current transaction; it commits or rolls back with the change."""
+    """Add one record to the current transaction; it commits or rolls back with the change.
+
+    Who and how come from ``actor`` as the edge made it, never from a guess on the name."""
     session = db.session()
     lock()
     held = session.info.get(_HEAD)
@@ -114,8 +116,8 @@ def append(
         seq=seq,
         schema=SCHEMA_VERSION,
         created_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        actor=actor,
-        actor_auth=actor_auth,
+        actor=actor.name,
+        actor_auth=actor.auth,
         action=action,
         subject=json.loads(canonical_json(subject)),
         policy_sha256=policy_sha256,

@@ -29,6 +29,7 @@ from gate.server.config import audit_key_dir
 from gate.server.extensions import db
 from gate.server.models import AuditCheckpoint, AuditRecord
 from gate.server.services import ServiceError, audit
+from gate.server.services.actor import SYSTEM, Actor
 
 DEFAULT_ORIGIN = "gate-audit"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -54,8 +55,7 @@ def signing_key() -> SigningKey:
         key = create_key(directory)
         audit.append(
             "audit.key_created",
-            actor="system",
-            actor_auth="system",
+            actor=SYSTEM,
             subject={"key": key.described(), "origin": log_origin()},
         )
         db.session.commit()
@@ -116,8 +116,7 @@ def rotate_key(actor: str = "system", actor_auth: str = "cli") -> tuple[SigningK
     new = new_key()
     audit.append(
         "audit.key_rotated",
-        actor=actor,
-        actor_auth=actor_auth,
+        actor=Actor(actor, actor_auth),
         subject={"old_key": old.described(), "new_key": new.described(), "origin": log_origin()},
     )
     db.session.commit()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from gate.server.extensions import db
 from gate.server.models import ApprovalRequest, Decision, User
@@ -25,6 +26,7 @@ from gate.server.services import (
     throttle,
 )
 from gate.server.services.accounts import check_password
+from gate.server.services.actor import SYSTEM, Actor
 from gate.server.services.progress import (
     Rules,
     approvers,
@@ -40,8 +42,16 @@ DECIDING_ROLES = ("reviewer", "admin")
 _EMAIL_IN = re.compile(r"<([^<>\s]+@[^<>\s]+)>|([^<>\s]+@[^<>\s]+)")
 
 
+ALREADY_APPROVED = "you have already approved this request; another reviewer must add theirs"
+
+
 class StepUpFailed(Forbidden):
-    """The password re-entered to approve was wrong (or missing); nothing was recorded."""
+    """The password re-entered to approve was wrong (or missing, or not checked because of
+    too many recent failures: ``reason`` None); nothing was recorded."""
+
+    def __init__(self, message: str, *, reason: str | None) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -134,30 +144,34 @@ def decide(
     verdict: str,
     comment: str,
     *,
+    actor: Actor,
     password: str | None = None,
     attest: bool = False,
     shown_sha256: str | None = None,
-    login_method: str = "password",
     address: str | None = None,
 ) -> Decision:
     """Record one reviewer's decision and settle the request's state, with its audit records.
 
-    Approvals need the reviewer's password again (step-up) and the attestation ticked; a wrong
-    password records no decision, only a ``stepup.failed`` audit event.
+    Every check runs here, after the request's lock is taken and the request read again, so
+    two decisions sent at once (a double-click) are judged one after the other: the second
+    finds the first. Approvals need the reviewer's password again (step-up) and the attestation
+    ticked; a wrong password raises StepUpFailed and records nothing here: the edge keeps the
+    failure with ``record_step_up_failure`` in a transaction of its own.
     """
     comment = comment.strip()
     if verdict not in VERDICTS:
         raise ServiceError("decision must be 'approve' or 'deny'")
-    if not reviewer.active or reviewer.role not in DECIDING_ROLES:
-        raise Forbidden("only active reviewers can decide requests")
-    if request.state != "pending":
-        raise Conflict(f"request {request.id} is already {request.state}")
     if verdict == "deny" and not comment:
         raise ServiceError("a denial needs a comment that tells the agent's operator why")
     if len(comment) > 10_000:
         raise ServiceError("comments are limited to 10,000 characters")
+    lock_request(request)
+    db.session.refresh(reviewer)
+    if not reviewer.active or reviewer.role not in DECIDING_ROLES:
+        raise Forbidden("only active reviewers can decide requests")
+    if request.state != "pending":
+        raise Conflict(f"request {request.id} is already {request.state}")
     attestation = attestation_for(request)
-    auth_method = f"session-{login_method}"
     if verdict == "approve":
         _check_may_approve(request, reviewer)
         if shown_sha256 and shown_sha256 != attestation.sha256:
@@ -166,11 +180,8 @@ def decide(
             )
         if not attest:
             raise ServiceError("tick the statement of what you reviewed to approve")
-        _step_up(reviewer, password, address, request)
-        auth_method += "+step-up-password"
-    # The audit lock before the decision's row: inserting it locks the request row's key, and
-    # a push that holds the audit lock (a new policy's first sight) then waits for that row.
-    audit.lock()
+        _step_up(reviewer, password, address)
+        actor = actor.stepped_up
     decision = Decision(
         request_id=request.id,
         reviewer_id=reviewer.id,
@@ -178,19 +189,16 @@ def decide(
         comment=comment,
         attestation=attestation.statement if verdict == "approve" else None,
         attested_sha256=attestation.sha256,
-        auth_method=auth_method,
+        auth_method=actor.auth,
         created_at=datetime.now(UTC),
     )
     db.session.add(decision)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Only reachable if the lock above did not serialise this decision with its twin.
+        raise Conflict(ALREADY_APPROVED) from None
     db.session.refresh(request)
-    if request.state != "pending":
-        # A push superseded (or a decision settled) the request after this reviewer loaded
-        # it. The flush above waited for that writer (SQLite's write lock; on PostgreSQL the
-        # new decision's key lock on the request row), so the state read back is final.
-        request_id, state = request.id, request.state
-        db.session.rollback()
-        raise Conflict(f"request {request_id} is already {state}")
     subject = {
         "request": request.id,
         "decision": decision.id,
@@ -207,16 +215,29 @@ def decide(
         "comment": comment,
     }
     audit.append(
-        f"decision.{verdict}",
-        actor=reviewer.username,
-        actor_auth=auth_method[:40],
-        subject=subject,
-        policy_sha256=request.policy_sha256,
+        f"decision.{verdict}", actor=actor, subject=subject, policy_sha256=request.policy_sha256
     )
     notify.enqueue(f"decision.{verdict}", request, extra={"reviewer": reviewer.display})
     settle(request)
-    db.session.commit()
     return decision
+
+
+def lock_request(request: ApprovalRequest) -> None:
+    """Take the request's lock for the rest of the transaction and read it again, with its
+    decisions, as the last writer left it.
+
+    The audit lock first, as every writer takes it (see audit.lock): on SQLite it is the
+    database's write lock, on PostgreSQL an advisory lock, then ``SELECT ... FOR UPDATE`` on
+    the request's row (SQLite has no row locks and ignores it: its write lock covers it).
+    """
+    audit.lock()
+    db.session.expire(request)
+    db.session.execute(
+        select(ApprovalRequest)
+        .where(ApprovalRequest.id == request.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
 
 
 def _check_may_approve(request: ApprovalRequest, reviewer: User) -> None:
@@ -232,40 +253,48 @@ def _check_may_approve(request: ApprovalRequest, reviewer: User) -> None:
             + ", ".join(sorted(request.required))
             + "; a reviewer from those groups must."
         )
-    if any(u.id == reviewer.id for u in approvers(request)):
-        raise Conflict("you have already approved this request; another reviewer must add theirs")
+    if any(
+        d.reviewer_id == reviewer.id and d.verdict == "approve" and d.withdrawn_at is None
+        for d in request.decisions
+    ):
+        raise Conflict(ALREADY_APPROVED)
 
 
-def _step_up(
-    reviewer: User, password: str | None, address: str | None, request: ApprovalRequest
-) -> None:
+def _step_up(reviewer: User, password: str | None, address: str | None) -> None:
     if throttle.is_throttled(reviewer.username, address):
         raise StepUpFailed(
             "too many wrong passwords recently; wait a few minutes, then try again. "
-            "Nothing was recorded."
+            "Nothing was recorded.",
+            reason=None,
         )
     if password and check_password(reviewer, password):
         return
-    db.session.rollback()
+    raise StepUpFailed(
+        "your password was not accepted; approving needs your password again. Nothing was recorded.",
+        reason="wrong password" if password else "no password",
+    )
+
+
+def record_step_up_failure(
+    failure: StepUpFailed, reviewer: User, request_id: int, address: str | None, actor: Actor
+) -> None:
+    """Count a rejected step-up password and keep its audit record (no-op for a throttled
+    attempt, which checked no password). The decision's transaction was rolled back, so the
+    edge calls this in a transaction of its own: the failure must be kept though nothing else is.
+    """
+    if failure.reason is None:
+        return
     throttle.record_failure(reviewer.username, address)
     audit.append(
         "stepup.failed",
-        actor=reviewer.username,
-        actor_auth="session",
-        subject={
-            "user": reviewer.username,
-            "request": request.id,
-            "reason": "wrong password" if password else "no password",
-        },
-    )
-    db.session.commit()
-    raise StepUpFailed(
-        "your password was not accepted; approving needs your password again. Nothing was recorded."
+        actor=actor,
+        subject={"user": reviewer.username, "request": request_id, "reason": failure.reason},
     )
 
 
-def withdraw_approval(request: ApprovalRequest, reviewer: User) -> Decision:
+def withdraw_approval(request: ApprovalRequest, reviewer: User, *, actor: Actor) -> Decision:
     """Take back one's approval of a still-pending request; it stops counting at once."""
+    lock_request(request)
     if request.state != "pending":
         raise Conflict(
             f"request {request.id} is already {request.state}; approvals can be withdrawn only "
@@ -281,14 +310,12 @@ def withdraw_approval(request: ApprovalRequest, reviewer: User) -> Decision:
     )
     if decision is None:
         raise Conflict("you have no approval on this request to withdraw")
-    audit.lock()  # before writing, as every writer that appends: see audit.lock
     decision.withdrawn_at = datetime.now(UTC)
     db.session.flush()
     db.session.refresh(request)
     audit.append(
         "approval.withdrawn",
-        actor=reviewer.username,
-        actor_auth="session",
+        actor=actor,
         subject={
             "request": request.id,
             "decision": decision.id,
@@ -299,12 +326,11 @@ def withdraw_approval(request: ApprovalRequest, reviewer: User) -> Decision:
         },
         policy_sha256=request.policy_sha256,
     )
-    db.session.commit()
     return decision
 
 
 def settle(request: ApprovalRequest) -> None:
-    """Move a pending request to approved or denied when its decisions say so (no commit)."""
+    """Move a pending request to approved or denied when its decisions say so."""
     if request.state != "pending":
         return
     if any(d.verdict == "deny" and d.withdrawn_at is None for d in request.decisions):
@@ -317,8 +343,7 @@ def settle(request: ApprovalRequest) -> None:
     request.decided_at = datetime.now(UTC)
     audit.append(
         f"request.{state}",
-        actor="system",
-        actor_auth="system",
+        actor=SYSTEM,
         subject={
             "request": request.id,
             "repository": request.repository.name,

@@ -11,19 +11,19 @@ from typing import Any
 from sqlalchemy import select
 
 from gate.server.extensions import db
-from gate.server.models import HookToken, PushReport
+from gate.server.models import PushReport
 from gate.server.services import audit
+from gate.server.services.actor import Actor
 
 
-def record_push(report: dict[str, Any], token: HookToken) -> dict[str, Any]:
+def record_push(report: dict[str, Any], actor: Actor) -> dict[str, Any]:
     """Append one ``push.accepted`` record; a report already received is not recorded again."""
     seen = db.session.scalar(select(PushReport).where(PushReport.report_id == report["report_id"]))
     if seen is not None:
         return {"recorded": False, "seq": seen.audit_seq}
     record = audit.append(
         "push.accepted",
-        actor=f"hook-token:{token.id}:{token.name}",
-        actor_auth="hook-token",
+        actor=actor,
         subject=report,
         policy_sha256=report["policy"]["sha256"],
     )
@@ -32,5 +32,4 @@ def record_push(report: dict[str, Any], token: HookToken) -> dict[str, Any]:
             report_id=report["report_id"], repository=report["repository"], audit_seq=record.seq
         )
     )
-    db.session.commit()
     return {"recorded": True, "seq": record.seq}

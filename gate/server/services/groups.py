@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from gate.server.extensions import db
 from gate.server.models import GuardGroup, ReviewerGroup, User
 from gate.server.services import Conflict, NotFound, ServiceError, audit
+from gate.server.services.actor import Actor
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,119}$")
 
@@ -24,7 +25,7 @@ def guard_rules() -> dict[str, list[ReviewerGroup]]:
     return rules
 
 
-def add_group(name: str, *, actor: str) -> ReviewerGroup:
+def add_group(name: str, *, actor: Actor) -> ReviewerGroup:
     name = name.strip()
     if not _NAME.match(name):
         raise ServiceError("group names are letters, digits, spaces, '.', '_' or '-'")
@@ -33,8 +34,7 @@ def add_group(name: str, *, actor: str) -> ReviewerGroup:
     group = ReviewerGroup(name=name)
     db.session.add(group)
     db.session.flush()
-    audit.append("group.added", actor=actor, actor_auth="session", subject={"group": name})
-    db.session.commit()
+    audit.append("group.added", actor=actor, subject={"group": name})
     return group
 
 
@@ -45,7 +45,7 @@ def _group(group_id: int) -> ReviewerGroup:
     return group
 
 
-def set_members(group_id: int, user_ids: list[int], *, actor: str) -> ReviewerGroup:
+def set_members(group_id: int, user_ids: list[int], *, actor: Actor) -> ReviewerGroup:
     group = _group(group_id)
     users = list(db.session.scalars(select(User).where(User.id.in_(user_ids))))
     if len(users) != len(set(user_ids)):
@@ -54,14 +54,12 @@ def set_members(group_id: int, user_ids: list[int], *, actor: str) -> ReviewerGr
     audit.append(
         "group.members_set",
         actor=actor,
-        actor_auth="session",
         subject={"group": group.name, "members": sorted(u.username for u in users)},
     )
-    db.session.commit()
     return group
 
 
-def set_guard_groups(guard: str, group_ids: list[int], *, actor: str) -> None:
+def set_guard_groups(guard: str, group_ids: list[int], *, actor: Actor) -> None:
     """Only reviewers in these groups may approve for ``guard``; no groups: any reviewer."""
     guard = guard.strip()
     if not guard or len(guard) > 200:
@@ -73,7 +71,5 @@ def set_guard_groups(guard: str, group_ids: list[int], *, actor: str) -> None:
     audit.append(
         "guard.groups_set",
         actor=actor,
-        actor_auth="session",
         subject={"guard": guard, "groups": [g.name for g in groups]},
     )
-    db.session.commit()

@@ -18,7 +18,6 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -33,6 +32,7 @@ from gate.server.models import (
     User,
 )
 from gate.server.services import audit, notify
+from gate.server.services.actor import Actor
 from gate.server.services.pauses import apply_pauses
 from gate.server.services.progress import eligibility_rules, request_summary
 from gate.wire import HoldRequest
@@ -45,22 +45,15 @@ HoldReport = HoldRequest
 
 
 def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
-    """Find or create the requests for a push; answer each item's state. Retries once on a race."""
-    for attempt in range(2):
-        try:
-            answer = _record(report, token)
-            db.session.commit()
-            return answer
-        except IntegrityError:
-            db.session.rollback()
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    """Find or create the requests for a push; answer each item's state.
 
-
-def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
+    Pushes of the same new items are serialised by the audit lock, under which the active
+    keys are read again. The first sight of a repository can still race another's (unique
+    name): the loser's transaction fails and the caller runs it again
+    (gate.server.database.committed), when it finds the winner's row.
+    """
     repo = _repository(report.repository)
-    actor = f"hook-token:{token.id}:{token.name}"
+    actor = Actor.hook(token)
     _note_policy(report, actor)
     keys = [item["key"] for item in report.items]
     request_of = _active_requests(repo.id, keys)
@@ -72,6 +65,11 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
         # it is also the write lock that keeps a reviewer from approving a request between
         # this read and the supersede below, which would then release the approved items.
         audit.lock()
+        # Read again under the lock: a push of overlapping items may have committed since
+        # (every writer of held items holds this lock), and its items are not new any more.
+        request_of = _active_requests(repo.id, keys)
+        new_items = [item for item in report.items if item["key"] not in request_of]
+    if new_items:
         stale = _supersedable(repo, report)
         if stale:
             stale_ids = {old.id for old in stale}
@@ -111,7 +109,6 @@ def _record(report: HoldReport, token: HookToken) -> dict[str, Any]:
         audit.append(
             "push.allowed",
             actor=actor,
-            actor_auth="hook-token",
             subject={**push, "keys": keys, "requests": sorted(requests)},
             policy_sha256=report.policy_sha256,
         )
@@ -185,7 +182,7 @@ def _stale_details(
 
 
 def _supersede(
-    old: ApprovalRequest, new: ApprovalRequest, actor: str, keys: list[str], approved: list[str]
+    old: ApprovalRequest, new: ApprovalRequest, actor: Actor, keys: list[str], approved: list[str]
 ) -> None:
     old.state = "superseded"
     old.superseded_by_id = new.id
@@ -193,7 +190,6 @@ def _supersede(
     audit.append(
         "request.superseded",
         actor=actor,
-        actor_auth="hook-token",
         subject={
             "request": old.id,
             "superseded_by": new.id,
@@ -255,7 +251,7 @@ def _repository(name: str) -> Repository:
 _POLICIES_SEEN = "gate.policies_seen"
 
 
-def _note_policy(report: HoldReport, actor: str) -> None:
+def _note_policy(report: HoldReport, actor: Actor) -> None:
     """Record ``policy.seen`` the first time a policy hash reaches the server.
 
     A policy found in the audit log stays there (the log is append-only: no update or delete
@@ -284,14 +280,17 @@ def _note_policy(report: HoldReport, actor: str) -> None:
         audit.append(
             "policy.seen",
             actor=actor,
-            actor_auth="hook-token",
             subject={"repository": report.repository, "approvals": report.approvals},
             policy_sha256=report.policy_sha256,
         )
 
 
 def _new_request(
-    repo: Repository, report: HoldReport, items: list[dict[str, Any]], token: HookToken, actor: str
+    repo: Repository,
+    report: HoldReport,
+    items: list[dict[str, Any]],
+    token: HookToken,
+    actor: Actor,
 ) -> ApprovalRequest:
     guards = sorted({name for item in items for name in item["guards"]})
     required = {name: max(1, int(report.approvals.get(name, 1))) for name in guards}
@@ -349,7 +348,6 @@ def _new_request(
     audit.append(
         "request.held",
         actor=actor,
-        actor_auth="hook-token",
         subject={
             "request": request.id,
             "repository": repo.name,

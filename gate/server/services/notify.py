@@ -20,6 +20,7 @@ from sqlalchemy import event, select
 from gate.server.extensions import db
 from gate.server.models import ApprovalRequest, Webhook, WebhookDelivery
 from gate.server.services import NotFound, ServiceError, audit
+from gate.server.services.actor import Actor
 
 EVENTS = (
     "request.held",
@@ -95,7 +96,7 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING_FLAG, None)
 
 
-def add_webhook(url: str, style: str, events: list[str], *, actor: str) -> tuple[Webhook, str]:
+def add_webhook(url: str, style: str, events: list[str], *, actor: Actor) -> tuple[Webhook, str]:
     """A new webhook; returns it and its signing secret (shown once to the admin)."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -112,14 +113,13 @@ def add_webhook(url: str, style: str, events: list[str], *, actor: str) -> tuple
     audit.append(
         "webhook.added",
         actor=actor,
-        actor_auth="session",
         subject={"webhook": hook.id, "url": hook.url, "style": style, "events": hook.events},
     )
     db.session.commit()
     return hook, secret
 
 
-def set_webhook_active(webhook_id: int, active: bool, *, actor: str) -> Webhook:
+def set_webhook_active(webhook_id: int, active: bool, *, actor: Actor) -> Webhook:
     hook = db.session.get(Webhook, webhook_id)
     if hook is None:
         raise NotFound(f"there is no webhook {webhook_id}")
@@ -127,7 +127,6 @@ def set_webhook_active(webhook_id: int, active: bool, *, actor: str) -> Webhook:
     audit.append(
         "webhook.enabled" if active else "webhook.disabled",
         actor=actor,
-        actor_auth="session",
         subject={"webhook": hook.id, "url": hook.url},
     )
     db.session.commit()

@@ -21,20 +21,15 @@ from gate.clock import as_utc, utc_text
 from gate.server.extensions import db
 from gate.server.models import ApprovalRequest, AuditRecord, Pause, User
 from gate.server.services import Conflict, Forbidden, NotFound, ServiceError, audit
-from gate.server.services.accounts import authenticate
+from gate.server.services.actor import SYSTEM, Actor
 
 MAX_REASON = 2000
 
 
-def admin_for(username: str, password: str) -> User:
-    """The admin whose password this is; anything else is refused with one message."""
-    user = authenticate(username, password)
+def require_admin(user: User | None) -> User:
+    """The user, when an active admin (None: the password given was not accepted)."""
     if user is None:
         raise Forbidden("wrong username or password, or the account is disabled")
-    return require_admin(user)
-
-
-def require_admin(user: User) -> User:
     if user.role != "admin" or not user.active:
         raise Forbidden(f"{user.username} is not an admin: only admins can start or stop a pause")
     return user
@@ -86,7 +81,7 @@ def _now() -> datetime:
 
 
 def start_pause(
-    admin: User, reason: str, scope: list[str], until: datetime | None, *, auth: str
+    admin: User, reason: str, scope: list[str], until: datetime | None, *, actor: Actor
 ) -> Pause:
     require_admin(admin)
     reason = (reason or "").strip()
@@ -105,15 +100,13 @@ def start_pause(
     db.session.flush()
     audit.append(
         "pause.started",
-        actor=admin.username,
-        actor_auth=auth,
+        actor=actor,
         subject=_subject(pause, by=admin),
     )
-    db.session.commit()
     return pause
 
 
-def stop_pauses(admin: User, pause_id: int | None = None, *, auth: str) -> list[Pause]:
+def stop_pauses(admin: User, pause_id: int | None = None, *, actor: Actor) -> list[Pause]:
     """Stop one pause, or every pause in force; a pause that already ended is a conflict."""
     require_admin(admin)
     expire_due()
@@ -133,11 +126,9 @@ def stop_pauses(admin: User, pause_id: int | None = None, *, auth: str) -> list[
         pause.ended_at, pause.ended_by_id, pause.end_kind = now, admin.id, "stopped"
         audit.append(
             "pause.stopped",
-            actor=admin.username,
-            actor_auth=auth,
+            actor=actor,
             subject=_subject(pause, by=admin),
         )
-    db.session.commit()
     return targets
 
 
@@ -156,8 +147,7 @@ def _expire(pause: Pause, until: datetime) -> None:
     pause.ended_at, pause.end_kind = as_utc(until), "expired"
     audit.append(
         "pause.expired",
-        actor="system",
-        actor_auth="system",
+        actor=SYSTEM,
         subject={**_subject(pause, by=None), "expired_at": utc_text(until)},
     )
 
@@ -189,8 +179,8 @@ def in_force() -> list[Pause]:
 
 
 def recent_pauses(limit: int = 50) -> list[Pause]:
+    """The latest pauses, closing those that ran out first (in the caller's transaction)."""
     expire_due()
-    db.session.commit()
     return list(db.session.scalars(select(Pause).order_by(Pause.id.desc()).limit(limit)))
 
 
@@ -220,7 +210,7 @@ def apply_pauses(
     items: list[dict[str, Any]],
     guards_of: dict[str, set[str]],
     push: dict[str, Any],
-    actor: str,
+    actor: Actor,
     policy_sha256: str,
 ) -> list[dict[str, Any]]:
     """Mark items touching a paused guard ``paused``; audit the refused push. Part of the holds
@@ -248,7 +238,6 @@ def apply_pauses(
     audit.append(
         "push.refused",
         actor=actor,
-        actor_auth="hook-token",
         subject={
             **push,
             "reason": "paused",

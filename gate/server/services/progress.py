@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gate.audit.verify import approval_progress, distinct_approvers
 from gate.server.extensions import db
 from gate.server.models import ApprovalRequest, Decision, GuardGroup, User
 
@@ -33,12 +34,14 @@ def active_decisions(request: ApprovalRequest) -> list[Decision]:
     return [d for d in request.decisions if d.withdrawn_at is None and d.reviewer.active]
 
 
-def approvers(request: ApprovalRequest) -> list[Any]:
-    seen: dict[int, Any] = {}
-    for decision in active_decisions(request):
-        if decision.verdict == "approve":
-            seen.setdefault(decision.reviewer_id, decision.reviewer)
-    return list(seen.values())
+def approvers(request: ApprovalRequest) -> list[User]:
+    """The reviewers whose standing approvals count, by the verifier's own rule (one per
+    human). No proposers are passed: ``decide`` refuses a proposer's approval under the
+    request's lock before it is stored; the verifier, trusting nothing, checks it again."""
+    standing = [d.reviewer for d in active_decisions(request) if d.verdict == "approve"]
+    by_name = {user.username: user for user in standing}
+    counted, _ = distinct_approvers(((u.username, u.email) for u in standing), {})
+    return [by_name[name] for name in counted.values()]
 
 
 def guard_progress(
@@ -47,12 +50,14 @@ def guard_progress(
     """guard -> (distinct eligible approvals given, approvals needed)."""
     if rules is None:
         rules = eligibility_rules()
-    given = approvers(request)
-    progress = {}
-    for guard, needed in sorted(request.required.items()):
-        count = sum(1 for user in given if may_approve(user, guard, rules))
-        progress[guard] = (min(count, needed), needed)
-    return progress
+    allowed = rules
+    given = {user.username: user for user in approvers(request)}
+    progress = approval_progress(
+        request.required,
+        {name: name for name in given},
+        lambda name, guard: may_approve(given[name], guard, allowed),
+    )
+    return {guard: (min(count, needed), needed) for guard, (count, needed) in progress.items()}
 
 
 def is_satisfied(request: ApprovalRequest, rules: Rules | None = None) -> bool:

@@ -10,11 +10,12 @@ from sqlalchemy import select
 from gate.server.extensions import db
 from gate.server.models import ApprovalRequest, HeldItem
 from gate.server.services import ServiceError, audit
+from gate.server.services.actor import Actor
 
 MINIMUM_DIFF_DAYS = 183  # six months: EU AI Act Art. 19(1) / 26(6) minimum for logs
 
 
-def prune_diffs(older_than_days: int, *, actor: str = "system") -> int:
+def prune_diffs(older_than_days: int, *, actor: Actor) -> int:
     """Empty the diff bodies of items whose request was decided before the cutoff."""
     if older_than_days < MINIMUM_DIFF_DAYS:
         raise ServiceError(
@@ -38,7 +39,6 @@ def prune_diffs(older_than_days: int, *, actor: str = "system") -> int:
     audit.append(
         "diffs.pruned",
         actor=actor,
-        actor_auth="cli" if actor == "system" else "session",
         subject={
             "older_than_days": older_than_days,
             "items": [
@@ -47,5 +47,4 @@ def prune_diffs(older_than_days: int, *, actor: str = "system") -> int:
             ],
         },
     )
-    db.session.commit()
     return len(pruned)

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from functools import wraps
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_login import current_user, login_required
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from gate.server.extensions import db
 from gate.server.models import WebhookDelivery
 from gate.server.services import ServiceError, accounts, groups, notify
+from gate.server.web import refused, require_role, web_actor
 from gate.server.web.forms import (
     ActionForm,
     AddUserForm,
@@ -27,24 +26,15 @@ from gate.server.web.forms import (
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
-def admin_required(view):  # type: ignore[no-untyped-def]
-    @wraps(view)
-    @login_required
-    def wrapper(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
-        if current_user.role != "admin":
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapper
+admin_required = require_role("admin")
 
 
 def _run(action, *args: Any, ok: str, **kwargs: Any) -> bool:  # type: ignore[no-untyped-def]
-    """Call a service; flash its refusal instead of failing. True when it worked."""
+    """Call a service as the logged-in admin; flash its refusal (see refused) or ``ok``."""
     try:
-        action(*args, **kwargs)
+        action(*args, actor=web_actor(), **kwargs)
     except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
+        refused(exc)
         return False
     flash(ok, "ok")
     return True
@@ -86,7 +76,6 @@ def add_user():  # type: ignore[no-untyped-def]
             form.email.data or "",
             form.password.data or "",
             form.role.data or "reviewer",
-            actor=current_user.username,
             ok=f"Added {form.username.data}.",
         )
     return redirect(url_for("admin.users"))
@@ -105,7 +94,6 @@ def toggle_user(user_id: int):  # type: ignore[no-untyped-def]
         accounts.set_active,
         user,
         enable,
-        actor=current_user.username,
         ok=f"{'Enabled' if enable else 'Disabled'} {user.username}.",
     )
     return redirect(url_for("admin.users"))
@@ -126,7 +114,6 @@ def reset_password(user_id: int):  # type: ignore[no-untyped-def]
             accounts.reset_password,
             user,
             form.password.data or "",
-            actor=current_user.username,
             ok=f"Set a new password for {user.username}.",
         )
     return redirect(url_for("admin.users"))
@@ -156,10 +143,9 @@ def create_token():  # type: ignore[no-untyped-def]
         _invalid(form)
     else:
         try:
-            _, secret = accounts.create_token(form.name.data or "", actor=current_user.username)
+            _, secret = accounts.create_token(form.name.data or "", actor=web_actor())
         except ServiceError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
+            refused(exc)
     return render_template(
         "admin/tokens.html",
         tokens=accounts.list_tokens(),
@@ -176,7 +162,6 @@ def revoke_token(token_id: int):  # type: ignore[no-untyped-def]
     _run(
         accounts.revoke_token,
         token_id,
-        actor=current_user.username,
         ok=f"Revoked hook token {token_id}; hooks using it are refused from now on.",
     )
     return redirect(url_for("admin.tokens"))
@@ -218,7 +203,6 @@ def add_group():  # type: ignore[no-untyped-def]
         _run(
             groups.add_group,
             form.name.data or "",
-            actor=current_user.username,
             ok=f"Added group {form.name.data}.",
         )
     return redirect(url_for("admin.group_list"))
@@ -236,7 +220,6 @@ def set_members(group_id: int):  # type: ignore[no-untyped-def]
             groups.set_members,
             group_id,
             list(form.members.data or []),
-            actor=current_user.username,
             ok="Saved the group's members.",
         )
     return redirect(url_for("admin.group_list"))
@@ -254,7 +237,6 @@ def set_guard_groups():  # type: ignore[no-untyped-def]
             groups.set_guard_groups,
             form.guard.data or "",
             list(form.groups.data or []),
-            actor=current_user.username,
             ok=f"Saved who may approve guard {form.guard.data}.",
         )
     return redirect(url_for("admin.group_list"))
@@ -304,11 +286,10 @@ def add_webhook():  # type: ignore[no-untyped-def]
                 form.url.data or "",
                 form.style.data or "json",
                 list(form.events.data or []),
-                actor=current_user.username,
+                actor=web_actor(),
             )
         except ServiceError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
+            refused(exc)
     return _webhook_page(secret)
 
 
@@ -325,7 +306,6 @@ def toggle_webhook(webhook_id: int):  # type: ignore[no-untyped-def]
         notify.set_webhook_active,
         webhook_id,
         not hook.active,
-        actor=current_user.username,
         ok="Saved.",
     )
     return redirect(url_for("admin.webhooks"))

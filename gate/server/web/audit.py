@@ -4,12 +4,8 @@ periodic checkpoint when a request arrives and the last one is older than the pe
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, render_template, request
-from flask_login import current_user, login_required
+from flask import Blueprint, Response, current_app, flash, render_template, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from gate.audit.export import FORMATS, parse_period
@@ -18,6 +14,7 @@ from gate.server.extensions import db
 from gate.server.services import ServiceError
 from gate.server.services.checkpoints import latest_checkpoint, maybe_checkpoint
 from gate.server.services.exports import export_audit
+from gate.server.web import require_role
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 AUDIT_ROLES = ("auditor", "admin")
@@ -25,15 +22,7 @@ MIME = {"jsonl": "application/x-ndjson", "csv": "text/csv", "bundle": "applicati
 _CHECK_EVERY = 60.0  # seconds between looks at the last checkpoint's age, per process
 
 
-def auditor_required(view: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(view)
-    @login_required
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if current_user.role not in AUDIT_ROLES:
-            abort(403)
-        return view(*args, **kwargs)
-
-    return wrapped
+auditor_required = require_role(*AUDIT_ROLES)
 
 
 @bp.get("")

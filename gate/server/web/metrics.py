@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, render_template, request
-from flask_login import login_required
 
 from gate.clock import parse_day
 from gate.disclosure.compute import WEEK_BY, compute_report
 from gate.disclosure.render import FORMATS, hours, plots, render
 from gate.errors import InputError
-from gate.server.services.reports import audit_records
+from gate.server.services.reports import disclosure_report
+from gate.server.web import require_role
 
 bp = Blueprint("metrics", __name__, url_prefix="/metrics")
 
@@ -30,11 +30,11 @@ def _report() -> tuple[dict[str, Any], dict[str, str], bool]:
     except InputError as exc:
         flash(str(exc), "error")
         return compute_report([]), {**args, "week_by": "commit"}, False
-    return compute_report(audit_records(), since, until, args["week_by"]), args, True
+    return disclosure_report(since, until, args["week_by"]), args, True
 
 
 @bp.get("")
-@login_required
+@require_role()
 def index():  # type: ignore[no-untyped-def]
     report, args, ok = _report()
     page = render_template(
@@ -44,7 +44,7 @@ def index():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/report.<fmt>")
-@login_required
+@require_role()
 def download(fmt: str):  # type: ignore[no-untyped-def]
     if fmt not in FORMATS:
         abort(404)

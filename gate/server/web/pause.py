@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
-from flask_login import current_user, login_required
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from gate.clock import parse_moment
-from gate.errors import GateError
-from gate.server.extensions import db
 from gate.server.services import ServiceError
 from gate.server.services.accounts import check_password
 from gate.server.services.pauses import (
@@ -20,6 +18,7 @@ from gate.server.services.pauses import (
     start_pause,
     stop_pauses,
 )
+from gate.server.web import require_role, shows_refusals, web_actor
 
 bp = Blueprint("pause", __name__, url_prefix="/admin/pause")
 
@@ -34,11 +33,6 @@ class StartForm(FlaskForm):
 class StopForm(FlaskForm):
     pause_id = HiddenField()
     password = PasswordField("Your password", validators=[DataRequired(), Length(max=1000)])
-
-
-def _admin_only() -> None:
-    if current_user.role != "admin":
-        abort(403)
 
 
 def _render(start: StartForm, stop: StopForm, status: int = 200):  # type: ignore[no-untyped-def]
@@ -56,9 +50,8 @@ def _render(start: StartForm, stop: StopForm, status: int = 200):  # type: ignor
 
 
 @bp.get("")
-@login_required
+@require_role("admin")
 def index():  # type: ignore[no-untyped-def]
-    _admin_only()
     return _render(StartForm(prefix="start"), StopForm(prefix="stop"))
 
 
@@ -69,10 +62,14 @@ def _checked_password(password: str) -> bool:
     return False
 
 
+def _start_refused(exc: ServiceError):  # type: ignore[no-untyped-def]
+    return _render(StartForm(prefix="start"), StopForm(prefix="stop"), exc.status)
+
+
 @bp.post("/start")
-@login_required
+@require_role("admin")
+@shows_refusals(_start_refused, prefix="The pause was not started: ")
 def start():  # type: ignore[no-untyped-def]
-    _admin_only()
     form = StartForm(prefix="start")
     if not form.validate_on_submit():
         flash("The pause was not started: give a reason and your password.", "error")
@@ -81,25 +78,23 @@ def start():  # type: ignore[no-untyped-def]
         return _render(form, StopForm(prefix="stop"), 403)
     try:
         until = parse_moment(form.until.data) if (form.until.data or "").strip() else None
-        pause = start_pause(
-            current_user,
-            form.reason.data or "",
-            [form.scope.data or "all"],
-            until,
-            auth="session-password",
-        )
-    except GateError as exc:  # ServiceError, and InputError from the until field
-        db.session.rollback()
-        flash(f"The pause was not started: {exc}", "error")
-        return _render(form, StopForm(prefix="stop"), 400)
+    except ValueError as exc:
+        raise ServiceError(str(exc)) from None
+    pause = start_pause(
+        current_user, form.reason.data or "", [form.scope.data or "all"], until, actor=web_actor()
+    )
     flash(f"Pause {pause.id} started: agent pushes to its guards are refused.", "ok")
     return redirect(url_for("pause.index"))
 
 
+def _stop_refused(exc: ServiceError):  # type: ignore[no-untyped-def]
+    return _render(StartForm(prefix="start"), StopForm(prefix="stop"), exc.status)
+
+
 @bp.post("/stop")
-@login_required
+@require_role("admin")
+@shows_refusals(_stop_refused, prefix="The pause was not stopped: ")
 def stop():  # type: ignore[no-untyped-def]
-    _admin_only()
     form = StopForm(prefix="stop")
     if not form.validate_on_submit():
         flash("The pause was not stopped: enter your password.", "error")
@@ -107,13 +102,6 @@ def stop():  # type: ignore[no-untyped-def]
     if not _checked_password(form.password.data or ""):
         return _render(StartForm(prefix="start"), form, 403)
     raw = (form.pause_id.data or "").strip()
-    try:
-        stopped = stop_pauses(
-            current_user, int(raw) if raw.isdigit() else None, auth="session-password"
-        )
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(f"The pause was not stopped: {exc}", "error")
-        return _render(StartForm(prefix="start"), form, exc.status)
+    stopped = stop_pauses(current_user, int(raw) if raw.isdigit() else None, actor=web_actor())
     flash("Stopped pause " + ", ".join(str(p.id) for p in stopped) + ".", "ok")
     return redirect(url_for("pause.index"))

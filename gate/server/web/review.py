@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask import request as http
-from flask_login import current_user, login_required
+from flask_login import current_user
 
+from gate.server.database import transaction
 from gate.server.extensions import db
 from gate.server.services import ServiceError
 from gate.server.services.decisions import (
+    StepUpFailed,
     attestation_for,
     conflicts_of_interest,
     decide,
     get_request,
     ineligible_guards,
     operators,
+    record_step_up_failure,
     withdraw_approval,
 )
 from gate.server.services.progress import approvers, eligibility_rules, guard_progress
 from gate.server.services.queue import QueueFilters, filter_options, search_requests
+from gate.server.web import require_role, shows_refusals, web_actor
 from gate.server.web.diffview import diff_views, highlight_css
 from gate.server.web.forms import ActionForm, DecisionForm
 
@@ -47,7 +51,7 @@ def index():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/requests")
-@login_required
+@require_role()
 def queue():  # type: ignore[no-untyped-def]
     filters = QueueFilters.from_args(http.args)
     page_number = http.args.get("page", 1, type=int) or 1
@@ -64,7 +68,7 @@ def queue():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/requests/<int:request_id>")
-@login_required
+@require_role()
 def detail(request_id: int):  # type: ignore[no-untyped-def]
     return _render_detail(request_id, DecisionForm())
 
@@ -110,45 +114,51 @@ def _render_detail(request_id: int, form: DecisionForm, status: int = 200):  # t
     )
 
 
+def _refused(exc: ServiceError, request_id: int):  # type: ignore[no-untyped-def]
+    return _render_detail(request_id, DecisionForm(), exc.status)
+
+
 @bp.post("/requests/<int:request_id>/decision")
-@login_required
+@require_role()
+@shows_refusals(_refused)
 def decision(request_id: int):  # type: ignore[no-untyped-def]
     form = DecisionForm()
     if not form.validate_on_submit():
         flash("The decision was not recorded: " + _form_errors(form), "error")
         return _render_detail(request_id, form, 400)
+    actor = web_actor()
     try:
-        req = get_request(request_id)
         decide(
-            req,
+            get_request(request_id),
             current_user,
             form.decision.data or "",
             form.comment.data or "",
+            actor=actor,
             password=form.password.data or None,
             attest=bool(form.attest.data),
             shown_sha256=form.shown_sha256.data or None,
-            login_method=session.get("gate_login", "password"),
             address=http.remote_addr,
         )
-    except ServiceError as exc:
+    except StepUpFailed as failure:
         db.session.rollback()
-        flash(str(exc), "error")
-        return _render_detail(request_id, form, exc.status)
+        with transaction():  # kept though the decision is not: see record_step_up_failure
+            record_step_up_failure(failure, current_user, request_id, http.remote_addr, actor)
+        raise
     flash("Your decision was recorded.", "ok")
     return redirect(url_for("review.detail", request_id=request_id))
 
 
+def _withdraw_refused(exc: ServiceError, request_id: int):  # type: ignore[no-untyped-def]
+    return _render_detail(request_id, DecisionForm(formdata=None), exc.status)
+
+
 @bp.post("/requests/<int:request_id>/withdraw")
-@login_required
+@require_role()
+@shows_refusals(_withdraw_refused)
 def withdraw(request_id: int):  # type: ignore[no-untyped-def]
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        withdraw_approval(get_request(request_id), current_user)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(str(exc), "error")
-        return _render_detail(request_id, DecisionForm(formdata=None), exc.status)
+    withdraw_approval(get_request(request_id), current_user, actor=web_actor())
     flash("Your approval was withdrawn; it no longer counts.", "ok")
     return redirect(url_for("review.detail", request_id=request_id))
 
