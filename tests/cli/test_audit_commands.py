@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from gate.cli import audit as commands
 
 from gate.audit.verify import parse_checkpoint, public_key_raw, verify_path
+from gate.cli import audit as commands
 from gate.cli.main import cli
 from gate.errors import GateError
 from tests.support.auditlog import build_history
