@@ -22,6 +22,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("idempotency_key", sa.String(length=64), nullable=True))
     # Deliveries queued before this migration: a key that is unique and stable per delivery.
     op.execute("UPDATE webhook_deliveries SET idempotency_key = 'delivery-' || id")
+    # Receivers' response bodies were kept in last_error and shown to admins: keep the status.
+    op.execute(
+        "UPDATE webhook_deliveries SET last_error = 'HTTP ' || last_status "
+        "WHERE last_error LIKE 'HTTP %' AND last_status IS NOT NULL"
+    )
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.alter_column("idempotency_key", existing_type=sa.String(length=64), nullable=False)
 
