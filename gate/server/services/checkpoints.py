@@ -152,20 +152,24 @@ def _checked_head(remembered: SignedHead | None) -> tuple[int, str]:
     rows = db.session.scalars(
         select(AuditRecord).order_by(AuditRecord.seq).execution_options(yield_per=1000)
     )
-    for record in rows:
-        if record.seq != size + 1:
-            raise_alert(f"records {size + 1}..{record.seq - 1} are missing from audit_log")
-        if record.prev_hash != running:
-            raise_alert(f"record seq {record.seq} does not link to record seq {size}")
-        computed = record_hash(audit.record_body(record))
-        if computed != record.hash:
-            raise_alert(f"record seq {record.seq} was altered after it was written")
-        size, running = record.seq, computed
-        if remembered is not None and size == remembered.size and running != remembered.head:
-            raise_alert(
-                f"the log was rewritten: its chain at seq {size} hashes to {running[:16]}..., but "
-                f"the checkpoint signed at {remembered.time} named {remembered.head[:16]}..."
-            )
+    try:  # an alert stops the walk midway: close the (server-side, on PostgreSQL) cursor
+        for record in rows:
+            if record.seq != size + 1:
+                raise_alert(f"records {size + 1}..{record.seq - 1} are missing from audit_log")
+            if record.prev_hash != running:
+                raise_alert(f"record seq {record.seq} does not link to record seq {size}")
+            computed = record_hash(audit.record_body(record))
+            if computed != record.hash:
+                raise_alert(f"record seq {record.seq} was altered after it was written")
+            size, running = record.seq, computed
+            if remembered is not None and size == remembered.size and running != remembered.head:
+                raise_alert(
+                    f"the log was rewritten: its chain at seq {size} hashes to {running[:16]}..., "
+                    f"but the checkpoint signed at {remembered.time} named "
+                    f"{remembered.head[:16]}..."
+                )
+    finally:
+        rows.close()
     if remembered is None:
         return size, running
     if size < remembered.size:
