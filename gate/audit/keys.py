@@ -5,6 +5,12 @@ Layout of the key directory (``GATE_AUDIT_KEY_DIR``, default ``$GATE_HOME/keys``
     audit-ed25519.key        current private key, PKCS#8 PEM, mode 0600
     audit-ed25519.pub.pem    current public key, SubjectPublicKeyInfo PEM (give this to auditors)
     retired/<fp16>.pub.pem   public keys of rotated-out keys (their private keys are deleted)
+    signed-head.json         size and head of the last checkpoint this key directory signed
+    .signer.lock             held while a checkpoint is checked, signed and remembered
+
+The signed head is kept here, not in the database, so that whoever owns the database cannot
+shorten or rewrite the log and have the signer sign the result: the signer only signs a chain
+that extends the head it remembers.
 
 Signing produces C2SP signed notes (https://c2sp.org/signed-note); the format is parsed by
 gate.audit.verify, which is where an outside reader should look.
@@ -13,9 +19,13 @@ gate.audit.verify, which is where an outside reader should look.
 from __future__ import annotations
 
 import base64
+import fcntl
+import json
 import os
 import stat
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -27,6 +37,8 @@ from gate.errors import GateError
 PRIVATE_FILE = "audit-ed25519.key"
 PUBLIC_FILE = "audit-ed25519.pub.pem"
 RETIRED_DIR = "retired"
+SIGNED_HEAD_FILE = "signed-head.json"
+LOCK_FILE = ".signer.lock"
 
 
 @dataclass(frozen=True)
@@ -160,3 +172,54 @@ def sign_note(text: str, name: str, keys: list[SigningKey]) -> str:
         blob = base64.b64encode(key_id(name, key.public_raw) + signature).decode("ascii")
         lines.append(f"{SIGNATURE_DASH} {name} {blob}\n")
     return text + "\n" + "".join(lines)
+
+
+@dataclass(frozen=True)
+class SignedHead:
+    """The last checkpoint the signer signed: the log's size and chain head then."""
+
+    origin: str
+    size: int
+    head: str  # hex SHA-256 of record ``size`` (the genesis hash when 0)
+    note_sha256: str  # of the signed note, to find it among the stored checkpoints
+    time: str
+
+
+def load_signed_head(directory: Path) -> SignedHead | None:
+    path = directory / SIGNED_HEAD_FILE
+    try:
+        data = json.loads(path.read_text("utf-8"))
+        head = SignedHead(**data)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise GateError(f"cannot read {path}: {exc.strerror}") from None
+    except (ValueError, TypeError):
+        raise GateError(f"{path} is not a signed-head file; restore it from a backup") from None
+    if not isinstance(head.size, int) or head.size < 0 or len(str(head.head)) != 64:
+        raise GateError(f"{path} is not a signed-head file; restore it from a backup")
+    return head
+
+
+def save_signed_head(directory: Path, head: SignedHead) -> None:
+    path = directory / SIGNED_HEAD_FILE
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(asdict(head), out, sort_keys=True)
+        out.flush()
+        os.fsync(out.fileno())
+    temporary.replace(path)
+
+
+@contextmanager
+def signer_lock(directory: Path) -> Iterator[None]:
+    """One signer at a time per key directory (across processes), so the remembered head only
+    moves forward."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(directory / LOCK_FILE, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

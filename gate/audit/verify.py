@@ -3,7 +3,7 @@
 This module is meant to be read by an outside party. It imports only the Python standard library
 and ``cryptography`` (for Ed25519), nothing else from gate, and runs on its own:
 
-    python3 verify.py audit-bundle.zip --public-key gate-audit.pub.pem
+    python3 verify.py audit-bundle.zip --public-key gate-audit.pub.pem [--checkpoint NOTE ...]
 
 What it checks, in this order (docs/audit.md describes every format):
 
@@ -22,6 +22,12 @@ What it checks, in this order (docs/audit.md describes every format):
    approvals from the required number of distinct humans, none of them a proposer; and no
    ``push.allowed`` touching a paused guard falls inside a pause window (each window is listed
    with its counts of refused pushes and pending requests).
+6. Held checkpoints (``--checkpoint``): checkpoints you kept from earlier (from the server's
+   ``/audit/checkpoints`` feed or an earlier bundle) must be signed by a trusted key and agree
+   with this export. One larger than the export means the log was TRUNCATED; one whose head is
+   not the export's chain at its size means the log was REWRITTEN (even if re-hashed and
+   re-signed since); one missing from a bundle that should hold it means checkpoints were
+   DELETED. A held checkpoint older than the export's first record cannot be compared.
 
 Each problem names the record (``seq``) or the file where it was found.
 """
@@ -441,6 +447,77 @@ def extend_trust(
     return trusted
 
 
+def read_held_checkpoints(files: Iterable[tuple[str, bytes]]) -> list[Checkpoint]:
+    """Checkpoint notes the auditor kept; one that cannot be parsed is unreadable input."""
+    held = []
+    for name, data in files:
+        try:
+            held.append(parse_checkpoint(name, data.decode("utf-8")))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise VerifyError(f"{name} is not a signed checkpoint note ({exc})") from None
+    return held
+
+
+def check_held_checkpoints(
+    held: list[Checkpoint],
+    records: list[Record],
+    bundled: list[Checkpoint] | None,
+    trusted: set[bytes],
+    origin: str | None,
+) -> Iterator[Problem]:
+    """Step 6: the export agrees with every checkpoint the auditor already holds."""
+    by_seq = {r.seq: r.body["hash"] for r in records}
+    first = records[0].seq if records else 1
+    last = records[-1].seq if records else 0
+    if records:
+        by_seq[first - 1] = records[0].body["prev_hash"]
+    bundled_texts = None if bundled is None else {cp.note.text for cp in bundled}
+    for cp in held:
+        good, bad = signed_by(cp.note, trusted)
+        if bad or not good:
+            yield Problem(cp.name, "this held checkpoint is not signed by a trusted key")
+            continue
+        if origin is not None and cp.origin != origin:
+            yield Problem(cp.name, f"origin {cp.origin!r} is not the log's origin {origin!r}")
+            continue
+        if cp.size > last:
+            yield Problem(
+                cp.name,
+                f"TRUNCATED: this checkpoint, signed {cp.time}, says the log held {cp.size} "
+                f"records, but the export ends at seq {last}: records {last + 1}..{cp.size} "
+                "were removed from the log",
+            )
+        elif cp.size < first - 1:
+            continue  # before the export starts: nothing to compare (see the notes)
+        elif by_seq.get(cp.size) != cp.head:
+            found = by_seq.get(cp.size)
+            yield Problem(
+                cp.name,
+                f"REWRITTEN: this checkpoint, signed {cp.time}, names head {cp.head[:16]}... "
+                f"at seq {cp.size}, but the export's chain there is "
+                + (f"{found[:16]}..." if found else "missing")
+                + f": records up to seq {cp.size} were changed after it was signed",
+            )
+        elif bundled_texts is not None and cp.note.text not in bundled_texts:
+            yield Problem(
+                cp.name,
+                f"DELETED: this checkpoint, signed {cp.time} at size {cp.size}, is not among the "
+                "bundle's checkpoints: checkpoints were deleted from the log",
+            )
+
+
+def _held_notes(report: Report, held: list[Checkpoint], records: list[Record]) -> None:
+    first = records[0].seq if records else 1
+    older = [cp.name for cp in held if cp.size < first - 1]
+    if older:
+        report.notes.append(
+            f"held checkpoint(s) {', '.join(older)} cover only records before this export's "
+            f"first record (seq {first}): they were not compared"
+        )
+    if held:
+        report.notes.append(f"compared the export with {len(held)} held checkpoint(s)")
+
+
 # --- policy invariants ------------------------------------------------------------------------
 
 
@@ -793,13 +870,22 @@ def _record_checks(report: Report, records: list[Record], partial: bool) -> None
         )
 
 
-def verify_jsonl(data: bytes) -> Report:
-    """A bare JSON Lines export: records, chain and invariants (it carries no signatures)."""
+def verify_jsonl(
+    data: bytes, trusted_key: bytes | None = None, held: list[Checkpoint] | None = None
+) -> Report:
+    """A bare JSON Lines export: records, chain and invariants (it carries no signatures), and
+    the checkpoints you hold (signed by ``trusted_key``)."""
     report = Report()
     records, problems = parse_records(data)
     report.problems.extend(problems)
     _record_checks(report, records, partial=bool(records) and records[0].seq != 1)
-    report.notes.append("a JSON Lines export has no checkpoints: no signatures were checked")
+    if held:
+        if trusted_key is None:
+            raise VerifyError("checking held checkpoints needs the trusted --public-key")
+        report.problems.extend(check_held_checkpoints(held, records, None, {trusted_key}, None))
+        _held_notes(report, held, records)
+    else:
+        report.notes.append("a JSON Lines export has no checkpoints: no signatures were checked")
     return report
 
 
@@ -811,8 +897,11 @@ def _read_zip(data: bytes) -> dict[str, bytes]:
         raise VerifyError(f"not a readable zip file ({exc})") from None
 
 
-def verify_bundle(data: bytes, trusted_key: bytes | None = None) -> Report:
-    """A bundle zip: records, chain, invariants, checkpoints, keys, manifest and file digests."""
+def verify_bundle(
+    data: bytes, trusted_key: bytes | None = None, held: list[Checkpoint] | None = None
+) -> Report:
+    """A bundle zip: records, chain, invariants, checkpoints, keys, manifest and file digests,
+    and the checkpoints you hold."""
     files = _read_zip(data)
     report = Report()
     for required in ("records.jsonl", "manifest.json", "manifest.sig", "public-key.pem"):
@@ -858,6 +947,9 @@ def verify_bundle(data: bytes, trusted_key: bytes | None = None) -> Report:
     origin = manifest.get("origin")
     report.problems.extend(check_checkpoints(checkpoints, records, trusted, origin))
     report.problems.extend(_check_manifest(manifest, files, records, trusted, origin))
+    if held:
+        report.problems.extend(check_held_checkpoints(held, records, checkpoints, trusted, origin))
+        _held_notes(report, held, records)
     return report
 
 
@@ -908,19 +1000,28 @@ def _check_manifest(
             yield Problem("SHA256SUMS", f"{name} does not match its line")
 
 
-def verify_path(path: str | Path, public_key_pem: bytes | None = None) -> Report:
-    """Verify a bundle (.zip) or a JSON Lines export; raises VerifyError if it cannot be read."""
+def verify_path(
+    path: str | Path,
+    public_key_pem: bytes | None = None,
+    held_checkpoints: Iterable[str | Path] = (),
+) -> Report:
+    """Verify a bundle (.zip) or a JSON Lines export, against the checkpoint files you hold;
+    raises VerifyError if any of them cannot be read."""
     path = Path(path)
     try:
         data = path.read_bytes()
+        held_files = [(str(p), Path(p).read_bytes()) for p in held_checkpoints]
     except OSError as exc:
-        raise VerifyError(f"cannot read {path}: {exc.strerror}") from None
+        raise VerifyError(f"cannot read {exc.filename}: {exc.strerror}") from None
+    held = read_held_checkpoints(held_files)
     trusted = public_key_raw(public_key_pem) if public_key_pem is not None else None
     if data[:2] == b"PK" or path.suffix == ".zip":
-        return verify_bundle(data, trusted)
-    if trusted is not None:
-        raise VerifyError("a JSON Lines export carries no signatures; --public-key needs a bundle")
-    return verify_jsonl(data)
+        return verify_bundle(data, trusted, held)
+    if trusted is not None and not held:
+        raise VerifyError(
+            "a JSON Lines export carries no signatures; --public-key needs a bundle or --checkpoint"
+        )
+    return verify_jsonl(data, trusted, held)
 
 
 def report_lines(report: Report, limit: int = 50) -> list[str]:
@@ -967,10 +1068,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("path", help="bundle (.zip) or JSON Lines export")
     parser.add_argument("--public-key", help="PEM file of the gate server's audit key")
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="NOTE",
+        help="a signed checkpoint you kept from earlier (repeatable)",
+    )
     args = parser.parse_args(argv)
     try:
         key = Path(args.public_key).read_bytes() if args.public_key else None
-        report = verify_path(args.path, key)
+        report = verify_path(args.path, key, args.checkpoint)
     except OSError as exc:
         print(f"error: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2

@@ -44,7 +44,9 @@ def export(
     return [f"wrote {made.count} records ({span}) as {fmt} to {target}"]
 
 
-def verify(path: str | Path, public_key: str | Path | None) -> tuple[int, list[str]]:
+def verify(
+    path: str | Path, public_key: str | Path | None, checkpoints: tuple[str, ...] = ()
+) -> tuple[int, list[str]]:
     """0 when everything verifies, 1 when something does not, 2 when the input is unreadable."""
     from gate.audit.verify import VerifyError, report_lines, verify_path
 
@@ -53,7 +55,7 @@ def verify(path: str | Path, public_key: str | Path | None) -> tuple[int, list[s
     except OSError as exc:
         return 2, [f"cannot read the public key {public_key}: {exc.strerror}"]
     try:
-        report = verify_path(path, key)
+        report = verify_path(path, key, checkpoints)
     except VerifyError as exc:
         return 2, [f"{path}: {exc}"]
     return (0 if report.ok else 1), report_lines(report)

@@ -381,11 +381,18 @@ def audit_export(fmt: str, since: str | None, until: str | None, out: str) -> No
     type=click.Path(dir_okay=False),
     help="The operator's audit public key (PEM). Without it, the bundle's own is used.",
 )
-def audit_verify(path: str, public_key: str | None) -> None:
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A signed checkpoint you kept earlier (from /audit/checkpoints); repeatable.",
+)
+def audit_verify(path: str, public_key: str | None, checkpoints: tuple[str, ...]) -> None:
     """Verify an export offline. Exit 0 only if everything verifies."""
     from gate.cli.audit import verify
 
-    code, lines = verify(path, public_key)
+    code, lines = verify(path, public_key, checkpoints)
     for line in lines:
         click.echo(f"gate: {line}" if code == 2 else line, err=code == 2)
     sys.exit(code)

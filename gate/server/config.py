@@ -34,6 +34,9 @@ def config_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
         # Single sign-on behind a reverse proxy: off unless both are set.
         "GATE_SSO_HEADER": env.get("GATE_SSO_HEADER") or None,
         "GATE_SSO_TRUSTED_PROXIES": env.get("GATE_SSO_TRUSTED_PROXIES") or None,
+        # Webhooks to loopback, private or link-local addresses: off unless set (a test rig).
+        "GATE_WEBHOOK_ALLOW_PRIVATE": env.get("GATE_WEBHOOK_ALLOW_PRIVATE", "").lower()
+        in ("1", "true", "yes"),
         **_audit_config(env),
     }
 
@@ -75,6 +78,7 @@ DEFAULTS: dict[str, Any] = {
     "GATE_LOGIN_MAX_FAILURES": 5,  # per user name, within the window
     "GATE_LOGIN_MAX_FAILURES_PER_ADDRESS": 50,
     "GATE_LOGIN_WINDOW_SECONDS": 15 * 60,
+    "GATE_WEBHOOK_ALLOW_PRIVATE": False,
     "GATE_WEBHOOK_TIMEOUT_SECONDS": 5,
     "GATE_WEBHOOK_MAX_ATTEMPTS": 6,
     "GATE_WEBHOOK_BACKOFF_SECONDS": 30,  # doubled after each failed attempt

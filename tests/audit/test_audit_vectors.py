@@ -12,6 +12,7 @@ from gate.audit.verify import (
     canonical_json,
     parse_checkpoint,
     public_key_raw,
+    read_held_checkpoints,
     record_hash,
     signed_by,
     verify_jsonl,
@@ -59,3 +60,27 @@ def test_the_vector_chain_and_checkpoint_verify() -> None:
 def test_regenerating_the_vectors_gives_the_committed_bytes() -> None:
     for name, data in build().items():
         assert (VECTORS / name).read_bytes() == data, f"{name} changed"
+
+
+def test_a_held_checkpoint_checks_the_vector_export() -> None:
+    """Step 6 on the vectors: the committed checkpoint (size 5) held against the whole export,
+    against one cut to 4 records, and against one with record 5 rewritten and re-hashed."""
+    key = public_key_raw((VECTORS / "public-key.pem").read_bytes())
+    held = read_held_checkpoints([("held.note", (VECTORS / "checkpoint.note").read_bytes())])
+    lines = (VECTORS / "records.jsonl").read_bytes().splitlines(keepends=True)
+    assert verify_jsonl(b"".join(lines), key, held).ok
+    cut = verify_jsonl(b"".join(lines[:4]), key, held)
+    time = held[0].time
+    assert [str(p) for p in cut.problems] == [
+        f"held.note: TRUNCATED: this checkpoint, signed {time}, says the log held 5 records, "
+        "but the export ends at seq 4: records 5..5 were removed from the log"
+    ]
+    last = json.loads(lines[4])
+    last["actor"] = "mallory"
+    last["hash"] = record_hash(last)
+    rewritten = verify_jsonl(b"".join([*lines[:4], canonical_json(last) + b"\n"]), key, held)
+    assert [str(p) for p in rewritten.problems] == [
+        f"held.note: REWRITTEN: this checkpoint, signed {time}, names head "
+        f"{expected()['head'][:16]}... at seq 5, but the export's chain there is "
+        f"{last['hash'][:16]}...: records up to seq 5 were changed after it was signed"
+    ]

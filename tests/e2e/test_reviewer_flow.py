@@ -189,7 +189,7 @@ def test_disabled_reviewer_approvals_stop_counting(gated: GatedRepo, server: Liv
         from gate.server.extensions import db
 
         alice_id = db.session.scalar(select(User.id).where(User.username == "alice"))
-    disabled = admin.post(f"/admin/users/{alice_id}/active")
+    disabled = admin.confirmed_post(f"/admin/users/{alice_id}/active")
     assert disabled.ok and "Disabled alice" in disabled.text
     assert api_state(server, gated, request_id)["approvals"]["model"]["given"] == 0
     assert "user.disabled" in audit_actions(server)
@@ -238,17 +238,17 @@ def test_policy_owner_of_agent_account_cannot_approve(tmp_path, server: LiveServ
 def test_guard_limited_to_a_group(gated: GatedRepo, server: LiveServer) -> None:
     add_reviewer(server.app, "root", role="admin")
     admin = server.reviewer("root")
-    assert admin.post("/admin/groups", {"name": "ml-leads"}).ok
+    assert admin.confirmed_post("/admin/groups", {"name": "ml-leads"}).ok
     from gate.server.extensions import db
     from gate.server.models import ReviewerGroup, User
 
     with server.app.app_context():  # type: ignore[attr-defined]
         group_id = db.session.scalar(select(ReviewerGroup.id))
         carol_id = db.session.scalar(select(User.id).where(User.username == "carol"))
-    assert admin.post(
+    assert admin.confirmed_post(
         f"/admin/groups/{group_id}/members", {f"g{group_id}-members": str(carol_id)}
     ).ok
-    saved = admin.post("/admin/guards", {"guard": "training", "groups": str(group_id)})
+    saved = admin.confirmed_post("/admin/guards", {"guard": "training", "groups": str(group_id)})
     assert saved.ok and "Saved who may approve guard training" in saved.text
 
     clone = seed(gated)

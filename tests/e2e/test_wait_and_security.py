@@ -150,16 +150,16 @@ def test_admin_revokes_hook_token_and_hook_fails_closed(
     admin = server.reviewer("root")
     listing = admin.page("/admin/tokens")
     assert "test hook" in listing.text
-    revoked = admin.post("/admin/tokens/1/revoke")
+    revoked = admin.confirmed_post("/admin/tokens/1/revoke")
     assert revoked.ok and "Revoked hook token 1" in revoked.text
     clone = gated.clone()
     clone.commit("agent", {"train/loop.py": "x = 1\n"}, trailers=[CLAUDE_TRAILER])
     result = clone.push()
     assert not result.ok and "HTTP 401" in "\n".join(result.gate_lines)
 
-    created = admin.post("/admin/tokens", {"name": "new git host"})
+    created = admin.confirmed_post("/admin/tokens", {"name": "new git host"})
     assert created.ok and "not shown again" in created.text
-    added = admin.post(
+    added = admin.confirmed_post(
         "/admin/users",
         {
             "username": "dave",
@@ -172,7 +172,7 @@ def test_admin_revokes_hook_token_and_hook_fails_closed(
     assert added.ok and "Added dave" in added.text
     dave = ReviewerSession(server.url)
     assert "/login" not in dave.login("dave", "a long enough password").url
-    short = admin.post(
+    short = admin.confirmed_post(
         "/admin/users",
         {"username": "eve", "name": "Eve", "email": "eve@example.com", "password": "short"},
     )

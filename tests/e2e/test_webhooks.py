@@ -5,66 +5,32 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import select
 
 from tests.support.gitrepo import CLAUDE_TRAILER
+from tests.support.receiver import Receiver
 from tests.support.server import GatedRepo, LiveServer, add_reviewer, request_id_from
 
 
 @pytest.fixture
 def app_overrides() -> dict[str, object]:
-    return {"GATE_WEBHOOK_BACKOFF_SECONDS": 0.05, "GATE_WEBHOOK_MAX_ATTEMPTS": 3}
-
-
-class Receiver:
-    """Records every POST; answers 500 to the first ``fail_first`` of them, then 200."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.fail_first = fail_first
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.release = threading.Event()
-        self.release.set()
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.release.wait(30)
-                with receiver.lock:
-                    receiver.received.append((dict(self.headers), body))
-                    failing = len(receiver.received) <= receiver.fail_first
-                self.send_response(500 if failing else 200)
-                self.end_headers()
-                self.wfile.write(b"no" if failing else b"ok")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/hook"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.release.set()
-        self.httpd.shutdown()
-        self.thread.join(5)
-        self.httpd.server_close()
+    return {
+        "GATE_WEBHOOK_BACKOFF_SECONDS": 0.05,
+        "GATE_WEBHOOK_MAX_ATTEMPTS": 3,
+        "GATE_WEBHOOK_ALLOW_PRIVATE": True,  # the receivers listen on 127.0.0.1
+    }
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     made: list[Receiver] = []
 
-    def make(fail_first: int = 0) -> Receiver:
-        made.append(Receiver(fail_first))
+    def make(fail_first: int = 0, failure_body: bytes = b"no") -> Receiver:
+        made.append(Receiver(fail_first, failure_body))
         return made[-1]
 
     yield make  # type: ignore[misc]
@@ -100,10 +66,10 @@ def eventually(check, what: str, limit: float = 30.0):  # type: ignore[no-untype
     raise AssertionError(f"gave up waiting for {what}")
 
 
-def push_held(gated: GatedRepo) -> int:
+def push_held(gated: GatedRepo, branch: str = "main") -> int:
     clone = gated.clone()
     clone.commit("agent", {"train/loop.py": "x = 1\n"}, trailers=[CLAUDE_TRAILER])
-    return request_id_from(clone.push().gate_lines)
+    return request_id_from(clone.push(f"HEAD:refs/heads/{branch}").gate_lines)
 
 
 def test_delivery_is_signed_and_retried(gated: GatedRepo, server: LiveServer, receiver) -> None:  # type: ignore[no-untyped-def]
@@ -113,6 +79,7 @@ def test_delivery_is_signed_and_retried(gated: GatedRepo, server: LiveServer, re
     eventually(lambda: len(hook.received) >= 2, "a retry after the first 500")
     (h1, b1), (h2, b2) = hook.received[:2]
     assert b1 == b2 and h1["X-Gate-Delivery"] == h2["X-Gate-Delivery"], "the same delivery again"
+    assert len(h1["Idempotency-Key"]) == 32 and h1["Idempotency-Key"] == h2["Idempotency-Key"]
     expected = "sha256=" + hmac.new(secret.encode(), b2, hashlib.sha256).hexdigest()
     assert h2["X-Gate-Signature-256"] == expected
     body = json.loads(b2)
@@ -158,3 +125,29 @@ def test_failures_are_visible_to_admins(gated: GatedRepo, server: LiveServer) ->
     add_reviewer(server.app, "root", role="admin")
     page = server.reviewer("root").page("/admin/webhooks").text
     assert "Failed and pending deliveries" in page and "ConnectionError" in page
+
+
+def test_slack_text_escapes_what_a_push_names(
+    gated: GatedRepo, server: LiveServer, receiver
+) -> None:  # type: ignore[no-untyped-def]
+    hook = receiver()
+    add_webhook(server, hook.url, style="slack", events=["request.held"])
+    push_held(gated, branch="release/<!channel>&<@U123>")
+    eventually(lambda: hook.received, "a delivery")
+    text = json.loads(hook.received[0][1])["text"]
+    assert "refs/heads/release/&lt;!channel&gt;&amp;&lt;@U123&gt;" in text
+    assert "<!channel>" not in text and "<@U123>" not in text
+    assert text.count("<") == 1 and text.endswith("|Review it>"), "only gate's own link"
+
+
+def test_a_receivers_response_body_is_never_shown(
+    gated: GatedRepo, server: LiveServer, receiver
+) -> None:  # type: ignore[no-untyped-def]
+    hook = receiver(fail_first=99, failure_body=b"internal: db password hunter2")
+    add_webhook(server, hook.url)
+    push_held(gated)
+    eventually(lambda: deliveries(server)[0][1] == "failed", "giving up after 3 attempts")
+    assert deliveries(server)[0][3] == "HTTP 500"
+    add_reviewer(server.app, "root", role="admin")
+    page = server.reviewer("root").page("/admin/webhooks").text
+    assert "HTTP 500" in page and "hunter2" not in page

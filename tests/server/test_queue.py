@@ -100,10 +100,11 @@ def client_as(app, username: str):  # type: ignore[no-untyped-def]
     from gate.server.models import User
 
     with app.app_context():
-        user_id = db.session.scalar(select(User.id).where(User.username == username))
+        # The session names the user with their session version (User.get_id).
+        session_id = db.session.scalar(select(User).where(User.username == username)).get_id()
     client = app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = str(user_id)
+        session["_user_id"] = session_id
         session["_fresh"] = True
         session["_id"] = secrets.token_hex(8)
     return client

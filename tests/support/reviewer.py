@@ -41,6 +41,10 @@ class ReviewerSession:
             f"{self.base}{path}", data={"csrf_token": csrf_from(page.text), **(data or {})}
         )
 
+    def confirmed_post(self, path: str, data: dict[str, str] | None = None) -> requests.Response:
+        """POST an admin form as an admin does: re-entering their own password to confirm."""
+        return self.post(path, {"current_password": self.password, **(data or {})})
+
     def decide(
         self, request_id: int, decision: str, comment: str = "", **extra: str
     ) -> requests.Response:

@@ -6,8 +6,20 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    event,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 from gate.server.models.base import Model
 
@@ -30,6 +42,8 @@ class User(UserMixin, Model):
     password_hash: Mapped[str] = mapped_column(String(400))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Part of every session's user id (get_id): raising it ends every session of the user.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     groups: Mapped[list[ReviewerGroup]] = relationship(
         secondary="group_members", back_populates="members", order_by="ReviewerGroup.name"
@@ -42,6 +56,22 @@ class User(UserMixin, Model):
     @property
     def display(self) -> str:
         return f"{self.name} <{self.email}>"
+
+    def get_id(self) -> str:
+        """The session's user id, "<id>.<session version>" (Flask-Login's alternative token)."""
+        return f"{self.id}.{self.session_version or 0}"
+
+    def end_sessions(self) -> None:
+        self.session_version = (self.session_version or 0) + 1
+
+
+@event.listens_for(User.password_hash, "set", active_history=True)
+@event.listens_for(User.role, "set", active_history=True)
+@event.listens_for(User.active, "set", active_history=True)
+def _credentials_changed(user: User, value: Any, old: Any, _initiator: Any) -> None:
+    """A new password, role or enabled state ends the user's sessions (a copied cookie too)."""
+    if old is not NO_VALUE and old is not NEVER_SET and value != old:
+        user.end_sessions()
 
 
 class HookToken(Model):

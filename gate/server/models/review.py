@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -114,5 +115,7 @@ class WebhookDelivery(Model):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Sent with every attempt: a receiver that sees a key twice has seen the event already.
+    idempotency_key: Mapped[str] = mapped_column(String(64), default=lambda: uuid.uuid4().hex)
 
     webhook: Mapped[Webhook] = relationship()

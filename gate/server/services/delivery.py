@@ -22,9 +22,13 @@ from sqlalchemy import CursorResult, func, or_, select, update
 
 from gate.server.extensions import db
 from gate.server.models import WebhookDelivery
+from gate.server.services.notify import TargetRefused, check_target
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Gate-Signature-256"
+# Delivery is at least once (a worker that dies mid-send leaves its claim to expire, and the
+# delivery is sent again): this key is the same on every attempt of one delivery.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 _lock = threading.Lock()
 _EXTENSION = "gate.webhook_worker"
 
@@ -33,21 +37,31 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
+def slack_escape(text: object) -> str:
+    """Slack's control characters as entities, so a branch named ``release/<!channel>`` is
+    shown, not obeyed (https://api.slack.com/reference/surfaces/formatting#escaping)."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def render_body(style: str, body: dict[str, Any]) -> bytes:
     if style == "slack":
         req = body["request"]
+        reviewer = slack_escape(body.get("reviewer", "a reviewer"))
         verb = {
             "request.held": "is waiting for sign-off",
             "request.superseded": "was superseded by a newer push",
-            "decision.approve": f"was approved by {body.get('reviewer', 'a reviewer')}",
-            "decision.deny": f"was denied by {body.get('reviewer', 'a reviewer')}",
+            "decision.approve": f"was approved by {reviewer}",
+            "decision.deny": f"was denied by {reviewer}",
             "request.approved": "is fully approved",
             "request.denied": "is denied",
-        }.get(body["event"], body["event"])
-        guards = ", ".join(f"{g} ({n})" for g, n in sorted(req["required"].items()))
+        }.get(body["event"], slack_escape(body["event"]))
+        guards = ", ".join(
+            f"{slack_escape(g)} ({int(n)})" for g, n in sorted(req["required"].items())
+        )
         text = (
-            f"gate: request #{req['id']} {verb}: {req['repository']} {req['ref']}, "
-            f"{len(req['commits'])} commit(s), guards {guards}. <{req['url']}|Review it>"
+            f"gate: request #{int(req['id'])} {verb}: {slack_escape(req['repository'])} "
+            f"{slack_escape(req['ref'])}, {len(req['commits'])} commit(s), guards {guards}. "
+            f"<{slack_escape(req['url']).replace('|', '%7C')}|Review it>"
         )
         payload: dict[str, Any] = {"text": text}
     else:
@@ -127,18 +141,20 @@ def deliver_due(app: Flask) -> float | None:
 def _attempt(delivery: WebhookDelivery, config: Any) -> None:
     now = datetime.now(UTC)
     timeout = float(config["GATE_WEBHOOK_TIMEOUT_SECONDS"])
-    claimed = cast(  # an UPDATE's result is a CursorResult; execute()'s hint says only Result
-        CursorResult[Any],
-        db.session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery.id,
-                WebhookDelivery.state == "pending",
-                or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
-            )
-            .values(locked_until=now + timedelta(seconds=timeout * 2 + 5))
-        ),
-    ).rowcount
+    result = db.session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery.id,
+            WebhookDelivery.state == "pending",
+            or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until < now),
+        )
+        .values(locked_until=now + timedelta(seconds=timeout * 2 + 5))
+        # Compared in SQL only: SQLite hands back naive datetimes, which Python cannot compare
+        # with an aware one, so evaluating this in the session failed for a claim left behind.
+        .execution_options(synchronize_session=False)
+    )
+    # an UPDATE's result is a CursorResult; execute()'s hint says only Result
+    claimed = cast(CursorResult[Any], result).rowcount
     db.session.commit()
     if claimed != 1:
         return
@@ -147,6 +163,7 @@ def _attempt(delivery: WebhookDelivery, config: Any) -> None:
     status: int | None = None
     error: str | None = None
     try:
+        check_target(hook.url)  # again: what a name resolves to can change after it was added
         response = requests.post(
             hook.url,
             data=body,
@@ -155,6 +172,7 @@ def _attempt(delivery: WebhookDelivery, config: Any) -> None:
                 "User-Agent": "gate-webhooks/1",
                 "X-Gate-Event": delivery.event,
                 "X-Gate-Delivery": str(delivery.id),
+                IDEMPOTENCY_HEADER: delivery.idempotency_key,
                 SIGNATURE_HEADER: sign(hook.secret, body),
             },
             timeout=timeout,
@@ -162,7 +180,9 @@ def _attempt(delivery: WebhookDelivery, config: Any) -> None:
         )
         status = response.status_code
         if not 200 <= status < 300:
-            error = f"HTTP {status}: {response.text[:200].strip()}"
+            error = f"HTTP {status}"  # never the body: it is the receiver's, shown to admins
+    except TargetRefused as exc:
+        error = f"refused: {exc}"
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: {str(exc)[:300]}"
     delivery.attempts += 1

@@ -1,7 +1,8 @@
 """Audit exports from the database: JSON Lines, CSV, or the signed bundle for auditors.
 
 Reading never changes a record; a bundle export first signs a fresh checkpoint, so the bundle's
-newest records are covered by a signature made at export time.
+newest records are covered by a signature made at export time. Every export first checks that the
+log extends the head the signer signed last, and is refused (with the audit alert) if not.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from gate.server.extensions import db
 from gate.server.models import AuditCheckpoint, AuditRecord
 from gate.server.services import ServiceError, audit
 from gate.server.services.checkpoints import (
+    check_log,
     create_checkpoint,
     key_directory,
     log_origin,
@@ -72,6 +74,8 @@ def export_audit(fmt: str, period: Period) -> Export:
         raise ServiceError(f"format must be one of {', '.join(FORMATS)}")
     if fmt == "bundle":
         create_checkpoint()
+    else:
+        check_log()
     records = records_in(period)
     first = records[0]["seq"] if records else None
     last = records[-1]["seq"] if records else None
@@ -91,10 +95,13 @@ def _bundle(records: list[dict[str, object]], period: Period) -> bytes:
     origin = log_origin()
     first = int(records[0]["seq"]) - 1 if records else 0  # type: ignore[call-overload]
     last = int(records[-1]["seq"]) if records else 0  # type: ignore[call-overload]
+    # Up to the end of the log, every checkpoint beyond the export's first record goes in, so a
+    # record missing from the tail shows as a checkpoint larger than the export.
+    covered = AuditCheckpoint.size >= first
+    if period.until:
+        covered = covered & (AuditCheckpoint.size <= last)
     checkpoints = db.session.execute(
-        select(AuditCheckpoint.id, AuditCheckpoint.note)
-        .where(AuditCheckpoint.size >= first, AuditCheckpoint.size <= last)
-        .order_by(AuditCheckpoint.id)
+        select(AuditCheckpoint.id, AuditCheckpoint.note).where(covered).order_by(AuditCheckpoint.id)
     ).all()
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     retention = int(current_app.config["GATE_AUDIT_RETENTION_DAYS"])

@@ -8,7 +8,9 @@ or a reviewer's decision.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
+import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -96,11 +98,45 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING_FLAG, None)
 
 
+class TargetRefused(ServiceError):
+    """A webhook URL gate will not send to."""
+
+
+def check_target(url: str) -> None:
+    """Refuse a receiver that is, or resolves to, a loopback, link-local, private, unspecified,
+    multicast or otherwise non-public address, unless GATE_WEBHOOK_ALLOW_PRIVATE is set.
+
+    The host is resolved as the sender will resolve it (getaddrinfo), so every spelling the
+    resolver accepts (127.1, 0x7f000001, 2130706433, ::ffff:127.0.0.1, a name) is judged by
+    the addresses it really reaches. Checked when a webhook is added and again before each send.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TargetRefused("the webhook URL must be an http:// or https:// address")
+    if current_app.config.get("GATE_WEBHOOK_ALLOW_PRIVATE"):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        found = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
+    except ValueError:
+        raise TargetRefused("the webhook URL has an invalid port") from None
+    except (OSError, UnicodeError) as exc:
+        raise TargetRefused(f"cannot resolve the webhook host {parts.hostname!r}: {exc}") from None
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if not ip.is_global or ip.is_multicast:
+            raise TargetRefused(
+                f"the webhook host {parts.hostname!r} is {ip}, a loopback, private, link-local "
+                "or otherwise internal address; gate only sends to public addresses unless "
+                "GATE_WEBHOOK_ALLOW_PRIVATE is set"
+            )
+
+
 def add_webhook(url: str, style: str, events: list[str], *, actor: Actor) -> tuple[Webhook, str]:
     """A new webhook; returns it and its signing secret (shown once to the admin)."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ServiceError("the webhook URL must be an http:// or https:// address")
+    check_target(url)
     if style not in STYLES:
         raise ServiceError("the body format must be 'json' or 'slack'")
     unknown = sorted(set(events) - set(EVENTS))
@@ -115,7 +151,6 @@ def add_webhook(url: str, style: str, events: list[str], *, actor: Actor) -> tup
         actor=actor,
         subject={"webhook": hook.id, "url": hook.url, "style": style, "events": hook.events},
     )
-    db.session.commit()
     return hook, secret
 
 
@@ -129,5 +164,4 @@ def set_webhook_active(webhook_id: int, active: bool, *, actor: Actor) -> Webhoo
         actor=actor,
         subject={"webhook": hook.id, "url": hook.url},
     )
-    db.session.commit()
     return hook

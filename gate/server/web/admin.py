@@ -1,16 +1,23 @@
-"""Admin pages: reviewer accounts, hook tokens, reviewer groups per guard, webhooks."""
+"""Admin pages: reviewer accounts, hook tokens, reviewer groups per guard, webhooks.
+
+Every change here decides who can approve, what tokens exist or where events go, so each one
+asks for the admin's own password again: a stolen or left-open session alone cannot make them.
+"""
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from gate.server.extensions import db
 from gate.server.models import WebhookDelivery
 from gate.server.services import ServiceError, accounts, groups, notify
+from gate.server.services.accounts import check_password
 from gate.server.web import refused, require_role, web_actor
 from gate.server.web.forms import (
     ActionForm,
@@ -27,6 +34,25 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 
 admin_required = require_role("admin")
+
+
+def fresh_password(page: str):  # type: ignore[no-untyped-def]
+    """The admin's own password, in the form's ``current_password``, or nothing changes (and
+    the admin is sent back to ``page``)."""
+
+    def decorate(view):  # type: ignore[no-untyped-def]
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
+            if not check_password(current_user, request.form.get("current_password", "")):
+                flash(
+                    "Nothing was changed: enter your own password to confirm the change.", "error"
+                )
+                return redirect(url_for(page))
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def _run(action, *args: Any, ok: str, **kwargs: Any) -> bool:  # type: ignore[no-untyped-def]
@@ -64,6 +90,7 @@ def users():  # type: ignore[no-untyped-def]
 
 @bp.post("/users")
 @admin_required
+@fresh_password("admin.users")
 def add_user():  # type: ignore[no-untyped-def]
     form = AddUserForm()
     if not form.validate_on_submit():
@@ -83,6 +110,7 @@ def add_user():  # type: ignore[no-untyped-def]
 
 @bp.post("/users/<int:user_id>/active")
 @admin_required
+@fresh_password("admin.users")
 def toggle_user(user_id: int):  # type: ignore[no-untyped-def]
     ActionForm().validate_on_submit() or abort(400)
     try:
@@ -101,6 +129,7 @@ def toggle_user(user_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/users/<int:user_id>/password")
 @admin_required
+@fresh_password("admin.users")
 def reset_password(user_id: int):  # type: ignore[no-untyped-def]
     form = ResetPasswordForm()
     try:
@@ -136,6 +165,7 @@ def tokens():  # type: ignore[no-untyped-def]
 
 @bp.post("/tokens")
 @admin_required
+@fresh_password("admin.tokens")
 def create_token():  # type: ignore[no-untyped-def]
     form = TokenForm()
     secret = None
@@ -157,6 +187,7 @@ def create_token():  # type: ignore[no-untyped-def]
 
 @bp.post("/tokens/<int:token_id>/revoke")
 @admin_required
+@fresh_password("admin.tokens")
 def revoke_token(token_id: int):  # type: ignore[no-untyped-def]
     ActionForm().validate_on_submit() or abort(400)
     _run(
@@ -195,6 +226,7 @@ def group_list():  # type: ignore[no-untyped-def]
 
 @bp.post("/groups")
 @admin_required
+@fresh_password("admin.group_list")
 def add_group():  # type: ignore[no-untyped-def]
     form = GroupForm()
     if not form.validate_on_submit():
@@ -210,6 +242,7 @@ def add_group():  # type: ignore[no-untyped-def]
 
 @bp.post("/groups/<int:group_id>/members")
 @admin_required
+@fresh_password("admin.group_list")
 def set_members(group_id: int):  # type: ignore[no-untyped-def]
     form = MembersForm(prefix=f"g{group_id}")
     form.members.choices = [SelectChoice(u.id, u.username) for u in accounts.list_users()]
@@ -227,6 +260,7 @@ def set_members(group_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/guards")
 @admin_required
+@fresh_password("admin.group_list")
 def set_guard_groups():  # type: ignore[no-untyped-def]
     form = GuardGroupsForm()
     form.groups.choices = [SelectChoice(g.id, g.name) for g in groups.list_groups()]
@@ -274,6 +308,7 @@ def webhooks():  # type: ignore[no-untyped-def]
 
 @bp.post("/webhooks")
 @admin_required
+@fresh_password("admin.webhooks")
 def add_webhook():  # type: ignore[no-untyped-def]
     form = WebhookForm()
     form.events.choices = [SelectChoice(e, e) for e in notify.EVENTS]
@@ -295,6 +330,7 @@ def add_webhook():  # type: ignore[no-untyped-def]
 
 @bp.post("/webhooks/<int:webhook_id>/active")
 @admin_required
+@fresh_password("admin.webhooks")
 def toggle_webhook(webhook_id: int):  # type: ignore[no-untyped-def]
     from gate.server.models import Webhook
 

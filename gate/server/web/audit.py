@@ -1,18 +1,38 @@
-"""The auditor's page: download the same exports as `gate audit export`. Also signs the
-periodic checkpoint when a request arrives and the last one is older than the period."""
+"""The auditor's page: download the same exports as `gate audit export`; the public feed of
+every signed checkpoint, for auditors to keep and later pass to `gate audit verify --checkpoint`.
+Also signs the periodic checkpoint when a request arrives and the last one is older than the
+period, and shows the audit alert to admins and auditors."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
 from gate.audit.export import FORMATS, parse_period
 from gate.errors import GateError
 from gate.server.extensions import db
+from gate.server.models import AuditCheckpoint
 from gate.server.services import ServiceError
-from gate.server.services.checkpoints import latest_checkpoint, maybe_checkpoint
+from gate.server.services.checkpoints import (
+    checkpoint_page,
+    current_alert,
+    latest_checkpoint,
+    maybe_checkpoint,
+)
 from gate.server.services.exports import export_audit
 from gate.server.web import require_role
 
@@ -20,6 +40,7 @@ bp = Blueprint("audit", __name__, url_prefix="/audit")
 AUDIT_ROLES = ("auditor", "admin")
 MIME = {"jsonl": "application/x-ndjson", "csv": "text/csv", "bundle": "application/zip"}
 _CHECK_EVERY = 60.0  # seconds between looks at the last checkpoint's age, per process
+FEED_PAGE = 100
 
 
 auditor_required = require_role(*AUDIT_ROLES)
@@ -42,12 +63,56 @@ def export():  # type: ignore[no-untyped-def]
         flash(str(exc), "error")
         return render_template(
             "audit/index.html", formats=FORMATS, checkpoint=latest_checkpoint()
-        ), 400
+        ), getattr(exc, "status", 400)
     return Response(
         made.data,
         mimetype=MIME[fmt],
         headers={"Content-Disposition": f'attachment; filename="{made.filename}"'},
     )
+
+
+@bp.get("/checkpoints")
+def checkpoints():  # type: ignore[no-untyped-def]
+    """Every signed checkpoint, newest first, ``FEED_PAGE`` at a time (``?before=ID`` pages on).
+
+    Public, like the key that signs them: a checkpoint reveals only the log's size and head, and
+    whoever holds one can later show that the log was cut short or rewritten.
+    """
+    raw = request.args.get("before", "")
+    if raw and not raw.isdigit():
+        return jsonify(error="before must be a checkpoint id (a whole number)"), 400
+    page = checkpoint_page(int(raw) if raw else None, FEED_PAGE)
+    more = len(page) == FEED_PAGE
+    return jsonify(
+        checkpoints=[
+            {
+                "id": cp.id,
+                "size": cp.size,
+                "time": cp.created_at,
+                "note": cp.note,
+                "note_url": url_for("audit.checkpoint_note", checkpoint_id=cp.id),
+            }
+            for cp in page
+        ],
+        next=url_for("audit.checkpoints", before=page[-1].id) if more else None,
+    )
+
+
+@bp.get("/checkpoints/<int:checkpoint_id>.note")
+def checkpoint_note(checkpoint_id: int):  # type: ignore[no-untyped-def]
+    """One checkpoint as a file to keep and pass to ``gate audit verify --checkpoint``."""
+    checkpoint = db.session.get(AuditCheckpoint, checkpoint_id)
+    if checkpoint is None:
+        abort(404)
+    return Response(checkpoint.note, mimetype="text/plain; charset=utf-8")
+
+
+@bp.app_context_processor
+def audit_alert() -> dict[str, Any]:
+    """The audit alert, for the banner admins and auditors see on every page."""
+    if current_user.is_authenticated and current_user.role in AUDIT_ROLES:
+        return {"audit_alert": current_alert()}
+    return {"audit_alert": None}
 
 
 @bp.before_app_request

@@ -26,11 +26,25 @@ bp = Blueprint("auth", __name__)
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    try:
-        return db.session.get(User, int(user_id))
-    except ValueError:
+def load_user(session_id: str) -> User | None:
+    """The user a session names, while the session is current: "<id>.<version>" (see
+    User.get_id); a logout, password reset or role change raises the version, so every older
+    session (and a copied cookie) stops working on its next request."""
+    user_id, _, version = session_id.partition(".")
+    if not user_id.isdigit() or not version.isdigit():
+        return None  # includes sessions from before versions existed
+    user = db.session.get(User, int(user_id))
+    if user is None or user.session_version != int(version):
         return None
+    return user
+
+
+def _start_session(user: User, method: str) -> None:
+    """A fresh session for a login: nothing carried over from before it, so a CSRF token (or
+    anything else) planted before login is not valid after it."""
+    session.clear()
+    login_user(user)
+    session["gate_login"] = method
 
 
 def _safe_next(target: str | None) -> str:
@@ -81,8 +95,7 @@ def _single_sign_on() -> None:
     user = user_for_sso(value[:320])
     if user is None or (current_user.is_authenticated and current_user.id == user.id):
         return
-    login_user(user)
-    session["gate_login"] = "sso-header"
+    _start_session(user, "sso-header")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -101,8 +114,7 @@ def login():  # type: ignore[no-untyped-def]
             flash(str(exc), "error")
             return render_template("auth/login.html", form=form), 429
         if user is not None:
-            login_user(user)
-            session["gate_login"] = "password"
+            _start_session(user, "password")
             return redirect(_safe_next(request.args.get("next")))
         flash("Wrong username or password, or the account is disabled.", "error")
     return render_template("auth/login.html", form=form), status
@@ -111,6 +123,12 @@ def login():  # type: ignore[no-untyped-def]
 @bp.post("/logout")
 @login_required
 def logout():  # type: ignore[no-untyped-def]
+    """Ends this user's sessions everywhere: the cookie is only a signed copy of the session, so
+    only the version kept in the database can make a copy of it stop working."""
+    user = db.session.get(User, current_user.id)
+    if user is not None:
+        user.end_sessions()
+        db.session.commit()
     logout_user()
-    session.pop("gate_login", None)
+    session.clear()
     return redirect(url_for("auth.login"))
