@@ -95,11 +95,20 @@ def test_deleted_checkpoints_are_noticed(app, signed: int) -> None:  # type: ign
 def test_a_log_that_grew_is_signed_and_moves_the_head_on(app, signed: int) -> None:  # type: ignore[no-untyped-def]
     import json
 
+    from gate.server.database import command
     from gate.server.services.accounts import add_user
+    from gate.server.services.actor import Actor
     from gate.server.services.checkpoints import create_checkpoint
 
+    with command(app):
+        add_user(
+            "erin",
+            "Erin Late",
+            "erin@example.com",
+            "correct horse battery staple",
+            actor=Actor.cli(),
+        )
     with app.app_context():
-        add_user("erin", "Erin Late", "erin@example.com", "correct horse battery staple")
         made = create_checkpoint()
     assert made.size == signed + 1
     head = json.loads((Path(app.config["GATE_AUDIT_KEY_DIR"]) / SIGNED_HEAD_FILE).read_text())

@@ -19,7 +19,7 @@ MIGRATIONS = str(resource_dir("migrations"))
 def test_a_web_admin_named_system_is_logged_as_a_web_session(app, server) -> None:  # type: ignore[no-untyped-def]
     add_reviewer(app, "system", role="admin")
     admin = server.reviewer("system")
-    added = admin.post(
+    added = admin.confirmed_post(
         "/admin/users",
         {
             "username": "erin",

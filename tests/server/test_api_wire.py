@@ -193,12 +193,12 @@ def test_a_report_stored_before_strict_parsing_is_named_not_fatal(server: LiveSe
     it by name instead of failing on every page view."""
     from gate.server.extensions import db
     from gate.server.services import audit
+    from gate.server.services.actor import Actor
 
     with server.app.app_context():  # type: ignore[attr-defined]
         record = audit.append(
             "push.accepted",
-            actor="hook-token:1:old server",
-            actor_auth="hook-token",
+            actor=Actor("hook-token:1:old server", "hook-token"),
             subject=push_report("6" * 32, pushed_at="2026-13-45T99:99:99Z"),
             policy_sha256="b" * 64,
         )

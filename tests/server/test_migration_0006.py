@@ -15,7 +15,7 @@ def test_backfill_and_round_trip(app) -> None:  # type: ignore[no-untyped-def]
     from gate.server.extensions import db
 
     with app.app_context():
-        downgrade(directory=MIGRATIONS, revision="0003")
+        downgrade(directory=MIGRATIONS, revision="0005")
         columns = {c["name"] for c in inspect(db.engine).get_columns("webhook_deliveries")}
         assert "idempotency_key" not in columns
         with db.engine.begin() as conn:
@@ -48,7 +48,7 @@ def test_backfill_and_round_trip(app) -> None:  # type: ignore[no-untyped-def]
             version = conn.execute(text("SELECT session_version FROM users")).scalar_one()
         assert (key, error, version) == ("delivery-7", "HTTP 500", 0)
         db.session.remove()
-        downgrade(directory=MIGRATIONS, revision="0003")
+        downgrade(directory=MIGRATIONS, revision="0005")
         upgrade(directory=MIGRATIONS)
         columns = {c["name"] for c in inspect(db.engine).get_columns("webhook_deliveries")}
         assert "idempotency_key" in columns

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from gate.git.policy.limits import MAX_APPROVALS, MAX_EMAIL, MAX_GUARD_NAME, MAX_PUSHER_NAME
+from gate.server.services.actor import Actor
 from tests.support.auditlog import commit_item
 from tests.support.server import LiveServer, new_token
 
@@ -48,8 +49,8 @@ def test_a_hold_at_every_limit_is_recorded(server: LiveServer) -> None:
         assert request.agent_owner == LONGEST_EMAIL
         facets = db.session.scalars(db.select(RequestFacet.value)).all()
         assert LONGEST_GUARD in facets
-        group = add_group("weights reviewers", actor="admin")
-        set_guard_groups(LONGEST_GUARD, [group.id], actor="admin")
+        group = add_group("weights reviewers", actor=Actor.cli("admin"))
+        set_guard_groups(LONGEST_GUARD, [group.id], actor=Actor.cli("admin"))
         db.session.commit()
 
 
@@ -73,4 +74,8 @@ def test_a_longer_guard_name_cannot_be_given_reviewer_groups(server: LiveServer)
     from gate.server.services.groups import add_group, set_guard_groups
 
     with server.app.app_context(), pytest.raises(ServiceError, match="at most"):
-        set_guard_groups(LONGEST_GUARD + "g", [add_group("g", actor="admin").id], actor="admin")
+        set_guard_groups(
+            LONGEST_GUARD + "g",
+            [add_group("g", actor=Actor.cli("admin")).id],
+            actor=Actor.cli("admin"),
+        )

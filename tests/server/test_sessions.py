@@ -127,14 +127,16 @@ ADMIN_CHANGES = [
 def test_admin_changes_need_the_admins_password(
     people: LiveServer, path: str, data: dict[str, str], wrong: str
 ) -> None:
+    from gate.server.database import command
     from gate.server.extensions import db
     from gate.server.models import AuditRecord
     from gate.server.services.accounts import create_token
+    from gate.server.services.actor import Actor
     from gate.server.services.groups import add_group
 
-    with people.app.app_context():  # type: ignore[attr-defined]
-        create_token("first host")
-        group = add_group("ml-leads", actor="root").id
+    with command(people.app):  # type: ignore[attr-defined]
+        create_token("first host", actor=Actor.cli())
+        group = add_group("ml-leads", actor=Actor.cli("root")).id
     admin = people.reviewer("root")
     names = {"alice": user_id(people, "alice"), "group": group}
     path = path.format(**names)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from gate.server.services.actor import Actor
 from gate.server.services.notify import TargetRefused, add_webhook, check_target
 from tests.support.receiver import Receiver
 
@@ -33,7 +34,7 @@ def left_in_flight(app, url: str, claim_ends: datetime) -> int:  # type: ignore[
     from gate.server.models import WebhookDelivery
 
     with app.app_context():
-        webhook, _ = add_webhook(url, "json", [], actor="test")
+        webhook, _ = add_webhook(url, "json", [], actor=Actor.cli("test"))
         delivery = WebhookDelivery(
             webhook_id=webhook.id,
             event="request.held",
@@ -106,7 +107,7 @@ def test_internal_targets_are_refused(app, url: str) -> None:  # type: ignore[no
 
     with app.app_context():
         with pytest.raises(TargetRefused, match="internal address"):
-            add_webhook(url, "json", [], actor="test")
+            add_webhook(url, "json", [], actor=Actor.cli("test"))
         db.session.rollback()
         assert db.session.scalars(select(Webhook)).all() == []
 

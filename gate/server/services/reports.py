@@ -49,7 +49,7 @@ def disclosure_report(
     count, first, last = db.session.execute(
         select(func.count(), func.min(AuditRecord.seq), func.max(AuditRecord.seq))
     ).one()
-    report["records"] = {"count": count, "first_seq": first, "last_seq": last}
+    report["records"] |= {"count": count, "first_seq": first, "last_seq": last}
     return report
 
 
