@@ -53,6 +53,10 @@ def test_hook_refuses_with_one_line_when_gate_is_gone(tmp_path: Path, form: str)
     assert hook.startswith("#!/bin/sh" if form == "sh" else f"#!{python} -IS")
     assert str(site) in hook
 
+    # The post-receive worker detaches and may still be writing bytecode into the copy after
+    # it is removed, which would leave a namespace package named gate behind: this test is
+    # about pre-receive alone.
+    (bare / "hooks" / "post-receive").unlink()
     clone = WorkClone(bare, tmp_path / "work")
     clone.commit("docs", {"README.md": "# readme\n"})
     assert clone.push().ok  # the hook runs the copy of gate
