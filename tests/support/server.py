@@ -36,30 +36,6 @@ trailers = ["Assisted-by:*"]
 PASSWORD = "correct horse battery staple"
 
 
-POLICY = """\
-protected_refs = ["refs/heads/main", "refs/heads/release/*", "refs/tags/*"]
-
-[[guard]]
-name = "training"
-paths = ["train/**", "configs/train/**", "*.ckpt"]
-approvals = 1
-
-[[guard]]
-name = "model"
-paths = ["model/**"]
-approvals = 2
-
-[agents]
-builtin = true
-pushers = ["agent-*"]
-emails = ["*@bots.example.com"]
-names = []
-trailers = ["Assisted-by:*"]
-"""
-
-PASSWORD = "correct horse battery staple"
-
-
 @dataclass
 class LiveServer:
     url: str
