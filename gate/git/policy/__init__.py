@@ -26,7 +26,7 @@ from gate.git.policy.paths import (
     compile_path_patterns,
     guard_rules,
 )
-from gate.git.policy.refs import check_ref_pattern, compile_ref_patterns, ref_pattern_regex
+from gate.git.policy.refs import check_ref_pattern
 from gate.git.policy.toml_lines import SourceMap
 
 __all__ = [
@@ -43,10 +43,8 @@ __all__ = [
     "check_path_pattern",
     "check_ref_pattern",
     "compile_path_patterns",
-    "compile_ref_patterns",
     "guard_rules",
     "load_policy",
     "parse_policy",
     "policy_summary",
-    "ref_pattern_regex",
 ]

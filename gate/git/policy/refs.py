@@ -2,31 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-
 _REF_FORBIDDEN = set(" ~^:?[\\\x7f") | {chr(code) for code in range(32)}
-
-
-def ref_pattern_regex(pattern: str) -> str:
-    """The regular expression (for ``fullmatch``) of one protected-ref pattern."""
-    parts = pattern.split("/")
-    out = []
-    for index, part in enumerate(parts):
-        last = index == len(parts) - 1
-        if part == "**":
-            out.append(r"[^/]+(?:/[^/]+)*" if last else r"(?:[^/]+/)*")
-            continue
-        out.append("[^/]*".join(re.escape(chunk) for chunk in part.split("*")))
-        if not last:
-            out.append("/")
-    return "".join(out)
-
-
-def compile_ref_patterns(patterns: Iterable[str]) -> re.Pattern[str]:
-    """One regex for all protected-ref patterns; use ``fullmatch``. Matches nothing if empty."""
-    alternatives = [f"(?:{ref_pattern_regex(pattern)})" for pattern in patterns]
-    return re.compile("|".join(alternatives) or "(?!)")
 
 
 def check_ref_pattern(pattern: str) -> str | None:
