@@ -28,8 +28,10 @@ from gate.git.settings import CACHE_NAME, load_state
 from tests.support.histories import (
     POLICY,
     build,
+    gitignore_patterns,
     reference_commits,
     reference_paths,
+    repository_paths,
 )
 
 
@@ -107,17 +109,8 @@ def git_commit(git: Git, oid: str):  # type: ignore[no-untyped-def]
     return next(iter(git.commits([oid], [])))
 
 
-_SEGMENTS = st.sampled_from(["a", "b", "train", "x.py", "m.ckpt", "dir", "é", "*", "**", "?"])
-_PATTERN = st.builds(
-    lambda neg, lead, parts, trail: ("!" if neg else "") + lead + "/".join(parts) + trail,
-    st.booleans(),
-    st.sampled_from(["", "/"]),
-    st.lists(_SEGMENTS, min_size=1, max_size=4),
-    st.sampled_from(["", "/"]),
-)
-_PATH = st.lists(
-    st.sampled_from(["a", "b", "train", "x.py", "m.ckpt", "dir", "é"]), min_size=1, max_size=5
-).map("/".join)
+_PATTERN = gitignore_patterns(["a", "b", "train", "x.py", "m.ckpt", "dir", "é", "*", "**", "?"])
+_PATH = repository_paths(["a", "b", "train", "x.py", "m.ckpt", "dir", "é"])
 
 
 @settings(max_examples=300, deadline=None)

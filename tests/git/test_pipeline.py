@@ -24,7 +24,14 @@ from gate.git.plumbing import Git
 from gate.git.policy import compile_path_patterns
 from gate.git.prefilter import first_stage, guard_pathspec
 from gate.git.refs import RefUpdate, is_protected, parse_ref_updates, ref_matches
-from tests.support.histories import build, reference_commits, reference_paths, reference_ref_regex
+from tests.support.histories import (
+    build,
+    gitignore_patterns,
+    reference_commits,
+    reference_paths,
+    reference_ref_regex,
+    repository_paths,
+)
 
 PATH_ENV = {"PATH": "/usr/bin:/bin:/usr/local/bin"}
 
@@ -73,17 +80,8 @@ def test_the_first_stage_walks_the_one_range(tmp_path: Path, seed: int, patterns
 # --------------------------------------------------------------------------------------------
 # The guards' pathspec
 
-_SEGMENTS = st.sampled_from(["a", "b", "train", "x.py", "m.ckpt", "é", "*", "**", "?", "[ab]"])
-_PATTERN = st.builds(
-    lambda neg, lead, parts, trail: ("!" if neg else "") + lead + "/".join(parts) + trail,
-    st.booleans(),
-    st.sampled_from(["", "/"]),
-    st.lists(_SEGMENTS, min_size=1, max_size=4),
-    st.sampled_from(["", "/"]),
-)
-_PATH = st.lists(
-    st.sampled_from(["a", "b", "train", "x.py", "m.ckpt", "é", "a b"]), min_size=1, max_size=5
-).map("/".join)
+_PATTERN = gitignore_patterns(["a", "b", "train", "x.py", "m.ckpt", "é", "*", "**", "?", "[ab]"])
+_PATH = repository_paths(["a", "b", "train", "x.py", "m.ckpt", "é", "a b"])
 
 
 def _under(path: str, prefixes: list[str]) -> bool:

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pygit2
+from hypothesis import strategies as st
 
 POLICY = b"""\
 protected_refs = ["refs/heads/main"]
@@ -177,3 +178,19 @@ def reference_ref_regex(pattern: str) -> str:
         if not last:
             out.append("/")
     return "".join(out)
+
+
+def gitignore_patterns(segments: list[str]) -> st.SearchStrategy[str]:
+    """Guard patterns made of ``segments``: maybe negated, maybe anchored, maybe a directory."""
+    return st.builds(
+        lambda neg, lead, parts, trail: ("!" if neg else "") + lead + "/".join(parts) + trail,
+        st.booleans(),
+        st.sampled_from(["", "/"]),
+        st.lists(st.sampled_from(segments), min_size=1, max_size=4),
+        st.sampled_from(["", "/"]),
+    )
+
+
+def repository_paths(names: list[str]) -> st.SearchStrategy[str]:
+    """Paths of one to five components drawn from ``names``."""
+    return st.lists(st.sampled_from(names), min_size=1, max_size=5).map("/".join)
