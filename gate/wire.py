@@ -78,6 +78,11 @@ class WireError(GateError):
         self.status = status
 
 
+# The error code of a genuine token refused for what it asked (HTTP 403): the hook and
+# ``gate wait`` show the message, which names the token's scope and how to get the right one.
+OUT_OF_SCOPE = "out_of_scope"
+
+
 def request_path(request_id: int) -> str:
     return REQUEST_PATH.format(request_id=request_id)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from gate.errors import GateError
 from gate.git.install import install_hook
 
+DEMO_AGENT = "agent-demo"  # the demo's pushes name it as REMOTE_USER, as an SSH host would
 REVIEWERS = (
     ("alice", "Alice Reviewer", "alice@example.com"),
     ("bob", "Bob Reviewer", "bob@example.com"),
@@ -28,6 +29,7 @@ class Demo:
     repo: Path
     passwords: dict[str, str]
     token_file: Path
+    agent_token_file: Path
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -57,7 +59,12 @@ def prepare_demo(home: Path, host: str, port: int) -> Demo:
     from gate.server.database import command, upgrade_database
     from gate.server.extensions import db
     from gate.server.models import User
-    from gate.server.services.accounts import add_user, create_token
+    from gate.server.services.accounts import (
+        add_agent,
+        add_user,
+        create_agent_token,
+        create_hook_token,
+    )
     from gate.server.services.actor import Actor
 
     home.mkdir(parents=True, exist_ok=True)
@@ -77,15 +84,22 @@ def prepare_demo(home: Path, host: str, port: int) -> Demo:
             user, _, password = line.partition(" ")
             passwords[user] = password
     token_file = home / "hook-token"
+    agent_token_file = home / "agent-token"
     with command(app):
         for username, name, email in REVIEWERS:
             if db.session.query(User).filter_by(username=username).first() is None:
                 passwords[username] = secrets.token_urlsafe(12)
                 add_user(username, name, email, passwords[username], "reviewer", actor=Actor.cli())
+        if db.session.query(User).filter_by(username=DEMO_AGENT).first() is None:
+            add_agent(DEMO_AGENT, REVIEWERS[0][0], actor=Actor.cli())
         if not token_file.exists():
-            _, secret = create_token("demo hook", actor=Actor.cli())
+            _, secret = create_hook_token("demo-host", ["demo"], actor=Actor.cli())
             token_file.write_text(secret + "\n")
             token_file.chmod(0o600)
+        if not agent_token_file.exists():
+            _, secret = create_agent_token(DEMO_AGENT, actor=Actor.cli())
+            agent_token_file.write_text(secret + "\n")
+            agent_token_file.chmod(0o600)
     password_file.write_text("".join(f"{u} {p}\n" for u, p in passwords.items()))
     password_file.chmod(0o600)
     policy = home / "policy.toml"
@@ -98,7 +112,7 @@ def prepare_demo(home: Path, host: str, port: int) -> Demo:
         )
     server = f"http://{host}:{port}"
     install_hook(str(repo), server, str(token_file), str(policy), name="demo")
-    return Demo(home, server, repo, passwords, token_file)
+    return Demo(home, server, repo, passwords, token_file, agent_token_file)
 
 
 def instructions(demo: Demo) -> list[str]:
@@ -116,8 +130,9 @@ def instructions(demo: Demo) -> list[str]:
         "  echo '# readme' > README.md && git add README.md && git commit -m 'docs' && git push origin HEAD:main",
         "  mkdir -p train && echo 'lr = 3e-4' > train/config.py && git add train",
         "  git commit -m 'Tune learning rate' -m 'Co-Authored-By: Claude <noreply@anthropic.com>'",
-        "  git push origin HEAD:main      # refused: the message names the approval request",
+        f"  REMOTE_USER={DEMO_AGENT} git push origin HEAD:main   # refused: names the approval request",
         "",
         f"Then log in at {demo.server}/login, approve the request, and push again: it passes.",
-        f"An agent can wait for sign-off: gate wait ID --server {demo.server} --token-file {q(str(demo.token_file))}",
+        f"The agent can wait for sign-off with its own read token: gate wait ID --server {demo.server} "
+        f"--token-file {q(str(demo.agent_token_file))}",
     ]

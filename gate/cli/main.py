@@ -66,51 +66,201 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("username")
-@click.option("--name", required=True, help="Full name, shown on every sign-off.")
-@click.option("--email", required=True)
+@click.option("--name", default=None, help="Full name, shown on every sign-off (humans: required).")
+@click.option(
+    "--email", default=None, help="Required for humans; agents default to NAME@agents.invalid."
+)
 @click.option(
     "--role",
     type=click.Choice(["reviewer", "admin", "auditor"]),
-    default="reviewer",
-    show_default=True,
+    default=None,
+    help="A human's role (default reviewer).",
 )
+@click.option(
+    "--agent",
+    is_flag=True,
+    help="An agent account: the pusher name its git host authenticates; it never logs in or "
+    "approves, and gets read tokens for its own requests.",
+)
+@click.option("--operator", default=None, help="With --agent: the human who operates the agent.")
 @click.option(
     "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
 )
-def user_add(username: str, name: str, email: str, role: str, password_stdin: bool) -> None:
-    """Add a named reviewer, admin or auditor."""
+def user_add(
+    username: str,
+    name: str | None,
+    email: str | None,
+    role: str | None,
+    agent: bool,
+    operator: str | None,
+    password_stdin: bool,
+) -> None:
+    """Add a named reviewer, admin or auditor, or an agent account (--agent --operator HUMAN)."""
     from gate.server.database import command
-    from gate.server.services.accounts import add_user
+    from gate.server.services.accounts import add_agent, add_user
     from gate.server.services.actor import Actor
 
+    if agent:
+        if not operator:
+            _fail("an agent account needs --operator HUMAN: the person who runs the agent")
+        if role or password_stdin:
+            _fail(
+                "agent accounts have no role and no password: leave out --role and --password-stdin"
+            )
+        with command(_app()):
+            created = _service_call(
+                add_agent, username, operator, name=name, email=email, actor=Actor.cli()
+            )
+            click.echo(
+                f"gate: added agent account {created.username}, operated by {operator}; "
+                f"give it a read token for gate wait: gate token create --agent {created.username} --read"
+            )
+        return
+    if operator:
+        _fail("--operator is for agent accounts (--agent)")
+    if not name or not email:
+        _fail("a human account needs --name and --email")
+    assert name is not None and email is not None
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     with command(_app()):
-        created = _service_call(add_user, username, name, email, password, role, actor=Actor.cli())
+        created = _service_call(
+            add_user, username, name, email, password, role or "reviewer", actor=Actor.cli()
+        )
         click.echo(f"gate: added {created.role} {created.username} ({created.display})")
 
 
 @cli.group()
 def token() -> None:
-    """Hook tokens (used by git servers to talk to gate)."""
+    """API tokens: git hosts' hook tokens, and agents' read tokens for gate wait."""
 
 
 @token.command("create")
-@click.option("--name", required=True, help="What uses it, e.g. the git server's host name.")
-def token_create(name: str) -> None:
-    """Create a hook token; the secret is printed once, as the last line."""
+@click.option("--host", default=None, help="A hook token: the git host whose hooks use it.")
+@click.option(
+    "--repo",
+    "repos",
+    multiple=True,
+    help="With --host: a repository it speaks for, exact or a pattern like 'ml/*' or 'ml/**' "
+    "(repeatable).",
+)
+@click.option("--all-repos", is_flag=True, help="With --host: every repository (prefer --repo).")
+@click.option("--agent", default=None, help="An agent's read token: the agent account.")
+@click.option("--read", is_flag=True, help="With --agent: read only (the only kind there is).")
+@click.option("--name", default=None, help="A label (default: the host, or 'agent NAME').")
+def token_create(
+    host: str | None,
+    repos: tuple[str, ...],
+    all_repos: bool,
+    agent: str | None,
+    read: bool,
+    name: str | None,
+) -> None:
+    """Create a token; the secret is printed once, as the last line.
+
+    \b
+    A git host's hook token (holds and push reports for its repositories only):
+      gate token create --host git.example.com --repo 'ml/*' --repo models
+    An agent's read token (reads only that agent's requests; what gate wait uses):
+      gate token create --agent agent-trainer --read
+    """
     from gate.server.database import command
-    from gate.server.services.accounts import create_token
+    from gate.server.services import scopes
+    from gate.server.services.accounts import create_agent_token, create_hook_token
+    from gate.server.services.actor import Actor
+
+    if bool(host) == bool(agent):
+        _fail(
+            "say which token: --host HOST --repo PATTERN (a git host's hook token) "
+            "or --agent ACCOUNT --read (an agent's read token)"
+        )
+    if agent and not read:
+        _fail("agent tokens only read: add --read")
+    if agent and (repos or all_repos):
+        _fail("an agent's read token has no repositories: it reads that agent's requests")
+    if host and read:
+        _fail("--read is for agent tokens (--agent ACCOUNT --read)")
+    with command(_app()):
+        if host:
+            created, secret = _service_call(
+                create_hook_token,
+                host,
+                list(repos),
+                all_repositories=all_repos,
+                name=name,
+                actor=Actor.cli(),
+            )
+        else:
+            created, secret = _service_call(create_agent_token, agent, name=name, actor=Actor.cli())
+        if all_repos:
+            click.echo(
+                "gate: warning: this hook token speaks for every repository; one per host with "
+                "--repo patterns grants less",
+                err=True,
+            )
+        click.echo(f"gate: created token {created.id}: {scopes.describe(created)}")
+        click.echo("gate: store it now, it is not shown again:")
+        click.echo(secret)
+
+
+@token.command("list")
+def token_list() -> None:
+    """List tokens with their scope; unscoped ones (made before scopes) are flagged."""
+    from gate.server.database import command
+    from gate.server.services import scopes
+    from gate.server.services.accounts import list_tokens
+
+    with command(_app()):
+        tokens = list_tokens()
+        if not tokens:
+            click.echo("gate: no tokens")
+        for made in tokens:
+            state = f"revoked {made.revoked_at:%Y-%m-%d %H:%M}" if made.revoked_at else "active"
+            used = f"{made.last_used_at:%Y-%m-%d %H:%M}" if made.last_used_at else "never"
+            click.echo(
+                f"{made.id}\t{made.prefix}…\t{state}\tlast used {used}\t{made.name}\t"
+                f"{scopes.describe(made)}"
+            )
+        unscoped = [t.id for t in tokens if t.unscoped and not t.revoked_at]
+        if unscoped:
+            click.echo(
+                f"gate: warning: token(s) {', '.join(map(str, unscoped))} are unscoped (made "
+                "before token scopes) and speak for every repository: replace each with "
+                "gate token create --host HOST --repo PATTERN, then revoke it",
+                err=True,
+            )
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def token_revoke(token_id: int, yes: bool) -> None:
+    """Revoke a token: every hook or agent using it is refused from then on."""
+    from gate.server.database import command
+    from gate.server.extensions import db as database
+    from gate.server.models import HookToken
+    from gate.server.services import scopes
+    from gate.server.services.accounts import revoke_token
     from gate.server.services.actor import Actor
 
     with command(_app()):
-        created, secret = _service_call(create_token, name, actor=Actor.cli())
-        click.echo(
-            f"gate: created hook token {created.id} ({created.name}); store it now, it is not shown again:"
-        )
-        click.echo(secret)
+        found = database.session.get(HookToken, token_id)
+        if found is None:
+            _fail(f"there is no token {token_id}")
+        assert found is not None
+        if found.revoked_at is not None:
+            click.echo(f"gate: token {token_id} was already revoked")
+            return
+        if not yes and not click.confirm(
+            f"Revoke token {token_id} ({scopes.describe(found)})? Whatever uses it is refused "
+            "from then on",
+            err=True,
+        ):
+            _fail("nothing revoked")
+        revoked = _service_call(revoke_token, token_id, actor=Actor.cli())
+        click.echo(f"gate: revoked token {revoked.id} ({revoked.name})")
 
 
 @cli.command("install-hook")
@@ -178,7 +328,8 @@ def policy_check(file: str) -> None:
     "--token-file",
     required=True,
     type=click.Path(dir_okay=False),
-    help="The hook token file: its last line that is not blank or a # comment.",
+    help="The agent's read token (gate token create --agent NAME --read) in a file: its last "
+    "line that is not blank or a # comment.",
 )
 @click.option(
     "--timeout", type=float, default=None, help="Give up after SECONDS (default: no limit)."

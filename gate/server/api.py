@@ -1,4 +1,10 @@
-"""JSON API for hooks and agents, under /api/v1/. Authenticated by hook tokens; cannot approve.
+"""JSON API for hooks and agents, under /api/v1/. Authenticated by tokens; cannot approve.
+
+Every route names the action it takes and asks gate.server.services.scopes.authorize, the one
+rule of what each kind of token may do, before it reads or writes anything else: git hosts'
+hook tokens hold and report pushes for their repositories, agents' read tokens read their own
+requests. A refusal is HTTP 403 (``out_of_scope``; 404 for a request the token may not see),
+writes nothing the caller asked for, and is audited (throttled: see scopes.note_refusal).
 
 Bodies are parsed by gate.wire, the one definition of the hook<->server format. Every error
 has one shape: ``{"error": {"code": <code>, "message": <text>}}``.
@@ -15,8 +21,8 @@ from werkzeug.exceptions import HTTPException
 from gate import wire
 from gate.server.database import committed
 from gate.server.extensions import db
-from gate.server.services import ServiceError
-from gate.server.services.accounts import token_for_secret, touch_token
+from gate.server.services import ServiceError, scopes
+from gate.server.services.accounts import token_by_secret, touch_token
 from gate.server.services.actor import Actor
 from gate.server.services.decisions import get_request
 from gate.server.services.disclosure import record_push
@@ -53,21 +59,45 @@ def _service_error(exc: ServiceError):  # type: ignore[no-untyped-def]
     return error(type(exc).__name__.lower(), str(exc), exc.status)
 
 
-def token_required(view):  # type: ignore[no-untyped-def]
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
-        header = request.headers.get("Authorization", "")
-        scheme, _, secret = header.partition(" ")
-        token = token_for_secret(secret.strip()) if scheme.lower() == "bearer" and secret else None
-        if token is None:
-            return error(
-                "unauthorized", "a valid hook token is required (Authorization: Bearer ...)", 401
-            )
-        g.token = token
-        g.actor = Actor.hook(token)
-        return view(*args, **kwargs)
+@bp.errorhandler(scopes.OutOfScope)
+@bp.errorhandler(scopes.NotVisible)
+def _refused(exc: scopes.OutOfScope | scopes.NotVisible):  # type: ignore[no-untyped-def]
+    """Nothing the token asked for is kept; the refusal itself is noted, in its own transaction."""
+    token_id, action, target = g.token.id, g.action, g.target
+    db.session.rollback()
+    committed(lambda: scopes.note_refusal(token_id, action, target, str(exc)))
+    return error(exc.code, str(exc), exc.status)
 
-    return wrapper
+
+def token_required(action: str):  # type: ignore[no-untyped-def]
+    """A valid token in ``Authorization: Bearer`` (``g.token``) of a kind that may take
+    ``action`` at all, checked before the body is read; the route then names its target
+    (``g.target``) and asks scopes.authorize again with it."""
+
+    def decorate(view):  # type: ignore[no-untyped-def]
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any):  # type: ignore[no-untyped-def]
+            header = request.headers.get("Authorization", "")
+            scheme, _, secret = header.partition(" ")
+            token = (
+                token_by_secret(secret.strip()) if scheme.lower() == "bearer" and secret else None
+            )
+            if token is not None and token.revoked_at is not None:
+                token_id, path = token.id, request.path
+                committed(lambda: scopes.note_refusal(token_id, action, path, "revoked token"))
+                token = None
+            if token is None:
+                return error(
+                    "unauthorized", "a valid API token is required (Authorization: Bearer ...)", 401
+                )
+            g.token, g.action, g.target = token, action, request.path
+            g.actor = Actor.token(token)
+            scopes.authorize(token, action)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def _body() -> Any:
@@ -83,23 +113,30 @@ def _body() -> Any:
 
 
 @bp.post("/holds")
-@token_required
+@token_required(scopes.HOLD)
 def holds():  # type: ignore[no-untyped-def]
     hold = wire.parse_hold_request(_body())
+    g.target = hold.repository
+    scopes.authorize(g.token, scopes.HOLD, repository=hold.repository)
     return jsonify(committed(lambda: _touched(record_holds(hold, g.token))))
 
 
 @bp.get("/requests/<int:request_id>")
-@token_required
+@token_required(scopes.READ)
 def request_state(request_id: int):  # type: ignore[no-untyped-def]
-    return jsonify(request_summary(get_request(request_id)))
+    g.target = f"request {request_id}"
+    held = get_request(request_id)
+    scopes.authorize(g.token, scopes.READ, request=held)
+    return jsonify(committed(lambda: _touched(request_summary(held))))
 
 
 @bp.post("/pushes")
-@token_required
+@token_required(scopes.REPORT)
 def pushes():  # type: ignore[no-untyped-def]
     """The post-receive hook's report of an accepted push (for disclosure)."""
     report = wire.parse_push_report(_body())
+    g.target = report["repository"]
+    scopes.authorize(g.token, scopes.REPORT, repository=report["repository"])
     return jsonify(committed(lambda: _touched(record_push(report, g.actor))))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.support.server import LiveServer, new_token
+from tests.support.server import LiveServer, agent_token, new_token
 
 SHA = "a" * 40
 
@@ -106,18 +106,20 @@ def test_malformed_payloads_are_400_with_a_message(server: LiveServer, body) -> 
 
 def test_no_api_endpoint_can_approve(server: LiveServer) -> None:
     token = new_token(server.app)
-    request_id = post(server, payload(), token).json()["items"][0]["request_id"]
+    request_id = post(server, payload(pusher="agent-a"), token).json()["items"][0]["request_id"]
+    reader = {"Authorization": f"Bearer {agent_token(server.app, 'agent-a')}"}
     headers = {"Authorization": f"Bearer {token}"}
     for method in ("post", "put", "patch"):
         for path in (f"/api/v1/requests/{request_id}", f"/api/v1/requests/{request_id}/decision"):
-            response = requests.request(
-                method,
-                f"{server.url}{path}",
-                json={"decision": "approve"},
-                headers=headers,
-                timeout=10,
-            )
-            assert response.status_code in (404, 405)
+            for auth in (headers, reader):
+                response = requests.request(
+                    method,
+                    f"{server.url}{path}",
+                    json={"decision": "approve"},
+                    headers=auth,
+                    timeout=10,
+                )
+                assert response.status_code in (404, 405)
     # the web decision endpoint ignores bearer tokens: no session, no decision
     response = requests.post(
         f"{server.url}/requests/{request_id}/decision",
@@ -128,23 +130,24 @@ def test_no_api_endpoint_can_approve(server: LiveServer) -> None:
     )
     assert response.status_code in (302, 400, 401)
     state = requests.get(
-        f"{server.url}/api/v1/requests/{request_id}", headers=headers, timeout=10
+        f"{server.url}/api/v1/requests/{request_id}", headers=reader, timeout=10
     ).json()
     assert state["state"] == "pending"
 
 
 def test_request_state_endpoint(server: LiveServer) -> None:
     token = new_token(server.app)
-    request_id = post(server, payload(), token).json()["items"][0]["request_id"]
+    request_id = post(server, payload(pusher="agent-a"), token).json()["items"][0]["request_id"]
+    reader = agent_token(server.app, "agent-a")
     response = requests.get(
         f"{server.url}/api/v1/requests/{request_id}",
-        headers={"Authorization": f"Bearer {token}"},
+        headers={"Authorization": f"Bearer {reader}"},
         timeout=10,
     )
     assert response.json()["id"] == request_id and response.json()["state"] == "pending"
     missing = requests.get(
         f"{server.url}/api/v1/requests/99999",
-        headers={"Authorization": f"Bearer {token}"},
+        headers={"Authorization": f"Bearer {reader}"},
         timeout=10,
     )
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "notfound"

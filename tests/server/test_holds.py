@@ -30,7 +30,7 @@ def push(app, items):  # type: ignore[no-untyped-def]
 
 def setup_app(app) -> None:  # type: ignore[no-untyped-def]
     from gate.server.database import command
-    from gate.server.services.accounts import add_user, create_token
+    from gate.server.services.accounts import add_user, create_hook_token
 
     with command(app):
         add_user(
@@ -40,7 +40,7 @@ def setup_app(app) -> None:  # type: ignore[no-untyped-def]
             "correct horse battery staple",
             actor=ALICE,
         )
-        create_token("test hook", actor=ALICE)
+        create_hook_token("test-host", [], all_repositories=True, actor=ALICE)
 
 
 def actions(app) -> list[str]:  # type: ignore[no-untyped-def]

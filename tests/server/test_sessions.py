@@ -113,8 +113,8 @@ ADMIN_CHANGES = [
     ),
     ("/admin/users/{alice}/active", {}),
     ("/admin/users/{alice}/password", {"password": "a long enough password"}),
-    ("/admin/tokens", {"name": "another host"}),
-    ("/admin/tokens/1/revoke", {}),
+    ("/admin/tokens", {"kind": "hook", "host": "another-host", "repositories": "repo"}),
+    ("/admin/tokens/1/revoke", {"confirm": "y"}),
     ("/admin/groups", {"name": "leads"}),
     ("/admin/guards", {"guard": "training", "groups": "{group}"}),
     ("/admin/groups/{group}/members", {"g{group}-members": "{alice}"}),
@@ -130,12 +130,12 @@ def test_admin_changes_need_the_admins_password(
     from gate.server.database import command
     from gate.server.extensions import db
     from gate.server.models import AuditRecord
-    from gate.server.services.accounts import create_token
+    from gate.server.services.accounts import create_hook_token
     from gate.server.services.actor import Actor
     from gate.server.services.groups import add_group
 
     with command(people.app):  # type: ignore[attr-defined]
-        create_token("first host", actor=Actor.cli())
+        create_hook_token("first-host", ["repo"], actor=Actor.cli())
         group = add_group("ml-leads", actor=Actor.cli("root")).id
     admin = people.reviewer("root")
     names = {"alice": user_id(people, "alice"), "group": group}

@@ -9,7 +9,7 @@ from typing import Any
 
 from gate.server.database import command
 from gate.server.models import HookToken, User
-from gate.server.services.accounts import add_user, create_token
+from gate.server.services.accounts import add_user, create_hook_token
 from gate.server.services.actor import Actor
 from gate.server.services.decisions import decide, get_request
 from gate.server.services.holds import HoldReport, record_holds
@@ -105,7 +105,7 @@ def build_history(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             add_user(
                 name, f"{name.title()} Reviewer", f"{name}@example.com", PASSWORD, actor=Actor.cli()
             )
-        create_token("test hook", actor=Actor.cli())
+        create_hook_token("test-host", [], all_repositories=True, actor=Actor.cli())
     train = [commit_item(1, "train")]
     first = push(app, train)["items"][0]["request_id"]
     approve(app, first, "alice", comment="Looks right")

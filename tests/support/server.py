@@ -64,13 +64,55 @@ def add_reviewer(app, username: str, email: str | None = None, role: str = "revi
         )
 
 
-def new_token(app) -> str:  # type: ignore[no-untyped-def]
+TEST_HOST = "test-host"
+
+
+def new_token(app, *repositories: str, host: str = TEST_HOST) -> str:  # type: ignore[no-untyped-def]
+    """A git host's hook token for ``repositories`` (patterns), or every repository."""
     from gate.server.database import command
-    from gate.server.services.accounts import create_token
+    from gate.server.services.accounts import create_hook_token
     from gate.server.services.actor import Actor
 
     with command(app):
-        return create_token("test hook", actor=Actor.cli())[1]
+        return create_hook_token(
+            host,
+            list(repositories),
+            all_repositories=not repositories,
+            name="test hook",
+            actor=Actor.cli(),
+        )[1]
+
+
+def add_agent(app, username: str, operator: str = "operator") -> None:  # type: ignore[no-untyped-def]
+    """An agent account operated by ``operator`` (a reviewer made for it when missing)."""
+    from gate.server.database import command
+    from gate.server.extensions import db
+    from gate.server.models import User
+    from gate.server.services.accounts import add_agent as add
+    from gate.server.services.actor import Actor
+
+    with app.app_context():
+        missing = db.session.query(User).filter_by(username=operator).first() is None
+    if missing:
+        add_reviewer(app, operator)
+    with command(app):
+        add(username, operator, actor=Actor.cli())
+
+
+def agent_token(app, username: str) -> str:  # type: ignore[no-untyped-def]
+    """A read token for the agent account ``username`` (made when missing)."""
+    from gate.server.database import command
+    from gate.server.extensions import db
+    from gate.server.models import User
+    from gate.server.services.accounts import create_agent_token
+    from gate.server.services.actor import Actor
+
+    with app.app_context():
+        missing = db.session.query(User).filter_by(username=username).first() is None
+    if missing:
+        add_agent(app, username)
+    with command(app):
+        return create_agent_token(username, actor=Actor.cli())[1]
 
 
 @dataclass

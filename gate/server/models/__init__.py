@@ -5,6 +5,7 @@ Every module's tables must be imported here so that Alembic sees the whole metad
 
 from gate.server.models.audit import AuditCheckpoint
 from gate.server.models.core import (
+    AGENT_ROLE,
     ApprovalRequest,
     AuditRecord,
     Decision,
@@ -26,6 +27,7 @@ from gate.server.models.review import (
 )
 
 __all__ = [
+    "AGENT_ROLE",
     "ApprovalRequest",
     "AuditCheckpoint",
     "AuditRecord",

@@ -31,6 +31,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The role of agent accounts: not one of the human roles, so no role check ever lets one in.
+AGENT_ROLE = "agent"
+
+
 class User(UserMixin, Model):
     __tablename__ = "users"
 
@@ -44,14 +48,22 @@ class User(UserMixin, Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Part of every session's user id (get_id): raising it ends every session of the user.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # An agent account (role AGENT_ROLE): the human who operates it. Agents never log in or
+    # approve; they exist to be named as pushers and to hold read tokens for their requests.
+    operator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     groups: Mapped[list[ReviewerGroup]] = relationship(
         secondary="group_members", back_populates="members", order_by="ReviewerGroup.name"
     )
+    operator: Mapped[User | None] = relationship(remote_side=[id])
 
     @property
-    def is_active(self) -> bool:  # Flask-Login: disabled reviewers cannot log in
-        return self.active
+    def is_agent(self) -> bool:
+        return self.role == AGENT_ROLE
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: disabled reviewers and agents cannot log in
+        return self.active and not self.is_agent
 
     @property
     def display(self) -> str:
@@ -75,6 +87,10 @@ def _credentials_changed(user: User, value: Any, old: Any, _initiator: Any) -> N
 
 
 class HookToken(Model):
+    """An API token: a git host's hook token (kind "hook": holds and push reports for the
+    repositories it names) or an agent's read token (kind "agent-read": that agent's requests).
+    What each kind may do is decided in one place, gate.server.services.scopes."""
+
     __tablename__ = "hook_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -84,6 +100,20 @@ class HookToken(Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(20), default="hook", server_default="hook")
+    # Hook tokens: the git host whose hooks hold it, and the repository patterns it speaks for.
+    host: Mapped[str | None] = mapped_column(String(200))
+    repositories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    all_repositories: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Made before scopes existed (migration 0008): all repositories, host = its name.
+    unscoped: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Agent read tokens: the agent account whose requests it reads.
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Refusals are audited at most once per window per token (see scopes.note_refusal).
+    refusal_noted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    refusals_unnoted: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    agent: Mapped[User | None] = relationship()
 
 
 class Repository(Model):
@@ -100,7 +130,7 @@ class ApprovalRequest(Model):
         Index("ix_requests_state_created", "state", "created_at"),
         Index("ix_requests_created", "created_at"),
         Index("ix_requests_pusher", "pusher"),
-        Index("ix_requests_supersede", "repository_id", "ref", "pusher", "state"),
+        Index("ix_requests_supersede", "repository_id", "ref", "pusher", "host", "state"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -113,6 +143,8 @@ class ApprovalRequest(Model):
     required: Mapped[dict[str, int]] = mapped_column(JSON)  # guard name -> distinct approvals
     policy_sha256: Mapped[str] = mapped_column(String(64))
     token_id: Mapped[int | None] = mapped_column(ForeignKey("hook_tokens.id"))
+    # The git host that recorded the push (its hook token's host): the pusher is that host's.
+    host: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))

@@ -1,4 +1,4 @@
-"""Reviewers, admins and hook tokens."""
+"""Reviewers, admins, agent accounts and API tokens (hook tokens, agents' read tokens)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from gate.server.extensions import db
-from gate.server.models import HookToken, User
-from gate.server.services import Conflict, NotFound, ServiceError, audit, throttle
+from gate.server.models import AGENT_ROLE, HookToken, User
+from gate.server.services import Conflict, NotFound, ServiceError, audit, scopes, throttle
 from gate.server.services.actor import Actor
 
 ROLES = ("reviewer", "admin", "auditor")
@@ -68,6 +68,58 @@ def add_user(
     return user
 
 
+def add_agent(
+    username: str,
+    operator: str,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    actor: Actor,
+) -> User:
+    """An agent account: the name its git host authenticates it as (the pusher), operated by a
+    named human. It has no password, never logs in to the web app and never approves (its role
+    is none of the human roles); it holds read tokens for its own requests."""
+    if not _USERNAME.match(username):
+        raise ServiceError("usernames are letters, digits, '.', '_' or '-', at most 80 characters")
+    human = db.session.scalar(select(User).where(User.username == operator))
+    if human is None or human.is_agent or not human.active:
+        raise ServiceError(
+            f"the operator must be an active human account (there is none named {operator[:80]!r})"
+        )
+    email = email or f"{username}@agents.invalid"
+    if not _EMAIL.match(email):
+        raise ServiceError(f"not an email address: {email!r}")
+    taken = db.session.scalar(
+        select(User).where((User.username == username) | (func.lower(User.email) == email.lower()))
+    )
+    if taken is not None:
+        raise Conflict(f"a user with that username or email already exists ({taken.username})")
+    agent = User(
+        username=username,
+        name=(name or username).strip() or username,
+        email=email,
+        role=AGENT_ROLE,
+        password_hash="!agent accounts have no password",
+        operator_id=human.id,
+    )
+    db.session.add(agent)
+    db.session.flush()
+    audit.append(
+        "user.added",
+        actor=actor,
+        subject={
+            "user": username,
+            "name": agent.name,
+            "email": email,
+            "role": AGENT_ROLE,
+            "kind": "agent",
+            "operator": human.username,
+            "operator_email": human.email,
+        },
+    )
+    return agent
+
+
 class Throttled(ServiceError):
     status = 429
 
@@ -86,7 +138,7 @@ def authenticate(username: str, password: str, address: str | None = None) -> Us
             "Wait a few minutes, then try again."
         )
     user = db.session.scalar(select(User).where(User.username == username))
-    if user is None:
+    if user is None or user.is_agent:
         check_password_hash(_DUMMY_HASH, password)
     elif check_password_hash(user.password_hash, password) and user.active:
         throttle.clear_user(username)
@@ -97,38 +149,121 @@ def authenticate(username: str, password: str, address: str | None = None) -> Us
         actor=Actor(username[:80], "password"),
         subject={
             "user": username[:80],
-            "reason": "unknown user" if user is None else "bad password or disabled",
+            "reason": "unknown user"
+            if user is None
+            else "agent account"
+            if user.is_agent
+            else "bad password or disabled",
         },
     )
     return None
 
 
 def check_password(user: User, password: str) -> bool:
-    return check_password_hash(user.password_hash, password)
+    return not user.is_agent and check_password_hash(user.password_hash, password)
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(name: str, *, actor: Actor) -> tuple[HookToken, str]:
-    """A new hook token; the secret is returned once and only its hash is stored."""
-    if not name.strip():
-        raise ServiceError("a token needs a name (which git server or repository uses it)")
+def _new_secret(token: HookToken) -> str:
     secret = "gate_" + secrets.token_urlsafe(32)
-    token = HookToken(name=name.strip(), token_hash=token_hash(secret), prefix=secret[:12])
+    token.token_hash = token_hash(secret)
+    token.prefix = secret[:12]
+    return secret
+
+
+def create_hook_token(
+    host: str,
+    repositories: list[str],
+    *,
+    all_repositories: bool = False,
+    name: str | None = None,
+    actor: Actor,
+) -> tuple[HookToken, str]:
+    """A git host's hook token for the repositories ``repositories`` name (patterns, see
+    gate.server.services.scopes), or every repository when ``all_repositories``; the secret
+    is returned once and only its hash is stored."""
+    problem = scopes.check_host(host)
+    if problem:
+        raise ServiceError(problem)
+    patterns = list(dict.fromkeys(p.strip() for p in repositories if p.strip()))
+    if all_repositories and patterns:
+        raise ServiceError("give repository patterns or all repositories, not both")
+    if not patterns and not all_repositories:
+        raise ServiceError(
+            "a hook token names the repositories it speaks for (--repo PATTERN, repeatable), "
+            "or every repository with --all-repos"
+        )
+    for pattern in patterns:
+        problem = scopes.check_repository_pattern(pattern)
+        if problem:
+            raise ServiceError(f"repository pattern {pattern[:100]!r}: {problem}")
+    label = (name or host).strip()[:120]
+    token = HookToken(
+        name=label,
+        kind=scopes.HOOK,
+        host=host.strip(),
+        repositories=patterns,
+        all_repositories=all_repositories,
+    )
+    secret = _new_secret(token)
     db.session.add(token)
     db.session.flush()
-    audit.append(
-        "token.created",
-        actor=actor,
-        subject={"token_id": token.id, "name": token.name, "prefix": token.prefix},
-    )
+    _audit_created(token, actor)
     return token, secret
 
 
+def create_agent_token(
+    agent: str, *, name: str | None = None, actor: Actor
+) -> tuple[HookToken, str]:
+    """An agent account's read token: it reads that agent's requests and nothing else."""
+    account = db.session.scalar(select(User).where(User.username == agent))
+    if account is None or not account.is_agent:
+        raise ServiceError(
+            f"there is no agent account {agent[:80]!r} (gate user add NAME --agent --operator HUMAN)"
+        )
+    if not account.active:
+        raise ServiceError(f"the agent account {account.username} is disabled")
+    token = HookToken(
+        name=(name or f"agent {account.username}").strip()[:120],
+        kind=scopes.AGENT_READ,
+        repositories=[],
+        agent_id=account.id,
+    )
+    secret = _new_secret(token)
+    db.session.add(token)
+    db.session.flush()
+    _audit_created(token, actor)
+    return token, secret
+
+
+def _scope_fields(token: HookToken) -> dict[str, object]:
+    return {
+        "token_id": token.id,
+        "name": token.name,
+        "prefix": token.prefix,
+        "kind": token.kind,
+        "host": token.host,
+        "repositories": list(token.repositories or []),
+        "all_repositories": bool(token.all_repositories),
+        "unscoped": bool(token.unscoped),
+        "agent": token.agent.username if token.agent is not None else None,
+    }
+
+
+def _audit_created(token: HookToken, actor: Actor) -> None:
+    audit.append("token.created", actor=actor, subject=_scope_fields(token))
+
+
+def token_by_secret(secret: str) -> HookToken | None:
+    """The token with this secret, revoked or not (a revoked one's use is refused and noted)."""
+    return db.session.scalar(select(HookToken).where(HookToken.token_hash == token_hash(secret)))
+
+
 def token_for_secret(secret: str) -> HookToken | None:
-    token = db.session.scalar(select(HookToken).where(HookToken.token_hash == token_hash(secret)))
+    token = token_by_secret(secret)
     if token is None or token.revoked_at is not None:
         return None
     return token
@@ -138,13 +273,24 @@ TOUCH_EVERY = timedelta(minutes=1)
 
 
 def touch_token(token: HookToken) -> None:
-    """Note when a token was last used, to the minute. Writing it on every request would make
-    every hook sharing the token wait for the row's lock in turn (and on SQLite take the write
-    lock for reads)."""
+    """Note when a token was last used, to the minute, and audit its first use of each UTC day.
+
+    Not every use: a hook or a polling ``gate wait`` calls many times an hour, and a record per
+    call would grow the log by the call rate and make every caller sharing the token take the
+    audit lock in turn. A record per token and day says which tokens are live and from when,
+    which is what deciding a revocation needs. Writing last_used_at on every request would
+    likewise make every hook sharing the token wait for the row's lock in turn (and on SQLite
+    take the write lock for reads)."""
     now = datetime.now(UTC)
     last = token.last_used_at
     if last is not None and last.tzinfo is None:  # SQLite hands back naive UTC
         last = last.replace(tzinfo=UTC)
+    if last is None or last.date() != now.date():
+        audit.append(
+            "token.used",
+            actor=Actor.token(token),
+            subject={**_scope_fields(token), "day": now.date().isoformat()},
+        )
     if last is None or not (now - TOUCH_EVERY < last <= now):
         token.last_used_at = now
 
@@ -157,7 +303,7 @@ def user_for_sso(username: str) -> User | None:
     user = db.session.scalar(
         select(User).where((User.username == name) | (func.lower(User.email) == name.lower()))
     )
-    return user if user is not None and user.active else None
+    return user if user is not None and user.active and not user.is_agent else None
 
 
 def get_user(user_id: int) -> User:
@@ -196,6 +342,8 @@ def set_active(user: User, active: bool, *, actor: Actor) -> User:
 
 
 def reset_password(user: User, password: str, *, actor: Actor) -> User:
+    if user.is_agent:
+        raise ServiceError("agent accounts have no password: they never log in")
     if len(password) < MIN_PASSWORD:
         raise ServiceError(f"passwords need at least {MIN_PASSWORD} characters")
     user.password_hash = hash_password(password)
@@ -222,9 +370,5 @@ def revoke_token(token_id: int, *, actor: Actor) -> HookToken:
         raise NotFound(f"there is no hook token {token_id}")
     if token.revoked_at is None:
         token.revoked_at = datetime.now(UTC)
-        audit.append(
-            "token.revoked",
-            actor=actor,
-            subject={"token_id": token.id, "name": token.name, "prefix": token.prefix},
-        )
+        audit.append("token.revoked", actor=actor, subject=_scope_fields(token))
     return token

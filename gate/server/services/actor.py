@@ -19,7 +19,7 @@ STEP_UP = "+step-up-password"
 @dataclass(frozen=True)
 class Actor:
     name: str
-    auth: str  # session-password, session-sso-header, ...+step-up-password, hook-token, cli, system
+    auth: str  # session-password, session-sso-header, ...+step-up-password, hook-token, agent-read-token, cli, system
 
     @classmethod
     def web(cls, user: User, login_method: str) -> Actor:
@@ -27,8 +27,10 @@ class Actor:
         return cls(user.username, f"session-{login_method}")
 
     @classmethod
-    def hook(cls, token: HookToken) -> Actor:
-        return cls(f"hook-token:{token.id}:{token.name}", "hook-token")
+    def token(cls, token: HookToken) -> Actor:
+        """An API token: ``hook-token:ID:NAME`` (a git host's) or ``agent-read-token:...``."""
+        kind = token.kind or "hook"
+        return cls(f"{kind}-token:{token.id}:{token.name}", f"{kind}-token")
 
     @classmethod
     def cli(cls, name: str = "system") -> Actor:

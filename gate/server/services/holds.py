@@ -2,8 +2,8 @@
 
 Approvals bind to (repository, key): a commit id, or a ref deletion/rewrite. Re-pushing items
 that already wait returns their request; only items never seen make a new request. When a known
-pusher pushes new items to a ref, that pusher's older pending requests for the ref are
-superseded: their items are released and held again, with everything new, in one fresh request,
+pusher pushes new items to a ref through a git host, that pusher's older pending requests for
+the ref recorded by the same host are superseded: their items are released and held again, with everything new, in one fresh request,
 so no approval carries over to changed content.
 
 A push of thousands of items is a handful of statements: one lookup of active keys per chunk,
@@ -53,7 +53,7 @@ def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
     (gate.server.database.committed), when it finds the winner's row.
     """
     repo = _repository(report.repository)
-    actor = Actor.hook(token)
+    actor = Actor.token(token)
     _note_policy(report, actor)
     keys = [item["key"] for item in report.items]
     request_of = _active_requests(repo.id, keys)
@@ -70,7 +70,7 @@ def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
         request_of = _active_requests(repo.id, keys)
         new_items = [item for item in report.items if item["key"] not in request_of]
     if new_items:
-        stale = _supersedable(repo, report)
+        stale = _supersedable(repo, report, token.host)
         if stale:
             stale_ids = {old.id for old in stale}
             db.session.execute(
@@ -132,9 +132,11 @@ def _operator_fields(item: dict[str, Any], agent_owner: str | None) -> dict[str,
     return {"operator": found[0], "operators": found} if found else {}
 
 
-def _supersedable(repo: Repository, report: HoldReport) -> list[ApprovalRequest]:
-    """The same known pusher's pending requests for the same ref (unknown pushers: none)."""
-    if not report.pusher:
+def _supersedable(repo: Repository, report: HoldReport, host: str | None) -> list[ApprovalRequest]:
+    """The same known pusher's pending requests for the same ref, recorded by the same git host
+    (unknown pushers, or a token with no host: none). A pusher's name is what one host's
+    authentication says: another host's token naming the same pusher is not that pusher."""
+    if not report.pusher or not host:
         return []
     return list(
         db.session.scalars(
@@ -143,6 +145,7 @@ def _supersedable(repo: Repository, report: HoldReport) -> list[ApprovalRequest]
                 ApprovalRequest.repository_id == repo.id,
                 ApprovalRequest.ref == report.ref,
                 ApprovalRequest.pusher == report.pusher,
+                ApprovalRequest.host == host,
                 ApprovalRequest.state == "pending",
             )
             .order_by(ApprovalRequest.id)
@@ -305,6 +308,7 @@ def _new_request(
         required=required,
         policy_sha256=report.policy_sha256,
         token_id=token.id,
+        host=token.host,
         agent_owner=report.owners.get(report.pusher) if report.pusher else None,
     )
     db.session.add(request)

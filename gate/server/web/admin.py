@@ -1,4 +1,4 @@
-"""Admin pages: reviewer accounts, hook tokens, reviewer groups per guard, webhooks.
+"""Admin pages: reviewer accounts, API tokens (hook and agent read tokens), reviewer groups per guard, webhooks.
 
 Every change here decides who can approve, what tokens exist or where events go, so each one
 asks for the admin's own password again: a stolen or left-open session alone cannot make them.
@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 
 from gate.server.extensions import db
 from gate.server.models import WebhookDelivery
-from gate.server.services import ServiceError, accounts, groups, notify
+from gate.server.services import ServiceError, accounts, groups, notify, scopes
 from gate.server.services.accounts import check_password
 from gate.server.web import refused, require_role, web_actor
 from gate.server.web.forms import (
@@ -26,6 +26,7 @@ from gate.server.web.forms import (
     GuardGroupsForm,
     MembersForm,
     ResetPasswordForm,
+    RevokeTokenForm,
     TokenForm,
     WebhookForm,
 )
@@ -151,16 +152,31 @@ def reset_password(user_id: int):  # type: ignore[no-untyped-def]
 # ------------------------------------------------------------------------------------ tokens
 
 
-@bp.get("/tokens")
-@admin_required
-def tokens():  # type: ignore[no-untyped-def]
+def _token_page(secret: str | None = None, status: int = 200):  # type: ignore[no-untyped-def]
+    form = TokenForm(formdata=None)
+    form.agent.choices = _agent_choices()
     return render_template(
         "admin/tokens.html",
         tokens=accounts.list_tokens(),
-        form=TokenForm(formdata=None),
-        action_form=ActionForm(),
-        secret=None,
-    )
+        describe=scopes.describe,
+        form=form,
+        revoke_form=RevokeTokenForm(formdata=None),
+        secret=secret,
+    ), status
+
+
+def _agent_choices() -> list[SelectChoice]:
+    return [
+        SelectChoice(u.username, f"{u.username} (operated by {u.operator.username})")
+        for u in accounts.list_users()
+        if u.is_agent and u.active and u.operator is not None
+    ]
+
+
+@bp.get("/tokens")
+@admin_required
+def tokens():  # type: ignore[no-untyped-def]
+    return _token_page()
 
 
 @bp.post("/tokens")
@@ -168,32 +184,42 @@ def tokens():  # type: ignore[no-untyped-def]
 @fresh_password("admin.tokens")
 def create_token():  # type: ignore[no-untyped-def]
     form = TokenForm()
+    form.agent.choices = _agent_choices()
     secret = None
     if not form.validate_on_submit():
         _invalid(form)
-    else:
-        try:
-            _, secret = accounts.create_token(form.name.data or "", actor=web_actor())
-        except ServiceError as exc:
-            refused(exc)
-    return render_template(
-        "admin/tokens.html",
-        tokens=accounts.list_tokens(),
-        form=TokenForm(formdata=None),
-        action_form=ActionForm(),
-        secret=secret,
-    )
+        return _token_page(status=400)
+    try:
+        if form.kind.data == "agent-read":
+            _, secret = accounts.create_agent_token(
+                form.agent.data or "", name=form.name.data or None, actor=web_actor()
+            )
+        else:
+            _, secret = accounts.create_hook_token(
+                form.host.data or "",
+                (form.repositories.data or "").splitlines(),
+                all_repositories=bool(form.all_repositories.data),
+                name=form.name.data or None,
+                actor=web_actor(),
+            )
+    except ServiceError as exc:
+        refused(exc)
+        return _token_page(status=400)
+    return _token_page(secret)
 
 
 @bp.post("/tokens/<int:token_id>/revoke")
 @admin_required
 @fresh_password("admin.tokens")
 def revoke_token(token_id: int):  # type: ignore[no-untyped-def]
-    ActionForm().validate_on_submit() or abort(400)
+    form = RevokeTokenForm()
+    if not form.validate_on_submit():
+        _invalid(form)
+        return redirect(url_for("admin.tokens"))
     _run(
         accounts.revoke_token,
         token_id,
-        ok=f"Revoked hook token {token_id}; hooks using it are refused from now on.",
+        ok=f"Revoked token {token_id}; whatever uses it is refused from now on.",
     )
     return redirect(url_for("admin.tokens"))
 

@@ -34,7 +34,7 @@ def load_user(session_id: str) -> User | None:
     if not user_id.isdigit() or not version.isdigit():
         return None  # includes sessions from before versions existed
     user = db.session.get(User, int(user_id))
-    if user is None or user.session_version != int(version):
+    if user is None or user.session_version != int(version) or user.is_agent:
         return None
     return user
 

@@ -71,8 +71,31 @@ class ResetPasswordForm(FlaskForm):
 
 
 class TokenForm(FlaskForm):
-    name = StringField(
-        "Token name (which git server uses it)", validators=[DataRequired(), Length(max=120)]
+    """A git host's hook token (host + repositories) or an agent's read token (agent)."""
+
+    kind = RadioField(
+        "Kind",
+        choices=[
+            SelectChoice("hook", "Hook token for a git host"),
+            SelectChoice("agent-read", "Read token for an agent account (gate wait)"),
+        ],
+        default="hook",
+        validators=[DataRequired()],
+    )
+    host = StringField("Git host", validators=[Optional(), Length(max=200)])
+    repositories = TextAreaField(
+        "Repositories it speaks for (one per line: an exact name or a pattern like ml/*)",
+        validators=[Length(max=20_000)],
+    )
+    all_repositories = BooleanField("Every repository (grants more than a hook needs)")
+    agent = SelectField("Agent account", choices=[], validate_choice=False)
+    name = StringField("Label (optional)", validators=[Optional(), Length(max=120)])
+
+
+class RevokeTokenForm(FlaskForm):
+    confirm = BooleanField(
+        "Yes, revoke it: whatever uses it is refused from now on",
+        validators=[DataRequired(message="Tick the box to confirm the revocation.")],
     )
 
 
