@@ -66,7 +66,7 @@ def test_fresh_venv_from_wheel_runs_the_gate(wheel: Path, tmp_path: Path) -> Non
     policy = tmp_path / "p.toml"
     policy.write_text(POLICY)
     assert run("policy", "check", str(policy)).returncode == 0
-    token = run("token", "create", "--name", "wheel").stdout.strip().splitlines()[-1]
+    token = run("token", "create", "--host", "wheel", "--all-repos").stdout.strip().splitlines()[-1]
     (tmp_path / "token").write_text(token)
     bare = tmp_path / "r.git"
     subprocess.run(["git", "init", "-q", "--bare", "--initial-branch=main", str(bare)], check=True)

@@ -100,7 +100,7 @@ def test_user_add_and_token_create(server_env: dict[str, str]) -> None:
         input="short\n",
     )
     assert short.returncode == 1 and "at least" in short.stderr
-    token = gate("token", "create", "--name", "git1", env=server_env)
+    token = gate("token", "create", "--host", "git1", "--repo", "models", env=server_env)
     assert token.returncode == 0 and token.stdout.strip().splitlines()[-1].startswith("gate_")
 
 

@@ -11,7 +11,14 @@ import requests
 
 from tests.support.gitrepo import CLAUDE_TRAILER
 from tests.support.reviewer import ReviewerSession, csrf_from
-from tests.support.server import PASSWORD, GatedRepo, LiveServer, add_reviewer, request_id_from
+from tests.support.server import (
+    PASSWORD,
+    GatedRepo,
+    LiveServer,
+    add_reviewer,
+    agent_token,
+    request_id_from,
+)
 
 GATE = str(Path(sys.executable).with_name("gate"))
 
@@ -36,34 +43,61 @@ def gate_wait(server_url: str, token_file: Path, request_id: int, *extra: str): 
     )
 
 
-def held(gated: GatedRepo, steps: int, guard_file: str = "train/loop.py") -> tuple[object, int]:
-    """A fresh clone pushes one agent commit to a guarded path; returns it and its request."""
+def held(
+    gated: GatedRepo, steps: int, guard_file: str = "train/loop.py", pusher: str = "agent-trainer"
+) -> tuple[object, int]:
+    """A fresh clone pushes one agent commit to a guarded path as ``pusher`` (an agent account
+    its git host authenticated); returns it and its request."""
     clone = gated.clone()
     clone.commit("agent", {guard_file: f"steps = {steps}\n"}, trailers=[CLAUDE_TRAILER])
-    return clone, request_id_from(clone.push().gate_lines)
+    return clone, request_id_from(clone.push(pusher=pusher).gate_lines)
+
+
+def read_token_file(server: LiveServer, gated: GatedRepo, agent: str) -> Path:
+    """A file holding a read token of the agent account ``agent``, as gate wait takes it."""
+    path = gated.tmp / f"{agent}-token"
+    path.write_text(agent_token(server.app, agent) + "\n")
+    return path
 
 
 def test_gate_wait_exit_codes(gated: GatedRepo, server: LiveServer) -> None:
+    mine = read_token_file(server, gated, "agent-trainer")
     _, pending = held(gated, 1)
-    timed_out = gate_wait(server.url, gated.token_file, pending, "--timeout", "0.5")
+    timed_out = gate_wait(server.url, mine, pending, "--timeout", "0.5")
     assert timed_out.returncode == 2, timed_out.stderr
     assert "is pending" in timed_out.stderr and "timed out" in timed_out.stderr
 
     assert server.reviewer("alice").decide(pending, "approve", "ok").ok
-    approved = gate_wait(server.url, gated.token_file, pending, "--timeout", "10")
+    approved = gate_wait(server.url, mine, pending, "--timeout", "10")
     assert approved.returncode == 0 and "approved" in approved.stderr
 
     _, other = held(gated, 2, "configs/train/x.yaml")
     assert server.reviewer("bob").decide(other, "deny", "not this week").ok
-    denied = gate_wait(server.url, gated.token_file, other)
+    denied = gate_wait(server.url, mine, other)
     assert denied.returncode == 1 and "not this week" in denied.stderr
 
-    missing = gate_wait(server.url, gated.token_file, 999_999)
+    missing = gate_wait(server.url, mine, 999_999)
     assert missing.returncode == 3 and "no request 999999" in missing.stderr
     bad = gated.tmp / "bad-token"
     bad.write_text("gate_wrong\n")
     refused = gate_wait(server.url, bad, pending)
     assert refused.returncode == 3 and "refused the token" in refused.stderr
+
+
+def test_gate_wait_sees_only_its_own_agents_requests(gated: GatedRepo, server: LiveServer) -> None:
+    """An agent's read token reads the requests it pushed; another agent's answer as missing,
+    and the git host's hook token (which the docs once told agents to use) reads nothing."""
+    _, theirs = held(gated, 3, pusher="agent-other")
+    _, mine = held(gated, 4, "configs/train/y.yaml")
+    token = read_token_file(server, gated, "agent-trainer")
+    own = gate_wait(server.url, token, mine, "--timeout", "0.3")
+    assert own.returncode == 2 and f"request {mine} is pending" in own.stderr, own.stderr
+    other = gate_wait(server.url, token, theirs, "--timeout", "0.3")
+    assert other.returncode == 3 and f"no request {theirs}" in other.stderr, other.stderr
+    assert "pending" not in other.stderr and "training" not in other.stderr
+    hook = gate_wait(server.url, gated.token_file, mine, "--timeout", "0.3")
+    assert hook.returncode == 3 and "refused the token" in hook.stderr, hook.stderr
+    assert "hook token cannot read requests" in hook.stderr
 
 
 def test_gate_wait_keeps_polling_through_network_errors(tmp_path: Path) -> None:
@@ -83,7 +117,7 @@ def test_gate_wait_reports_superseded(gated: GatedRepo, server: LiveServer) -> N
     first = request_id_from(clone.push(pusher="agent-x").gate_lines)
     clone.commit("two", {"train/loop.py": "a = 2\n"})
     second = request_id_from(clone.push(pusher="agent-x").gate_lines)
-    result = gate_wait(server.url, gated.token_file, first)
+    result = gate_wait(server.url, read_token_file(server, gated, "agent-x"), first)
     assert result.returncode == 1 and f"superseded by request {second}" in result.stderr
 
 
@@ -149,16 +183,24 @@ def test_admin_revokes_hook_token_and_hook_fails_closed(
     add_reviewer(server.app, "root", role="admin")
     admin = server.reviewer("root")
     listing = admin.page("/admin/tokens")
-    assert "test hook" in listing.text
-    revoked = admin.confirmed_post("/admin/tokens/1/revoke")
-    assert revoked.ok and "Revoked hook token 1" in revoked.text
+    assert "test hook" in listing.text and "hook token for git host test-host" in listing.text
+    unconfirmed = admin.confirmed_post("/admin/tokens/1/revoke")
+    assert "Tick the box to confirm" in unconfirmed.text and "revoked 20" not in unconfirmed.text
+    revoked = admin.confirmed_post("/admin/tokens/1/revoke", {"confirm": "y"})
+    assert revoked.ok and "Revoked token 1" in revoked.text
     clone = gated.clone()
     clone.commit("agent", {"train/loop.py": "x = 1\n"}, trailers=[CLAUDE_TRAILER])
     result = clone.push()
     assert not result.ok and "HTTP 401" in "\n".join(result.gate_lines)
 
-    created = admin.confirmed_post("/admin/tokens", {"name": "new git host"})
+    created = admin.confirmed_post(
+        "/admin/tokens", {"kind": "hook", "host": "new-git-host", "repositories": "ml/*\nrepo"}
+    )
     assert created.ok and "not shown again" in created.text
+    assert "hook token for git host new-git-host: repositories ml/*, repo" in created.text
+    unnamed = admin.confirmed_post("/admin/tokens", {"kind": "hook", "host": "h"})
+    assert "names the repositories it speaks for" in unnamed.text
+    assert "not shown again" not in unnamed.text
     added = admin.confirmed_post(
         "/admin/users",
         {

@@ -98,16 +98,18 @@ def test_hook_gives_up_at_its_deadline_not_per_read(tmp_path: Path) -> None:
 
 
 def test_one_reader_for_token_files(tmp_path: Path, server: LiveServer) -> None:
-    from tests.support.server import new_token
+    from tests.support.server import agent_token, new_token
 
     secret = new_token(server.app)
     gated = make_gated_repo(tmp_path, server.url, secret)
     gated.token_file.write_text(f"# hook token for the CI git host\n\n{secret}\n\n")
     clone = gated.clone()
     clone.commit("agent change", {"train/loop.py": "steps = 2\n"}, trailers=[CLAUDE_TRAILER])
-    pushed = clone.push()
+    pushed = clone.push(pusher="agent-ci")
     assert "waiting for approval" in pushed.stderr, pushed.stderr  # the server took the token
     request_id = request_id_from(pushed.gate_lines)
+    reader = tmp_path / "agent-token"
+    reader.write_text(f"# agent-ci's read token\n\n{agent_token(server.app, 'agent-ci')}\n\n")
 
     import subprocess
     import sys
@@ -120,7 +122,7 @@ def test_one_reader_for_token_files(tmp_path: Path, server: LiveServer) -> None:
             "--server",
             server.url,
             "--token-file",
-            str(gated.token_file),
+            str(reader),
             "--timeout",
             "0.3",
             "--interval",
