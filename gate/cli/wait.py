@@ -1,6 +1,8 @@
 """gate wait: an agent waits for a human's sign-off on a held push.
 
-Polls ``GET /api/v1/requests/ID`` and returns an exit code an agent loop can act on:
+Polls ``GET /api/v1/requests/ID`` with the agent's own read token (``gate token create --agent
+NAME --read``: it reads only the requests that agent account pushed; a git host's hook token
+cannot read requests at all) and returns an exit code an agent loop can act on:
 0 approved (push the same commits again), 1 denied or superseded (stop; a superseded request's
 successor is named), 2 timed out with the request still undecided, 4 timed out without ever
 reaching the server (nothing is known about the request). Network errors and server errors are
