@@ -29,6 +29,7 @@ API_PREFIX = "/api/v1"
 HOLDS_PATH = f"{API_PREFIX}/holds"
 PUSHES_PATH = f"{API_PREFIX}/pushes"
 REQUEST_PATH = f"{API_PREFIX}/requests/{{request_id}}"
+TOKEN_PATH = f"{API_PREFIX}/token"  # the calling token's own scope
 
 ITEM_KINDS = ("commit", "ref-update")
 ITEM_STATES = ("approved", "pending", "denied", "paused")
@@ -85,6 +86,12 @@ OUT_OF_SCOPE = "out_of_scope"
 
 def request_path(request_id: int) -> str:
     return REQUEST_PATH.format(request_id=request_id)
+
+
+def token_path(repository: str | None = None) -> str:
+    from urllib.parse import quote
+
+    return TOKEN_PATH + (f"?repository={quote(repository, safe='')}" if repository else "")
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
@@ -294,6 +301,11 @@ def _str_map(value: Any, where: str, key_len: int, read: Any) -> dict[str, Any]:
     }
 
 
+def parse_repository_name(value: Any) -> str:
+    """A repository's name as the hooks send it (holds, reports) and tokens are scoped by."""
+    return _str(value, "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES)
+
+
 def _guards(value: Any, where: str, least: int = 1) -> dict[str, list[str]]:
     guards = _str_map(
         value,
@@ -394,9 +406,7 @@ def parse_hold_request(body: Any) -> HoldRequest:
     if len(set(keys)) != len(keys):
         raise WireError("items must not repeat a key")
     return HoldRequest(
-        repository=_str(
-            body.get("repository"), "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES
-        ),
+        repository=parse_repository_name(body.get("repository")),
         ref=_ref(body.get("ref"), "ref"),
         old=_oid(body.get("old"), "old"),
         new=_oid(body.get("new"), "new"),
@@ -673,9 +683,7 @@ def parse_push_report(body: Any) -> dict[str, Any]:
     policy = _obj(body.get("policy"), "policy")
     return push_report(
         report_id=_match(body.get("report_id"), "report_id", _REPORT_ID, "32 hexadecimal digits"),
-        repository=_str(
-            body.get("repository"), "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES
-        ),
+        repository=parse_repository_name(body.get("repository")),
         pusher=_opt_str(body.get("pusher"), "pusher", PUSHER_LEN, PUSHER_BYTES),
         pushed_at=_time(body.get("pushed_at"), "pushed_at"),
         policy_sha256=_match(
@@ -750,3 +758,51 @@ def parse_push_answer(body: Any) -> dict[str, Any]:
         "recorded": _bool(body.get("recorded"), "recorded"),
         "seq": _int(body.get("seq"), "seq", 0, 2**63),
     }
+
+
+# Token scope: GET /api/v1/token[?repository=NAME] -------------------------------------------
+
+TOKEN_KINDS = ("hook", "agent-read")
+
+
+def token_scope(
+    *,
+    kind: str,
+    host: str | None,
+    repositories: list[str],
+    all_repositories: bool,
+    unscoped: bool,
+    agent: str | None,
+    covers: bool | None,
+) -> dict[str, Any]:
+    """A token's own scope, as the server answers it; ``covers`` says whether it speaks for the
+    repository asked about (None when none was asked, or for agents' read tokens)."""
+    return {
+        "kind": kind,
+        "host": host,
+        "repositories": repositories,
+        "all_repositories": all_repositories,
+        "unscoped": unscoped,
+        "agent": agent,
+        "covers": covers,
+    }
+
+
+def parse_token_scope(body: Any) -> dict[str, Any]:
+    body = _obj(body, "the answer")
+    kind = body.get("kind")
+    if kind not in TOKEN_KINDS:
+        raise WireError(f"kind must be one of {', '.join(TOKEN_KINDS)}")
+    covers = body.get("covers")
+    return token_scope(
+        kind=kind,
+        host=_opt_str(body.get("host"), "host", SHORT_LEN),
+        repositories=[
+            _clean(_str(p, "repositories", REPOSITORY_LEN))
+            for p in _list(body.get("repositories", []), "repositories", 1000)
+        ],
+        all_repositories=_bool(body.get("all_repositories", False), "all_repositories"),
+        unscoped=_bool(body.get("unscoped", False), "unscoped"),
+        agent=_opt_str(body.get("agent"), "agent", PUSHER_LEN),
+        covers=None if covers is None else _bool(covers, "covers"),
+    )

@@ -133,13 +133,18 @@ def post(
 
 
 def _post(
-    config: HookConfig, path: str, body: bytes, headers: dict[str, str], seconds: float
+    config: HookConfig,
+    path: str,
+    body: bytes | None,
+    headers: dict[str, str],
+    seconds: float,
+    method: str = "POST",
 ) -> Any:
     import requests
 
     try:
-        response = requests.post(
-            f"{config.server}{path}", data=body, headers=headers, timeout=seconds
+        response = requests.request(
+            method, f"{config.server}{path}", data=body, headers=headers, timeout=seconds
         )
     except requests.RequestException as exc:
         raise GateError(
@@ -157,6 +162,25 @@ def _post(
     if answer is None:
         raise GateError(f"the gate server at {config.server} sent an answer that is not JSON")
     return answer
+
+
+def token_scope(
+    config: HookConfig, repository: str, deadline: Deadline | None = None
+) -> dict[str, Any]:
+    """What the server says this hook's token may do, and whether it covers ``repository``
+    (for checks such as ``gate doctor``: it writes nothing but the token's daily use)."""
+    deadline = deadline or Deadline(config.timeout)
+    headers = {"Authorization": f"Bearer {config.token()}"}
+    path = wire.token_path(repository)
+    answer = deadline.run(
+        config.server, lambda seconds: _post(config, path, None, headers, seconds, "GET")
+    )
+    try:
+        return wire.parse_token_scope(answer)
+    except wire.WireError as exc:
+        raise GateError(
+            f"the gate server at {config.server} sent an answer gate cannot use ({exc})"
+        ) from None
 
 
 def submit_holds(

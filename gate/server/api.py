@@ -140,6 +140,17 @@ def pushes():  # type: ignore[no-untyped-def]
     return jsonify(committed(lambda: _touched(record_push(report, g.actor))))
 
 
+@bp.get("/token")
+@token_required(scopes.SELF)
+def token_self():  # type: ignore[no-untyped-def]
+    """The calling token's scope; ``?repository=NAME`` adds whether it speaks for NAME (so
+    ``gate doctor`` can check a hook's token without holding anything)."""
+    repository = request.args.get("repository") or None
+    if repository is not None:
+        repository = wire.parse_repository_name(repository)
+    return jsonify(committed(lambda: _touched(scopes.scope_of(g.token, repository))))
+
+
 def _touched(answer: T) -> T:
     """The answer, once the token's last use is noted in the same transaction."""
     touch_token(g.token)

@@ -121,3 +121,18 @@ def test_a_hook_whose_token_does_not_cover_its_repository_refuses_agent_pushes(
 
     with server.app.app_context():  # type: ignore[attr-defined]
         assert db.session.query(ApprovalRequest).count() == 0
+
+
+def test_the_hooks_client_asks_whether_its_token_covers_its_repository(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """What ``gate doctor`` can call: the installed hook's own config and token, no hold made."""
+    from gate.git.client import token_scope
+    from gate.git.config import load_hook_config
+
+    gated = make_gated_repo(tmp_path, server.url, new_token(server.app, "ml/*", host="host-x"),
+                            name="ml/vision")  # fmt: skip
+    config = load_hook_config(gated.bare)
+    assert token_scope(config, config.repository)["covers"] is True
+    assert token_scope(config, "models") == {**token_scope(config, "ml/x"), "covers": False}
+    assert not [r for r in audit_records(server.app) if r["action"].startswith("request.")]

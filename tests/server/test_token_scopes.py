@@ -78,6 +78,8 @@ CALLS = [
     Call("read agent-a's request", "/api/v1/requests/<int:request_id>", "get",
          lambda seen: wire.request_path(seen["request"]), None,
          refused({AGENT: 200, OTHER_AGENT: 404})),
+    Call("read its own scope", "/api/v1/token", "get", lambda _: wire.token_path("ml/a"), None,
+         {**UNAUTHENTICATED, SCOPED: 200, OTHER_HOST: 200, AGENT: 200, OTHER_AGENT: 200}),
 ]  # fmt: skip
 
 
@@ -230,3 +232,31 @@ def test_first_use_of_a_token_each_day_is_audited(
     by_kind = {(r.subject["kind"], r.actor_auth) for r in used}
     assert by_kind == {("hook", "hook-token"), ("agent-read", "agent-read-token")}
     assert len(used) == 2, "three reads and one hold on one day: one record per token"
+
+
+def test_a_token_reads_its_own_scope_and_nothing_more(
+    server: LiveServer, world: dict[str, Any]
+) -> None:
+    def scope(who: str, repository: str | None) -> dict[str, Any]:
+        response = requests.get(
+            f"{server.url}{wire.token_path(repository)}",
+            headers={"Authorization": f"Bearer {world['secrets'][who]}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return wire.parse_token_scope(response.json())
+
+    assert scope(SCOPED, "ml/a") == wire.token_scope(
+        kind="hook",
+        host="host-x",
+        repositories=["ml/*"],
+        all_repositories=False,
+        unscoped=False,
+        agent=None,
+        covers=True,
+    )
+    assert scope(SCOPED, "ml/a/b")["covers"] is False
+    assert scope(OTHER_HOST, "ml/a")["covers"] is False
+    assert scope(SCOPED, None)["covers"] is None
+    reader = scope(AGENT, "ml/a")
+    assert (reader["kind"], reader["agent"], reader["covers"]) == ("agent-read", "agent-a", None)

@@ -6,6 +6,7 @@ Two kinds of token, and nothing else reaches the API (a web session is not a tok
   push reports (POST /pushes) for the repositories its patterns name, or for every repository
   when made with ``--all-repos`` (or before scopes existed: ``unscoped``). It cannot read
   requests: the hook never does (its hold answer carries what it prints).
+- Either kind may read its own scope (GET /token), and nothing about any other token.
 - ``agent-read``: an agent account's. It may read (GET /requests/ID) exactly the requests whose
   recorded pusher is that account's username, as a git host's hook token reported it; nothing
   else, not even whether another request exists (those answer 404, like a missing one).
@@ -34,10 +35,15 @@ from gate.server.services.actor import Actor
 
 HOOK, AGENT_READ = "hook", "agent-read"
 KINDS = (HOOK, AGENT_READ)
-HOLD, REPORT, READ = "hold", "report", "read"
+HOLD, REPORT, READ, SELF = "hold", "report", "read", "self"
 # Which kinds of token may take each action at all; the target is checked after.
-MAY = {HOLD: (HOOK,), REPORT: (HOOK,), READ: (AGENT_READ,)}
-ACTION_TEXT = {HOLD: "hold pushes", REPORT: "report pushes", READ: "read requests"}
+MAY = {HOLD: (HOOK,), REPORT: (HOOK,), READ: (AGENT_READ,), SELF: KINDS}
+ACTION_TEXT = {
+    HOLD: "hold pushes",
+    REPORT: "report pushes",
+    READ: "read requests",
+    SELF: "read its own scope",
+}
 PATTERN_LEN = 500  # a repository name's length (repositories.name)
 HOST_LEN = 200
 
@@ -97,6 +103,20 @@ def describe(token: HookToken) -> str:
     else:
         where = "repositories " + ", ".join(token.repositories or [])
     return f"hook token for git host {token.host}: {where}"
+
+
+def scope_of(token: HookToken, repository: str | None) -> dict[str, object]:
+    """GET /api/v1/token: the token's own scope (all it reveals is what its holder was given),
+    and whether a hook token speaks for ``repository``."""
+    return wire.token_scope(
+        kind=token.kind,
+        host=token.host,
+        repositories=list(token.repositories or []),
+        all_repositories=bool(token.all_repositories),
+        unscoped=bool(token.unscoped),
+        agent=token.agent.username if token.agent is not None else None,
+        covers=covers(token, repository) if repository and token.kind == HOOK else None,
+    )
 
 
 def authorize(
