@@ -175,8 +175,13 @@ def token_scope(
     answer = deadline.run(
         config.server, lambda seconds: _post(config, path, None, headers, seconds, "GET")
     )
+    return _usable(config, lambda: wire.parse_token_scope(answer))
+
+
+def _usable(config: HookConfig, parse: Callable[[], T]) -> T:
+    """The server's answer as ``parse`` reads it, or a GateError saying it cannot be used."""
     try:
-        return wire.parse_token_scope(answer)
+        return parse()
     except wire.WireError as exc:
         raise GateError(
             f"the gate server at {config.server} sent an answer gate cannot use ({exc})"
@@ -188,12 +193,8 @@ def submit_holds(
 ) -> dict[str, Any]:
     """POST the held items of one ref update; return the server's per-item states."""
     answer = post(config, wire.HOLDS_PATH, payload, deadline)
-    try:
-        return wire.parse_hold_answer(answer, [item["key"] for item in payload["items"]])
-    except wire.WireError as exc:
-        raise GateError(
-            f"the gate server at {config.server} sent an answer gate cannot use ({exc})"
-        ) from None
+    keys = [item["key"] for item in payload["items"]]
+    return _usable(config, lambda: wire.parse_hold_answer(answer, keys))
 
 
 def send_push_report(
@@ -201,12 +202,7 @@ def send_push_report(
 ) -> dict[str, Any]:
     """POST a post-receive report; the server's {recorded, seq}."""
     answer = post(config, wire.PUSHES_PATH, report, deadline)
-    try:
-        return wire.parse_push_answer(answer)
-    except wire.WireError as exc:
-        raise GateError(
-            f"the gate server at {config.server} sent an answer gate cannot use ({exc})"
-        ) from None
+    return _usable(config, lambda: wire.parse_push_answer(answer))
 
 
 def enforce_policy(answer: dict[str, Any], items: list[dict[str, Any]], policy: Policy) -> None:

@@ -27,6 +27,19 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method="scrypt")
 
 
+def _check_new_account(username: str, email: str) -> None:
+    """A username and email any new account (human or agent) may take."""
+    if not _USERNAME.match(username):
+        raise ServiceError("usernames are letters, digits, '.', '_' or '-', at most 80 characters")
+    if not _EMAIL.match(email):
+        raise ServiceError(f"not an email address: {email!r}")
+    taken = db.session.scalar(
+        select(User).where((User.username == username) | (func.lower(User.email) == email.lower()))
+    )
+    if taken is not None:
+        raise Conflict(f"a user with that username or email already exists ({taken.username})")
+
+
 def add_user(
     username: str,
     name: str,
@@ -36,21 +49,13 @@ def add_user(
     *,
     actor: Actor,
 ) -> User:
-    if not _USERNAME.match(username):
-        raise ServiceError("usernames are letters, digits, '.', '_' or '-', at most 80 characters")
-    if not _EMAIL.match(email):
-        raise ServiceError(f"not an email address: {email!r}")
+    _check_new_account(username, email)
     if role not in ROLES:
         raise ServiceError(f"role must be one of {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD:
         raise ServiceError(f"passwords need at least {MIN_PASSWORD} characters")
     if not name.strip():
         raise ServiceError("a reviewer needs a full name: sign-offs are made by named humans")
-    taken = db.session.scalar(
-        select(User).where((User.username == username) | (func.lower(User.email) == email.lower()))
-    )
-    if taken is not None:
-        raise Conflict(f"a user with that username or email already exists ({taken.username})")
     user = User(
         username=username,
         name=name.strip(),
@@ -79,21 +84,13 @@ def add_agent(
     """An agent account: the name its git host authenticates it as (the pusher), operated by a
     named human. It has no password, never logs in to the web app and never approves (its role
     is none of the human roles); it holds read tokens for its own requests."""
-    if not _USERNAME.match(username):
-        raise ServiceError("usernames are letters, digits, '.', '_' or '-', at most 80 characters")
     human = db.session.scalar(select(User).where(User.username == operator))
     if human is None or human.is_agent or not human.active:
         raise ServiceError(
             f"the operator must be an active human account (there is none named {operator[:80]!r})"
         )
     email = email or f"{username}@agents.invalid"
-    if not _EMAIL.match(email):
-        raise ServiceError(f"not an email address: {email!r}")
-    taken = db.session.scalar(
-        select(User).where((User.username == username) | (func.lower(User.email) == email.lower()))
-    )
-    if taken is not None:
-        raise Conflict(f"a user with that username or email already exists ({taken.username})")
+    _check_new_account(username, email)
     agent = User(
         username=username,
         name=(name or username).strip() or username,
@@ -244,12 +241,7 @@ def _scope_fields(token: HookToken) -> dict[str, object]:
         "token_id": token.id,
         "name": token.name,
         "prefix": token.prefix,
-        "kind": token.kind,
-        "host": token.host,
-        "repositories": list(token.repositories or []),
-        "all_repositories": bool(token.all_repositories),
-        "unscoped": bool(token.unscoped),
-        "agent": token.agent.username if token.agent is not None else None,
+        **scopes.fields(token),
     }
 
 

@@ -105,18 +105,23 @@ def describe(token: HookToken) -> str:
     return f"hook token for git host {token.host}: {where}"
 
 
+def fields(token: HookToken) -> dict[str, object]:
+    """The token's scope as its audit records and GET /token give it."""
+    return {
+        "kind": token.kind,
+        "host": token.host,
+        "repositories": list(token.repositories or []),
+        "all_repositories": bool(token.all_repositories),
+        "unscoped": bool(token.unscoped),
+        "agent": token.agent.username if token.agent is not None else None,
+    }
+
+
 def scope_of(token: HookToken, repository: str | None) -> dict[str, object]:
     """GET /api/v1/token: the token's own scope (all it reveals is what its holder was given),
     and whether a hook token speaks for ``repository``."""
-    return wire.token_scope(
-        kind=token.kind,
-        host=token.host,
-        repositories=list(token.repositories or []),
-        all_repositories=bool(token.all_repositories),
-        unscoped=bool(token.unscoped),
-        agent=token.agent.username if token.agent is not None else None,
-        covers=covers(token, repository) if repository and token.kind == HOOK else None,
-    )
+    covered = covers(token, repository) if repository and token.kind == HOOK else None
+    return wire.token_scope(**fields(token), covers=covered)  # type: ignore[arg-type]
 
 
 def authorize(
@@ -177,9 +182,7 @@ def note_refusal(token_id: int, action: str, target: str, reason: str) -> None:
         actor=Actor.token(token),
         subject={
             "token_id": token.id,
-            "kind": token.kind,
-            "host": token.host,
-            "agent": token.agent.username if token.agent is not None else None,
+            **fields(token),
             "action": action,
             "target": target[:500],
             "reason": reason[:500],
