@@ -16,6 +16,7 @@ from tests.support.server import (
     make_gated_repo,
     new_token,
     request_id_from,
+    request_state,
 )
 
 AGENT = ("Build Bot", "ci@bots.example.com")
@@ -47,13 +48,7 @@ def audit_actions(server: LiveServer) -> list[str]:
 
 
 def api_state(server: LiveServer, gated: GatedRepo, request_id: int) -> dict:  # type: ignore[type-arg]
-    """The request as GET /api/v1/requests/ID answers it (hook tokens cannot read requests, and
-    these pushes name no agent account to give a read token to: the same summary, in-process)."""
-    from gate.server.services.decisions import get_request
-    from gate.server.services.progress import request_summary
-
-    with server.app.app_context():  # type: ignore[attr-defined]
-        return request_summary(get_request(request_id))
+    return request_state(server.app, request_id)
 
 
 def test_wrong_step_up_password_records_nothing(gated: GatedRepo, server: LiveServer) -> None:

@@ -20,17 +20,14 @@ from tests.support.server import (
     make_gated_repo,
     new_token,
     request_id_from,
+    request_state,
 )
 
 pytestmark = pytest.mark.e2e
 
 
 def state(server: LiveServer, request_id: int) -> dict[str, object]:
-    from gate.server.services.decisions import get_request
-    from gate.server.services.progress import request_summary
-
-    with server.app.app_context():  # type: ignore[attr-defined]
-        return request_summary(get_request(request_id))
+    return request_state(server.app, request_id)
 
 
 def host_repo(server: LiveServer, tmp: Path, host: str) -> GatedRepo:

@@ -145,6 +145,16 @@ def make_gated_repo(
     return GatedRepo(bare, policy_file, token_file, server_url, tmp)
 
 
+def request_state(app, request_id: int) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """A request as GET /api/v1/requests/ID answers it, read in-process (hook tokens cannot read
+    requests, and a test's pushes need not name an agent account to give a read token to)."""
+    from gate.server.services.decisions import get_request
+    from gate.server.services.progress import request_summary
+
+    with app.app_context():
+        return request_summary(get_request(request_id))
+
+
 def request_id_from(lines: list[str]) -> int:
     for line in lines:
         if match := re.search(r"/requests/(\d+)", line):
