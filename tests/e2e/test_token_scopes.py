@@ -70,6 +70,10 @@ def test_a_push_through_one_host_never_supersedes_another_hosts_request(
     (superseded,) = [r for r in audit_records(server.app) if r["action"] == "request.superseded"]
     assert superseded["subject"]["request"] == held_y
     assert superseded["subject"]["approvals_discarded"] == ["alice"]
+    assert superseded["subject"]["host"] == "host-y"
+    held = {r["subject"]["request"]: r["subject"]["host"] for r in audit_records(server.app)
+            if r["action"] == "request.held"}  # fmt: skip
+    assert held == {held_y: "host-y", held_x: "host-x", newer: "host-y"}
 
 
 def test_a_forged_push_report_outside_the_tokens_scope_is_refused(

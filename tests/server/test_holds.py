@@ -270,8 +270,8 @@ def test_approval_racing_a_superseding_push_is_never_lost(app, monkeypatch) -> N
     outcome: list[str] = []
     real = holds_service._supersedable
 
-    def slow_supersedable(repo, report):  # type: ignore[no-untyped-def]
-        found = real(repo, report)
+    def slow_supersedable(repo, report, host):  # type: ignore[no-untyped-def]
+        found = real(repo, report, host)
         read.set()
         approved.wait(3)  # with the push's locks held, the approval cannot finish: time out
         return found
@@ -347,9 +347,9 @@ def test_approval_and_a_new_policys_first_push_do_not_deadlock(app, monkeypatch)
                 time.sleep(0.3)
         return real_append(*args, **kwargs)
 
-    def supersedable(repo, report):  # type: ignore[no-untyped-def]
+    def supersedable(repo, report, host):  # type: ignore[no-untyped-def]
         push_locked.set()
-        return real_supersedable(repo, report)
+        return real_supersedable(repo, report, host)
 
     def reviewer() -> None:
         with command(app):

@@ -199,6 +199,7 @@ def _supersede(
             "repository": old.repository.name,
             "ref": old.ref,
             "pusher": old.pusher,
+            "host": old.host,
             "keys": keys,
             "approvals_discarded": approved,
         },
@@ -359,6 +360,7 @@ def _new_request(
             "old": report.old,
             "new": report.new,
             "pusher": report.pusher,
+            "host": token.host,
             "required": required,
             "agent_owner": request.agent_owner,
             "items": [
