@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import GateError
+from gate.server.models.base import read_stored_json
 
 
 def gate_home() -> Path:
@@ -68,7 +69,7 @@ def _audit_config(env: Any) -> dict[str, Any]:
 
 
 DEFAULTS: dict[str, Any] = {
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "json_deserializer": read_stored_json},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
