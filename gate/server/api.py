@@ -89,7 +89,7 @@ def holds():  # type: ignore[no-untyped-def]
     return jsonify(committed(lambda: _touched(record_holds(hold, g.token))))
 
 
-@bp.get("/requests/<int:request_id>")
+@bp.get("/requests/<id:request_id>")
 @token_required
 def request_state(request_id: int):  # type: ignore[no-untyped-def]
     return jsonify(request_summary(get_request(request_id)))

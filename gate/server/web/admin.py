@@ -108,7 +108,7 @@ def add_user():  # type: ignore[no-untyped-def]
     return redirect(url_for("admin.users"))
 
 
-@bp.post("/users/<int:user_id>/active")
+@bp.post("/users/<id:user_id>/active")
 @admin_required
 @fresh_password("admin.users")
 def toggle_user(user_id: int):  # type: ignore[no-untyped-def]
@@ -127,7 +127,7 @@ def toggle_user(user_id: int):  # type: ignore[no-untyped-def]
     return redirect(url_for("admin.users"))
 
 
-@bp.post("/users/<int:user_id>/password")
+@bp.post("/users/<id:user_id>/password")
 @admin_required
 @fresh_password("admin.users")
 def reset_password(user_id: int):  # type: ignore[no-untyped-def]
@@ -185,7 +185,7 @@ def create_token():  # type: ignore[no-untyped-def]
     )
 
 
-@bp.post("/tokens/<int:token_id>/revoke")
+@bp.post("/tokens/<id:token_id>/revoke")
 @admin_required
 @fresh_password("admin.tokens")
 def revoke_token(token_id: int):  # type: ignore[no-untyped-def]
@@ -240,7 +240,7 @@ def add_group():  # type: ignore[no-untyped-def]
     return redirect(url_for("admin.group_list"))
 
 
-@bp.post("/groups/<int:group_id>/members")
+@bp.post("/groups/<id:group_id>/members")
 @admin_required
 @fresh_password("admin.group_list")
 def set_members(group_id: int):  # type: ignore[no-untyped-def]
@@ -328,7 +328,7 @@ def add_webhook():  # type: ignore[no-untyped-def]
     return _webhook_page(secret)
 
 
-@bp.post("/webhooks/<int:webhook_id>/active")
+@bp.post("/webhooks/<id:webhook_id>/active")
 @admin_required
 @fresh_password("admin.webhooks")
 def toggle_webhook(webhook_id: int):  # type: ignore[no-untyped-def]
