@@ -54,6 +54,10 @@ REF_LEN = 500  # requests.ref
 OID_LEN = 64  # requests.old / new
 KEY_LEN = 700  # held_items.key
 NAME_LEN = 300  # held_items.author_name / committer_name
+# A commit's author and committer: git sets no bound, so neither does the wire (beyond the body's
+# own); the server keeps them whole in the item's JSON and clipped to NAME_LEN / EMAIL_LEN in
+# the columns (gate.server.services.holds), so an odd identity never stops a hold.
+IDENT_LEN = 16 * 1024 * 1024
 SHORT_LEN = 1000  # signal fields, trailers, file statuses: JSON, kept short
 TEXT_LEN = 16 * 1024 * 1024  # messages and patches: Text columns, capped by the body size
 # Indexed columns must also fit one PostgreSQL B-tree entry (about 2,700 bytes) in UTF-8;
@@ -476,8 +480,8 @@ def _person(value: Any, where: str) -> dict[str, Any]:
     who = _obj(value, where)
     offset = who.get("offset", "+0000")
     return person(
-        _str(who.get("name"), f"{where}.name", NAME_LEN, empty=True),
-        _str(who.get("email"), f"{where}.email", EMAIL_LEN, empty=True),
+        _str(who.get("name"), f"{where}.name", IDENT_LEN, empty=True),
+        _str(who.get("email"), f"{where}.email", IDENT_LEN, empty=True),
         _int(who.get("time", 0), f"{where}.time", -(2**53), 2**53),
         _match(offset, f"{where}.offset", _OFFSET, "a time zone offset like +0100"),
     )
