@@ -73,6 +73,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _RISKY_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
+# The error code of the server's 503 when its database cannot be reached or is full; the hook
+# names that cause to the pusher (gate.git.client) instead of an HTTP status.
+DATABASE_UNAVAILABLE = "database_unavailable"
+
+
 class WireError(GateError):
     """A body that breaks the wire format; ``code`` and ``status`` are the API's answer."""
 
@@ -95,6 +100,14 @@ def error_text(body: Any) -> str | None:
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         return _clean(error["message"])[:300]
+    return None
+
+
+def error_code(body: Any) -> str | None:
+    """The code of an API error body, or None when ``body`` is not one."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("code"), str):
+        return _clean(error["code"])[:100]
     return None
 
 

@@ -151,6 +151,8 @@ def _post(
         answer = None
     if response.status_code != 200:
         detail = wire.error_text(answer) or f"HTTP {response.status_code}"
+        if wire.error_code(answer) == wire.DATABASE_UNAVAILABLE:
+            raise GateError(f"gate server: database unavailable ({config.server}: {detail})")
         raise GateError(
             f"the gate server at {config.server} answered HTTP {response.status_code}: {detail}"
         )

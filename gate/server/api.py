@@ -10,10 +10,11 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, g, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from gate import wire
-from gate.server.database import committed
+from gate.server.database import committed, database_unavailable
 from gate.server.extensions import db
 from gate.server.services import ServiceError
 from gate.server.services.accounts import token_for_secret, touch_token
@@ -51,6 +52,17 @@ def _wire_error(exc: wire.WireError):  # type: ignore[no-untyped-def]
 def _service_error(exc: ServiceError):  # type: ignore[no-untyped-def]
     db.session.rollback()
     return error(type(exc).__name__.lower(), str(exc), exc.status)
+
+
+@bp.errorhandler(SQLAlchemyError)
+def _database_error(exc: SQLAlchemyError):  # type: ignore[no-untyped-def]
+    """The database down, full or refusing connections: a 503 whose code the hook names to the
+    pusher. Any other database error is a bug, and stays a 500."""
+    db.session.rollback()
+    reason = database_unavailable(exc)
+    if reason is None:
+        raise exc
+    return error(wire.DATABASE_UNAVAILABLE, reason, 503)
 
 
 def token_required(view):  # type: ignore[no-untyped-def]
