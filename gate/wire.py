@@ -37,7 +37,18 @@ REQUEST_STATES = ("pending", "approved", "denied", "superseded")
 MAX_ITEMS = 20_000  # held items per ref update, and guarded buckets / listed commits per report
 MAX_DEPTH = 16  # the deepest body gate sends is 6 levels (items[].diffs[].files[].patch)
 MAX_LIST = 200_000  # any other list (parents, trailers, paths, removed commits, files)
-DEFAULT_BODY_LIMIT = 512 * 1024 * 1024
+
+# Bounded work per request: what a body may hold after decompression, from what a real push
+# sends, per item and in total (parsing a body costs a worker several times its size). A held
+# commit carries at most 2 MiB of patch text (gate.git.diffs) and about 0.4 KiB per changed
+# file; room is left for a commit's raw objects, base64-encoded, within a 32 MiB budget (43
+# MiB). A push report is counts and ids: 20,000 listed commits are about 4 MiB.
+MiB = 1024 * 1024
+MAX_ITEM_TEXT = 48 * MiB  # characters of text in one held item (all its strings together)
+MAX_HOLD_BYTES = 64 * MiB  # a hold request, decompressed
+MAX_REPORT_BYTES = 8 * MiB  # a push report, decompressed
+MAX_BODY_BYTES = max(MAX_HOLD_BYTES, MAX_REPORT_BYTES)  # any request body as sent
+BODY_LIMITS = {HOLDS_PATH: MAX_HOLD_BYTES, PUSHES_PATH: MAX_REPORT_BYTES}
 GZIP_ABOVE = 16 * 1024  # bodies larger than this are sent gzipped (level 1: ~10 ms per MB)
 MAX_COUNT = 10**9
 
@@ -114,9 +125,17 @@ def error_code(body: Any) -> str | None:
 # Bodies on the wire ------------------------------------------------------------------------
 
 
-def encode(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    """The JSON bytes and headers of a body; gzipped when large (1.8 MB of diffs to ~0.2)."""
+def encode(body: dict[str, Any], limit: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """The JSON bytes and headers of a body; gzipped when large (1.8 MB of diffs to ~0.2).
+    A body over ``limit`` bytes (the server's, BODY_LIMITS) is refused here, before sending."""
     data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode("ascii")
+    if limit is not None and len(data) > limit:
+        raise WireError(
+            f"the request would be {len(data) // MiB} MiB, more than the gate server accepts "
+            f"({limit // MiB} MiB); push fewer commits at a time",
+            code="request_entity_too_large",
+            status=413,
+        )
     headers = {"Content-Type": "application/json"}
     if len(data) > GZIP_ABOVE:
         data = gzip.compress(data, compresslevel=1, mtime=0)
@@ -124,7 +143,7 @@ def encode(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     return data, headers
 
 
-def decode(raw: bytes, content_encoding: str | None, limit: int = DEFAULT_BODY_LIMIT) -> Any:
+def decode(raw: bytes, content_encoding: str | None, limit: int) -> Any:
     """The JSON value of a request body: gunzipped (``Content-Encoding: gzip``) up to ``limit``
     bytes, strict UTF-8, no NaN or infinities, nesting at most MAX_DEPTH, no NUL or lone
     surrogate in any string."""
@@ -208,6 +227,21 @@ def _check_tree(value: Any, strings: bool) -> None:
         stack.extend(
             (child, depth + 1) for child in children if strings or isinstance(child, dict | list)
         )
+
+
+def text_size(value: Any) -> int:
+    """Characters in every string (keys included) of a parsed JSON value; iterative."""
+    total, stack = 0, [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            total += len(node)
+        elif isinstance(node, dict):
+            total += sum(len(key) for key in node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return total
 
 
 def _bad_chars(text: str) -> bool:
@@ -405,6 +439,13 @@ def parse_hold_request(body: Any) -> HoldRequest:
     keys = [item["key"] for item in items]
     if len(set(keys)) != len(keys):
         raise WireError("items must not repeat a key")
+    for n, item in enumerate(items):
+        if text_size(item) > MAX_ITEM_TEXT:
+            raise WireError(
+                f"items[{n}] holds more than {MAX_ITEM_TEXT} characters of text",
+                code="request_entity_too_large",
+                status=413,
+            )
     return HoldRequest(
         repository=_str(
             body.get("repository"), "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES

@@ -127,7 +127,10 @@ def post(
 ) -> Any:
     """POST a body to the server; the JSON of its 200 answer, or a GateError saying why not."""
     deadline = deadline or Deadline(config.timeout)
-    body, headers = wire.encode(payload)
+    try:
+        body, headers = wire.encode(payload, wire.BODY_LIMITS.get(path))
+    except wire.WireError as exc:
+        raise GateError(str(exc)) from None
     headers["Authorization"] = f"Bearer {config.token()}"
     return deadline.run(config.server, lambda seconds: _post(config, path, body, headers, seconds))
 

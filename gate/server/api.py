@@ -82,13 +82,13 @@ def token_required(view):  # type: ignore[no-untyped-def]
     return wrapper
 
 
-def _body() -> Any:
+def _body(limit: int) -> Any:
     """The request's JSON, gunzipped when sent with ``Content-Encoding: gzip`` (Werkzeug does
-    not decode content encodings); the decompressed size is capped at MAX_CONTENT_LENGTH like
-    a plain body, so a small bomb cannot fill memory."""
+    not decode content encodings), at most ``limit`` bytes once decompressed (and no more than
+    MAX_CONTENT_LENGTH, when set lower): a small bomb cannot fill a worker's memory."""
     if not request.is_json:
         raise wire.WireError("the body must be JSON (Content-Type: application/json)")
-    limit = current_app.config.get("MAX_CONTENT_LENGTH") or wire.DEFAULT_BODY_LIMIT
+    limit = min(limit, current_app.config.get("MAX_CONTENT_LENGTH") or limit)
     return wire.decode(
         request.get_data(cache=False), request.headers.get("Content-Encoding"), limit
     )
@@ -97,7 +97,7 @@ def _body() -> Any:
 @bp.post("/holds")
 @token_required
 def holds():  # type: ignore[no-untyped-def]
-    hold = wire.parse_hold_request(_body())
+    hold = wire.parse_hold_request(_body(wire.BODY_LIMITS[wire.HOLDS_PATH]))
     return jsonify(committed(lambda: _touched(record_holds(hold, g.token))))
 
 
@@ -111,7 +111,7 @@ def request_state(request_id: int):  # type: ignore[no-untyped-def]
 @token_required
 def pushes():  # type: ignore[no-untyped-def]
     """The post-receive hook's report of an accepted push (for disclosure)."""
-    report = wire.parse_push_report(_body())
+    report = wire.parse_push_report(_body(wire.BODY_LIMITS[wire.PUSHES_PATH]))
     return jsonify(committed(lambda: _touched(record_push(report, g.actor))))
 
 
