@@ -52,6 +52,7 @@ class FileView:
     new_id: str
     lines: list[Line] = field(default_factory=list)
     plain: str = ""  # the unified diff as text, for copying and searching, when small enough
+    patch: str = ""  # the stored patch text, highlighted into ``lines`` by ``show_patch``
 
     @property
     def collapsed(self) -> bool:
@@ -203,16 +204,24 @@ def _file_view(entry: dict[str, Any], guard_paths: dict[str, set[str]]) -> FileV
         new_id=_text(entry.get("new_id")),
     )
     patch = entry.get("patch")
-    if isinstance(patch, str) and patch and not view.binary:
-        view.lines = patch_lines(path, patch)
-        if len(patch) <= MAX_PLAIN_COPY:
-            view.plain = patch
+    if isinstance(patch, str) and not view.binary:
+        view.patch = patch
     return view
 
 
-def diff_views(diffs: Any, guards: Any) -> list[DiffView]:
-    """One view per parent; in each, guarded files first, then the rest, each by path.
-    Entries of the wrong type are left out (see the module's note on stored rows)."""
+def show_patch(view: FileView) -> None:
+    """Highlight a file's stored patch into its lines (and keep a plain copy when small): the
+    costly part of a page, so done only for the files a page shows."""
+    if view.patch and not view.lines:
+        view.lines = patch_lines(view.path, view.patch)
+        if len(view.patch) <= MAX_PLAIN_COPY:
+            view.plain = view.patch
+
+
+def diff_views(diffs: Any, guards: Any, *, highlight: bool = True) -> list[DiffView]:
+    """One view per parent; in each, guarded files first, then the rest, each by path; every
+    patch highlighted unless ``highlight`` is false (see ``show_patch``). Entries of the wrong
+    type are left out (see the module's note on stored rows)."""
     guard_paths = {guard: set(paths) for guard, paths in stored_guards(guards).items()}
     views = []
     for diff in diffs if isinstance(diffs, list) else []:
@@ -221,6 +230,9 @@ def diff_views(diffs: Any, guards: Any) -> list[DiffView]:
         entries = diff.get("files")
         entries = entries if isinstance(entries, list) else []
         files = [_file_view(entry, guard_paths) for entry in entries if isinstance(entry, dict)]
+        if highlight:
+            for view in files:
+                show_patch(view)
         files.sort(key=lambda f: (not f.guards, f.path))
         parent = diff.get("parent")
         views.append(

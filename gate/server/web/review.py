@@ -26,9 +26,10 @@ from gate.server.services.decisions import (
 )
 from gate.server.services.progress import approvers, eligibility_rules, guard_progress
 from gate.server.services.queue import QueueFilters, filter_options, search_requests
-from gate.server.web import require_role, shows_refusals, web_actor
+from gate.server.web import require_role, row_id, shows_refusals, web_actor
 from gate.server.web.diffview import diff_views, highlight_css, stored_guards, stored_signals
 from gate.server.web.forms import ActionForm, DecisionForm
+from gate.server.web.requestpage import MESSAGE_SHOWN, SIGNALS_SHOWN, request_page
 
 bp = Blueprint("review", __name__)
 
@@ -72,10 +73,10 @@ def queue():  # type: ignore[no-untyped-def]
 @bp.get("/requests/<id:request_id>")
 @require_role()
 def detail(request_id: int):  # type: ignore[no-untyped-def]
-    return _render_detail(request_id, DecisionForm())
+    return _render_detail(request_id, DecisionForm(), page=row_id(http.args.get("page", "")) or 1)
 
 
-def _render_detail(request_id: int, form: DecisionForm, status: int = 200):  # type: ignore[no-untyped-def]
+def _render_detail(request_id: int, form: DecisionForm, status: int = 200, page: int = 1):  # type: ignore[no-untyped-def]
     try:
         req = get_request(request_id)
     except ServiceError:
@@ -99,6 +100,8 @@ def _render_detail(request_id: int, form: DecisionForm, status: int = 200):  # t
         render_template(
             "review/detail.html",
             signals=list(signals.values()),
+            message_shown=MESSAGE_SHOWN,
+            signals_shown=SIGNALS_SHOWN,
             guard_paths=guard_paths,
             req=req,
             form=form,
@@ -111,7 +114,11 @@ def _render_detail(request_id: int, form: DecisionForm, status: int = 200):  # t
             attestation=attestation_for(req),
             my_approval=mine[0] if mine else None,
             shown=shown,
-            views={item.id: diff_views(item.diffs, item.guards) for item in req.items},
+            page=request_page(
+                req.items,
+                [diff_views(item.diffs, item.guards, highlight=False) for item in req.items],
+                page,
+            ),
             highlight_css=highlight_css(),
         ),
         status,
