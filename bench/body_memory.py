@@ -8,9 +8,10 @@ seconds are figures for choosing gunicorn's ``--timeout``; nothing here asserts 
 
 Cases: a second one-item hold (the baseline); 20,000 small items (MAX_ITEMS); one item of
 MAX_ITEM_TEXT characters; a hold of MAX_HOLD_BYTES; a push report of 20,000 listed commits;
-and a gzip bomb that inflates to 512 MiB (the old cap), refused at the new one.
+and a gzip bomb that inflates to 512 MiB (the old cap), refused at the new one. Then the
+request page of the 20,000-item hold, first and last page: bytes, seconds, worker growth.
 
-    .venv/bin/python bench/body_memory.py [--cases NAME ...]
+    .venv/bin/python bench/body_memory.py [--cases NAME ...] [--no-page]
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _common import machine, start_server, workdir
-from server_concurrency import body, item
+from server_concurrency import PASSWORD, body, item
 
 from gate import wire
 
@@ -173,14 +174,61 @@ def run_case(name: str, make: Callable[[], tuple[str, bytes]]) -> None:
     )
 
 
+def page_case() -> None:
+    """The request page of the largest accepted hold (MAX_ITEMS items): its first and last
+    page, as a reviewer fetches them, and the worker's peak growth over both."""
+    import re
+
+    import requests
+
+    from gate.server.app import create_app
+    from gate.server.database import command
+    from gate.server.services.accounts import add_user
+    from gate.server.services.actor import Actor
+
+    path, data = max_items()
+    with workdir("page") as tmp:
+        url_db = f"sqlite:///{tmp / 'gate.db'}"
+        proc, url, token = start_server(tmp, url_db, workers=1)
+        try:
+            app = create_app({"SQLALCHEMY_DATABASE_URI": url_db, "SECRET_KEY": "x" * 32})
+            with command(app):
+                add_user("alice", "Alice", "alice@example.com", PASSWORD, actor=Actor.cli())
+            assert post(url, token, path, data)[0] == 200
+            worker = worker_of(proc.pid)
+            http = requests.Session()
+            form = http.get(f"{url}/login", timeout=60).text
+            csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+            http.post(f"{url}/login", timeout=60,
+                      data={"username": "alice", "password": PASSWORD, "csrf_token": csrf})  # fmt: skip
+            http.get(f"{url}/requests", timeout=60)
+            idle = memory_kib(worker, "VmHWM")
+            for label, query in (("first", ""), ("last", "?page=1000000")):
+                start = time.perf_counter()
+                page = http.get(f"{url}/requests/1{query}", timeout=600)
+                seconds = time.perf_counter() - start
+                print(
+                    f"page of {wire.MAX_ITEMS} items, {label:<5}  HTTP {page.status_code}  "
+                    f"{len(page.content) / 1024:8.1f} KiB  {seconds:6.2f} s"
+                )
+            grown = (memory_kib(worker, "VmHWM") - idle) / 1024
+            print(f"page of {wire.MAX_ITEMS} items: worker peak +{grown:.1f} MiB over both pages")
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--cases", nargs="*", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--page", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
     print(f"# body_memory: {machine()}")
     print(f"{'case':<28} {'body':>13}  {'worker peak growth':>18}  ratio  answer")
     for name in args.cases:
         run_case(name, CASES[name])
+    if args.page:
+        page_case()
 
 
 if __name__ == "__main__":

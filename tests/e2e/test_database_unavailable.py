@@ -4,19 +4,23 @@ the server's structured 503), the push is refused and the repository is left as 
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import event, text
-from werkzeug.serving import make_server
 
 from gate import wire
 from gate.server.app import create_app
 from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
-from tests.support.reviewer import csrf_from
-from tests.support.server import GatedRepo, LiveServer, make_gated_repo, request_id_from
+from tests.support.reviewer import ReviewerSession
+from tests.support.server import (
+    GatedRepo,
+    LiveServer,
+    live_server,
+    make_gated_repo,
+    request_id_from,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -33,14 +37,8 @@ def server_without_database(tmp_path: Path) -> Iterator[LiveServer]:
             "GATE_AUDIT_KEY_DIR": str(tmp_path / "audit-keys"),
         }
     )
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(f"http://127.0.0.1:{httpd.server_port}", app)
-    finally:
-        httpd.shutdown()
-        thread.join(5)
+    with live_server(app) as live:
+        yield live
 
 
 def agent_push(gated: GatedRepo, files: dict[str, str]):  # type: ignore[no-untyped-def]
@@ -70,12 +68,7 @@ def test_a_stopped_database_is_named_to_the_pusher(
     )
     assert answer.status_code == 503
     assert answer.json()["error"]["code"] == wire.DATABASE_UNAVAILABLE
-    browser = requests.Session()
-    form = browser.get(f"{server_without_database.url}/login")
-    login = browser.post(
-        f"{server_without_database.url}/login",
-        data={"username": "alice", "password": "x", "csrf_token": csrf_from(form.text)},
-    )
+    login = ReviewerSession(server_without_database.url).login("alice", "x")
     assert login.status_code == 503 and "cannot use its database" in login.text
 
 

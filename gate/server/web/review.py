@@ -89,20 +89,19 @@ def _render_detail(request_id: int, form: DecisionForm, status: int = 200, page:
     ]
     shown = {item.id: _shown_item(item) for item in req.items}
     signals: dict[tuple[str, ...], dict[str, str]] = {}
-    guard_paths: dict[str, list[str]] = {}
+    guard_paths: dict[str, dict[str, None]] = {}  # guard -> its paths, in order, each once
     for item in shown.values():
         for signal in item["signals"]:
             signals.setdefault(tuple(sorted(signal.values())), signal)
         for guard, paths in item["guards"].items():
-            guard_paths.setdefault(guard, [])
-            guard_paths[guard] += [p for p in paths if p not in guard_paths[guard]]
+            guard_paths.setdefault(guard, {}).update(dict.fromkeys(paths))
     return (
         render_template(
             "review/detail.html",
             signals=list(signals.values()),
             message_shown=MESSAGE_SHOWN,
             signals_shown=SIGNALS_SHOWN,
-            guard_paths=guard_paths,
+            guard_paths={guard: list(paths) for guard, paths in guard_paths.items()},
             req=req,
             form=form,
             action_form=ActionForm(),
