@@ -44,7 +44,12 @@ from _common import machine, start_server, workdir
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 POLICY_SHA = "cd" * 32
 PASSWORD = "correct horse battery staple"
-AGENT = {"name": "Build Bot", "email": "ci@bots.example.com", "time": 1_700_000_000, "offset": 0}
+AGENT = {
+    "name": "Build Bot",
+    "email": "ci@bots.example.com",
+    "time": 1_700_000_000,
+    "offset": "+0000",
+}
 
 
 def file_diff(path: str, patch: str, lines: int) -> dict[str, Any]:

@@ -38,7 +38,18 @@ REQUEST_STATES = ("pending", "approved", "denied", "superseded")
 MAX_ITEMS = 20_000  # held items per ref update, and guarded buckets / listed commits per report
 MAX_DEPTH = 16  # the deepest body gate sends is 6 levels (items[].diffs[].files[].patch)
 MAX_LIST = 200_000  # any other list (parents, trailers, paths, removed commits, files)
-DEFAULT_BODY_LIMIT = 512 * 1024 * 1024
+
+# Bounded work per request: what a body may hold after decompression, from what a real push
+# sends, per item and in total (parsing a body costs a worker several times its size). A held
+# commit carries at most 2 MiB of patch text (gate.git.diffs) and about 0.4 KiB per changed
+# file; room is left for a commit's raw objects, base64-encoded, within a 32 MiB budget (43
+# MiB). A push report is counts and ids: 20,000 listed commits are about 4 MiB.
+MiB = 1024 * 1024
+MAX_ITEM_TEXT = 48 * MiB  # characters of text in one held item (all its strings together)
+MAX_HOLD_BYTES = 64 * MiB  # a hold request, decompressed
+MAX_REPORT_BYTES = 8 * MiB  # a push report, decompressed
+MAX_BODY_BYTES = max(MAX_HOLD_BYTES, MAX_REPORT_BYTES)  # any request body as sent
+BODY_LIMITS = {HOLDS_PATH: MAX_HOLD_BYTES, PUSHES_PATH: MAX_REPORT_BYTES}
 GZIP_ABOVE = 16 * 1024  # bodies larger than this are sent gzipped (level 1: ~10 ms per MB)
 MAX_COUNT = 10**9
 
@@ -55,6 +66,10 @@ REF_LEN = 500  # requests.ref
 OID_LEN = 64  # requests.old / new
 KEY_LEN = 700  # held_items.key
 NAME_LEN = 300  # held_items.author_name / committer_name
+# A commit's author and committer: git sets no bound, so neither does the wire (beyond the body's
+# own); the server keeps them whole in the item's JSON and clipped to NAME_LEN / EMAIL_LEN in
+# the columns (gate.server.services.holds), so an odd identity never stops a hold.
+IDENT_LEN = 16 * 1024 * 1024
 SHORT_LEN = 1000  # signal fields, trailers, file statuses: JSON, kept short
 TEXT_LEN = 16 * 1024 * 1024  # messages and patches: Text columns, capped by the body size
 # Indexed columns must also fit one PostgreSQL B-tree entry (about 2,700 bytes) in UTF-8;
@@ -68,6 +83,11 @@ _REPORT_ID = re.compile(r"[0-9a-f]{32}", re.ASCII)
 _OFFSET = re.compile(r"[+-]\d{4}", re.ASCII)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _RISKY_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+# The error code of the server's 503 when its database cannot be reached or is full; the hook
+# names that cause to the pusher (gate.git.client) instead of an HTTP status.
+DATABASE_UNAVAILABLE = "database_unavailable"
 
 
 class WireError(GateError):
@@ -106,12 +126,28 @@ def error_text(body: Any) -> str | None:
     return None
 
 
+def error_code(body: Any) -> str | None:
+    """The code of an API error body, or None when ``body`` is not one."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("code"), str):
+        return _clean(error["code"])[:100]
+    return None
+
+
 # Bodies on the wire ------------------------------------------------------------------------
 
 
-def encode(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-    """The JSON bytes and headers of a body; gzipped when large (1.8 MB of diffs to ~0.2)."""
+def encode(body: dict[str, Any], limit: int | None = None) -> tuple[bytes, dict[str, str]]:
+    """The JSON bytes and headers of a body; gzipped when large (1.8 MB of diffs to ~0.2).
+    A body over ``limit`` bytes (the server's, BODY_LIMITS) is refused here, before sending."""
     data = json.dumps(body, separators=(",", ":"), allow_nan=False).encode("ascii")
+    if limit is not None and len(data) > limit:
+        raise WireError(
+            f"the request would be {len(data) // MiB} MiB, more than the gate server accepts "
+            f"({limit // MiB} MiB); push fewer commits at a time",
+            code="request_entity_too_large",
+            status=413,
+        )
     headers = {"Content-Type": "application/json"}
     if len(data) > GZIP_ABOVE:
         data = gzip.compress(data, compresslevel=1, mtime=0)
@@ -119,7 +155,7 @@ def encode(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     return data, headers
 
 
-def decode(raw: bytes, content_encoding: str | None, limit: int = DEFAULT_BODY_LIMIT) -> Any:
+def decode(raw: bytes, content_encoding: str | None, limit: int) -> Any:
     """The JSON value of a request body: gunzipped (``Content-Encoding: gzip``) up to ``limit``
     bytes, strict UTF-8, no NaN or infinities, nesting at most MAX_DEPTH, no NUL or lone
     surrogate in any string."""
@@ -203,6 +239,21 @@ def _check_tree(value: Any, strings: bool) -> None:
         stack.extend(
             (child, depth + 1) for child in children if strings or isinstance(child, dict | list)
         )
+
+
+def text_size(value: Any) -> int:
+    """Characters in every string (keys included) of a parsed JSON value; iterative."""
+    total, stack = 0, [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            total += len(node)
+        elif isinstance(node, dict):
+            total += sum(len(key) for key in node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return total
 
 
 def _bad_chars(text: str) -> bool:
@@ -405,6 +456,13 @@ def parse_hold_request(body: Any) -> HoldRequest:
     keys = [item["key"] for item in items]
     if len(set(keys)) != len(keys):
         raise WireError("items must not repeat a key")
+    for n, item in enumerate(items):
+        if text_size(item) > MAX_ITEM_TEXT:
+            raise WireError(
+                f"items[{n}] holds more than {MAX_ITEM_TEXT} characters of text",
+                code="request_entity_too_large",
+                status=413,
+            )
     return HoldRequest(
         repository=parse_repository_name(body.get("repository")),
         ref=_ref(body.get("ref"), "ref"),
@@ -491,8 +549,8 @@ def _person(value: Any, where: str) -> dict[str, Any]:
     who = _obj(value, where)
     offset = who.get("offset", "+0000")
     return person(
-        _str(who.get("name"), f"{where}.name", NAME_LEN, empty=True),
-        _str(who.get("email"), f"{where}.email", EMAIL_LEN, empty=True),
+        _str(who.get("name"), f"{where}.name", IDENT_LEN, empty=True),
+        _str(who.get("email"), f"{where}.email", IDENT_LEN, empty=True),
         _int(who.get("time", 0), f"{where}.time", -(2**53), 2**53),
         _match(offset, f"{where}.offset", _OFFSET, "a time zone offset like +0100"),
     )

@@ -62,7 +62,7 @@ def test_what_the_builders_make_the_parsers_take_unchanged() -> None:
     body = hold_request()
     assert wire.parse_hold_request(body).to_json() == body
     data, headers = wire.encode(body)
-    assert wire.decode(data, headers.get("Content-Encoding")) == body
+    assert wire.decode(data, headers.get("Content-Encoding"), wire.MAX_HOLD_BYTES) == body
 
 
 @pytest.mark.parametrize(
@@ -98,7 +98,7 @@ def test_times_are_stored_in_one_form() -> None:
 @pytest.mark.parametrize(
     "mutate",
     [
-        lambda b: b["items"][0]["commit"]["author"].update(name="n" * 301),
+        lambda b: b["items"][0]["commit"]["author"].update(name="n\x00"),
         lambda b: b["items"][0]["commit"]["author"].update(time=2**60),
         lambda b: b["items"][0]["commit"]["author"].update(offset="+1"),
         lambda b: b["items"][0]["commit"].update(message="nul \x00"),
@@ -185,3 +185,37 @@ def test_policy_limits_are_inclusive_bounds(limit: int, field: str, mutate: Any)
     mutate(over, limit + 1)
     with pytest.raises(wire.WireError, match=field):
         wire.parse_hold_request(over)
+
+
+def test_one_item_holds_at_most_max_item_text_characters() -> None:
+    body = hold_request()
+    diff = body["items"][0]["diffs"][0]
+    diff["files"] = [{"path": f"f{n}", "patch": ""} for n in range(4)]
+    parsed = wire.parse_hold_request(body).items[0]  # with every default filled in
+    room = wire.MAX_ITEM_TEXT - wire.text_size(parsed)
+    for entry, share in zip(
+        diff["files"], (room // 4 + (n < room % 4) for n in range(4)), strict=True
+    ):
+        entry["patch"] = "p" * share
+    assert wire.text_size(wire.parse_hold_request(body).items[0]) == wire.MAX_ITEM_TEXT
+    diff["files"][0]["patch"] += "p"
+    with pytest.raises(wire.WireError, match=r"items\[0\] holds more than") as refused:
+        wire.parse_hold_request(body)
+    assert refused.value.status == 413
+
+
+@pytest.mark.parametrize("path", [wire.HOLDS_PATH, wire.PUSHES_PATH])
+def test_bodies_are_capped_per_path_before_sending_and_after_decompressing(path: str) -> None:
+    limit = wire.BODY_LIMITS[path]
+    assert limit <= wire.MAX_BODY_BYTES
+    padding = len(json.dumps({"x": ""}, separators=(",", ":")))
+    at_limit = {"x": "a" * (limit - padding)}
+    data, headers = wire.encode(at_limit, limit)
+    assert wire.decode(data, headers["Content-Encoding"], limit) == at_limit
+    over = {"x": "a" * (limit - padding + 1)}
+    with pytest.raises(wire.WireError, match="push fewer commits") as refused:
+        wire.encode(over, limit)
+    assert refused.value.status == 413
+    with pytest.raises(wire.WireError) as inflated:  # a sender that ignores the cap
+        wire.decode(gzip.compress(json.dumps(over).encode(), 1), "gzip", limit)
+    assert inflated.value.code == "request_entity_too_large"

@@ -127,7 +127,10 @@ def post(
 ) -> Any:
     """POST a body to the server; the JSON of its 200 answer, or a GateError saying why not."""
     deadline = deadline or Deadline(config.timeout)
-    body, headers = wire.encode(payload)
+    try:
+        body, headers = wire.encode(payload, wire.BODY_LIMITS.get(path))
+    except wire.WireError as exc:
+        raise GateError(str(exc)) from None
     headers["Authorization"] = f"Bearer {config.token()}"
     return deadline.run(config.server, lambda seconds: _post(config, path, body, headers, seconds))
 
@@ -156,6 +159,8 @@ def _post(
         answer = None
     if response.status_code != 200:
         detail = wire.error_text(answer) or f"HTTP {response.status_code}"
+        if wire.error_code(answer) == wire.DATABASE_UNAVAILABLE:
+            raise GateError(f"gate server: database unavailable ({config.server}: {detail})")
         raise GateError(
             f"the gate server at {config.server} answered HTTP {response.status_code}: {detail}"
         )

@@ -16,10 +16,11 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, current_app, g, jsonify, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from gate import wire
-from gate.server.database import committed
+from gate.server.database import committed, database_unavailable
 from gate.server.extensions import db
 from gate.server.services import ServiceError, scopes
 from gate.server.services.accounts import token_by_secret, touch_token
@@ -69,6 +70,17 @@ def _refused(exc: scopes.OutOfScope | scopes.NotVisible):  # type: ignore[no-unt
     return error(exc.code, str(exc), exc.status)
 
 
+@bp.errorhandler(SQLAlchemyError)
+def _database_error(exc: SQLAlchemyError):  # type: ignore[no-untyped-def]
+    """The database down, full or refusing connections: a 503 whose code the hook names to the
+    pusher. Any other database error is a bug, and stays a 500."""
+    db.session.rollback()
+    reason = database_unavailable(exc)
+    if reason is None:
+        raise exc
+    return error(wire.DATABASE_UNAVAILABLE, reason, 503)
+
+
 def token_required(action: str):  # type: ignore[no-untyped-def]
     """A valid token in ``Authorization: Bearer`` (``g.token``) of a kind that may take
     ``action`` at all, checked before the body is read; the route then names its target
@@ -100,13 +112,13 @@ def token_required(action: str):  # type: ignore[no-untyped-def]
     return decorate
 
 
-def _body() -> Any:
+def _body(limit: int) -> Any:
     """The request's JSON, gunzipped when sent with ``Content-Encoding: gzip`` (Werkzeug does
-    not decode content encodings); the decompressed size is capped at MAX_CONTENT_LENGTH like
-    a plain body, so a small bomb cannot fill memory."""
+    not decode content encodings), at most ``limit`` bytes once decompressed (and no more than
+    MAX_CONTENT_LENGTH, when set lower): a small bomb cannot fill a worker's memory."""
     if not request.is_json:
         raise wire.WireError("the body must be JSON (Content-Type: application/json)")
-    limit = current_app.config.get("MAX_CONTENT_LENGTH") or wire.DEFAULT_BODY_LIMIT
+    limit = min(limit, current_app.config.get("MAX_CONTENT_LENGTH") or limit)
     return wire.decode(
         request.get_data(cache=False), request.headers.get("Content-Encoding"), limit
     )
@@ -115,13 +127,13 @@ def _body() -> Any:
 @bp.post("/holds")
 @token_required(scopes.HOLD)
 def holds():  # type: ignore[no-untyped-def]
-    hold = wire.parse_hold_request(_body())
+    hold = wire.parse_hold_request(_body(wire.BODY_LIMITS[wire.HOLDS_PATH]))
     g.target = hold.repository
     scopes.authorize(g.token, scopes.HOLD, repository=hold.repository)
     return jsonify(committed(lambda: _touched(record_holds(hold, g.token))))
 
 
-@bp.get("/requests/<int:request_id>")
+@bp.get("/requests/<id:request_id>")
 @token_required(scopes.READ)
 def request_state(request_id: int):  # type: ignore[no-untyped-def]
     g.target = f"request {request_id}"
@@ -134,7 +146,7 @@ def request_state(request_id: int):  # type: ignore[no-untyped-def]
 @token_required(scopes.REPORT)
 def pushes():  # type: ignore[no-untyped-def]
     """The post-receive hook's report of an accepted push (for disclosure)."""
-    report = wire.parse_push_report(_body())
+    report = wire.parse_push_report(_body(wire.BODY_LIMITS[wire.PUSHES_PATH]))
     g.target = report["repository"]
     scopes.authorize(g.token, scopes.REPORT, repository=report["repository"])
     return jsonify(committed(lambda: _touched(record_push(report, g.actor))))

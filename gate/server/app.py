@@ -6,10 +6,12 @@ from typing import Any
 
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import SQLAlchemyError
 
 from gate.resources import resource_dir
 from gate.server import api, web
 from gate.server.config import DEFAULTS, check_config, config_from_env
+from gate.server.database import database_unavailable
 from gate.server.extensions import csrf, db, login_manager, migrate
 from gate.server.services import delivery
 from gate.server.web import admin, audit, auth, metrics, pause, review
@@ -62,6 +64,18 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         return render_template(
             "error.html", title="Not found", message="There is nothing here."
         ), 404
+
+    @app.errorhandler(SQLAlchemyError)
+    def _database_error(exc: SQLAlchemyError):  # type: ignore[no-untyped-def]
+        db.session.rollback()
+        reason = database_unavailable(exc)
+        if reason is None:
+            raise exc
+        try:  # the page itself may need the database (the logged-in user): plain text then
+            return render_template("error.html", title="Database unavailable", message=reason), 503
+        except SQLAlchemyError:
+            db.session.rollback()
+            return reason, 503, {"Content-Type": "text/plain; charset=utf-8"}
 
     @app.after_request
     def _security_headers(response):  # type: ignore[no-untyped-def]

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import GateError
+from gate.server.models.base import read_stored_json
+from gate.wire import MAX_BODY_BYTES
 
 
 def gate_home() -> Path:
@@ -68,7 +70,7 @@ def _audit_config(env: Any) -> dict[str, Any]:
 
 
 DEFAULTS: dict[str, Any] = {
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "json_deserializer": read_stored_json},
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "REMEMBER_COOKIE_HTTPONLY": True,
@@ -84,7 +86,7 @@ DEFAULTS: dict[str, Any] = {
     "GATE_WEBHOOK_BACKOFF_SECONDS": 30,  # doubled after each failed attempt
     "GATE_QUEUE_PAGE_SIZE": 50,
     "WTF_CSRF_TIME_LIMIT": None,
-    "MAX_CONTENT_LENGTH": 512 * 1024 * 1024,
+    "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,  # as sent; gate.wire caps each path decompressed
     "GATE_MAX_DIFF_BYTES": 4 * 1024 * 1024,
     "GATE_AUDIT_CHECKPOINT_SECONDS": 3600,  # the server signs a checkpoint at least this often
     "GATE_AUDIT_RETENTION_DAYS": 7 * 365 + 2,  # seven years: records and exports

@@ -8,9 +8,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_migrate import upgrade
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import (
+    DisconnectionError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from gate.resources import resource_dir
 from gate.server.extensions import db
@@ -66,3 +73,16 @@ def commit_request(response: T) -> T:
     an exception that escaped never reaches here, and the session is discarded)."""
     db.session.commit()
     return response
+
+
+def database_unavailable(exc: SQLAlchemyError) -> str | None:
+    """What to tell a client when ``exc`` means the database cannot do any work now (down,
+    unreachable, out of connections, or its disk full), logged with the driver's detail; None
+    for any other error (a bug, not an outage). Nothing was recorded: the transaction failed."""
+    if not isinstance(exc, OperationalError | InterfaceError | DisconnectionError | PoolTimeout):
+        return None
+    current_app.logger.error("gate: database unavailable: %s", exc)
+    return (
+        "the gate server cannot use its database (down, unreachable or full); "
+        "nothing was recorded, and the server's log has the cause"
+    )

@@ -128,3 +128,26 @@ def test_unreadable_token_fails_closed_for_agents(gated: GatedRepo) -> None:
     clone.commit("agent", {"train/a.py": "2\n"}, trailers=[CLAUDE_TRAILER])
     result = clone.push()
     assert not result.ok and "token file" in result.stderr and "fails closed" in result.stderr
+
+
+def test_an_agent_commit_with_a_very_long_identity_is_held_and_can_land(
+    gated: GatedRepo, server: LiveServer
+) -> None:
+    """git bounds no identity: a 400-character author name and a 500-character email are held
+    (once a 500 on PostgreSQL, then a 400, on every push), shown, approved, and land."""
+    clone = seeded(gated)
+    name, email = "N" * 400, "e" * 480 + "@bots.example.com"
+    (clone.path / "train").mkdir(exist_ok=True)
+    (clone.path / "train" / "long.py").write_text("x = 1\n")
+    clone.run("add", "-A")
+    env = {**os.environ, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email}
+    subprocess.run(["git", "commit", "-qm", "long identity"], cwd=clone.path, env=env, check=True)
+    held = clone.push()
+    assert not held.ok and "Traceback" not in held.stderr
+    request_id = request_id_from(held.gate_lines)
+    alice = server.reviewer("alice")
+    page = alice.page(f"/requests/{request_id}")
+    assert page.status_code == 200 and "N" * 299 + "\u2026" in page.text
+    assert alice.decide(request_id, "approve", "fine").status_code == 200
+    assert clone.push().ok
+    assert remote_ref(gated.bare) == clone.run("rev-parse", "HEAD").strip()

@@ -389,3 +389,25 @@ def test_approval_and_a_new_policys_first_push_do_not_deadlock(app, monkeypatch)
     assert answer["items"][0]["state"] == "approved"
     assert answer["items"][1]["state"] == "pending"
     assert audit_problems(app) == []
+
+
+def test_each_path_caps_what_a_small_gzip_body_inflates_to(server: LiveServer) -> None:
+    """Not 512 MiB for everything: a report is capped far below a hold, each after gunzip."""
+    from gate import wire
+
+    token = new_token(server.app)
+    for path, limit in wire.BODY_LIMITS.items():
+        bomb = gzip.compress(b'{"x": "' + b"0" * limit + b'"}', 1)
+        assert len(bomb) < limit // 100
+        response = requests.post(
+            f"{server.url}{path}",
+            data=bomb,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+            },
+            timeout=60,
+        )
+        assert response.status_code == 413, (path, response.text)
+        assert f"exceeds {limit} bytes" in response.json()["error"]["message"]

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from werkzeug.serving import make_server
 
 from gate.git.install import install_hook
 from tests.support.gitrepo import WorkClone
@@ -46,6 +51,19 @@ class LiveServer:
         response = session.login(username, password)
         assert response.ok and "/login" not in response.url, f"login failed for {username}"
         return session
+
+
+@contextmanager
+def live_server(app) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    """``app`` served on a free port of 127.0.0.1 by a thread, for the block."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{httpd.server_port}", app)
+    finally:
+        httpd.shutdown()
+        thread.join(5)
 
 
 def add_reviewer(app, username: str, email: str | None = None, role: str = "reviewer") -> None:  # type: ignore[no-untyped-def]

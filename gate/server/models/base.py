@@ -1,6 +1,7 @@
-"""The class every table derives from."""
+"""The class every table derives from, and how stored JSON is read back."""
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 from gate.server.extensions import Base, db
 
@@ -11,4 +12,15 @@ if TYPE_CHECKING:
 else:
     Model = db.Model
 
-__all__ = ["Model"]
+
+def read_stored_json(text: str | bytes) -> Any:
+    """A JSON column's value as stored, or None when it cannot be read back: a row written
+    before gate.wire bounded nesting may be too deep for the decoder, and one unreadable row
+    must not make every page that loads it fail. Readers treat None as "nothing stored"."""
+    try:
+        return json.loads(text)
+    except (RecursionError, ValueError):
+        return None
+
+
+__all__ = ["Model", "read_stored_json"]

@@ -10,6 +10,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -98,11 +99,16 @@ def _emails(text: str) -> set[str]:
     return {(a or b).lower() for a, b in _EMAIL_IN.findall(text)}
 
 
-def trailer_operators(trailers: list[list[str]]) -> list[str]:
-    """Emails named in a commit's ``On-behalf-of:`` trailers (lower-cased, sorted)."""
+def trailer_operators(trailers: Any) -> list[str]:
+    """Emails named in a commit's ``On-behalf-of:`` trailers (lower-cased, sorted); stored
+    trailers of another shape (rows from before gate.wire) name no one."""
     found: set[str] = set()
-    for trailer in trailers or []:
-        if len(trailer) == 2 and str(trailer[0]).strip().lower() == "on-behalf-of":
+    for trailer in trailers if isinstance(trailers, list) else []:
+        if (
+            isinstance(trailer, list)
+            and len(trailer) == 2
+            and str(trailer[0]).strip().lower() == "on-behalf-of"
+        ):
             found |= _emails(str(trailer[1]))
     return sorted(found)
 
@@ -111,7 +117,8 @@ def operators(request: ApprovalRequest) -> set[str]:
     """Emails of the humans operating the agent: On-behalf-of trailers and the policy's owner."""
     found: set[str] = set()
     for item in request.items:
-        found.update(trailer_operators((item.meta or {}).get("commit", {}).get("trailers", [])))
+        commit = item.meta.get("commit") if isinstance(item.meta, dict) else None
+        found.update(trailer_operators(commit.get("trailers") if isinstance(commit, dict) else []))
     if request.agent_owner:
         found.add(request.agent_owner.lower())
     return found

@@ -35,7 +35,7 @@ from gate.server.services import audit, notify
 from gate.server.services.actor import Actor
 from gate.server.services.pauses import apply_pauses
 from gate.server.services.progress import eligibility_rules, request_summary
-from gate.wire import HoldRequest
+from gate.wire import EMAIL_LEN, NAME_LEN, HoldRequest
 
 KEY_CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's parameter limits
 
@@ -289,6 +289,12 @@ def _note_policy(report: HoldReport, actor: Actor) -> None:
         )
 
 
+def clipped(text: str, size: int) -> str:
+    """``text`` cut to fit a column of ``size`` characters, the cut marked with an ellipsis (the
+    whole text stays in the item's ``meta``)."""
+    return text if len(text) <= size else text[: size - 1] + "\u2026"
+
+
 def _new_request(
     repo: Repository,
     report: HoldReport,
@@ -336,10 +342,10 @@ def _new_request(
                 "key": item["key"],
                 "kind": item["kind"],
                 "active": True,
-                "author_name": author["name"],
-                "author_email": author["email"],
-                "committer_name": committer["name"],
-                "committer_email": committer["email"],
+                "author_name": clipped(author["name"], NAME_LEN),
+                "author_email": clipped(author["email"], EMAIL_LEN),
+                "committer_name": clipped(committer["name"], NAME_LEN),
+                "committer_email": clipped(committer["email"], EMAIL_LEN),
                 "summary": message.split("\n", 1)[0][:500],
                 "message": message,
                 "meta": {k: v for k, v in item.items() if k in ("commit", "reason", "removed")},

@@ -109,7 +109,7 @@ def add_user():  # type: ignore[no-untyped-def]
     return redirect(url_for("admin.users"))
 
 
-@bp.post("/users/<int:user_id>/active")
+@bp.post("/users/<id:user_id>/active")
 @admin_required
 @fresh_password("admin.users")
 def toggle_user(user_id: int):  # type: ignore[no-untyped-def]
@@ -128,7 +128,7 @@ def toggle_user(user_id: int):  # type: ignore[no-untyped-def]
     return redirect(url_for("admin.users"))
 
 
-@bp.post("/users/<int:user_id>/password")
+@bp.post("/users/<id:user_id>/password")
 @admin_required
 @fresh_password("admin.users")
 def reset_password(user_id: int):  # type: ignore[no-untyped-def]
@@ -208,7 +208,7 @@ def create_token():  # type: ignore[no-untyped-def]
     return _token_page(secret)
 
 
-@bp.post("/tokens/<int:token_id>/revoke")
+@bp.post("/tokens/<id:token_id>/revoke")
 @admin_required
 @fresh_password("admin.tokens")
 def revoke_token(token_id: int):  # type: ignore[no-untyped-def]
@@ -266,7 +266,7 @@ def add_group():  # type: ignore[no-untyped-def]
     return redirect(url_for("admin.group_list"))
 
 
-@bp.post("/groups/<int:group_id>/members")
+@bp.post("/groups/<id:group_id>/members")
 @admin_required
 @fresh_password("admin.group_list")
 def set_members(group_id: int):  # type: ignore[no-untyped-def]
@@ -354,7 +354,7 @@ def add_webhook():  # type: ignore[no-untyped-def]
     return _webhook_page(secret)
 
 
-@bp.post("/webhooks/<int:webhook_id>/active")
+@bp.post("/webhooks/<id:webhook_id>/active")
 @admin_required
 @fresh_password("admin.webhooks")
 def toggle_webhook(webhook_id: int):  # type: ignore[no-untyped-def]

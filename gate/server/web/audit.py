@@ -34,7 +34,7 @@ from gate.server.services.checkpoints import (
     maybe_checkpoint,
 )
 from gate.server.services.exports import export_audit
-from gate.server.web import require_role
+from gate.server.web import require_role, row_id
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 AUDIT_ROLES = ("auditor", "admin")
@@ -79,9 +79,10 @@ def checkpoints():  # type: ignore[no-untyped-def]
     whoever holds one can later show that the log was cut short or rewritten.
     """
     raw = request.args.get("before", "")
-    if raw and not raw.isdigit():
+    before = row_id(raw)
+    if raw and before is None:
         return jsonify(error="before must be a checkpoint id (a whole number)"), 400
-    page = checkpoint_page(int(raw) if raw else None, FEED_PAGE)
+    page = checkpoint_page(before, FEED_PAGE)
     more = len(page) == FEED_PAGE
     return jsonify(
         checkpoints=[
@@ -98,7 +99,7 @@ def checkpoints():  # type: ignore[no-untyped-def]
     )
 
 
-@bp.get("/checkpoints/<int:checkpoint_id>.note")
+@bp.get("/checkpoints/<id:checkpoint_id>.note")
 def checkpoint_note(checkpoint_id: int):  # type: ignore[no-untyped-def]
     """One checkpoint as a file to keep and pass to ``gate audit verify --checkpoint``."""
     checkpoint = db.session.get(AuditCheckpoint, checkpoint_id)

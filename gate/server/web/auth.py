@@ -90,7 +90,7 @@ def _single_sign_on() -> None:
     if not header or not proxies or (request.blueprint or "") == "api":
         return
     value = request.headers.get(header, "")
-    if not value or not trusted_proxy(request.remote_addr, proxies):
+    if not value or "\x00" in value or not trusted_proxy(request.remote_addr, proxies):
         return
     user = user_for_sso(value[:320])
     if user is None or (current_user.is_authenticated and current_user.id == user.id):

@@ -1,6 +1,8 @@
 """Held commits' diffs made readable: per-file views, guarded files first, Pygments on the server.
 
 Pure functions over the JSON the hook sent (gate.git.diffs.FileDiff as dicts); no database.
+Stored rows are read defensively: rows written before the API validated bodies (gate.wire) can
+hold any JSON, and a field of the wrong type shows as empty, never as an error page.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class FileView:
     new_id: str
     lines: list[Line] = field(default_factory=list)
     plain: str = ""  # the unified diff as text, for copying and searching, when small enough
+    patch: str = ""  # the stored patch text, highlighted into ``lines`` by ``show_patch``
 
     @property
     def collapsed(self) -> bool:
@@ -65,6 +68,7 @@ class DiffView:
     parent: str | None
     truncated: bool
     files: list[FileView]
+    unreadable: int = 0  # stored file entries that are not objects (rows from before gate.wire)
 
 
 def highlight_css() -> str:
@@ -144,43 +148,99 @@ def patch_lines(path: str, patch: str) -> list[Line]:
     return lines
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _count(value: Any) -> int:
+    """A stored count: a whole number of at least 0; anything else (text, Infinity read back
+    as a float, a list) shows as 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def stored_guards(value: Any) -> dict[str, list[str]]:
+    """A held item's guards (guard -> paths), keeping only what has the right types."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        guard: [p for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
+        for guard, paths in value.items()
+        if isinstance(guard, str)
+    }
+
+
+def stored_signals(value: Any) -> list[dict[str, str]]:
+    """A held item's agent signals, each a mapping of text to text."""
+    if not isinstance(value, list):
+        return []
+    return [
+        {k: v for k, v in signal.items() if isinstance(v, str)}
+        for signal in value
+        if isinstance(signal, dict)
+    ]
+
+
 def _file_view(entry: dict[str, Any], guard_paths: dict[str, set[str]]) -> FileView:
-    path = str(entry.get("path", ""))
-    old_path = entry.get("old_path")
+    path = _text(entry.get("path"))
+    old_path = entry.get("old_path") if isinstance(entry.get("old_path"), str) else None
     guards = sorted(
         guard for guard, paths in guard_paths.items() if path in paths or old_path in paths
     )
     view = FileView(
         path=path,
         old_path=old_path,
-        status=str(entry.get("status", "")),
-        old_mode=str(entry.get("old_mode", "")),
-        new_mode=str(entry.get("new_mode", "")),
+        status=_text(entry.get("status")),
+        old_mode=_text(entry.get("old_mode")),
+        new_mode=_text(entry.get("new_mode")),
         guards=guards,
-        binary=bool(entry.get("binary")),
-        too_large=bool(entry.get("too_large")),
-        truncated=bool(entry.get("truncated")),
-        additions=int(entry.get("additions") or 0),
-        deletions=int(entry.get("deletions") or 0),
-        old_size=int(entry.get("old_size") or 0),
-        new_size=int(entry.get("new_size") or 0),
-        old_id=str(entry.get("old_id", "")),
-        new_id=str(entry.get("new_id", "")),
+        binary=entry.get("binary") is True,
+        too_large=entry.get("too_large") is True,
+        truncated=entry.get("truncated") is True,
+        additions=_count(entry.get("additions")),
+        deletions=_count(entry.get("deletions")),
+        old_size=_count(entry.get("old_size")),
+        new_size=_count(entry.get("new_size")),
+        old_id=_text(entry.get("old_id")),
+        new_id=_text(entry.get("new_id")),
     )
     patch = entry.get("patch")
-    if isinstance(patch, str) and patch and not view.binary:
-        view.lines = patch_lines(path, patch)
-        if len(patch) <= MAX_PLAIN_COPY:
-            view.plain = patch
+    if isinstance(patch, str) and not view.binary:
+        view.patch = patch
     return view
 
 
-def diff_views(diffs: list[dict[str, Any]], guards: dict[str, list[str]]) -> list[DiffView]:
-    """One view per parent; in each, guarded files first, then the rest, each by path."""
-    guard_paths = {guard: set(paths) for guard, paths in (guards or {}).items()}
+def show_patch(view: FileView) -> None:
+    """Highlight a file's stored patch into its lines (and keep a plain copy when small): the
+    costly part of a page, so done only for the files a page shows."""
+    if view.patch and not view.lines:
+        view.lines = patch_lines(view.path, view.patch)
+        if len(view.patch) <= MAX_PLAIN_COPY:
+            view.plain = view.patch
+
+
+def diff_views(diffs: Any, guards: Any, *, highlight: bool = True) -> list[DiffView]:
+    """One view per parent; in each, guarded files first, then the rest, each by path; every
+    patch highlighted unless ``highlight`` is false (see ``show_patch``). Entries of the wrong
+    type are left out (see the module's note on stored rows)."""
+    guard_paths = {guard: set(paths) for guard, paths in stored_guards(guards).items()}
     views = []
-    for diff in diffs or []:
-        files = [_file_view(entry, guard_paths) for entry in diff.get("files", [])]
+    for diff in diffs if isinstance(diffs, list) else []:
+        if not isinstance(diff, dict):
+            continue
+        entries = diff.get("files")
+        entries = entries if isinstance(entries, list) else []
+        files = [_file_view(entry, guard_paths) for entry in entries if isinstance(entry, dict)]
+        if highlight:
+            for view in files:
+                show_patch(view)
         files.sort(key=lambda f: (not f.guards, f.path))
-        views.append(DiffView(diff.get("parent"), bool(diff.get("truncated")), files))
+        parent = diff.get("parent")
+        views.append(
+            DiffView(
+                parent if isinstance(parent, str) else None,
+                diff.get("truncated") is True,
+                files,
+                len(entries) - len(files),
+            )
+        )
     return views

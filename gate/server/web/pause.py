@@ -18,7 +18,7 @@ from gate.server.services.pauses import (
     start_pause,
     stop_pauses,
 )
-from gate.server.web import require_role, shows_refusals, web_actor
+from gate.server.web import require_role, row_id, shows_refusals, web_actor
 
 bp = Blueprint("pause", __name__, url_prefix="/admin/pause")
 
@@ -102,6 +102,10 @@ def stop():  # type: ignore[no-untyped-def]
     if not _checked_password(form.password.data or ""):
         return _render(StartForm(prefix="start"), form, 403)
     raw = (form.pause_id.data or "").strip()
-    stopped = stop_pauses(current_user, int(raw) if raw.isdigit() else None, actor=web_actor())
+    pause_id = row_id(raw)
+    if raw and pause_id is None:  # a bad id must not mean "every pause"
+        flash(f"The pause was not stopped: there is no pause {raw[:40]!r}.", "error")
+        return _render(StartForm(prefix="start"), form, 404)
+    stopped = stop_pauses(current_user, pause_id, actor=web_actor())
     flash("Stopped pause " + ", ".join(str(p.id) for p in stopped) + ".", "ok")
     return redirect(url_for("pause.index"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask import request as http
@@ -10,6 +11,7 @@ from flask_login import current_user
 
 from gate.server.database import transaction
 from gate.server.extensions import db
+from gate.server.models import HeldItem
 from gate.server.services import ServiceError
 from gate.server.services.decisions import (
     StepUpFailed,
@@ -24,9 +26,10 @@ from gate.server.services.decisions import (
 )
 from gate.server.services.progress import approvers, eligibility_rules, guard_progress
 from gate.server.services.queue import QueueFilters, filter_options, search_requests
-from gate.server.web import require_role, shows_refusals, web_actor
-from gate.server.web.diffview import diff_views, highlight_css
+from gate.server.web import require_role, row_id, shows_refusals, web_actor
+from gate.server.web.diffview import diff_views, highlight_css, stored_guards, stored_signals
 from gate.server.web.forms import ActionForm, DecisionForm
+from gate.server.web.requestpage import MESSAGE_SHOWN, SIGNALS_SHOWN, request_page
 
 bp = Blueprint("review", __name__)
 
@@ -67,13 +70,13 @@ def queue():  # type: ignore[no-untyped-def]
     )
 
 
-@bp.get("/requests/<int:request_id>")
+@bp.get("/requests/<id:request_id>")
 @require_role()
 def detail(request_id: int):  # type: ignore[no-untyped-def]
-    return _render_detail(request_id, DecisionForm())
+    return _render_detail(request_id, DecisionForm(), page=row_id(http.args.get("page", "")) or 1)
 
 
-def _render_detail(request_id: int, form: DecisionForm, status: int = 200):  # type: ignore[no-untyped-def]
+def _render_detail(request_id: int, form: DecisionForm, status: int = 200, page: int = 1):  # type: ignore[no-untyped-def]
     try:
         req = get_request(request_id)
     except ServiceError:
@@ -84,19 +87,21 @@ def _render_detail(request_id: int, form: DecisionForm, status: int = 200):  # t
         for d in req.decisions
         if d.reviewer_id == current_user.id and d.verdict == "approve" and d.withdrawn_at is None
     ]
+    shown = {item.id: _shown_item(item) for item in req.items}
     signals: dict[tuple[str, ...], dict[str, str]] = {}
-    guard_paths: dict[str, list[str]] = {}
-    for item in req.items:
-        for signal in item.signals:
+    guard_paths: dict[str, dict[str, None]] = {}  # guard -> its paths, in order, each once
+    for item in shown.values():
+        for signal in item["signals"]:
             signals.setdefault(tuple(sorted(signal.values())), signal)
-        for guard, paths in item.guards.items():
-            guard_paths.setdefault(guard, [])
-            guard_paths[guard] += [p for p in paths if p not in guard_paths[guard]]
+        for guard, paths in item["guards"].items():
+            guard_paths.setdefault(guard, {}).update(dict.fromkeys(paths))
     return (
         render_template(
             "review/detail.html",
             signals=list(signals.values()),
-            guard_paths=guard_paths,
+            message_shown=MESSAGE_SHOWN,
+            signals_shown=SIGNALS_SHOWN,
+            guard_paths={guard: list(paths) for guard, paths in guard_paths.items()},
             req=req,
             form=form,
             action_form=ActionForm(),
@@ -107,18 +112,34 @@ def _render_detail(request_id: int, form: DecisionForm, status: int = 200):  # t
             operators=sorted(operators(req)),
             attestation=attestation_for(req),
             my_approval=mine[0] if mine else None,
-            views={item.id: diff_views(item.diffs, item.guards) for item in req.items},
+            shown=shown,
+            page=request_page(
+                req.items,
+                [diff_views(item.diffs, item.guards, highlight=False) for item in req.items],
+                page,
+            ),
             highlight_css=highlight_css(),
         ),
         status,
     )
 
 
+def _shown_item(item: HeldItem) -> dict[str, Any]:
+    """An item's stored JSON as the page shows it, of the right types whatever the row holds."""
+    meta = item.meta if isinstance(item.meta, dict) else {}
+    removed = meta.get("removed")
+    return {
+        "signals": stored_signals(item.signals),
+        "guards": stored_guards(item.guards),
+        "removed": [r for r in removed if isinstance(r, str)] if isinstance(removed, list) else [],
+    }
+
+
 def _refused(exc: ServiceError, request_id: int):  # type: ignore[no-untyped-def]
     return _render_detail(request_id, DecisionForm(), exc.status)
 
 
-@bp.post("/requests/<int:request_id>/decision")
+@bp.post("/requests/<id:request_id>/decision")
 @require_role()
 @shows_refusals(_refused)
 def decision(request_id: int):  # type: ignore[no-untyped-def]
@@ -152,7 +173,7 @@ def _withdraw_refused(exc: ServiceError, request_id: int):  # type: ignore[no-un
     return _render_detail(request_id, DecisionForm(formdata=None), exc.status)
 
 
-@bp.post("/requests/<int:request_id>/withdraw")
+@bp.post("/requests/<id:request_id>/withdraw")
 @require_role()
 @shows_refusals(_withdraw_refused)
 def withdraw(request_id: int):  # type: ignore[no-untyped-def]
