@@ -314,6 +314,27 @@ class Git:
             refs[name] = oid
         return refs
 
+    def symbolic_refs(self, names: "Iterable[str]" = ()) -> dict[str, str]:
+        """Every symbolic ref under refs/ and the ref it names; also each of ``names`` that is
+        a symbolic ref whose target does not exist yet (for-each-ref leaves those out)."""
+        out = self.run(["for-each-ref", "--format=%(symref)%00%(refname)"])
+        found = {}
+        for line in out.decode("utf-8", errors="surrogateescape").splitlines():
+            target, _, name = line.partition("\0")
+            if target:
+                found[name] = target
+        git_dir = self.env["GIT_DIR"]
+        for name in names:
+            if name not in found and name.startswith("refs/") and ".." not in name:
+                try:
+                    with open(f"{git_dir}/{name}", "rb") as file:
+                        head = file.read(4096)
+                except OSError:
+                    continue
+                if head.startswith(b"ref: "):
+                    found[name] = head[5:].strip().decode("utf-8", "surrogateescape")
+        return found
+
     def rev_list(
         self, options: "Iterable[str]", include: "Iterable[str]", exclude: "Iterable[str]"
     ) -> GitProcess:
