@@ -194,3 +194,61 @@ def test_pointing_a_guarded_submodule_elsewhere_is_held(gated: GatedRepo) -> Non
     held = clone.push()
     assert not held.ok, held.stderr
     assert any("train/vendor" in line for line in held.gate_lines), held.gate_lines
+
+
+# --------------------------------------------------------------------------------------------
+# On-behalf-of naming every reviewer
+
+
+def approve_subjects(server) -> list[dict]:  # type: ignore[no-untyped-def,type-arg]
+    from sqlalchemy import select
+
+    from gate.server.extensions import db
+    from gate.server.models import AuditRecord
+
+    with server.app.app_context():
+        records = db.session.scalars(
+            select(AuditRecord).where(AuditRecord.action == "decision.approve")
+        )
+        return [record.subject for record in records]
+
+
+def test_on_behalf_of_everyone_leaves_an_audited_admin_override(gated: GatedRepo, server) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.server import add_reviewer
+
+    add_reviewer(server.app, "root", role="admin")
+    clone = seeded(gated)
+    everyone = [f"On-behalf-of: {n} <{n}@example.com>" for n in ("alice", "bob", "carol", "root")]
+    clone.commit(
+        "for all of you", {"train/loop.py": "steps = 2\n"}, author=AGENT, trailers=everyone
+    )
+    request_id = request_id_from(clone.push().gate_lines)
+    for name in ("alice", "bob", "carol"):
+        refused = server.reviewer(name).decide(request_id, "approve", "")
+        assert refused.status_code == 403, name
+        assert "An admin may approve despite an On-behalf-of trailer" in refused.text
+    root = server.reviewer("root")
+    assert "As an admin you may still approve" in root.page(f"/requests/{request_id}").text
+    assert root.decide(request_id, "approve", "the trailer names everyone").ok
+    (subject,) = approve_subjects(server)
+    assert subject["reviewer"] == "root" and "On-behalf-of" in subject["overrides"][0]
+    assert clone.push().ok
+
+
+def test_an_owner_named_by_the_policy_cannot_be_overridden(server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.support.server import POLICY, add_reviewer, make_gated_repo, new_token
+
+    add_reviewer(server.app, "root", role="admin")
+    add_reviewer(server.app, "alice")
+    policy = POLICY + '\n[agents.owners]\nagent-x = "root@example.com"\n'
+    gated = make_gated_repo(tmp_path / "git", server.url, new_token(server.app), policy=policy)
+    clone = seeded(gated)
+    clone.commit(
+        "by the agent account",
+        {"train/loop.py": "steps = 8\n"},
+        trailers=["On-behalf-of: root <root@example.com>"],
+    )
+    request_id = request_id_from(clone.push(pusher="agent-x").gate_lines)
+    refused = server.reviewer("root").decide(request_id, "approve", "")
+    assert refused.status_code == 403 and "you operate the agent" in refused.text
+    assert not approve_subjects(server)
