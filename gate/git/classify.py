@@ -159,19 +159,11 @@ def guards_of_changes(git: Git, policy: Policy, changes: list[PathChange]) -> di
     for every path below it (Guard.covers); so does a change to ``.gitmodules`` for each
     submodule whose entry it changes (its URL decides what code the submodule's path holds).
     """
-    guards = policy.guards_for_paths(change.path for change in changes)
     stand_ins = [change.path for change in changes if change.new_mode in STAND_IN_MODES]
     for change in changes:
         if change.path == GITMODULES:
             stand_ins += _changed_submodule_paths(git, change)
-    if not stand_ins:
-        return guards
-    covered = policy.guards_covering(stand_ins)
-    return {
-        guard.name: sorted({*guards.get(guard.name, ()), *covered.get(guard.name, ())})
-        for guard in policy.guards
-        if guard.name in guards or guard.name in covered
-    }
+    return policy.guards_for_paths((change.path for change in changes), stand_ins)
 
 
 def _changed_submodule_paths(git: Git, change: PathChange) -> list[str]:

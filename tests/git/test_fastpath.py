@@ -110,13 +110,7 @@ def test_classification_matches_slow_path(
 
 def reference_guards(policy, repo: pygit2.Repository, oid: str) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
     """Guards by the tree walk's paths, links and submodules counting for what lies below."""
-    plain = policy.guards_for_paths(reference_paths(repo, oid))
-    covered = policy.guards_covering(reference_stand_ins(repo, oid))
-    return {
-        guard.name: sorted({*plain.get(guard.name, ()), *covered.get(guard.name, ())})
-        for guard in policy.guards
-        if guard.name in plain or guard.name in covered
-    }
+    return policy.guards_for_paths(reference_paths(repo, oid), reference_stand_ins(repo, oid))
 
 
 def git_commit(git: Git, oid: str):  # type: ignore[no-untyped-def]

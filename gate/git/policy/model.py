@@ -142,24 +142,21 @@ class Policy:
         """The guards whose patterns match ``path``, in policy order."""
         return [guard for guard in self.guards if guard.matches(path)]
 
-    def guards_for_paths(self, paths: Iterable[str]) -> dict[str, list[str]]:
-        """Guard name -> the given paths it matches (sorted, deduplicated); unmatched left out."""
-        unique = sorted(set(paths))
-        result: dict[str, list[str]] = {}
-        for guard in self.guards:
-            matched = [path for path in unique if guard.matches(path)]
-            if matched:
-                result[guard.name] = matched
-        return result
+    def guards_for_paths(
+        self, paths: Iterable[str], stand_ins: Iterable[str] = ()
+    ) -> dict[str, list[str]]:
+        """Guard name -> the given paths it matches (sorted, deduplicated); unmatched left out.
 
-    def guards_covering(self, paths: Iterable[str]) -> dict[str, list[str]]:
-        """Like ``guards_for_paths``, for paths that stand in for directories (Guard.covers)."""
-        unique = sorted(set(paths))
+        ``stand_ins``: paths of symbolic links and submodules, which count for what could lie
+        below them too (Guard.covers).
+        """
+        unique, links = sorted(set(paths)), sorted(set(stand_ins))
         result: dict[str, list[str]] = {}
         for guard in self.guards:
-            matched = [path for path in unique if guard.covers(path)]
+            matched = {path for path in unique if guard.matches(path)}
+            matched.update(path for path in links if guard.covers(path))
             if matched:
-                result[guard.name] = matched
+                result[guard.name] = sorted(matched)
         return result
 
     def to_dict(self) -> dict[str, Any]:
