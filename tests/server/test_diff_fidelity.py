@@ -146,8 +146,12 @@ def assert_table_is_patch(app: Any, path: str, patch: str) -> None:
 def git_patch(old: str, new: str, path: str, force_text: bool = True) -> str:
     """The file's patch as the hook sends it: libgit2's text, decoded as gate.git.diffs does."""
     flag = DiffOption.FORCE_TEXT if force_text else DiffOption.NORMAL
-    patch = pygit2.Patch.create_from(old.encode(), new.encode(), path, path, flag=flag)
-    return patch.data.decode("utf-8", errors="replace")
+    # The patch reads the buffers when its text is made: they must outlive it.
+    old_bytes, new_bytes = old.encode(), new.encode()
+    patch = pygit2.Patch.create_from(old_bytes, new_bytes, path, path, flag=flag)
+    text = patch.data.decode("utf-8", errors="replace")
+    del patch
+    return text
 
 
 @settings(
