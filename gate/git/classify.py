@@ -16,10 +16,16 @@ from dataclasses import dataclass, field
 
 from gate.git.commits import Commit, parse_commit
 from gate.git.detection import AgentDetector, is_agent
-from gate.git.plumbing import Git
+from gate.git.plumbing import Git, PathChange
 from gate.git.policy import Policy
-from gate.git.prefilter import FirstStage, first_stage, guard_pathspec
-from gate.git.refs import RefUpdate
+from gate.git.prefilter import (
+    GITMODULES,
+    STAND_IN_MODES,
+    FirstStage,
+    first_stage,
+    guard_pathspec,
+)
+from gate.git.refs import RefUpdate, is_zero
 from gate.git.signals import Signal
 
 
@@ -104,7 +110,9 @@ def classify(
                             raw_objects.update(git.raw_commits(first.suspects))
                             raw = raw_objects[oid]
                         commits[oid] = parse_commit(oid.decode("ascii"), raw)
-                    held[key] = _held(policy, detector, commits[oid], update, first.suspects[oid])
+                    held[key] = _held(
+                        git, policy, detector, commits[oid], update, first.suspects[oid]
+                    )
                 if held[key] is not None:
                     verdict.held_commits.append(held[key])  # type: ignore[arg-type]
         if pusher_signals and not update.is_create:
@@ -128,13 +136,59 @@ def _range_ids(
 
 
 def _held(
-    policy: Policy, detector: AgentDetector, commit: Commit, update: RefUpdate, changes: list
+    git: Git,
+    policy: Policy,
+    detector: AgentDetector,
+    commit: Commit,
+    update: RefUpdate,
+    changes: list,
 ) -> HeldCommit | None:
     signals = detector.signals(commit, update.ref)
     if not is_agent(signals):
         return None
-    guards = policy.guards_for_paths(change.path for change in changes)
+    guards = guards_of_changes(git, policy, changes)
     return HeldCommit(commit, signals, guards) if guards else None
+
+
+def guards_of_changes(git: Git, policy: Policy, changes: list[PathChange]) -> dict[str, list[str]]:
+    """The guards a commit's changes touch, and the paths by which: the one rule.
+
+    Every changed path counts as itself (Guard.matches: as written, and folded as a
+    case-insensitive, normalising checkout sees it). A symbolic link or a submodule stands in
+    for a directory whose contents come from elsewhere, so adding or changing one also counts
+    for every path below it (Guard.covers); so does a change to ``.gitmodules`` for each
+    submodule whose entry it changes (its URL decides what code the submodule's path holds).
+    """
+    stand_ins = [change.path for change in changes if change.new_mode in STAND_IN_MODES]
+    for change in changes:
+        if change.path == GITMODULES:
+            stand_ins += _changed_submodule_paths(git, change)
+    return policy.guards_for_paths((change.path for change in changes), stand_ins)
+
+
+def _changed_submodule_paths(git: Git, change: PathChange) -> list[str]:
+    """The paths of the submodules whose ``.gitmodules`` entries ``change`` adds, removes or
+    alters, read by git's own config parser (an unparsable file is an error: fail closed)."""
+    old, new = (
+        {} if is_zero(blob) else _submodule_sections(git.config_blob(blob))
+        for blob in (change.old_id, change.new_id)
+    )
+    paths: set[str] = set()
+    for name in old.keys() | new.keys():
+        if old.get(name) != new.get(name):
+            for entries in (old.get(name, []), new.get(name, [])):
+                paths.update(value for key, value in entries if key == "path")
+    return sorted(paths)
+
+
+def _submodule_sections(entries: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    sections: dict[str, list[tuple[str, str]]] = {}
+    for key, value in entries:
+        if key.startswith("submodule."):
+            name, _, variable = key[len("submodule.") :].rpartition(".")
+            if name:
+                sections.setdefault(name, []).append((variable, value))
+    return sections
 
 
 def _removal(
@@ -148,7 +202,7 @@ def _removal(
     removed = git.commit_ids([update.old], [update.new])
     guards: dict[str, set[str]] = {}
     for _, changes in git.changed_paths(removed, pathspec_of(policy)):
-        for name, paths in policy.guards_for_paths(c.path for c in changes).items():
+        for name, paths in guards_of_changes(git, policy, changes).items():
             guards.setdefault(name, set()).update(paths)
     if not guards:
         return None

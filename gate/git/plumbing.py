@@ -26,6 +26,8 @@ _CHUNK = 1 << 16
 # Input up to the smallest pipe buffer cannot block a process that reads while it writes.
 SAFE_PIPE_INPUT = 4096
 _HEX = frozenset(b"0123456789abcdef")
+# Paths with a byte outside ASCII: in the last component, or in a directory above it.
+_NON_ASCII = (":(glob)**/*[!\x01-\x7f]*", ":(glob)**/*[!\x01-\x7f]*/**")
 _DIFF_TREE = ["diff-tree", "--stdin", "-r", "--root", "-m", "-z", "--no-renames", "--no-ext-diff"]
 
 
@@ -175,13 +177,23 @@ class GitProcess:
 class PathChange:
     """One path a commit changes against one parent; renames appear as a delete and an add."""
 
-    __slots__ = ("new_mode", "old_mode", "path", "status")
+    __slots__ = ("new_id", "new_mode", "old_id", "old_mode", "path", "status")
 
-    def __init__(self, status: str, path: str, old_mode: str, new_mode: str) -> None:
+    def __init__(
+        self,
+        status: str,
+        path: str,
+        old_mode: str,
+        new_mode: str,
+        old_id: str = "",
+        new_id: str = "",
+    ) -> None:
         self.status = status  # A, D, M, T (type), or M with differing modes
         self.path = path
         self.old_mode = old_mode
         self.new_mode = new_mode
+        self.old_id = old_id  # the blob (or gitlink commit) ids; all zeros when absent
+        self.new_id = new_id
 
     def __repr__(self) -> str:
         return f"PathChange({self.status!r}, {self.path!r})"
@@ -199,10 +211,12 @@ class ChangedPaths:
 
     def __init__(self, env: dict[str, str], pathspec: "Iterable[str]" = ()) -> None:
         self.env = env
-        self.args = ["--literal-pathspecs", *_DIFF_TREE]
+        self.args = [*_DIFF_TREE]
         pathspec = list(pathspec)
         if pathspec:
-            self.args += ["--", *pathspec]
+            # Guards match names case-insensitively and Unicode-normalised too, which git's
+            # icase (ASCII only) cannot express: every name with a non-ASCII byte is listed.
+            self.args += ["--", *(f":(literal,icase){p}" for p in pathspec), *_NON_ASCII]
         self.pending: list[bytes] = []
         self.size = 0
         self.git: GitProcess | None = None
@@ -270,10 +284,19 @@ def parse_raw_diff(output: bytes) -> "dict[bytes, list[PathChange]]":
         field = fields[index]
         index += 1
         if field.startswith(b":"):
-            old_mode, new_mode, _, _, status = field[1:].split(b" ")
+            old_mode, new_mode, old_id, new_id, status = field[1:].split(b" ")
             path = fields[index].decode("utf-8", "surrogateescape")
             index += 1
-            current.append(PathChange(status.decode(), path, old_mode.decode(), new_mode.decode()))
+            current.append(
+                PathChange(
+                    status.decode(),
+                    path,
+                    old_mode.decode(),
+                    new_mode.decode(),
+                    old_id.decode(),
+                    new_id.decode(),
+                )
+            )
         elif field:
             oid = field.split()[0]
             if not is_object_id(oid):
@@ -313,6 +336,27 @@ class Git:
             oid, _, name = line.partition(" ")
             refs[name] = oid
         return refs
+
+    def symbolic_refs(self, names: "Iterable[str]" = ()) -> dict[str, str]:
+        """Every symbolic ref under refs/ and the ref it names; also each of ``names`` that is
+        a symbolic ref whose target does not exist yet (for-each-ref leaves those out)."""
+        out = self.run(["for-each-ref", "--format=%(symref)%00%(refname)"])
+        found = {}
+        for line in out.decode("utf-8", errors="surrogateescape").splitlines():
+            target, _, name = line.partition("\0")
+            if target:
+                found[name] = target
+        git_dir = self.env["GIT_DIR"]
+        for name in names:
+            if name not in found and name.startswith("refs/") and ".." not in name:
+                try:
+                    with open(f"{git_dir}/{name}", "rb") as file:
+                        head = file.read(4096)
+                except OSError:
+                    continue
+                if head.startswith(b"ref: "):
+                    found[name] = head[5:].strip().decode("utf-8", "surrogateescape")
+        return found
 
     def rev_list(
         self, options: "Iterable[str]", include: "Iterable[str]", exclude: "Iterable[str]"
@@ -413,6 +457,24 @@ class Git:
         lister.add(oid.encode("ascii") for oid in commit_ids)
         for oid, changes in lister.finish().items():
             yield oid.decode("ascii"), changes
+
+    def config_blob(self, blob_id: str) -> "list[tuple[str, str]]":
+        """A config-format blob (``.gitmodules``) as git parses it: (key, value) in order.
+
+        GateError when git cannot parse it: the caller cannot then say what it configures.
+        """
+        out = self.run(["config", "--blob", blob_id, "--null", "--list"])
+        entries = []
+        for record in out.split(b"\0"):
+            if record:
+                key, _, value = record.partition(b"\n")
+                entries.append(
+                    (
+                        key.decode("utf-8", "surrogateescape"),
+                        value.decode("utf-8", "surrogateescape"),
+                    )
+                )
+        return entries
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         git = self.spawn(["merge-base", "--is-ancestor", ancestor, descendant])

@@ -14,7 +14,7 @@ import sys
 from gate.errors import GateError
 from gate.git.plumbing import Git, environ_of_process
 from gate.git.prefilter import find_pusher, first_stage, load_artifact
-from gate.git.refs import is_protected, parse_ref_updates
+from gate.git.refs import is_protected, parse_ref_updates, through_symbolic_refs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -54,11 +54,17 @@ def decide(
         artifact = load_artifact(git_dir) or {}
     else:
         patterns = artifact["protected_refs"]
+    git = Git(git_dir, environ)
+    if not all(is_protected(u.ref, patterns) for u in updates):
+        # A name that is not protected may still move a protected ref (symbolic refs).
+        literal = [p for p in patterns if "*" not in p]
+        symrefs = git.symbolic_refs([*(u.ref for u in updates), *literal])
+        if symrefs:
+            updates = through_symbolic_refs(updates, patterns, symrefs)
     protected = [u for u in updates if is_protected(u.ref, patterns)]
     if not protected:
         return [], state
     pusher = find_pusher(environ)
-    git = Git(git_dir, environ)
     first = None
     if "pathspec" in artifact:
         first = first_stage(

@@ -45,6 +45,10 @@ PUSHER_VARIABLES = (
 # does not lower to it (tests check every code point).
 _FOLD = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
 _GLOB_CHARS = frozenset("*?[\\")
+# Changes that stand for more than their own path (gate.git.classify.guards_of_changes): a
+# symbolic link or a submodule at a path, and the file that says where submodules come from.
+STAND_IN_MODES = ("120000", "160000")
+GITMODULES = ".gitmodules"
 
 
 def _package_stamp() -> tuple:
@@ -87,6 +91,17 @@ def fold(text: str) -> str:
     return text.lower() if text.isascii() else text.translate(_FOLD).lower()
 
 
+def fold_path(path: str) -> str:
+    """A path as a case-insensitive, normalising checkout (macOS, Windows) sees it: Unicode
+    NFC, case-folded. ``TRAIN/x`` and ``train/x``, or ``é`` composed and decomposed, are one
+    file there, so guards match the folded name too (gate.git.policy.model.Guard)."""
+    if path.isascii():
+        return path.lower()
+    import unicodedata  # only for non-ASCII names
+
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", path).casefold())
+
+
 def may_match(text: str, rules: "Iterable[tuple[Sequence[str], Sequence[Sequence[str]]]]") -> bool:
     """Whether any rule (trigger, clauses) might match: ``text`` has a string of each clause."""
     for trigger, clauses in rules:
@@ -103,11 +118,16 @@ def _live(text: str, rules: list) -> list:
 
 
 def guard_pathspec(patterns: "Iterable[str]") -> list[str]:
-    """Literal directory prefixes that every path a guard matches lies in, for diff-tree.
+    """Literal top directories that every path the guards reach lies in, for diff-tree.
 
-    A gitignore pattern is anchored when it has a '/' before its end; its leading components
-    without wildcards are its prefix. An unanchored pattern (``*.ckpt``, ``lnk``) can match
-    anywhere: then no pruning at all (an empty list). Negated patterns only narrow a guard.
+    A gitignore pattern is anchored when it has a '/' before its end; the first of its
+    leading components without wildcards is its top directory (the first, not all of them: a
+    symbolic link at ``configs`` stands for ``configs/train/`` too). An unanchored pattern
+    (``*.ckpt``, ``lnk``) can match anywhere: then no pruning at all (an empty list). Negated
+    patterns only narrow a guard. ``.gitmodules`` is always listed, since it says where each
+    submodule's contents come from. diff-tree matches them case-insensitively and also lists
+    every path with a non-ASCII byte (gate.git.plumbing.ChangedPaths), as guards match folded
+    names (``fold_path``).
     """
     prefixes = set()
     for pattern in patterns:
@@ -115,16 +135,12 @@ def guard_pathspec(patterns: "Iterable[str]") -> list[str]:
             continue
         body = pattern.rstrip("/")
         anchored = body.startswith("/") or "/" in body.lstrip("/")
-        parts = body.lstrip("/").split("/")
-        literal = []
-        for part in parts:
-            if not part or _GLOB_CHARS.intersection(part) or part in (".", ".."):
-                break
-            literal.append(part)
+        first = body.lstrip("/").split("/")[0]
+        literal = first and not _GLOB_CHARS.intersection(first) and first not in (".", "..")
         if not anchored or not literal or "\0" in pattern:
             return []
-        prefixes.add("/".join(literal))
-    return sorted(prefixes)
+        prefixes.add(first)
+    return sorted(prefixes | {GITMODULES}) if prefixes else []
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,13 +293,15 @@ def first_stage(
         finally:
             rev_list.release()
             paths.stop()
-        if guard_rules is not None:
+        if guard_rules is not None and not _stands_in(output):
             # The output tested as a whole first: ids, modes and status letters are in it too,
             # which can only let more through. Mostly no rule is live and nothing is parsed.
-            guard_rules = _live(output.decode("utf-8", "surrogateescape"), guard_rules)
+            text = output.decode("utf-8", "surrogateescape")
+            guard_rules = _live(f"{text}\0{fold_path(text)}", guard_rules)
+        tops = None if rules is None else rules["stand_in_tops"]
         if guard_rules is None or guard_rules:
             for oid, changed in parse_raw_diff(output).items():
-                if guard_rules is None or _may_be_guarded(changed, guard_rules):
+                if guard_rules is None or _may_be_guarded(changed, guard_rules, tops):
                     stage.suspects[oid] = changed
     stage.settled = rules is not None and not stage.suspects and not stage.rewrites
     return stage
@@ -326,5 +344,29 @@ def _keep(chunk: bytes, agent_rules: list | None, stage: FirstStage) -> list[byt
     return kept
 
 
-def _may_be_guarded(changes: list, guard_rules: list) -> bool:
-    return any(may_match(change.path, guard_rules) for change in changes)
+def _stands_in(output: bytes) -> bool:
+    """Whether diff-tree's raw output may hold a change that stands for more than its path
+    (a new mode 120000 or 160000 follows a space; a path is a NUL-separated field)."""
+    return (
+        b" 120000 " in output
+        or b" 160000 " in output
+        or b"\0.gitmodules\0" in output
+        or output.endswith(b"\0.gitmodules")
+    )
+
+
+def _may_be_guarded(changes: list, guard_rules: list, tops: "list[str] | None") -> bool:
+    """Whether a guard might match a change: its path as written or folded against the rules
+    (which hold the folded patterns' literals too), or a change that stands for more: a link
+    or submodule in one of the ``tops`` (gate.git.policy.paths.stand_in_tops; None: anywhere),
+    or .gitmodules."""
+    for change in changes:
+        if change.path == GITMODULES:
+            return True
+        if change.new_mode in STAND_IN_MODES:
+            top = change.path.partition("/")[0]
+            if tops is None or top in tops or fold_path(top) in tops:
+                return True
+        if may_match(change.path, guard_rules) or may_match(fold_path(change.path), guard_rules):
+            return True
+    return False

@@ -117,3 +117,49 @@ def _match_part(pattern: str, name: str) -> bool:
             return False
         pos = found + len(chunk)
     return True
+
+
+# A symbolic ref under refs/ (``refs/heads/alias`` holding ``ref: refs/heads/main``) is updated
+# by receive-pack through to the ref it names, while pre-receive is told the name pushed: an
+# unprotected name would let a push land on a protected ref unchecked. git follows at most
+# this many levels (refs/files-backend.c, SYMREF_MAXDEPTH).
+SYMREF_MAXDEPTH = 5
+
+
+def resolve(ref: str, symrefs: "dict[str, str]") -> str:
+    """The ref that an update of ``ref`` changes: ``ref`` itself unless it is a symbolic ref."""
+    for _ in range(SYMREF_MAXDEPTH):
+        target = symrefs.get(ref)
+        if target is None:
+            return ref
+        ref = target
+    raise GateError(f"symbolic ref loop or chain too deep at {ref}")
+
+
+def through_symbolic_refs(
+    updates: "list[RefUpdate]", patterns: "Iterable[str]", symrefs: "dict[str, str]"
+) -> "list[RefUpdate]":
+    """Each update named by the protected ref it really changes, when it changes one.
+
+    Both ways an update reaches a protected ref through a symbolic ref count: the pushed name
+    is a symbolic ref to a protected ref (git writes the target), or a protected ref is a
+    symbolic ref to the pushed name (its value moves with it). Other updates keep their names.
+    """
+    patterns = list(patterns)
+    aliases: dict[str, str] = {}  # resolved ref -> a protected symbolic ref resolving to it
+    for name in symrefs:
+        if is_protected(name, patterns):
+            aliases.setdefault(resolve(name, symrefs), name)
+    result: list[RefUpdate] = []
+    for update in updates:
+        ref = update.ref
+        if not is_protected(ref, patterns):
+            target = resolve(ref, symrefs)
+            if is_protected(target, patterns):
+                ref = target
+            elif target in aliases:
+                ref = aliases[target]
+        moved = update if ref == update.ref else RefUpdate(update.old, update.new, ref)
+        if moved not in result:
+            result.append(moved)
+    return result

@@ -32,6 +32,7 @@ from gate.git.catalog import (
 )
 from gate.git.config import CONFIG_NAME, HookConfig, load_hook_config
 from gate.git.policy import Policy, build_policy, load_policy, parse_policy
+from gate.git.policy.paths import folded_patterns, stand_in_tops
 from gate.git.prefilter import (
     ARTIFACT_NAME,
     guard_pathspec,
@@ -201,16 +202,18 @@ def prefilter_rules(state: HookState) -> dict[str, Any] | None:
             include_rules = [
                 source
                 for guard in state.policy.guards
-                for source, include in guard.rules
+                for source, include in (*guard.rules, *guard.folded_rules)
                 if include
             ]
             guard_rules = path_rules(include_rules)
         except GateError:  # pathspec refused a pattern: the exact stage reports it
             guard_rules = None
+        patterns = [p for guard in state.policy.guards for p in guard.paths]
         return {
             "pusher_rules": pusher_rules,
             "agent_rules": agent_rules,
             "guard_rules": guard_rules,
+            "stand_in_tops": stand_in_tops([*patterns, *folded_patterns(patterns)]),
         }
     except Exception:
         return None

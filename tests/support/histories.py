@@ -140,6 +140,18 @@ def reference_paths(repo: pygit2.Repository, oid: str) -> set[str]:
     return {p.decode("utf-8", errors="surrogateescape") for p in paths}
 
 
+def reference_stand_ins(repo: pygit2.Repository, oid: str) -> set[str]:
+    """Paths where the commit adds or changes a symbolic link or a submodule (gitlink)."""
+    commit = repo[oid]
+    mine = flatten(repo, commit.tree)
+    links = (pygit2.enums.FileMode.LINK, pygit2.enums.FileMode.COMMIT)
+    paths: set[bytes] = set()
+    for parent in commit.parents or [None]:
+        theirs = flatten(repo, parent.tree if parent is not None else None)
+        paths |= {p for p, entry in mine.items() if entry[0] in links and theirs.get(p) != entry}
+    return {p.decode("utf-8", errors="surrogateescape") for p in paths}
+
+
 def reference_commits(repo: pygit2.Repository, new: str, hide: list[str]) -> list[str]:
     walker = repo.walk(new)
     for oid in hide:

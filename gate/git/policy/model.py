@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from gate.git.policy.paths import GuardMatcher, GuardRules, compile_path_patterns, guard_rules
+from gate.git.policy.paths import (
+    GuardMatcher,
+    GuardRules,
+    compile_path_patterns,
+    folded_patterns,
+    guard_rules,
+)
+from gate.git.prefilter import fold_path
 from gate.git.refs import is_protected as ref_is_protected
 
 if TYPE_CHECKING:
@@ -43,17 +50,36 @@ class Guard:
         return GuardMatcher(self.paths, source=f"guard {self.name!r}")
 
     @cached_property
+    def _folded_matcher(self) -> GuardMatcher:
+        return GuardMatcher(folded_patterns(self.paths), source=f"guard {self.name!r}")
+
+    @cached_property
     def rules(self) -> GuardRules:
         """pathspec's regexes for these patterns: the fast path takes its literals from them."""
         return guard_rules(self.paths, source=f"guard {self.name!r}")
+
+    @cached_property
+    def folded_rules(self) -> GuardRules:
+        """The same for the folded patterns (Guard.matches tries folded names too)."""
+        return guard_rules(folded_patterns(self.paths), source=f"guard {self.name!r}")
 
     def use_rules(self, rules: GuardRules) -> None:
         """Take ``rules`` translated earlier by ``guard_rules`` (the hook's cache)."""
         self.__dict__["rules"] = tuple((str(source), bool(include)) for source, include in rules)
 
     def matches(self, path: str) -> bool:
-        """Whether the repository-relative ``path`` is guarded (gitignore semantics, with '!')."""
-        return self._matcher.matches(path)
+        """Whether the repository-relative ``path`` is guarded (gitignore semantics, with '!'):
+        as written, or folded as a case-insensitive, normalising checkout would see it."""
+        return self._matcher.matches(path) or self._folded_matcher.matches(fold_path(path))
+
+    def covers(self, path: str) -> bool:
+        """Whether ``path``, standing in for a directory (a symbolic link or a submodule, whose
+        contents come from elsewhere), is guarded or could hold guarded paths below it."""
+        return (
+            self.matches(path)
+            or self._matcher.reaches(path)
+            or self._folded_matcher.reaches(fold_path(path))
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "paths": list(self.paths), "approvals": self.approvals}
@@ -116,14 +142,21 @@ class Policy:
         """The guards whose patterns match ``path``, in policy order."""
         return [guard for guard in self.guards if guard.matches(path)]
 
-    def guards_for_paths(self, paths: Iterable[str]) -> dict[str, list[str]]:
-        """Guard name -> the given paths it matches (sorted, deduplicated); unmatched left out."""
-        unique = sorted(set(paths))
+    def guards_for_paths(
+        self, paths: Iterable[str], stand_ins: Iterable[str] = ()
+    ) -> dict[str, list[str]]:
+        """Guard name -> the given paths it matches (sorted, deduplicated); unmatched left out.
+
+        ``stand_ins``: paths of symbolic links and submodules, which count for what could lie
+        below them too (Guard.covers).
+        """
+        unique, links = sorted(set(paths)), sorted(set(stand_ins))
         result: dict[str, list[str]] = {}
         for guard in self.guards:
-            matched = [path for path in unique if guard.matches(path)]
+            matched = {path for path in unique if guard.matches(path)}
+            matched.update(path for path in links if guard.covers(path))
             if matched:
-                result[guard.name] = matched
+                result[guard.name] = sorted(matched)
         return result
 
     def to_dict(self) -> dict[str, Any]:

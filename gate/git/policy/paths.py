@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from gate.git.policy.errors import PolicyError
+from gate.git.prefilter import fold_path
 
 if TYPE_CHECKING:
     import pathspec
@@ -209,7 +210,7 @@ _GLOBSTAR = "**"
 class _PathGlob:
     """One gitignore pattern over the components of a path, normalised as pathspec does."""
 
-    __slots__ = ("below", "chunks", "everything", "include", "is_dir", "required")
+    __slots__ = ("below", "chunks", "everything", "include", "is_dir", "required", "segments")
 
     def __init__(self, pattern: str) -> None:
         """Raises ValueError for patterns pathspec refuses, LookupError for those it ignores."""
@@ -242,18 +243,24 @@ class _PathGlob:
         # Only '**' (and '**/'): everything, or everything below the top directory.
         self.everything = not body
         chunks: list[tuple[_SegmentGlob, ...]] = [()]
+        segments_of: list[_SegmentGlob | None] = []  # None: '**'
         refused: re.error | None = None  # pathspec compiles last: a later unclosed '[' wins
         for segment in body:
             if segment == _GLOBSTAR:
                 chunks.append(())
+                segments_of.append(None)
                 continue
             try:
-                chunks[-1] += (_segment_glob(segment),)
+                glob = _segment_glob(segment)
             except re.error as exc:
                 refused = refused or exc
+                continue
+            chunks[-1] += (glob,)
+            segments_of.append(glob)
         if refused is not None:
             raise refused
         self.chunks = tuple(chunks)
+        self.segments = (*segments_of, None) if self.below else tuple(segments_of)
         # Text any matching path contains: most paths are ruled out by 'in' alone.
         self.required = tuple(
             {
@@ -264,6 +271,44 @@ class _PathGlob:
                 if isinstance(piece, str) and piece
             }
         )
+
+    def reaches(self, components: list[str], work: Work) -> bool:
+        """Whether some path strictly below the directory ``components`` could match only
+        through it: the components fit a leading part of the pattern, at least one segment is
+        left, and (unanchored) the fit took one of the components.
+
+        The set of pattern positions the components can have reached is carried forward, one
+        component at a time, so the work is the path's length times the pattern's.
+        """
+        segments = self.segments
+        count = len(segments)
+
+        def closure(states: set[int]) -> set[int]:
+            for index in sorted(states):
+                while index < count and segments[index] is None:
+                    index += 1  # '**' may match no component
+                    states.add(index)
+            return states
+
+        # After a leading '**' (an unanchored pattern), a link's target matches by itself
+        # wherever the rest of the pattern fits below the link; only a fit that begins in the
+        # link's own components needs the link, so the rest must have taken one of them.
+        floor = 2 if segments[:1] == (None,) else 0
+        states = closure({0})
+        for component in components:
+            following: set[int] = set()
+            for index in states:
+                if index >= count:
+                    continue
+                glob = segments[index]
+                if glob is None:
+                    following.add(index)  # '**' takes this component too
+                elif glob.matches(component, work):
+                    following.add(index + 1)
+            if not following:
+                return False
+            states = closure(following)
+        return any(floor <= index < count for index in states)
 
     def match(self, path: str, components: list[str], work: Work) -> int:
         """FILE_MATCH, DIRECTORY_MATCH (a directory above the path matched) or NO_MATCH."""
@@ -300,7 +345,7 @@ class GuardMatcher:
     regexes let '.' stop at a newline or a bracket expression match '/', where it does as git.
     """
 
-    __slots__ = ("_reversed", "work")
+    __slots__ = ("_globs", "_reversed", "work")
 
     def __init__(self, patterns: Iterable[str], source: str = "<patterns>") -> None:
         globs = []
@@ -313,6 +358,7 @@ class GuardMatcher:
                 raise PolicyError(
                     source, [(None, f"invalid path pattern {pattern!r}: {exc}")]
                 ) from None
+        self._globs = tuple(globs)
         self._reversed = globs[::-1]
         self.work = Work()
 
@@ -332,6 +378,61 @@ class GuardMatcher:
             if found == FILE_MATCH:
                 break
         return decided
+
+    def reaches(self, path: str) -> bool:
+        """Whether a path below the directory ``path`` could be guarded through it: an
+        including pattern reaches below it (``_PathGlob.reaches``) and no negation excludes
+        everything below it (the last pattern to match a name there, such as ``!train/tmp/**``,
+        un-guards). Linear in the path, like ``matches``."""
+        path = path.strip("/")
+        components = path.split("/") if path else []
+        if not any(glob.include and glob.reaches(components, self.work) for glob in self._globs):
+            return False
+        # A name no file can have (NUL): what decides it decides every name below the path
+        # that no later pattern picks out by name.
+        below = [*components, "\0"]
+        for glob in self._reversed:
+            if glob.match("/".join(below), below, self.work) != NO_MATCH:
+                return glob.include
+        return True
+
+
+def stand_in_tops(patterns: Iterable[str]) -> list[str] | None:
+    """The top directories (as written and folded) a symbolic link or submodule must lie in
+    for ``GuardMatcher.reaches`` to find guarded paths below it; None when it may lie anywhere.
+
+    The hook's first stage keeps only such links for the exact stage. An unanchored pattern
+    of one component (``*.ckpt``) never reaches below a link (the target's own names match
+    it); an anchored one reaches only under its first component, when that is literal.
+    """
+    tops: set[str] = set()
+    for pattern in patterns:
+        try:
+            glob = _PathGlob(pattern)
+        except (LookupError, ValueError, re.error):
+            continue
+        if not glob.include:
+            continue
+        first = glob.segments[0] if glob.segments else None
+        if glob.segments[:1] == (None,):
+            if len(glob.segments) > 2:
+                return None
+            continue
+        if first is None or first.literal is None:
+            return None
+        tops.update((first.literal, fold_path(first.literal)))
+    return sorted(tops)
+
+
+def folded_patterns(patterns: Iterable[str]) -> list[str]:
+    """The patterns as ``fold_path`` folds names, for matching folded names; a pattern whose
+    folded form is no longer valid (a range such as ``[Z-a]``) is left out."""
+    folded = []
+    for pattern in patterns:
+        candidate = fold_path(pattern)
+        if check_path_pattern(candidate) is None:
+            folded.append(candidate)
+    return folded
 
 
 def check_path_pattern(pattern: str) -> str | None:

@@ -124,8 +124,23 @@ def operators(request: ApprovalRequest) -> set[str]:
     return found
 
 
+def claimed_conflicts(request: ApprovalRequest, reviewer: User) -> list[str]:
+    """Conflicts that rest only on an ``On-behalf-of:`` trailer: text the agent wrote, which
+    could name every reviewer and so leave nobody to approve. An admin may approve despite
+    them; the approval then records them as overridden (decision.approve's ``overrides``)."""
+    email = reviewer.email.lower()
+    owner = (request.agent_owner or "").lower()
+    trailers: set[str] = set()
+    for item in request.items:
+        trailers.update(trailer_operators((item.meta or {}).get("commit", {}).get("trailers", [])))
+    if email in trailers and email != owner:
+        return ["you operate the agent that made these changes (an On-behalf-of trailer says so)"]
+    return []
+
+
 def conflicts_of_interest(request: ApprovalRequest, reviewer: User) -> list[str]:
     """Why this reviewer may not approve: they wrote, committed, pushed or operate the agent."""
+    claimed = claimed_conflicts(request, reviewer)
     email = reviewer.email.lower()
     reasons = []
     for item in request.items:
@@ -136,9 +151,21 @@ def conflicts_of_interest(request: ApprovalRequest, reviewer: User) -> list[str]
             reasons.append(f"you are the committer of {short}")
     if request.pusher and request.pusher.lower() in (reviewer.username.lower(), email):
         reasons.append("you pushed these changes")
-    if email in operators(request):
+    if claimed:
+        reasons += claimed
+    elif email in operators(request):
         reasons.append("you operate the agent that made these changes")
     return reasons
+
+
+def may_override(request: ApprovalRequest, reviewer: User) -> bool:
+    """Whether an admin may approve despite their conflicts: all of them are claimed ones."""
+    claimed = claimed_conflicts(request, reviewer)
+    return (
+        reviewer.role == "admin"
+        and bool(claimed)
+        and conflicts_of_interest(request, reviewer) == claimed
+    )
 
 
 def ineligible_guards(request: ApprovalRequest, reviewer: User, rules: Rules) -> list[str]:
@@ -179,8 +206,9 @@ def decide(
     if request.state != "pending":
         raise Conflict(f"request {request.id} is already {request.state}")
     attestation = attestation_for(request)
+    overrides: list[str] = []
     if verdict == "approve":
-        _check_may_approve(request, reviewer)
+        overrides = _check_may_approve(request, reviewer)
         if shown_sha256 and shown_sha256 != attestation.sha256:
             raise Conflict(
                 "the request changed since you loaded it; reload the page and review it again"
@@ -221,6 +249,8 @@ def decide(
         "reviewer_email": reviewer.email,
         "comment": comment,
     }
+    if overrides:
+        subject["overrides"] = overrides
     audit.append(
         f"decision.{verdict}", actor=actor, subject=subject, policy_sha256=request.policy_sha256
     )
@@ -247,11 +277,22 @@ def lock_request(request: ApprovalRequest) -> None:
     )
 
 
-def _check_may_approve(request: ApprovalRequest, reviewer: User) -> None:
+def _check_may_approve(request: ApprovalRequest, reviewer: User) -> list[str]:
+    """Refuse an approval the reviewer may not give; give the claimed conflicts an admin
+    overrides by giving it."""
     reasons = conflicts_of_interest(request, reviewer)
-    if reasons:
+    overrides = claimed_conflicts(request, reviewer) if may_override(request, reviewer) else []
+    if reasons and not overrides:
+        hint = (
+            " An admin may approve despite an On-behalf-of trailer (recorded as an override)."
+            if claimed_conflicts(request, reviewer)
+            else ""
+        )
         raise Forbidden(
-            "you cannot approve this request: " + "; ".join(reasons) + ". Another reviewer must."
+            "you cannot approve this request: "
+            + "; ".join(reasons)
+            + ". Another reviewer must."
+            + hint
         )
     rules = eligibility_rules()
     if ineligible_guards(request, reviewer, rules) == sorted(request.required):
@@ -265,6 +306,7 @@ def _check_may_approve(request: ApprovalRequest, reviewer: User) -> None:
         for d in request.decisions
     ):
         raise Conflict(ALREADY_APPROVED)
+    return overrides
 
 
 def _step_up(reviewer: User, password: str | None, address: str | None) -> None:

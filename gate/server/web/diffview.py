@@ -3,11 +3,21 @@
 Pure functions over the JSON the hook sent (gate.git.diffs.FileDiff as dicts); no database.
 Stored rows are read defensively: rows written before the API validated bodies (gate.wire) can
 hold any JSON, and a field of the wrong type shows as empty, never as an error page.
+
+The reviewer must see every character that changed, so the table has exactly the lines of the
+plain patch: lines end only at git's line end, ``\n``. Pygments' own entry point turns a lone CR
+into a line end, which once split ``import os\r# looks harmless`` in two and pushed the file's
+last line out of the table; here the lexer only labels the text, the labels must cover it
+exactly, and anything else is shown unhighlighted. Characters that show nothing or change how
+the text around them is drawn (control characters, bidi controls, line and paragraph
+separators, zero-width and other default-ignorable code points, spaces other than U+0020,
+U+FFFD where the patch was not UTF-8) are replaced by a marked escape such as ``\r``, ``\u202e``.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -55,6 +65,19 @@ class FileView:
     patch: str = ""  # the stored patch text, highlighted into ``lines`` by ``show_patch``
 
     @property
+    def path_html(self) -> Markup:
+        return visible(self.path)
+
+    @property
+    def old_path_html(self) -> Markup:
+        return visible(self.old_path or "")
+
+    @property
+    def hidden_chars(self) -> int:
+        """How many characters of the shown lines are drawn as escapes."""
+        return sum(line.html.count('<span class="hidden-char"') for line in self.lines)
+
+    @property
     def collapsed(self) -> bool:
         return len(self.lines) > COLLAPSE_LINES
 
@@ -96,24 +119,107 @@ def _css_class(ttype: Any) -> str:
     return ""
 
 
-def highlight_lines(path: str, code: list[str]) -> list[Markup]:
-    """Each line of ``code`` as HTML with Pygments token classes (escaped, one per input line)."""
-    text = "\n".join(code)
+# Default-ignorable code points (Unicode's DerivedCoreProperties) that are not format (Cf) or
+# unassigned (Cn), which the categories below catch: they render as nothing.
+_INVISIBLE_RANGES = (
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian free variation selectors and vowel separator
+    (0x2800, 0x2800),  # braille blank, drawn as a space
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+    (0xFFFD, 0xFFFD),  # the replacement character: bytes that were not UTF-8
+    (0xE0100, 0xE01EF),  # variation selectors supplement
+)
+# Control, format (bidi controls, zero-width), line and paragraph separators, private use,
+# surrogates (undecodable bytes), unassigned; and spaces, of which only U+0020 is left as is.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs", "Co", "Cs", "Cn"})
+_SHORT_ESCAPES = {"\0": "\\0", "\a": "\\a", "\b": "\\b", "\v": "\\v", "\f": "\\f", "\r": "\\r"}
+
+
+@lru_cache(maxsize=4096)
+def is_hidden(char: str) -> bool:
+    """Whether ``char`` would not be seen as itself in the diff table (tab and space are)."""
+    if char in "\t ":
+        return False
+    code = ord(char)
+    if code < 0x7F:
+        return code < 0x20
+    if unicodedata.category(char) in _HIDDEN_CATEGORIES:
+        return True
+    return any(low <= code <= high for low, high in _INVISIBLE_RANGES)
+
+
+def escape_of(char: str) -> str:
+    """How a hidden character is written in the table: ``\\r``, ``\\x1b``, ``\\u202e``."""
+    code = ord(char)
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def visible(text: str) -> Markup:
+    """``text`` escaped for HTML, each hidden character replaced by a marked escape.
+
+    The mark carries the code point (``data-cp``, hexadecimal) and its name, so the page keeps
+    every character while drawing none of them raw.
+    """
+    if text.isascii() and text.isprintable():
+        return escape(text)
+    parts: list[str] = []
+    plain_from = 0
+    for index, char in enumerate(text):
+        if is_hidden(char):
+            parts.append(escape(text[plain_from:index]))
+            label = f"U+{ord(char):04X} {unicodedata.name(char, '')}".rstrip()
+            parts.append(
+                f'<span class="hidden-char" data-cp="{ord(char):x}" title="{escape(label)}">'
+                f"{escape(escape_of(char))}</span>"
+            )
+            plain_from = index + 1
+    parts.append(escape(text[plain_from:]))
+    return Markup("".join(parts))
+
+
+def _labelled(path: str, text: str) -> list[tuple[str, str]]:
+    """(css class, text) pieces that join to exactly ``text``: Pygments' tokens, or one plain
+    piece when the text is too large or the lexer would add, drop or change a character."""
     if len(text) > MAX_HIGHLIGHT_CHARS:
-        return [escape(line) for line in code]
+        return [("", text)]
+    pieces: list[tuple[str, str]] = []
+    covered = 0
+    try:
+        # get_tokens() would first turn CR and CRLF into LF (and strip, expand tabs); the
+        # unprocessed stream is the lexer's reading of the text as it is.
+        for start, ttype, value in _lexer(path).get_tokens_unprocessed(text):
+            if start != covered or not text.startswith(value, start):
+                return [("", text)]
+            covered += len(value)
+            pieces.append((_css_class(ttype), value))
+    except Exception:  # a lexer that fails on odd input: the text is still shown, plain
+        return [("", text)]
+    return pieces if covered == len(text) else [("", text)]
+
+
+def highlight_lines(path: str, code: list[str]) -> list[Markup]:
+    """Each line of ``code`` as HTML with Pygments token classes: one per input line, always."""
+    if not code:
+        return []
     out: list[list[str]] = [[]]
-    for ttype, value in _lexer(path).get_tokens(text):
-        css = _css_class(ttype)
+    for css, value in _labelled(path, "\n".join(code)):
         for index, chunk in enumerate(value.split("\n")):
             if index:
                 out.append([])
             if chunk:
-                out[-1].append(
-                    f'<span class="{css}">{escape(chunk)}</span>' if css else escape(chunk)
-                )
-    lines = [Markup("".join(parts)) for parts in out[: len(code)]]
-    lines += [Markup("")] * (len(code) - len(lines))
-    return lines
+                html = visible(chunk)
+                out[-1].append(f'<span class="{css}">{html}</span>' if css else html)
+    if len(out) != len(code):  # cannot happen: the pieces join to the text
+        raise AssertionError(f"highlighting gave {len(out)} lines for {len(code)}")
+    return [Markup("".join(parts)) for parts in out]
 
 
 def patch_lines(path: str, patch: str) -> list[Line]:
@@ -133,7 +239,7 @@ def patch_lines(path: str, patch: str) -> list[Line]:
             match = _HUNK.match(line)
             if match:
                 old_no, new_no = int(match.group(1)), int(match.group(2))
-            lines.append(Line("hunk", None, None, escape(line)))
+            lines.append(Line("hunk", None, None, visible(line)))
         elif line.startswith("+"):
             lines.append(Line("add", None, new_no, html_for[index]))
             new_no += 1
@@ -144,7 +250,7 @@ def patch_lines(path: str, patch: str) -> list[Line]:
             lines.append(Line("ctx", old_no, new_no, html_for[index]))
             old_no, new_no = old_no + 1, new_no + 1
         else:
-            lines.append(Line("note", None, None, escape(line)))
+            lines.append(Line("note", None, None, visible(line)))
     return lines
 
 
