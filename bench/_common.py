@@ -41,8 +41,8 @@ pushers = ["agent-*"]
 emails = ["*@bots.example.com"]
 """
 
-# The hook's settings cache and its fast path's summary (gate.git.settings, gate.git.fastpath).
-CACHE_FILES = ("gate-cache", "gate-cache.fast")
+# The hook's compiled settings (gate.git.settings writes them, gate.git.prefilter reads them).
+CACHE_FILES = ("gate-cache",)
 
 GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",

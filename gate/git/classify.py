@@ -3,7 +3,7 @@ push classifier (the hook, ``gate check``).
 
 The first stage (gate.git.prefilter) walks the commits the protected updates bring that no
 protected ref already has, once, and keeps those that might be an agent's and might touch a
-guarded path, with their raw records and changes. Here the detector decides which of those are
+guarded path, with their changes. Here the detector decides which of those are
 an agent's and the guard matcher which paths are guarded, on what the first stage read.
 Deleting a protected ref, or force-pushing it so that commits touching guarded paths vanish, is
 a guarded change by the pusher, held when the pusher is an agent.

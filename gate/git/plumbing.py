@@ -26,9 +26,11 @@ _CHUNK = 1 << 16
 # Input up to the smallest pipe buffer cannot block a process that reads while it writes.
 SAFE_PIPE_INPUT = 4096
 _HEX = frozenset(b"0123456789abcdef")
-# Paths with a byte outside ASCII: in the last component, or in a directory above it.
-_NON_ASCII = (":(glob)**/*[!\x01-\x7f]*", ":(glob)**/*[!\x01-\x7f]*/**")
-_DIFF_TREE = ["diff-tree", "--stdin", "-r", "--root", "-m", "-z", "--no-renames", "--no-ext-diff"]
+# Paths with a byte outside ASCII anywhere: without glob magic '*' crosses '/', so one element
+# does what two ':(glob)' ones did at less than half git's cost (2.3 against 5.2 s over 5,000
+# of git's commits; the literal prefixes alone take 0.3 s).
+_NON_ASCII = (":(top)*[!\x01-\x7f]*",)
+_DIFF_TREE = ["diff-tree", "--stdin", "-r", "--root", "-c", "-z", "--no-renames", "--no-ext-diff"]
 
 
 def environ_of_process() -> dict[str, str]:
@@ -202,8 +204,12 @@ class PathChange:
 class ChangedPaths:
     """The paths commits change, from one ``git diff-tree --stdin`` fed as ids arrive.
 
-    Merges are compared with each parent (``-m``), so a change slipped into a merge shows up;
-    rename detection is off, so a rename is seen under both its names. ``pathspec`` (literal
+    A merge is compared with all its parents at once (``-c``): it changes the paths where it
+    differs from every parent, so a change slipped into a merge shows up, while what it takes
+    from a parent is that parent's change (in the range, so weighed there, or already on a
+    protected ref), and git's multi-parent tree walk skips every tree the merge took as it
+    was: merges cost what git pays for them. Rename detection is off, so a rename is seen
+    under both its names. ``pathspec`` (literal
     directory prefixes) lets git skip every tree that cannot hold a guarded path. diff-tree
     answers while it reads: once more ids are pending than a pipe surely holds, it runs
     alongside the caller with a thread (imported only then) draining its output.
@@ -275,7 +281,12 @@ class ChangedPaths:
 
 
 def parse_raw_diff(output: bytes) -> "dict[bytes, list[PathChange]]":
-    """diff-tree -z raw output: a commit id field, then ``:meta`` and path field pairs."""
+    """diff-tree -z raw output: a commit id field, then ``:meta`` and path field pairs.
+
+    A merge's lines (``-c``) start with one ':' per parent and carry a mode and an id per
+    parent and the result, then a status letter per parent: the change keeps the first
+    parent's mode as its old one, and one status (the letters' own if they agree, else M).
+    """
     changes: dict[bytes, list[PathChange]] = {}
     current: list[PathChange] = []
     fields = output.split(b"\0")
@@ -284,17 +295,22 @@ def parse_raw_diff(output: bytes) -> "dict[bytes, list[PathChange]]":
         field = fields[index]
         index += 1
         if field.startswith(b":"):
-            old_mode, new_mode, old_id, new_id, status = field[1:].split(b" ")
+            parents = len(field) - len(field.lstrip(b":"))
+            meta = field[parents:].split(b" ")
+            if len(meta) != 2 * parents + 3:
+                raise GateError(f"unexpected git diff-tree output: {field[:80]!r}")
+            letters = set(meta[-1].decode())
+            status = letters.pop() if len(letters) == 1 else "M"
             path = fields[index].decode("utf-8", "surrogateescape")
             index += 1
             current.append(
                 PathChange(
-                    status.decode(),
+                    status,
                     path,
-                    old_mode.decode(),
-                    new_mode.decode(),
-                    old_id.decode(),
-                    new_id.decode(),
+                    meta[0].decode(),
+                    meta[parents].decode(),
+                    meta[parents + 1].decode(),
+                    meta[2 * parents + 1].decode(),
                 )
             )
         elif field:
@@ -302,7 +318,8 @@ def parse_raw_diff(output: bytes) -> "dict[bytes, list[PathChange]]":
             if not is_object_id(oid):
                 raise GateError(f"unexpected git diff-tree output: {field[:80]!r}")
             current = changes.setdefault(oid, [])
-    return changes
+    # -c names a merge even when it differs from no parent anywhere: such a merge changes nothing.
+    return {oid: found for oid, found in changes.items() if found}
 
 
 class Git:
@@ -451,8 +468,9 @@ class Git:
     def changed_paths(
         self, commit_ids: "Iterable[str]", pathspec: "Iterable[str]" = ()
     ) -> "Iterator[tuple[str, list[PathChange]]]":
-        """Per commit, every path it adds, modifies, deletes or re-modes, against every parent
-        (only commits with changes under ``pathspec``, literal prefixes, when one is given)."""
+        """Per commit, every path it adds, modifies, deletes or re-modes (a merge: where it
+        differs from all its parents, see ChangedPaths); only commits with changes under
+        ``pathspec`` (literal prefixes) when one is given."""
         lister = ChangedPaths(self.env, pathspec)
         lister.add(oid.encode("ascii") for oid in commit_ids)
         for oid, changes in lister.finish().items():

@@ -177,6 +177,32 @@ def test_merge_that_slips_in_a_guarded_change_is_caught(gated: GatedRepo) -> Non
     assert merge[:12] in "\n".join(result.gate_lines)
 
 
+def test_merge_of_a_human_branch_is_weighed_by_its_commits(gated: GatedRepo) -> None:
+    """A merge changes only where it differs from every parent: an agent's merge of a human's
+    guarded change passes (the human's commit is weighed, and passes), while the same merge
+    resolving the guarded file its own way is held."""
+    clone = seed(gated)
+    clone.run("checkout", "-q", "-b", "side")
+    clone.commit("human tuning", {"train/loop.py": "steps = 500\n"})
+    clone.run("checkout", "-q", "main")
+    clone.commit("main docs", {"docs/b.md": "b\n"})
+    clone.run("merge", "-q", "--no-ff", "--no-commit", "side")
+    clone.commit("Merge side", {}, trailers=[CLAUDE_TRAILER])
+    assert clone.push().ok
+
+    clone.run("checkout", "-q", "-b", "side2")
+    clone.commit("human tuning again", {"train/loop.py": "steps = 600\n"})
+    clone.run("checkout", "-q", "main")
+    clone.commit("more docs", {"docs/c.md": "c\n"})
+    clone.run("merge", "-q", "--no-ff", "--no-commit", "side2")
+    merge = clone.commit(
+        "Merge side2", {"train/loop.py": "steps = 10**9\n"}, trailers=[CLAUDE_TRAILER]
+    )
+    result = clone.push()
+    assert not result.ok
+    assert merge[:12] in "\n".join(result.gate_lines)
+
+
 def test_rename_out_of_guarded_path_is_caught(gated: GatedRepo) -> None:
     clone = seed(gated)
     clone.run("mv", "train/loop.py", "scratch.py")

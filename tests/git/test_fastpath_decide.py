@@ -70,6 +70,12 @@ def test_fold_maps_every_ignorecase_equivalent_of_ascii() -> None:
                 assert fold(char) == ascii_char.lower(), f"U+{code:04X} ~ {ascii_char!r}"
 
 
+@given(st.text(alphabet="aZ\u00e9\u00c9\u0130\u0131\u017f\u212a\u4e2d\U0001f600 @"))
+def test_fold_of_any_text_is_the_translation_then_lower(text: str) -> None:
+    # The shortcut (no translate when none of the four characters is there) changes nothing.
+    assert fold(text) == text.translate({0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}).lower()
+
+
 _ALPHABET = "abAB-K\u212a\u017fs\u0131\u0130i: <>\n."
 _ATOM = st.one_of(
     st.sampled_from(list(_ALPHABET)).map(re.escape),

@@ -131,12 +131,13 @@ def flatten(repo: pygit2.Repository, tree: pygit2.Tree | None, prefix: bytes = b
 
 
 def reference_paths(repo: pygit2.Repository, oid: str) -> set[str]:
+    """The paths where the commit's tree differs from every parent's (all, for a root), from
+    pygit2's whole trees: what a commit itself changes, a merge included."""
     commit = repo[oid]
     mine = flatten(repo, commit.tree)
-    paths: set[bytes] = set()
-    for parent in commit.parents or [None]:
-        theirs = flatten(repo, parent.tree if parent is not None else None)
-        paths |= {p for p in mine.keys() | theirs.keys() if mine.get(p) != theirs.get(p)}
+    theirs = [flatten(repo, p.tree) for p in commit.parents] or [{}]
+    every = mine.keys() | set().union(*(tree.keys() for tree in theirs))
+    paths = {p for p in every if all(mine.get(p) != tree.get(p) for tree in theirs)}
     return {p.decode("utf-8", errors="surrogateescape") for p in paths}
 
 
