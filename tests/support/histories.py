@@ -142,14 +142,17 @@ def reference_paths(repo: pygit2.Repository, oid: str) -> set[str]:
 
 
 def reference_stand_ins(repo: pygit2.Repository, oid: str) -> set[str]:
-    """Paths where the commit adds or changes a symbolic link or a submodule (gitlink)."""
+    """Paths where the commit adds or changes a symbolic link or a submodule (gitlink), against
+    every parent (a merge: where it differs from all of them, as reference_paths)."""
     commit = repo[oid]
     mine = flatten(repo, commit.tree)
     links = (pygit2.enums.FileMode.LINK, pygit2.enums.FileMode.COMMIT)
-    paths: set[bytes] = set()
-    for parent in commit.parents or [None]:
-        theirs = flatten(repo, parent.tree if parent is not None else None)
-        paths |= {p for p, entry in mine.items() if entry[0] in links and theirs.get(p) != entry}
+    theirs = [flatten(repo, p.tree) for p in commit.parents] or [{}]
+    paths = {
+        p
+        for p, entry in mine.items()
+        if entry[0] in links and all(tree.get(p) != entry for tree in theirs)
+    }
     return {p.decode("utf-8", errors="surrogateescape") for p in paths}
 
 
