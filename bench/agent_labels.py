@@ -42,7 +42,7 @@ ADDRESSES: list[tuple[str, str]] = [
 MESSAGE: list[tuple[str, str]] = [
     ("Claude Code", r"^.{0,3}Generated with \[Claude Code\]"),
     ("Claude Code", r"^Claude-(?:Session|Generated-By|Steers|Plan|Escapes|Permission-Prompts):"),
-    ("Aider", r"\Aaider: .*\n\n# (?:Aider chat conversation|Context):\n"),
+    ("Aider", r"^# (?:Aider chat conversation:$|Context:\nUSER: )"),
     ("Crush", r"^.{0,3}Generated with Crush\b"),
     ("termai", r"^.{0,3}Generated with termai\b"),
     ("opencode", r"^.{0,3}Generated with \[?opencode\b"),
