@@ -157,7 +157,7 @@ def shown_identities(git: Git, verdicts: list[Verdict]) -> dict[str, str]:
 
 
 def identity_text(commit: Commit, shown: Mapping[str, str]) -> str:
-    """"author A" or "author A, committer C" (the committer when it is someone else)."""
+    """The identities shown for a commit: its author, and its committer when someone else."""
     author = shown.get(str(commit.author), str(commit.author))
     committer = shown.get(str(commit.committer), str(commit.committer))
     return f"author {author}" + (f", committer {committer}" if committer != author else "")
