@@ -55,7 +55,7 @@ _ADDRESS = re.compile(r"<[^<>]*@[^<>]*>?")
 _TOOL_WORDS = re.compile(
     r"\b(?:claude[ -](?:opus|sonnet|haiku|code|\d)|claude[ -][a-z]+[ -]\d|opus|sonnet|haiku|gpt|chatgpt|codex|copilot|"
     r"gemini|llm|chatbot|deepseek|qwen\d*|glm|grok|llama|mistral|kimi[ -]k\d|crush|aider|"
-    r"opencode|openhands|cursor)\b",
+    r"opencode|openhands|cursor|coding agents?|ai[ -](?:assistants?|agents?|models?|tools?))\b",
     re.IGNORECASE,
 )
 _KERNEL_FORM = re.compile(r"^[^\s:<>]+:(?!//)\S")  # AGENT_NAME:MODEL_VERSION [TOOLS]
