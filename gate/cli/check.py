@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from gate.errors import GateError
 from gate.git.classify import Verdict, classify
 from gate.git.config import load_hook_config
 from gate.git.detection import AgentDetector
 from gate.git.install import git_dir_of
+from gate.git.messages import identity_text, shown_identities
 from gate.git.plumbing import Git
 from gate.git.policy import load_policy
 from gate.git.refs import RefUpdate, decode_ref
@@ -36,10 +39,13 @@ def check(
     if not policy.is_protected(ref):
         return 0, [f"{ref} is not a protected ref: the push would pass untouched."]
     verdicts = classify(git, policy, [update], AgentDetector(policy.agents, pusher))
-    return describe(verdicts, pusher)
+    return describe(verdicts, pusher, shown_identities(git, verdicts))
 
 
-def describe(verdicts: list[Verdict], pusher: str | None) -> tuple[int, list[str]]:
+def describe(
+    verdicts: list[Verdict], pusher: str | None, shown: Mapping[str, str]
+) -> tuple[int, list[str]]:
+    """``shown``: identities as the repository's .mailmap displays them (shown_identities)."""
     lines: list[str] = []
     held = 0
     for verdict in verdicts:
@@ -47,7 +53,7 @@ def describe(verdicts: list[Verdict], pusher: str | None) -> tuple[int, list[str
         for item in verdict.held_commits:
             held += 1
             lines.append(f"  HOLD {item.commit.id} {item.commit.summary}")
-            lines.append(f"       author {item.commit.author}, committer {item.commit.committer}")
+            lines.append(f"       {identity_text(item.commit, shown)}")
             for guard, paths in sorted(item.guards.items()):
                 lines.append(
                     f"       guard {guard}: {', '.join(paths[:10])}"

@@ -27,9 +27,13 @@ from gate.git.signals import Signal
 P = TypeVar("P")
 
 RULE_KINDS = ("emails", "logins", "names", "identities", "trailers", "message", "refs")
-_ENTRY_KEYS = {"name", "source", "notes", "example", *RULE_KINDS}
+_ENTRY_KEYS = {"name", "source", "notes", "example", "fallback", *RULE_KINDS}
 _EXAMPLE_KEYS = {"author", "committer", "message", "ref"}
 _LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\[bot\])?")
+ANY_APP = "*[bot]"  # the logins rule that matches every GitHub App's bot account
+_APP_LOGIN = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\[bot\]"
+# Trailers that name someone who helped; their addresses are matched like the author's.
+_PERSON_TRAILERS = ("co-authored-by", "assisted-by")
 # Every "<email>" of a Co-authored-by trailer: git leaves the value unparsed and readers differ
 # on which address of "Name <a> <b>" counts (git's idents take the first), so each is checked.
 _ADDRESS = re.compile(r"<(?P<email>[^<>]*)>")
@@ -40,6 +44,9 @@ def co_authors(value: str) -> list[tuple[str, str]]:
     """(name, email) for each address of a Co-authored-by value; a bare address counts too."""
     name = value.split("<", 1)[0].strip()
     emails = list(dict.fromkeys(m["email"].strip() for m in _ADDRESS.finditer(value)))
+    unclosed = value.rpartition("<")[2]
+    if "<" in value and ">" not in unclosed and unclosed.strip():
+        emails.append(unclosed.strip())  # "Name <address" with the ">" lost, as tools write it
     if not emails and "<" not in value and ">" not in value:
         emails = [value.strip()]
     return [(name, email) for email in emails]
@@ -57,9 +64,11 @@ def login_regex(login: str) -> str:
     """Regex source for a forge's noreply address of an account login.
 
     GitHub writes ``<id>+<login>@users.noreply.github.com`` (older accounts: without ``<id>+``);
-    GitHub Enterprise Server uses ``users.noreply.<its host>``.
+    GitHub Enterprise Server uses ``users.noreply.<its host>``. The login ``*[bot]`` stands
+    for every GitHub App's bot account: only apps have logins with brackets.
     """
-    return rf"(?:[0-9]+\+)?{re.escape(login)}@users\.noreply\.[A-Za-z0-9.-]+"
+    body = _APP_LOGIN if login == ANY_APP else re.escape(login)
+    return rf"(?:[0-9]+\+)?{body}@users\.noreply\.[A-Za-z0-9.-]+"
 
 
 class PatternSet(Generic[P]):
@@ -149,12 +158,16 @@ class CatalogEntry:
     message: tuple[str, ...] = ()
     refs: tuple[str, ...] = ()
     examples: tuple[Mapping[str, str], ...] = ()
+    # A fallback entry's rules fire on an identity only when no other entry's rule does
+    # (a generic rule, such as every app's bot account, would repeat what a specific one says).
+    fallback: bool = False
 
 
 # A rule's payload: (agent, rule text as written in the catalog).
 _Payload = tuple[str, str]
 # A noreply address split into its login, for the dictionary lookup of ``logins`` rules.
 _NOREPLY = re.compile(r"(?:[0-9]+\+)?([^@]*)@users\.noreply\.[A-Za-z0-9.-]+", re.IGNORECASE)
+_APP_LOGIN_MATCH = re.compile(_APP_LOGIN, re.IGNORECASE)
 
 
 class _AddressSet:
@@ -167,7 +180,7 @@ class _AddressSet:
     Kelvin sign onto k). Answers come in rule order, as PatternSet gives them.
     """
 
-    __slots__ = ("_all", "_cache", "_globs", "_literals", "_logins", "_sources")
+    __slots__ = ("_all", "_apps", "_cache", "_globs", "_literals", "_logins", "_sources")
 
     def __init__(self, rules: list[tuple[_Payload, str, str]]) -> None:
         self._sources = [
@@ -176,9 +189,12 @@ class _AddressSet:
         ]
         self._literals: dict[str, list[int]] = {}
         self._logins: dict[str, list[int]] = {}
+        self._apps: list[int] = []  # ANY_APP rules
         globs: list[tuple[int, str]] = []
         for index, (_, kind, rule) in enumerate(rules):
-            if kind == "login":
+            if kind == "login" and rule == ANY_APP:
+                self._apps.append(index)
+            elif kind == "login":
                 self._logins.setdefault(rule.lower(), []).append(index)
             elif "*" in rule or "?" in rule:
                 globs.append((index, catalog_glob(rule)))
@@ -201,6 +217,8 @@ class _AddressSet:
             noreply = _NOREPLY.fullmatch(folded)
             if noreply is not None:
                 found += self._logins.get(noreply.group(1), ())
+                if self._apps and _APP_LOGIN_MATCH.fullmatch(noreply.group(1)):
+                    found += self._apps
             found += [index for index, _ in self._globs.match(text)]
             answer = tuple((self._sources[index][0], text) for index in sorted(set(found)))
         else:
@@ -219,6 +237,7 @@ class Catalog:
     def __init__(self, entries: Iterable[CatalogEntry], source: str = "<catalog>") -> None:
         self.entries = tuple(entries)
         self.source = source
+        self._fallbacks = frozenset(e.name for e in self.entries if e.fallback)
         addresses: list[tuple[_Payload, str, str]] = []  # (payload, "email" or "login", rule)
         names: list[tuple[_Payload, str]] = []
         identities: list[tuple[_Payload, str]] = []
@@ -255,11 +274,11 @@ class Catalog:
             self._match_identity(kind, person.name, person.email, None, signals)
             for (agent, rule), text in self._names.match(person.name):
                 signals.append(Signal(kind, "catalog", agent, rule, text))
-        for key, value in commit.trailers:
+        for key, value in commit.marks:
             line = f"{key}: {value}"
             for (agent, rule), text in self._trailers.match(line):
                 signals.append(Signal("trailer", "catalog", agent, rule, text))
-            if key.lower() == "co-authored-by":
+            if key.lower() in _PERSON_TRAILERS:
                 for name, email in co_authors(value):
                     self._match_identity("trailer", name, email, line, signals)
         for (agent, rule), text in self._message.match(commit.message):
@@ -272,12 +291,17 @@ class Catalog:
     def _match_identity(
         self, kind: str, name: str, email: str, evidence: str | None, out: list[Signal]
     ) -> None:
-        for (agent, rule), text in self._addresses.match(email):
-            out.append(Signal(kind, "catalog", agent, rule, evidence or text))
+        found = [
+            Signal(kind, "catalog", agent, rule, evidence or text)
+            for (agent, rule), text in self._addresses.match(email)
+        ]
         if self._identities:
             pair = f"{name} <{email}>"
             for (agent, rule), text in self._identities.match(pair):
-                out.append(Signal(kind, "catalog", agent, rule, evidence or text))
+                found.append(Signal(kind, "catalog", agent, rule, evidence or text))
+        if any(signal.agent not in self._fallbacks for signal in found):
+            found = [signal for signal in found if signal.agent not in self._fallbacks]
+        out += found
 
 
 def parse_catalog(data: bytes | str, source: str = "<catalog>") -> Catalog:
@@ -334,6 +358,9 @@ def _parse_entry(raw: Any, index: int, source: str) -> CatalogEntry:
         rules[kind] = tuple(values)
     if not any(rules.values()):
         raise GateError(f"{where}: no rules (give at least one of {', '.join(RULE_KINDS)})")
+    fallback = raw.get("fallback", False)
+    if not isinstance(fallback, bool):
+        raise GateError(f"{where}: 'fallback' must be true or false")
     examples = raw.get("example", [])
     if not isinstance(examples, list):
         raise GateError(f"{where}: 'example' must be [[agent.example]] tables")
@@ -347,13 +374,14 @@ def _parse_entry(raw: Any, index: int, source: str) -> CatalogEntry:
         source=raw["source"].strip(),
         notes=raw["notes"].strip(),
         examples=tuple(examples),
+        fallback=fallback,
         **rules,
     )
 
 
 def _check_rule(kind: str, value: str, where: str) -> None:
     if kind == "logins":
-        if not _LOGIN.fullmatch(value):
+        if value != ANY_APP and not _LOGIN.fullmatch(value):
             raise GateError(f"{where}: {value!r} is not an account login like 'dependabot[bot]'")
         return
     if kind not in ("trailers", "message"):

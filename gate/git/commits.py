@@ -53,6 +53,14 @@ class Commit:
     committer: Person
     message: str
     trailers: tuple[tuple[str, str], ...] = field(default=())
+    # Trailers of the paragraphs above the last one, each read as git reads a last paragraph
+    # (see paragraph_trailers): where tools and squash merges leave marks git's block lacks.
+    paragraph_trailers: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def marks(self) -> tuple[tuple[str, str], ...]:
+        """Every trailer an agent's mark is read from: git's block, then earlier paragraphs'."""
+        return self.trailers + self.paragraph_trailers
 
     @property
     def summary(self) -> str:
@@ -403,6 +411,28 @@ def parse_trailers(body: bytes, *, divider: bool = False) -> tuple[tuple[bytes, 
     return tuple(found)
 
 
+def paragraph_trailers(body: bytes) -> tuple[tuple[bytes, bytes], ...]:
+    """The trailers of each paragraph after the first, read as git reads a last paragraph.
+
+    git lists only the last paragraph's trailers, but marks sit higher up too: a GitHub squash
+    merge keeps each squashed commit's message, trailers and all, above the co-authors it
+    appends. Each paragraph is parsed as if it ended a message with a subject above it, so a
+    paragraph counts only when git would take it for a trailer block.
+    """
+    paragraphs: list[list[bytes]] = [[]]
+    for line in _lines(body):
+        if not _is_blank(line):
+            paragraphs[-1].append(line)
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    found: list[tuple[bytes, bytes]] = []
+    for paragraph in paragraphs[1:]:  # the first is the subject's
+        text = b"".join(paragraph)
+        if b":" in text:
+            found += parse_trailers(b"subject\n\n" + text)
+    return tuple(dict.fromkeys(found))
+
+
 # --- the commit ---------------------------------------------------------------------------
 
 
@@ -471,6 +501,7 @@ def parse_commit(oid: str, raw: bytes) -> Commit:
         # interpret-trailers (and tools that read commits as patches) though not for git log
         extra = [t for t in parse_trailers(subject, divider=True) if t not in trailers]
         trailers += tuple(extra)
+    above = tuple(t for t in paragraph_trailers(subject) if t not in trailers)
     return Commit(
         id=oid,
         tree=tree,
@@ -479,4 +510,5 @@ def parse_commit(oid: str, raw: bytes) -> Commit:
         committer=parse_person(committer),
         message=decode_text(body),
         trailers=tuple((decode_text(key), decode_text(value)) for key, value in trailers),
+        paragraph_trailers=tuple((decode_text(key), decode_text(value)) for key, value in above),
     )

@@ -59,7 +59,7 @@ class AgentDetector:
                 for (key, rule), text in globs.match(field):
                     found.append(Signal(kind, "policy", key, rule, text))
         if self._trailers:
-            for key, value in commit.trailers:
+            for key, value in commit.marks:
                 for (policy_key, rule), text in self._trailers.match(f"{key}: {value}"):
                     found.append(Signal("trailer", "policy", policy_key, rule, text))
         if self.catalog is not None:

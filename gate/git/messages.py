@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from gate.git.classify import Verdict
-from gate.git.commits import display_path
+from gate.errors import GateError
+from gate.git.classify import HeldCommit, Verdict
+from gate.git.commits import Commit, display_path
 from gate.git.config import HookConfig
+from gate.git.plumbing import Git
 
 
 def _signals_text(signals: list[Any]) -> str:
@@ -131,11 +134,61 @@ def signed_off_lines(verdicts: list[Verdict], answers: list[dict[str, Any]]) -> 
     ]
 
 
-def server_down_lines(config: HookConfig, verdicts: list[Verdict], reason: str) -> list[str]:
+# Held items named when the server is down; more would drown the reason for the refusal.
+SHOWN_WITHOUT_SERVER = 20
+
+
+def shown_identities(git: Git, verdicts: list[Verdict]) -> dict[str, str]:
+    """The held commits' authors and committers as the repository's ``.mailmap`` shows them.
+
+    For display only: detection reads the identities stored in the commits, since anyone who
+    can push can push a ``.mailmap``. If git cannot map them, they are shown as stored.
+    """
+    people = [
+        str(person)
+        for verdict in verdicts
+        for held in verdict.held_commits
+        for person in (held.commit.author, held.commit.committer)
+    ]
+    try:
+        return git.mailmap(people)
+    except GateError:
+        return {}
+
+
+def identity_text(commit: Commit, shown: Mapping[str, str]) -> str:
+    """The identities shown for a commit: its author, and its committer when someone else."""
+    author = shown.get(str(commit.author), str(commit.author))
+    committer = shown.get(str(commit.committer), str(commit.committer))
+    return f"author {author}" + (f", committer {committer}" if committer != author else "")
+
+
+def server_down_lines(
+    config: HookConfig, verdicts: list[Verdict], reason: str, shown: Mapping[str, str]
+) -> list[str]:
+    """The refusal when gate cannot ask its server: what is held, so the pusher knows what
+    needs sign-off even so (``shown``: identities as displayed, see shown_identities)."""
     count = sum(len(v.held_commits) + (v.held_change is not None) for v in verdicts)
-    return [
+    lines = [
         f"gate: push refused: {reason}.",
-        f"gate: This push holds {count} agent change(s) to guarded paths, which need sign-off,",
-        "gate: and gate fails closed when it cannot check them. Nothing was changed.",
+        f"gate: This push holds {count} agent change(s) to guarded paths, which need sign-off:",
+    ]
+    listed = 0
+    for verdict in verdicts:
+        lines.append(f"gate: {verdict.update.ref}:")
+        for _, headline, held in _held_entries(verdict):
+            if listed == SHOWN_WITHOUT_SERVER:
+                break
+            listed += 1
+            lines.append(f"gate:   {headline}")
+            if isinstance(held, HeldCommit):
+                lines.append(f"gate:     {identity_text(held.commit, shown)}")
+            lines.append(f"gate:     guard: {_guards_text(held.guards)}")
+            lines.append(f"gate:     agent signals: {_signals_text(held.signals)}")
+    if listed < count:
+        lines.append(f"gate:   ... and {count - listed} more")
+    lines += [
+        "gate: gate fails closed when it cannot check them. Nothing was changed.",
         "gate: Try again later; if it persists, ask your gate admin to check the gate server.",
     ]
+    return lines

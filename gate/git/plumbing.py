@@ -345,6 +345,20 @@ class Git:
         finally:
             git.release()
 
+    def mailmap(self, identities: "Iterable[str]") -> dict[str, str]:
+        """Each "Name <email>" as the repository's mailmap shows it (``git check-mailmap``:
+        ``.mailmap``, ``mailmap.file``, ``mailmap.blob``, in a bare repository HEAD's)."""
+        wanted = list(dict.fromkeys(identities))
+        shown: dict[str, str] = {}
+        for start in range(0, len(wanted), 200):
+            chunk = wanted[start : start + 200]
+            out = self.run(["check-mailmap", "--", *chunk]).decode("utf-8", "replace")
+            lines = out.split("\n")[: len(chunk)]
+            if len(lines) != len(chunk):
+                raise GateError("gate: git check-mailmap answered fewer lines than asked")
+            shown.update(zip(chunk, lines, strict=True))
+        return shown
+
     def refs(self) -> dict[str, str]:
         """Every existing ref and the object it points to (before this push is applied)."""
         out = self.run(["for-each-ref", "--format=%(objectname) %(refname)"])

@@ -35,7 +35,8 @@ def run_pre_receive(
     if not verdicts:
         return 0, []
     assert state is not None
-    return _ask_server(state.config, state.policy, find_pusher(environ), verdicts)
+    git = Git(git_dir, environ)
+    return _ask_server(state.config, state.policy, find_pusher(environ), verdicts, git)
 
 
 def decide(
@@ -100,7 +101,7 @@ def _load_state(git_dir: str, artifact: "dict | None") -> "HookState":
 
 
 def _ask_server(
-    config: "HookConfig", policy: "Any", pusher: str | None, verdicts: "list[Any]"
+    config: "HookConfig", policy: "Any", pusher: str | None, verdicts: "list[Any]", git: Git
 ) -> tuple[int, list[str]]:
     from gate.git.settings import enable_site_packages
 
@@ -114,7 +115,12 @@ def _ask_server(
         submit_holds,
     )
     from gate.git.diffs import commit_diffs, diff_sha256, diffs_to_json, open_repository
-    from gate.git.messages import refusal_lines, server_down_lines, signed_off_lines
+    from gate.git.messages import (
+        refusal_lines,
+        server_down_lines,
+        shown_identities,
+        signed_off_lines,
+    )
 
     try:
         repo = open_repository()
@@ -132,7 +138,8 @@ def _ask_server(
             enforce_policy(answer, items, policy)
             answers.append(answer)
     except GateError as exc:
-        return 1, server_down_lines(config, verdicts, str(exc))
+        shown = shown_identities(git, verdicts)
+        return 1, server_down_lines(config, verdicts, str(exc), shown)
     if all(item["state"] == "approved" for answer in answers for item in answer["items"]):
         return 0, signed_off_lines(verdicts, answers)
     return 1, refusal_lines(config, verdicts, answers)

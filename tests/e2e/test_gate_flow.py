@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -150,6 +152,44 @@ def test_server_down_fails_closed_for_agents_only(tmp_path, server: LiveServer) 
     text = "\n".join(result.gate_lines)
     assert "cannot reach the gate server" in text and "fails closed" in text
     assert remote_ref(gated.bare) == human
+
+
+def test_server_down_names_each_held_commit_with_identities_as_git_shows_them(
+    tmp_path: Path, server: LiveServer
+) -> None:
+    """The refusal lists what needs sign-off; a Latin-1 author reads as git reads it (from the
+    commit's encoding header); .mailmap changes the names shown, never what is held."""
+    gated = make_gated_repo(tmp_path / "down", "http://127.0.0.1:9", new_token(server.app))
+    clone = gated.clone()
+    bot = "Copilot <198982749+Copilot@users.noreply.github.com>"
+    clone.commit("mailmap", {".mailmap": f"Dana Human <dana@example.com> {bot}\n", "a": "1\n"})
+    assert clone.push().ok  # a human's commit: the bare repository's HEAD now has .mailmap
+    clone.write("train/loop.py", "a = 2\n")
+    clone.run("add", "-A")
+    (clone.path / "msg").write_bytes(f"Caf\xe9 fix\n\n{CLAUDE_TRAILER}\n".encode("latin-1"))
+    latin1 = {**os.environ, "GIT_AUTHOR_NAME": "J\xf6rg Ex", "GIT_AUTHOR_EMAIL": "j@example.org"}
+    env = {os.fsencode(k): os.fsencode(v) for k, v in latin1.items()}
+    env[b"GIT_AUTHOR_NAME"] = "J\xf6rg Ex".encode("latin-1")
+    subprocess.run(
+        ["git", "-c", "i18n.commitEncoding=ISO-8859-1", "commit", "-q", "-F", "msg"],
+        cwd=clone.path,
+        env=env,
+        check=True,
+    )
+    held = clone.commit("copilot", {"train/loop.py": "a = 3\n"}, author=("Copilot", bot[9:-1]))
+    result = clone.push()
+    assert not result.ok
+    lines = result.gate_lines
+    assert "gate: This push holds 2 agent change(s) to guarded paths, which need sign-off:" in lines
+    assert "gate: refs/heads/main:" in lines
+    text = "\n".join(lines)
+    assert f"gate:   {held[:12]} 'copilot'" in text
+    assert "gate:     author J\u00f6rg Ex <j@example.org>, committer Dana Human" in text
+    # the bot's commit is held by its stored address, shown by its mapped name
+    assert "gate:     author Dana Human <dana@example.com>\n" in text + "\n"
+    assert "(GitHub Copilot coding agent)" in text
+    assert text.count("gate:     guard: training (train/loop.py)") == 2
+    assert "\ufffd" not in text
 
 
 def test_merge_that_slips_in_a_guarded_change_is_caught(gated: GatedRepo) -> None:

@@ -122,6 +122,21 @@ def test_ref_alone_is_reported_as_weak_evidence():
             b"Talk: I never generated with [Claude Code](https://claude.ai/code)\n",
         ),
         (b"Aider Jones (aide) <aj@example.com>", b"Aid\n"),
+        # Assisted-by naming a person: with an address that is no agent's, or a bare name
+        (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Junio C Hamano <gitster@pobox.com>\n"),
+        (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Claude Opus <opus@example.com>\n"),
+        (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Claude Monet\n"),
+        (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Devin Smith\n"),
+        (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Kimi Raikkonen\n"),
+        (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: https://example.com/help\n"),
+        (b"Ada <ada@example.org>", b"Fix\n\nCo-authored-by: Charm Jones <charm@example.com\n"),
+        (b"Ada <ada@example.org>", b"aider: teach the parser\n\nThe aider: prefix is ours.\n"),
+        (b"Ada <ada@example.org>", b"Notes\n\n# Context:\nWe need this.\n"),
+        (b"Ada <ada@example.org>", b"Regenerate\n\nGenerated with protoc 3.21\n"),
+        (b"Ada <ada@example.org>", b"Crush it\n\nThe crush generated with care.\n"),
+        # no GitHub App: brackets in a name or a non-noreply address, a plus in the login
+        (b"robot[bot] <robot@example.com>", b"Beep\n"),
+        (b"Ada <ada+x[bot]@users.noreply.github.com>", b"Beep\n"),
     ],
 )
 def test_look_alike_humans_do_not_match(author, message):
@@ -137,7 +152,7 @@ def test_trailer_keys_are_case_insensitive():
         b"claude-session: https://claude.ai/code/session_01abc\n"
     )
     agents = [s.agent for s in CATALOG.match(make_commit(message=message))]
-    assert agents == ["Claude Code", "Aider", "Assisted-by trailer", "Claude Code"]
+    assert agents == ["Claude Code", "Aider", "Assisted-by trailer", "Claude Code"], agents
 
 
 def test_non_utf8_author_names():
@@ -203,3 +218,27 @@ def test_malformed_catalog_raises_gate_error(text, problem):
     message = str(excinfo.value)
     assert message.startswith("agents.toml")
     assert problem in message
+
+
+def test_a_co_author_whose_closing_bracket_was_lost_is_still_matched():
+    commit = make_commit(message=b"Tidy\n\nCo-Authored-By: Charm Crush <crush@charm.land\n")
+    assert [(s.agent, s.rule) for s in CATALOG.match(commit)] == [("Crush", "crush@charm.land")]
+
+
+def test_the_generic_bot_rule_only_speaks_where_no_entry_does():
+    bot = b"blacksmith-sh[bot] <157653362+blacksmith-sh[bot]@users.noreply.github.com>"
+    assert {s.agent for s in CATALOG.match(make_commit(author=bot))} == {"GitHub App bot"}
+    renovate = b"renovate[bot] <29139614+renovate[bot]@users.noreply.github.com>"
+    assert {s.agent for s in CATALOG.match(make_commit(author=renovate))} == {"renovate"}
+
+
+def test_marks_in_a_paragraph_above_the_last_are_read():
+    squash = (
+        b"Fix the lexer (#12)\n\n* first\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n\n"
+        b"* second\n\n---------\n\nCo-authored-by: Grace <grace@example.org>\n"
+    )
+    [signal] = CATALOG.match(make_commit(message=squash))
+    assert (signal.kind, signal.agent) == ("trailer", "Claude Code")
+    # a mark inside prose is no trailer paragraph: git would not read it, nor does gate
+    prose = b"Fix\n\nStrip lines like\nCo-Authored-By: Claude <noreply@anthropic.com>\nfrom it.\n"
+    assert CATALOG.match(make_commit(message=prose)) == []

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from gate.errors import GateError
-from gate.git.commits import decode_text, git_view, parse_commit
+from gate.git.commits import decode_text, git_view, paragraph_trailers, parse_commit
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 FIELDS = ("%H", "%an", "%ae", "%at", "%cn", "%ce", "%ct", "%B")
@@ -324,3 +324,34 @@ def test_gate_reads_every_generated_commit_as_git_does(repo: Path, seed: int):
             mismatches.append((raw, diff))
     assert not mismatches, mismatches[:3]
     assert garbled + refused < len(raws) // 5  # most commits are compared field by field
+
+
+def _paragraphs_after_the_first(message: bytes) -> list[bytes]:
+    paragraphs: list[list[bytes]] = [[]]
+    for line in message.split(b"\n"):
+        if line.strip(b" \t\r\n"):
+            paragraphs[-1].append(line + b"\n")
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    return [b"".join(p) for p in paragraphs[1:] if p]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_each_paragraph_is_read_as_git_reads_a_last_one(repo: Path, seed: int):
+    """paragraph_trailers: every paragraph above the last, made the last paragraph of a
+    commit of its own, has the trailers git log lists for that commit."""
+    rng = random.Random(1000 + seed)
+    messages = [_subject_on(_message(rng).split(b"\0", 1)[0]) for _ in range(300)]
+    header = b"tree %s\nauthor A <a@x> 1 +0000\ncommitter A <a@x> 1 +0000\n\n" % EMPTY_TREE.encode()
+    singles = [[b"subject\n\n" + p for p in _paragraphs_after_the_first(m)] for m in messages]
+    flat = list(dict.fromkeys(header + message for group in singles for message in group))
+    oids = _written(repo, flat)
+    git_trailers = {
+        raw: _trailers(read["trailers"])
+        for raw, read in zip(flat, _git_reads(repo, list(dict.fromkeys(oids))), strict=True)
+    }
+    for message, group in zip(messages, singles, strict=True):
+        found = [t for single in group for t in git_trailers[header + single]]
+        expected = list(dict.fromkeys(found))  # each trailer once: what it names is what counts
+        ours = [(decode_text(k), decode_text(v)) for k, v in paragraph_trailers(message)]
+        assert ours == expected, message

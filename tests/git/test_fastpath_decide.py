@@ -51,6 +51,7 @@ from tests.support.histories import (
     reference_ref_regex,
     reference_stand_ins,
 )
+from tests.support.marks import catalog_examples, corpus, marked_history
 
 PATH_ENV = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
@@ -175,6 +176,28 @@ def test_catalog_rules_keep_every_example_and_the_full_path_agrees() -> None:
                 if "ref" in example and "message" not in example and "author" not in example:
                     continue  # a ref alone is no evidence
                 assert may_match(fold(variant), rules), (entry.name, variant)
+
+
+@pytest.mark.parametrize("pusher", [None, "dana"])
+def test_pipeline_and_exact_stage_hold_every_mark_alike(tmp_path: Path, pusher: str | None) -> None:
+    """One history with a commit per real mark, look-alike and catalog example, each touching
+    a guarded path: the hook's pipeline (the literal prefilter first) holds exactly what the
+    exact stage holds, and that is every agent's commit and no person's."""
+    commits = corpus() + catalog_examples()
+    bare = tmp_path / "marks.git"
+    base, new = marked_history(bare, commits, "train/loop.py")
+    _install_settings(bare, POLICY)
+    env = dict(PATH_ENV, **({"GL_USERNAME": pusher} if pusher else {}))
+    update = [RefUpdate(base, new, "refs/heads/main")]
+    verdicts, _ = decide(_stdin(update), env, str(bare))
+    exact = _exact_everything(bare, update, pusher)
+    assert _held(verdicts) == _held(exact)
+    [verdict] = exact
+    held = {h.commit.id for h in verdict.held_commits}
+    ids = Git(str(bare), env).commit_ids([new], [base])[::-1]
+    assert len(ids) == len(commits)
+    for oid, marked in zip(ids, commits, strict=True):
+        assert (oid in held) == (marked.agent is not None), marked.source
 
 
 def test_guard_rules_cover_the_policy_guards() -> None:
