@@ -302,14 +302,15 @@ def start_server(tmp: Path, database_url: str, workers: int = 2):  # type: ignor
     import urllib.request
 
     from gate.server.app import create_app
-    from gate.server.database import upgrade_database
+    from gate.server.database import command, upgrade_database
     from gate.server.services.accounts import create_token
+    from gate.server.services.actor import Actor
 
     secret = secrets.token_hex(16)
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": secret})
     upgrade_database(app)
-    with app.app_context():
-        token = create_token("bench")[1]
+    with command(app):
+        token = create_token("bench", actor=Actor.cli())[1]
     port = free_port()
     env = {**os.environ, "GATE_DATABASE_URL": database_url, "GATE_SECRET_KEY": secret}
     proc = subprocess.Popen(
