@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from gate import wire
+from gate.server.content import verify_hold
 from gate.server.database import committed
 from gate.server.extensions import db
 from gate.server.services import ServiceError
@@ -85,7 +86,8 @@ def _body() -> Any:
 @bp.post("/holds")
 @token_required
 def holds():  # type: ignore[no-untyped-def]
-    hold = wire.parse_hold_request(_body())
+    # The objects are checked and the diffs rendered before the transaction starts.
+    hold = verify_hold(wire.parse_hold_request(_body()))
     return jsonify(committed(lambda: _touched(record_holds(hold, g.token))))
 
 
