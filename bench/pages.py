@@ -253,7 +253,7 @@ def _check(
 ) -> None:
     """A seeded request of each state has the same columns, types, nulls and fixed values as
     the request the services wrote; the attestation is what the service would compute."""
-    from gate.server.services.decisions import attestation_for, content_sha256, get_request
+    from gate.server.services.decisions import attestation_for, attested_sha256, get_request
 
     for state in template_ids:
         request_id = next((rid for (_n, s), rid in zip(plan, ids, strict=True) if s == state), None)
@@ -287,7 +287,7 @@ def _check(
                         raise SystemExit(f"seed: {state} {name}.{column}: type differs")
         request = get_request(request_id)
         for d in request.decisions:
-            if d.attested_sha256 != content_sha256(request) or (
+            if d.attested_sha256 != attested_sha256(request) or (
                 d.attestation is not None and d.attestation != attestation_for(request).statement
             ):
                 raise SystemExit(f"seed: {state} decision attestation differs from the service's")

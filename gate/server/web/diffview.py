@@ -1,6 +1,7 @@
 """Held commits' diffs made readable: per-file views, guarded files first, Pygments on the server.
 
-Pure functions over the JSON the hook sent (gate.git.diffs.FileDiff as dicts); no database.
+Pure functions over the diffs the server rendered from verified objects (gate.server.diffs.FileDiff
+as dicts); no database.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class FileView:
     binary: bool
     too_large: bool
     truncated: bool
+    not_sent: bool
     additions: int
     deletions: int
     old_size: int
@@ -160,6 +162,7 @@ def _file_view(entry: dict[str, Any], guard_paths: dict[str, set[str]]) -> FileV
         binary=bool(entry.get("binary")),
         too_large=bool(entry.get("too_large")),
         truncated=bool(entry.get("truncated")),
+        not_sent=bool(entry.get("not_sent")),
         additions=int(entry.get("additions") or 0),
         deletions=int(entry.get("deletions") or 0),
         old_size=int(entry.get("old_size") or 0),
