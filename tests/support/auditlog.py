@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import zipfile
 from typing import Any
 
+from gate.server.content import verify_hold
 from gate.server.database import command
 from gate.server.models import HookToken, User
 from gate.server.services.accounts import add_user, create_token
 from gate.server.services.actor import Actor
 from gate.server.services.decisions import decide, get_request
 from gate.server.services.holds import HoldReport, record_holds
-from gate.server.content import verify_hold
 from gate.wire import commit_item as commit_item_body
 from gate.wire import parse_hold_request
 from tests.support.objects import root_commit
