@@ -33,7 +33,7 @@ def test_old_items_keep_null_and_their_approval_is_not_taken(app) -> None:  # ty
             conn.execute(
                 text(
                     "INSERT INTO requests (id, repository_id, ref, old, new, state, required, "
-                    "policy_sha256, created_at) VALUES (1, 1, 'refs/heads/main', :z, :k, "
+                    "policy_sha256, created_at) VALUES (1000, 1, 'refs/heads/main', :z, :k, "
                     "'approved', :req, :z, '2026-01-01')"
                 ),
                 {"z": "0" * 40, "k": item["key"], "req": '{"train": 1}'},
@@ -42,23 +42,23 @@ def test_old_items_keep_null_and_their_approval_is_not_taken(app) -> None:  # ty
                 text(
                     "INSERT INTO held_items (request_id, repository_id, key, kind, active, "
                     "author_name, author_email, committer_name, committer_email, summary, "
-                    "message, meta, signals, guards, diffs, diff_sha256) VALUES (1, 1, :k, "
+                    "message, meta, signals, guards, diffs, diff_sha256) VALUES (1000, 1, :k, "
                     "'commit', true, '', '', '', '', 'old', '', '{}', '[]', '{}', '[]', :d)"
                 ),
                 {"k": item["key"], "d": "d" * 64},
             )
         upgrade(directory=MIGRATIONS)
-        old = db.session.scalar(select(HeldItem).where(HeldItem.request_id == 1))
+        old = db.session.scalar(select(HeldItem).where(HeldItem.request_id == 1000))
         assert (old.diff_sha256, old.content_sha256, old.summary) == ("d" * 64, None, "old")
         db.session.remove()
     with command(app):
         create_token("hook", actor=Actor.cli())
     answer = push(app, [item])
     (state,) = answer["items"]
-    assert state["state"] == "pending" and state["request_id"] != 1
+    assert state["state"] == "pending" and state["request_id"] != 1000
     assert state["content_sha256"] is not None
     with app.app_context():
-        assert db.session.get(ApprovalRequest, 1).state == "superseded"  # type: ignore[union-attr]
+        assert db.session.get(ApprovalRequest, 1000).state == "superseded"  # type: ignore[union-attr]
         db.session.remove()
         downgrade(directory=MIGRATIONS, revision="0006")
         upgrade(directory=MIGRATIONS)
