@@ -7,6 +7,7 @@ interleaved so that a noisy neighbour slows both alike.
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
 import shutil
@@ -23,6 +24,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+# Each run signs its own audit log: a key directory of its own (inherited by the servers it
+# starts), not the user's $GATE_HOME/keys, whose signed head names another run's log.
+_KEYS = tempfile.mkdtemp(prefix="gate-bench-keys-")
+os.environ["GATE_AUDIT_KEY_DIR"] = _KEYS
+atexit.register(shutil.rmtree, _KEYS, True)
 
 HUMAN = "Dana Human <dana@example.com>"
 AGENT_TRAILER = "Co-Authored-By: Claude <noreply@anthropic.com>"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import hashlib
 import pstats
 import secrets
 import statistics
@@ -48,17 +47,18 @@ def run(url: str, args: argparse.Namespace) -> None:
     from sqlalchemy import event, select
 
     from gate.server.app import create_app
-    from gate.server.database import upgrade_database
+    from gate.server.database import command, upgrade_database
     from gate.server.extensions import db
     from gate.server.models import User
     from gate.server.services.accounts import add_user, create_token
+    from gate.server.services.actor import Actor
     from gate.server.services.decisions import attestation_for, decide, get_request
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": secrets.token_hex(16)})
     upgrade_database(app)
-    with app.app_context():
-        token = create_token("bench")[1]
-        add_user("alice", "Alice Reviewer", "alice@example.com", PASSWORD)
+    with command(app):
+        token = create_token("bench", actor=Actor.cli())[1]
+        add_user("alice", "Alice Reviewer", "alice@example.com", PASSWORD, actor=Actor.cli())
         engine = db.engine
     statements: list[str] = []
     event.listen(engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
@@ -79,10 +79,7 @@ def run(url: str, args: argparse.Namespace) -> None:
     profiler = cProfile.Profile() if args.profile else None
     for n in range(args.pushes):
         repository = f"bench/repo-{n % 8}"
-        items = [
-            item(hashlib.sha1(f"{repository} {n} {k}".encode()).hexdigest(), 3 * n + k)
-            for k in range(3)
-        ]
+        items = [item(3 * n + k) for k in range(3)]
         data = body(repository, items)
         if profiler and n >= 10:
             profiler.enable()
@@ -101,7 +98,7 @@ def run(url: str, args: argparse.Namespace) -> None:
         bodies.append((answer["items"][0]["request_id"], data, repository))
     # Each new push superseded its repository's previous one: approve the last of each.
     last = list({data_repo: (rid, data) for rid, data, data_repo in bodies}.values())
-    with app.app_context():
+    with command(app):
         alice = db.session.scalar(select(User).where(User.username == "alice"))
         for request_id, _ in last:
             request = get_request(request_id)
@@ -113,6 +110,7 @@ def run(url: str, args: argparse.Namespace) -> None:
                 password=PASSWORD,
                 attest=True,
                 shown_sha256=attestation_for(request).sha256,
+                actor=Actor("alice", "session-password"),
             )
     for n, (_, data) in enumerate(last * 4):
         answer, count, elapsed = post(data)

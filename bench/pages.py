@@ -29,6 +29,8 @@ import requests
 from _common import machine, start_server, workdir
 from server_concurrency import PASSWORD, PG_ADMIN, body, item, scratch_postgres
 
+from gate.server.content import verify_commit_item
+
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -37,7 +39,7 @@ _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _VARYING = {
     "requests": {"id", "repository_id", "ref", "old", "new", "state", "created_at", "decided_at"},
     "held_items": {"id", "request_id", "repository_id", "key", "summary", "message", "meta"}
-    | {"guards", "diffs", "diff_sha256"},
+    | {"guards", "diffs", "diff_sha256", "content_sha256"},
     "request_facets": {"id", "request_id"},
     "decisions": {"id", "request_id", "created_at", "attestation", "attested_sha256"},
 }
@@ -62,10 +64,7 @@ def _templates(base_url: str, token: str, reviewer: Any) -> dict[str, int]:
     ids: dict[str, int] = {}
     # Decided ones first: a pusher's new push to a ref supersedes its pending request there.
     for number, state in enumerate(("approved", "denied", "pending")):
-        items = [
-            item(hashlib.sha1(f"template {number} {k}".encode()).hexdigest(), 10 * number + k, 200)
-            for k in range(2)
-        ]
+        items = [item(10 * number + k, 200) for k in range(2)]
         answer = requests.post(
             f"{base_url}/api/v1/holds",
             data=body("org/repo-0", items),
@@ -177,7 +176,7 @@ def seed(database_url: str, count: int, base_url: str, token: str) -> int:
             keys = [_key(n, k) for k in range(1 + n % 3)]
             for k, key in enumerate(keys):
                 number = 1_000 + 3 * n + k
-                sent = item(key, number, 200)
+                sent = verify_commit_item(item(number, 200), "bench")  # as the API stores it
                 t = tmpl["held_items"][0]
                 row = {c: v for c, v in t.items() if c != "id"}
                 message = sent["commit"]["message"]
@@ -191,13 +190,17 @@ def seed(database_url: str, count: int, base_url: str, token: str) -> int:
                     guards=sent["guards"],
                     diffs=sent["diffs"],
                     diff_sha256=sent["diff_sha256"],
+                    content_sha256=sent["content_sha256"],
                 )
                 items.append(row)
             facets += [
                 {c: v for c, v in f.items() if c != "id"} | {"request_id": request_id}
                 for f in tmpl["request_facets"]
             ]
-            lines = "".join(f"{row['key']} {row['diff_sha256']}\n" for row in items[-len(keys) :])
+            lines = "".join(
+                f"{row['key']} {row['diff_sha256']} {row['content_sha256']}\n"
+                for row in items[-len(keys) :]
+            )
             digest = hashlib.sha256(lines.encode()).hexdigest()
             for d in tmpl["decisions"]:
                 row = {c: v for c, v in d.items() if c != "id"}
@@ -253,7 +256,7 @@ def _check(
 ) -> None:
     """A seeded request of each state has the same columns, types, nulls and fixed values as
     the request the services wrote; the attestation is what the service would compute."""
-    from gate.server.services.decisions import attestation_for, content_sha256, get_request
+    from gate.server.services.decisions import attestation_for, attested_sha256, get_request
 
     for state in template_ids:
         request_id = next((rid for (_n, s), rid in zip(plan, ids, strict=True) if s == state), None)
@@ -287,7 +290,7 @@ def _check(
                         raise SystemExit(f"seed: {state} {name}.{column}: type differs")
         request = get_request(request_id)
         for d in request.decisions:
-            if d.attested_sha256 != content_sha256(request) or (
+            if d.attested_sha256 != attested_sha256(request) or (
                 d.attestation is not None and d.attestation != attestation_for(request).statement
             ):
                 raise SystemExit(f"seed: {state} decision attestation differs from the service's")

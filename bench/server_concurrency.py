@@ -26,7 +26,6 @@ postgres, or --pg-url), created and dropped by the run. Bounded: --seconds per d
 from __future__ import annotations
 
 import argparse
-import hashlib
 import http.client
 import json
 import random
@@ -41,76 +40,30 @@ from urllib.parse import urlsplit
 
 from _common import machine, start_server, workdir
 
+from gate import wire
+from tests.support.objects import root_commit
+
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 POLICY_SHA = "cd" * 32
 PASSWORD = "correct horse battery staple"
-AGENT = {
-    "name": "Build Bot",
-    "email": "ci@bots.example.com",
-    "time": 1_700_000_000,
-    "offset": "+0000",
-}
+AGENT = "Build Bot <ci@bots.example.com>"
 
 
-def file_diff(path: str, patch: str, lines: int) -> dict[str, Any]:
-    """One file of a commit's diff, with the fields the hook sends (gate.git.diffs.FileDiff)."""
-    blob = hashlib.sha1(patch.encode()).hexdigest()
-    return {
-        "path": path,
-        "old_path": None,
-        "status": "added",
-        "old_mode": "000000",
-        "new_mode": "100644",
-        "old_id": "0" * 40,
-        "new_id": blob,
-        "old_size": 0,
-        "new_size": len(patch),
-        "binary": False,
-        "too_large": False,
-        "truncated": False,
-        "additions": lines,
-        "deletions": 0,
-        "patch": patch,
-    }
-
-
-def item(key: str, n: int, lines: int = 60) -> dict[str, Any]:
-    """A held commit as the hook sends it (gate.git.client.commit_item)."""
+def item(n: int, lines: int = 60) -> dict[str, Any]:
+    """Held commit number ``n`` as the hook sends it: the objects of a root commit adding one
+    file of ``lines`` lines (gate.git.client.commit_item, through gate.wire.commit_item)."""
     path = f"train/d{n % 40:02d}/f{n}.py"
-    patch = f"@@ -0,0 +1,{lines} @@\n" + "".join(f"+value_{n}_{k} = {k}\n" for k in range(lines))
-    diffs = [
-        {
-            "commit": key,
-            "parent": None,
-            "files": [file_diff(path, patch, lines)],
-            "truncated": False,
-        }
-    ]
-    canonical = json.dumps(diffs, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return {
-        "key": key,
-        "kind": "commit",
-        "commit": {
-            "id": key,
-            "parents": [],
-            "author": AGENT,
-            "committer": AGENT,
-            "message": f"change {n}\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n",
-            "trailers": [["Co-Authored-By", "Claude <noreply@anthropic.com>"]],
-        },
-        "signals": [
-            {
-                "kind": "trailer",
-                "source": "catalog",
-                "agent": "Claude Code",
-                "rule": "Co-Authored-By: Claude",
-                "evidence": "Co-Authored-By: Claude <noreply@anthropic.com>",
-            }
-        ],
-        "guards": {"training": [path]},
-        "diffs": diffs,
-        "diff_sha256": hashlib.sha256(canonical.encode()).hexdigest(),
+    content = "".join(f"value_{n}_{k} = {k}\n" for k in range(lines)).encode()
+    message = f"change {n}\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n"
+    key, objects = root_commit({path: content}, AGENT, message)
+    signal = {
+        "kind": "trailer",
+        "source": "catalog",
+        "agent": "Claude Code",
+        "rule": "Co-Authored-By: Claude",
+        "evidence": "Co-Authored-By: Claude <noreply@anthropic.com>",
     }
+    return wire.commit_item(key, objects, [signal], {"training": [path]})
 
 
 def body(repository: str, items: list[dict[str, Any]]) -> bytes:
@@ -177,8 +130,7 @@ class Hook:
         items = []
         for _ in range(count):
             self.counter += 1
-            key = hashlib.sha1(f"{self.repository} {self.counter}".encode()).hexdigest()
-            items.append(item(key, self.number * 100_000 + self.counter))
+            items.append(item(self.number * 100_000 + self.counter))
         data = body(self.repository, items)
         first = self.post(data)
         again = self.post(data)
@@ -262,7 +214,7 @@ def reviewer(app, hooks: list[Hook], results: Results, deadline: float) -> None:
                         results.errors.append(f"approve {request.id}: {exc}")
                     continue
                 hook = by_repo[repo.name]
-                held = [item(i.key, int(i.summary.split()[1])) for i in items]
+                held = [item(int(i.summary.split()[1])) for i in items]
                 with results.lock:
                     results.approved[request.id] = (hook, held)
         time.sleep(0.05)

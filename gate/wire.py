@@ -13,6 +13,8 @@ RFC 3339 and dates ISO (gate.clock); nesting is bounded. Only known fields are k
 
 from __future__ import annotations
 
+import base64
+import binascii
 import gzip
 import json
 import math
@@ -36,7 +38,7 @@ ITEM_STATES = ("approved", "pending", "denied", "paused")
 REQUEST_STATES = ("pending", "approved", "denied", "superseded")
 
 MAX_ITEMS = 20_000  # held items per ref update, and guarded buckets / listed commits per report
-MAX_DEPTH = 16  # the deepest body gate sends is 6 levels (items[].diffs[].files[].patch)
+MAX_DEPTH = 16  # the deepest body gate sends is 4 levels (items[].objects[].data)
 MAX_LIST = 200_000  # any other list (parents, trailers, paths, removed commits, files)
 
 # Bounded work per request: what a body may hold after decompression, from what a real push
@@ -52,6 +54,13 @@ MAX_BODY_BYTES = max(MAX_HOLD_BYTES, MAX_REPORT_BYTES)  # any request body as se
 BODY_LIMITS = {HOLDS_PATH: MAX_HOLD_BYTES, PUSHES_PATH: MAX_REPORT_BYTES}
 GZIP_ABOVE = 16 * 1024  # bodies larger than this are sent gzipped (level 1: ~10 ms per MB)
 MAX_COUNT = 10**9
+
+# Objects a hold sends for one held commit (gate.git.objects picks them, gate.server.content
+# checks them): blobs above MAX_SENT_BLOB are never sent, nor any once a commit's blobs would
+# pass MAX_SENT_PER_COMMIT; the reviewer is told "content not sent" for those.
+OBJECT_TYPES = ("commit", "tree", "blob")
+MAX_SENT_BLOB = 8 * 1024 * 1024
+MAX_SENT_PER_COMMIT = 32 * 1024 * 1024
 
 # Policy limits: the bounds a policy (gate.toml) may use, which the server accepts and stores.
 # Kept together as one definition so they can be taken from a single shared module.
@@ -407,22 +416,22 @@ def person(name: str, email: str, time: int, offset: str) -> dict[str, Any]:
 
 
 def commit_item(
-    commit: dict[str, Any],
+    commit_id: str,
+    objects: Iterable[tuple[str, bytes]],
     signals: list[dict[str, str]],
     guards: dict[str, list[str]],
-    diffs: list[dict[str, Any]],
-    diff_sha256: str,
 ) -> dict[str, Any]:
-    """A held commit: ``commit`` has id, parents, author, committer (see ``person``), message
-    and trailers."""
+    """A held commit, as the git objects that make it: (type, raw bytes) each. The server
+    reads the commit's metadata and renders its diff from these alone, once it has checked
+    every object id (gate.server.content)."""
     return {
-        "key": commit["id"],
+        "key": commit_id,
         "kind": "commit",
-        "commit": commit,
+        "objects": [
+            {"type": kind, "data": base64.b64encode(data).decode("ascii")} for kind, data in objects
+        ],
         "signals": signals,
         "guards": guards,
-        "diffs": diffs,
-        "diff_sha256": diff_sha256,
     }
 
 
@@ -441,8 +450,6 @@ def ref_update_item(
         "removed": removed,
         "signals": signals,
         "guards": guards,
-        "diffs": [],
-        "diff_sha256": None,
     }
 
 
@@ -496,10 +503,8 @@ def _hold_item(value: Any, where: str) -> dict[str, Any]:
         raise WireError(f"{where}.kind must be one of {', '.join(ITEM_KINDS)}")
     parsed: dict[str, Any] = {"key": key, "kind": kind}
     if kind == "commit":
-        commit = _commit(item.get("commit"), f"{where}.commit")
-        if commit["id"] != key:
-            raise WireError(f"{where}: a commit item's key must be its commit id")
-        parsed["commit"] = commit
+        _oid(key, f"{where}.key")
+        parsed["objects"] = _objects(item.get("objects"), f"{where}.objects")
     else:
         parsed["reason"] = _str(item.get("reason", ""), f"{where}.reason", SHORT_LEN, empty=True)
         parsed["removed"] = [
@@ -511,20 +516,39 @@ def _hold_item(value: Any, where: str) -> dict[str, Any]:
         for n, s in enumerate(_list(item.get("signals"), f"{where}.signals", 1000))
     ]
     parsed["guards"] = _guards(item.get("guards"), f"{where}.guards")
-    parsed["diffs"] = [
-        _diff(d, f"{where}.diffs[{n}]")
-        for n, d in enumerate(_list(item.get("diffs"), f"{where}.diffs", 1000))
-    ]
-    digest = item.get("diff_sha256")
-    parsed["diff_sha256"] = (
-        None
-        if digest is None
-        else _match(digest, f"{where}.diff_sha256", _SHA256, "a SHA-256 hex digest or null")
-    )
     return parsed
 
 
-def _commit(value: Any, where: str) -> dict[str, Any]:
+def _objects(value: Any, where: str) -> list[tuple[str, bytes]]:
+    """(type, bytes) of each object sent; blobs within MAX_SENT_BLOB and, together,
+    MAX_SENT_PER_COMMIT (what the hook never exceeds)."""
+    objects = []
+    blob_bytes = 0
+    for n, entry in enumerate(_list(value, where, MAX_LIST, 1)):
+        entry = _obj(entry, f"{where}[{n}]")
+        kind = entry.get("type")
+        if kind not in OBJECT_TYPES:
+            raise WireError(f"{where}[{n}].type must be one of {', '.join(OBJECT_TYPES)}")
+        text = entry.get("data")
+        if not isinstance(text, str):
+            raise WireError(f"{where}[{n}].data must be a base64 string")
+        try:
+            data = binascii.a2b_base64(text, strict_mode=True)
+        except (binascii.Error, ValueError):
+            raise WireError(f"{where}[{n}].data is not valid base64") from None
+        if kind == "blob":
+            if len(data) > MAX_SENT_BLOB:
+                raise WireError(f"{where}[{n}] is a blob over {MAX_SENT_BLOB} bytes")
+            blob_bytes += len(data)
+            if blob_bytes > MAX_SENT_PER_COMMIT:
+                raise WireError(f"{where}: the blobs exceed {MAX_SENT_PER_COMMIT} bytes")
+        objects.append((kind, data))
+    return objects
+
+
+def commit_fields(value: Any, where: str) -> dict[str, Any]:
+    """A commit's metadata as it is stored (id, parents, author, committer, message,
+    trailers), checked to fit its columns: the server reads it from the verified object."""
     commit = _obj(value, where)
     return {
         "id": _oid(commit.get("id"), f"{where}.id"),
@@ -570,39 +594,6 @@ def _signal(value: Any, where: str) -> dict[str, str]:
     }
 
 
-_FILE_TEXT = {"path": TEXT_LEN, "status": SHORT_LEN, "old_mode": SHORT_LEN, "new_mode": SHORT_LEN,
-              "old_id": OID_LEN, "new_id": OID_LEN, "patch": TEXT_LEN}  # fmt: skip
-_FILE_COUNTS = ("old_size", "new_size", "additions", "deletions")
-_FILE_FLAGS = ("binary", "too_large", "truncated")
-
-
-def _diff(value: Any, where: str) -> dict[str, Any]:
-    """One commit's diff against one parent, in gate.git.diffs' shape."""
-    diff = _obj(value, where)
-    parent = diff.get("parent")
-    return {
-        "commit": _oid(diff.get("commit"), f"{where}.commit"),
-        "parent": None if parent is None else _oid(parent, f"{where}.parent"),
-        "files": [
-            _file(f, f"{where}.files[{n}]")
-            for n, f in enumerate(_list(diff.get("files"), f"{where}.files"))
-        ],
-        "truncated": _bool(diff.get("truncated", False), f"{where}.truncated"),
-    }
-
-
-def _file(value: Any, where: str) -> dict[str, Any]:
-    entry = _obj(value, where)
-    parsed: dict[str, Any] = {
-        name: _str(entry.get(name, ""), f"{where}.{name}", most, empty=name != "path")
-        for name, most in _FILE_TEXT.items()
-    }
-    parsed["old_path"] = _opt_str(entry.get("old_path"), f"{where}.old_path", TEXT_LEN)
-    parsed.update((n, _int(entry.get(n, 0), f"{where}.{n}", 0, 2**53)) for n in _FILE_COUNTS)
-    parsed.update((n, _bool(entry.get(n, False), f"{where}.{n}")) for n in _FILE_FLAGS)
-    return parsed
-
-
 # Hold answer: the server's reply to a hold request -----------------------------------------
 
 
@@ -617,9 +608,13 @@ def parse_hold_answer(body: Any, sent_keys: list[str]) -> dict[str, Any]:
         if state not in ITEM_STATES:
             raise WireError(f"items[{n}].state must be one of {', '.join(ITEM_STATES)}")
         key = _str(item.get("key"), f"items[{n}].key", KEY_LEN)
+        content = item.get("content_sha256")
         answered[key] = {
             "key": key,
             "state": state,
+            "content_sha256": None
+            if content is None
+            else _match(content, f"items[{n}].content_sha256", _SHA256, "a SHA-256 hex digest"),
             "request_id": _int(item.get("request_id"), f"items[{n}].request_id", 1, 2**63),
             "pauses": [
                 _int(p, f"items[{n}].pauses", 1, 2**63)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import gzip
 import json
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from gate import wire
+from tests.support.objects import root_commit
 
 OID = "a" * 40
 SHA = "b" * 64
@@ -36,20 +38,12 @@ def push_report(**changes: Any) -> dict[str, Any]:
 
 
 def hold_request() -> dict[str, Any]:
-    commit = {
-        "id": OID,
-        "parents": ["0" * 40],
-        "author": wire.person("A", "a@x", 1_700_000_000, "+0100"),
-        "committer": wire.person("A", "a@x", 1_700_000_000, "-0500"),
-        "message": "change\n\nCo-Authored-By: X",
-        "trailers": [["Co-Authored-By", "X"]],
-    }
+    key, objects = root_commit({"train/a.py": b"x = 1\n"}, "A <a@x>", "change\n")
     item = wire.commit_item(
-        commit,
+        key,
+        objects,
         [{"kind": "trailer", "source": "catalog", "agent": "X", "rule": "r", "evidence": "e"}],
         {"training": ["train/a.py"]},
-        [{"commit": OID, "parent": None, "files": [], "truncated": False}],
-        SHA,
     )
     return wire.HoldRequest(
         "repo", "refs/heads/main", "0" * 40, OID, "agent-bot", SHA, {"training": 1}, [item]
@@ -60,7 +54,15 @@ def test_what_the_builders_make_the_parsers_take_unchanged() -> None:
     report = push_report()
     assert wire.parse_push_report(report) == report
     body = hold_request()
-    assert wire.parse_hold_request(body).to_json() == body
+    parsed = wire.parse_hold_request(body).to_json()
+    sent = body["items"][0]["objects"]
+    assert parsed["items"][0].pop("objects") == [
+        (o["type"], base64.b64decode(o["data"])) for o in sent
+    ]
+    assert parsed == {
+        **body,
+        "items": [{k: v for k, v in body["items"][0].items() if k != "objects"}],
+    }
     data, headers = wire.encode(body)
     assert wire.decode(data, headers.get("Content-Encoding"), wire.MAX_HOLD_BYTES) == body
 
@@ -98,13 +100,19 @@ def test_times_are_stored_in_one_form() -> None:
 @pytest.mark.parametrize(
     "mutate",
     [
-        lambda b: b["items"][0]["commit"]["author"].update(name="n\x00"),
-        lambda b: b["items"][0]["commit"]["author"].update(time=2**60),
-        lambda b: b["items"][0]["commit"]["author"].update(offset="+1"),
-        lambda b: b["items"][0]["commit"].update(message="nul \x00"),
         lambda b: b["items"][0].update(key="b" * 40),
-        lambda b: b["items"][0]["diffs"][0].update(files=[{"path": "a", "old_size": -1}]),
-        lambda b: b["items"][0]["diffs"][0].update(files=[{"path": ""}]),
+        lambda b: b["items"][0].update(key="not an id"),
+        lambda b: b["items"][0].update(objects=[]),
+        lambda b: b["items"][0]["objects"][0].update(type="tag"),
+        lambda b: b["items"][0]["objects"][0].update(data="not base64!"),
+        lambda b: b["items"][0]["objects"][0].update(data="YQ"),  # unpadded
+        lambda b: b["items"][0]["objects"].append(
+            {"type": "blob", "data": base64.b64encode(b"x" * (wire.MAX_SENT_BLOB + 1)).decode()}
+        ),
+        lambda b: b["items"][0]["objects"].extend(
+            {"type": "blob", "data": base64.b64encode(bytes([n]) * wire.MAX_SENT_BLOB).decode()}
+            for n in range(wire.MAX_SENT_PER_COMMIT // wire.MAX_SENT_BLOB + 1)
+        ),
         lambda b: b["items"][0]["signals"].append({"kind": "x"}),
         lambda b: b["items"][0]["guards"].update(training="train/a.py"),
         lambda b: b["policy"]["owners"].update({"agent-bot": "e" * 321}),

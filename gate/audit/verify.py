@@ -598,6 +598,34 @@ def check_pushes_were_approved(records: list[Record], partial: bool) -> Iterator
             _replay(held, record)
 
 
+def check_decisions_bind_content(records: list[Record], partial: bool) -> Iterator[Problem]:
+    """Every approval of a request held with content hashes (the SHA-256 of the objects the
+    server verified, per commit) names each of them as they were held: an approval cannot be
+    carried over to other content. Requests held before content was hashed are not checked."""
+    held: dict[Any, dict[str, str]] = {}
+    for record in records:
+        subject = record.subject
+        if record.action == "request.held":
+            held[subject.get("request")] = {
+                str(item.get("key")): str(item["content_sha256"])
+                for item in subject.get("items", [])
+                if isinstance(item, dict) and item.get("content_sha256")
+            }
+        elif record.action == "decision.approve":
+            expected = held.get(subject.get("request"))
+            if not expected:
+                continue
+            bound = subject.get("held_content_sha256")
+            bound = bound if isinstance(bound, dict) else {}
+            wrong = sorted(key for key, content in expected.items() if bound.get(key) != content)
+            if wrong:
+                yield Problem(
+                    record.where,
+                    f"approves request {subject.get('request')} without binding the content "
+                    f"SHA-256 it was held with for {', '.join(k[:12] for k in wrong)}",
+                )
+
+
 def held_requests(records: list[Record]) -> dict[int, HeldRequest]:
     """Each held request's standing approvals after ``records``, as the invariant sees them."""
     held: dict[int, HeldRequest] = {}
@@ -847,7 +875,11 @@ def check_pauses_held(records: list[Record], partial: bool) -> Iterator[Problem]
 
 Invariant = Callable[[list[Record], bool], Iterator[Problem]]
 # Add checks here: each walks the records in order and yields the problems it finds.
-INVARIANTS: list[Invariant] = [check_pushes_were_approved, check_pauses_held]
+INVARIANTS: list[Invariant] = [
+    check_pushes_were_approved,
+    check_decisions_bind_content,
+    check_pauses_held,
+]
 
 
 # --- exports ----------------------------------------------------------------------------------

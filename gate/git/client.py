@@ -1,7 +1,7 @@
 """The hooks' side of the API: send held commits and push reports to the server, read answers.
 
 Only called when a push holds something (or after a push, in the background), so importing
-requests (~230 ms) and pygit2 is paid only then. Bodies are built and answers parsed by
+requests (~230 ms) is paid only then. Bodies are built and answers parsed by
 gate.wire. Any failure to get a well-formed answer is a GateError: the hook fails closed.
 
 Every call has one wall-clock deadline (``Deadline``), not a timeout per socket read: a server
@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from gate import wire
 from gate.errors import GateError
 from gate.git.classify import HeldCommit, HeldRefChange, Verdict
-from gate.git.commits import Person, display_path
+from gate.git.commits import display_path
 from gate.git.config import HookConfig
 from gate.git.policy import Policy
 
@@ -64,30 +64,16 @@ class Deadline:
         return outcome["value"]
 
 
-def _person(who: Person) -> dict[str, Any]:
-    return wire.person(who.name, who.email, who.time, who.offset)
-
-
 def _shown_guards(guards: dict[str, list[str]]) -> dict[str, list[str]]:
     """Paths as reviewers see them: undecodable bytes and control characters escaped."""
     return {name: [display_path(path) for path in paths] for name, paths in guards.items()}
 
 
-def commit_item(held: HeldCommit, diffs: list[dict[str, Any]], diff_hash: str) -> dict[str, Any]:
-    commit = held.commit
+def commit_item(held: HeldCommit, objects: list[tuple[str, bytes]]) -> dict[str, Any]:
+    """A held commit as the objects that make it (gate.git.objects): the server reads its
+    author, message and diff from them, never from anything else the hook could claim."""
     return wire.commit_item(
-        {
-            "id": commit.id,
-            "parents": list(commit.parents),
-            "author": _person(commit.author),
-            "committer": _person(commit.committer),
-            "message": commit.message,
-            "trailers": [list(t) for t in commit.trailers],
-        },
-        [s.to_dict() for s in held.signals],
-        _shown_guards(held.guards),
-        diffs,
-        diff_hash,
+        held.commit.id, objects, [s.to_dict() for s in held.signals], _shown_guards(held.guards)
     )
 
 
@@ -208,6 +194,27 @@ def send_push_report(
     """POST a post-receive report; the server's {recorded, seq}."""
     answer = post(config, wire.PUSHES_PATH, report, deadline)
     return _usable(config, lambda: wire.parse_push_answer(answer))
+
+
+def check_content(answer: dict[str, Any], sent: dict[str, str]) -> None:
+    """Downgrade to pending any approval of a commit whose content hash is not the one of the
+    objects this hook read (``sent``: commit id -> gate.git.objects.content_sha256).
+
+    The server binds approvals to the hash it computed over the objects it was sent. A hold
+    posted by someone else for the same commit (say, with a blob left out) has another hash,
+    and no hash at all means a hold from before the server checked content: neither approval
+    is for what this push brings.
+    """
+    for item in answer["items"]:
+        mine = sent.get(item["key"])
+        if mine is None or item["state"] != "approved" or item.get("content_sha256") == mine:
+            continue
+        item["state"] = "pending"
+        item["short"] = (
+            "the approval was for different content than this push brings "
+            f"(approved content SHA-256 {(item.get('content_sha256') or 'none')[:16]}, "
+            f"pushed {mine[:16]}); it must be approved again"
+        )
 
 
 def enforce_policy(answer: dict[str, Any], items: list[dict[str, Any]], policy: Policy) -> None:

@@ -212,12 +212,18 @@ class ChangedPaths:
     under both its names. ``pathspec`` (literal
     directory prefixes) lets git skip every tree that cannot hold a guarded path. diff-tree
     answers while it reads: once more ids are pending than a pipe surely holds, it runs
-    alongside the caller with a thread (imported only then) draining its output.
+    alongside the caller with a thread (imported only then) draining its output. ``trees``
+    lists the changed trees too (``-t``: what a hold sends, gate.git.objects).
     """
 
-    def __init__(self, env: dict[str, str], pathspec: "Iterable[str]" = ()) -> None:
+    def __init__(
+        self, env: dict[str, str], pathspec: "Iterable[str]" = (), trees: bool = False
+    ) -> None:
         self.env = env
-        self.args = [*_DIFF_TREE]
+        # A hold's objects (``trees``, gate.git.objects) are those of the diff against each
+        # parent, which the server renders: -m there, and the changed trees too (-t).
+        diff_tree = [("-m" if arg == "-c" else arg) for arg in _DIFF_TREE] if trees else _DIFF_TREE
+        self.args = [*diff_tree, *(["-t"] if trees else [])]
         pathspec = list(pathspec)
         if pathspec:
             # Guards match names case-insensitively and Unicode-normalised too, which git's
@@ -429,10 +435,44 @@ class Git:
         rev-list's ``--header`` output is re-encoded and has its lines' trailing whitespace
         stripped; git's own reading of a commit (gate.git.commits) needs the exact bytes.
         """
+        found = {}
+        for oid, (kind, data) in self.read_objects(ids).items():
+            if kind != b"commit":
+                raise GateError(
+                    f"gate: git cat-file cannot read commit {oid.decode('ascii', 'replace')}"
+                )
+            found[oid] = data
+        return found
+
+    def read_objects(self, ids: "Iterable[bytes]") -> "dict[bytes, tuple[bytes, bytes]]":
+        """Each object's (type, raw bytes), as stored, from one ``cat-file --batch``."""
+        found: dict[bytes, tuple[bytes, bytes]] = {}
+        wanted, out = self._batch("--batch", ids)
+        pos = 0
+        for oid in wanted:
+            kind, size, pos = _batch_header(out, pos, oid)
+            if out[pos + size : pos + size + 1] != b"\n":
+                raise GateError(
+                    f"git cat-file stopped while reading {oid.decode('ascii', 'replace')}"
+                )
+            found[oid] = (kind, out[pos : pos + size])
+            pos += size + 1
+        return found
+
+    def object_sizes(self, ids: "Iterable[bytes]") -> "dict[bytes, int]":
+        """Each object's size, from one ``cat-file --batch-check`` (nothing read)."""
+        found: dict[bytes, int] = {}
+        wanted, out = self._batch("--batch-check", ids)
+        pos = 0
+        for oid in wanted:
+            _, found[oid], pos = _batch_header(out, pos, oid)
+        return found
+
+    def _batch(self, mode: str, ids: "Iterable[bytes]") -> "tuple[list[bytes], bytes]":
         wanted = list(dict.fromkeys(ids))
         if not wanted:
-            return {}
-        git = self.spawn(["cat-file", "--batch"])
+            return wanted, b""
+        git = self.spawn(["cat-file", mode])
         feeder = None
         try:
             data = b"".join(oid + b"\n" for oid in wanted)
@@ -450,23 +490,7 @@ class Git:
             if feeder is not None:
                 feeder.join()
             git.release()
-        found: dict[bytes, bytes] = {}
-        pos = 0
-        for oid in wanted:
-            end = out.find(b"\n", pos)
-            fields = out[pos:end].split() if end >= 0 else []
-            if len(fields) != 3 or fields[1] != b"commit" or not fields[2].isdigit():
-                raise GateError(
-                    f"gate: git cat-file cannot read commit {oid.decode('ascii', 'replace')}"
-                )
-            size = int(fields[2])
-            if out[end + 1 + size : end + 2 + size] != b"\n":
-                raise GateError(
-                    f"git cat-file stopped while reading commit {oid.decode('ascii', 'replace')}"
-                )
-            found[oid] = out[end + 1 : end + 1 + size]
-            pos = end + 1 + size + 1
-        return found
+        return wanted, out
 
     def commit_ids(
         self, include: "Iterable[str]", exclude: "Iterable[str]" = (), options: "Iterable[str]" = ()
@@ -518,6 +542,15 @@ class Git:
         finally:
             git.release()
         return code == 0
+
+
+def _batch_header(out: bytes, pos: int, oid: bytes) -> tuple[bytes, int, int]:
+    """One ``cat-file --batch(-check)`` header at ``pos``: (type, size, where the data starts)."""
+    end = out.find(b"\n", pos)
+    fields = out[pos:end].split() if end >= 0 else []
+    if len(fields) != 3 or fields[0] != oid or not fields[2].isdigit():
+        raise GateError(f"gate: git cat-file cannot read {oid.decode('ascii', 'replace')}")
+    return fields[1], int(fields[2]), end + 1
 
 
 def _feed_and_close(git: GitProcess, data: bytes) -> None:

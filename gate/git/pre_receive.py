@@ -3,8 +3,8 @@
 Entry point: ``python -m gate.git.pre_receive`` from the script that ``gate install-hook`` writes.
 One classifier decides: its first stage (gate.git.prefilter) reads the push once with nothing
 imported beyond Python's start-up and settles most pushes there; when it cannot, the exact
-stage (gate.git.classify) continues on what it read, still importing neither pygit2 nor
-requests unless something is held. Everything shown to the pusher goes to stderr prefixed with
+stage (gate.git.classify) continues on what it read, still importing requests only when
+something is held (and never pygit2: the server renders diffs, gate.git.objects). Everything shown to the pusher goes to stderr prefixed with
 ``gate:``. This module imports neither ``os`` nor ``__future__`` before the exact stage.
 """
 
@@ -109,32 +109,35 @@ def _ask_server(
     from gate.git.client import (
         Deadline,
         change_item,
+        check_content,
         commit_item,
         enforce_policy,
         hold_payload,
         submit_holds,
     )
-    from gate.git.diffs import commit_diffs, diff_sha256, diffs_to_json, open_repository
     from gate.git.messages import (
         refusal_lines,
         server_down_lines,
         shown_identities,
         signed_off_lines,
     )
+    from gate.git.objects import held_objects
 
     try:
-        repo = open_repository()
         answers = []
         deadline = Deadline(config.timeout)  # one wall-clock budget for all the server calls
         for verdict in verdicts:
-            items = []
-            for held in verdict.held_commits:
-                diffs = diffs_to_json(commit_diffs(repo, held.commit.id))
-                items.append(commit_item(held, diffs, diff_sha256(diffs)))
+            sent = held_objects(
+                git, [(h.commit.id, h.commit.tree, h.commit.parents) for h in verdict.held_commits]
+            )
+            items = [
+                commit_item(h, s.objects) for h, s in zip(verdict.held_commits, sent, strict=True)
+            ]
             if verdict.held_change is not None:
                 items.append(change_item(verdict.held_change))
             payload = hold_payload(config, policy, pusher, verdict, items)
             answer = submit_holds(config, payload, deadline)
+            check_content(answer, {s.commit: s.content_sha256 for s in sent})
             enforce_policy(answer, items, policy)
             answers.append(answer)
     except GateError as exc:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from gate import wire
+from gate.server.content import verify_hold
 from gate.server.database import committed, database_unavailable
 from gate.server.extensions import db
 from gate.server.services import ServiceError, scopes
@@ -127,9 +128,11 @@ def _body(limit: int) -> Any:
 @bp.post("/holds")
 @token_required(scopes.HOLD)
 def holds():  # type: ignore[no-untyped-def]
-    hold = wire.parse_hold_request(_body(wire.BODY_LIMITS[wire.HOLDS_PATH]))
-    g.target = hold.repository
-    scopes.authorize(g.token, scopes.HOLD, repository=hold.repository)
+    parsed = wire.parse_hold_request(_body(wire.BODY_LIMITS[wire.HOLDS_PATH]))
+    g.target = parsed.repository
+    scopes.authorize(g.token, scopes.HOLD, repository=parsed.repository)
+    # The objects are checked and the diffs rendered before the transaction starts.
+    hold = verify_hold(parsed)
     return jsonify(committed(lambda: _touched(record_holds(hold, g.token))))
 
 

@@ -202,3 +202,41 @@ def test_recomputed_chain_after_an_edit_breaks_the_checkpoints(history) -> None:
     problems = [str(p) for p in verify_bundle(with_records(files, lines)).problems]
     assert problems and problems[0].startswith("checkpoints/")
     assert "changed after signing" in problems[0]
+
+
+def test_an_approval_that_does_not_bind_the_held_content_is_a_problem(history) -> None:  # type: ignore[no-untyped-def]
+    """Each approval names the content SHA-256 each commit was held with; one that names
+    another (or none) is found even when the chain is recomputed (no checkpoints checked)."""
+    from gate.audit.verify import verify_jsonl
+
+    records = [json.loads(line) for line in lines_of(read_zip(history["bundle"]))]
+    approvals = [r for r in records if r["action"] == "decision.approve"]
+    held = {
+        r["subject"]["request"]: r["subject"]["items"]
+        for r in records
+        if r["action"] == "request.held"
+    }
+    first = approvals[0]["subject"]
+    assert first["held_content_sha256"] == {
+        item["key"]: item["content_sha256"] for item in held[first["request"]]
+    }
+
+    def problems_after(edit) -> list[str]:  # type: ignore[no-untyped-def]
+        copy = json.loads(json.dumps(records))
+        edit(next(r for r in copy if r["seq"] == approvals[0]["seq"])["subject"])
+        prev = copy[0]["prev_hash"]
+        for record in copy:
+            record["prev_hash"] = prev
+            record["hash"] = prev = record_hash(record)
+        return [
+            str(p) for p in verify_jsonl(b"".join(canonical_json(r) + b"\n" for r in copy)).problems
+        ]
+
+    key = next(iter(first["held_content_sha256"]))
+    for edit in (
+        lambda s: s["held_content_sha256"].update({key: "0" * 64}),
+        lambda s: s.pop("held_content_sha256"),
+    ):
+        (problem,) = problems_after(edit)
+        assert f"record seq {approvals[0]['seq']}" in problem
+        assert f"without binding the content SHA-256 it was held with for {key[:12]}" in problem

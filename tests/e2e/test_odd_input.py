@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from gate.git.objects import object_id
 from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
 from tests.support.server import GatedRepo, LiveServer, request_id_from
 
@@ -69,9 +70,11 @@ def test_non_utf8_path_and_metadata(gated: GatedRepo, server: LiveServer) -> Non
     assert "caf" in page.text
 
 
-def test_binary_and_huge_files_are_shown_by_size_and_hash(
+def test_binary_files_are_shown_by_size_and_huge_ones_as_not_sent(
     gated: GatedRepo, server: LiveServer
 ) -> None:
+    """A blob over the hook's cap is never sent: the server shows its verified id, and neither
+    a size nor any text it could not check."""
     clone = seeded(gated)
     blob = bytes(range(256)) * 64
     huge = b"w" * (9 * 1024 * 1024)
@@ -82,7 +85,8 @@ def test_binary_and_huge_files_are_shown_by_size_and_hash(
     request_id = request_id_from(result.gate_lines)
     page = server.reviewer("alice").page(f"/requests/{request_id}")
     assert "Binary file: 0 → 16384 bytes" in page.text
-    assert "too large to show" in page.text and str(len(huge)) in page.text
+    assert "Content not sent by the hook" in page.text and str(len(huge)) not in page.text
+    assert object_id("blob", huge) in page.text
     assert "wwwwwwwwww" not in page.text
 
 

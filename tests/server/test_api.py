@@ -5,12 +5,20 @@ from __future__ import annotations
 import pytest
 import requests
 
+from gate import wire
+from tests.support.objects import root_commit
 from tests.support.server import LiveServer, agent_token, new_token
 
-SHA = "a" * 40
+SHA, OBJECTS = root_commit({"train/a.py": b"x = 1\n"}, "A <a@x>", "m")
 
 
 def payload(**changes):  # type: ignore[no-untyped-def]
+    item = wire.commit_item(
+        SHA,
+        OBJECTS,
+        [{"kind": "trailer", "source": "catalog", "agent": "X", "rule": "r", "evidence": "e"}],
+        {"training": ["train/a.py"]},
+    )
     body = {
         "repository": "r",
         "ref": "refs/heads/main",
@@ -18,31 +26,7 @@ def payload(**changes):  # type: ignore[no-untyped-def]
         "new": SHA,
         "pusher": None,
         "policy": {"sha256": "b" * 64, "approvals": {"training": 1}},
-        "items": [
-            {
-                "key": SHA,
-                "kind": "commit",
-                "commit": {
-                    "id": SHA,
-                    "parents": [],
-                    "author": {"name": "A", "email": "a@x"},
-                    "committer": {"name": "A", "email": "a@x"},
-                    "message": "m",
-                },
-                "signals": [
-                    {
-                        "kind": "trailer",
-                        "source": "catalog",
-                        "agent": "X",
-                        "rule": "r",
-                        "evidence": "e",
-                    }
-                ],
-                "guards": {"training": ["train/a.py"]},
-                "diffs": [],
-                "diff_sha256": None,
-            }
-        ],
+        "items": [item],
     }
     body.update(changes)
     return body
@@ -93,7 +77,7 @@ def test_missing_or_wrong_token_is_401(server: LiveServer, token: str | None) ->
         payload(items=[{**payload()["items"][0], "guards": {}}]),
         payload(items=[{**payload()["items"][0], "kind": "approve"}]),
         payload(items=[payload()["items"][0], payload()["items"][0]]),
-        payload(items=[{**payload()["items"][0], "diff_sha256": "zz"}]),
+        payload(items=[{**payload()["items"][0], "objects": payload()["items"][0]["objects"][1:]}]),
         '{"repository": "\\udce9", "ref": "refs/heads/main"}',
     ],
 )

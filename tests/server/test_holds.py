@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from gate.server.services.actor import Actor
 from tests.support.audit import audit_problems
-from tests.support.auditlog import approve, commit_item
+from tests.support.auditlog import approve, commit_item, report
 from tests.support.auditlog import push as hook_push
 from tests.support.server import LiveServer, new_token
 
@@ -101,7 +101,10 @@ def test_bulk_hold_of_many_items_answers_per_key(app) -> None:  # type: ignore[n
 
     with app.app_context():
         item = db.session.scalar(select(HeldItem).where(HeldItem.key == first[5]["key"]))
-        assert item.diffs == first[5]["diffs"] and item.guards == first[5]["guards"]
+        verified = report([first[5]]).items[0]  # the server's own reading of the objects
+        assert item.diffs == verified["diffs"] and item.guards == first[5]["guards"]
+        assert "+x = 5" in item.diffs[0]["files"][0]["patch"]
+        assert item.content_sha256 == verified["content_sha256"] is not None
         assert item.summary == "change 5" and item.author_email == "ci@bots.example.com"
 
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import zipfile
 from typing import Any
 
+from gate.server.content import verify_hold
 from gate.server.database import command
 from gate.server.models import HookToken, User
 from gate.server.services.accounts import add_user, create_hook_token
 from gate.server.services.actor import Actor
 from gate.server.services.decisions import decide, get_request
 from gate.server.services.holds import HoldReport, record_holds
+from gate.wire import commit_item as commit_item_body
 from gate.wire import parse_hold_request
+from tests.support.objects import root_commit
 
 PASSWORD = "correct horse battery staple"
 POLICY_SHA = "ab" * 32
@@ -21,41 +23,14 @@ AGENT = {"name": "Build Bot", "email": "ci@bots.example.com"}
 
 
 def commit_item(n: int, guard: str, author: dict[str, str] = AGENT) -> dict[str, Any]:
-    key = hashlib.sha1(f"commit {n}".encode()).hexdigest()
-    return {
-        "key": key,
-        "kind": "commit",
-        "commit": {"id": key, "author": author, "committer": author, "message": f"change {n}"},
-        "guards": {guard: [f"{guard}/file{n}.py"]},
-        "signals": [{"kind": "email", "evidence": author["email"]}],
-        "diffs": [
-            {
-                "commit": key,
-                "parent": None,
-                "files": [
-                    {
-                        "path": f"{guard}/file{n}.py",
-                        "status": "A",
-                        "old_mode": "000000",
-                        "new_mode": "100644",
-                        "old_id": "0" * 40,
-                        "new_id": hashlib.sha1(f"blob {n}".encode()).hexdigest(),
-                        "patch": f"+x = {n}\n",
-                        "old_path": None,
-                        "old_size": 0,
-                        "new_size": 6,
-                        "additions": 1,
-                        "deletions": 0,
-                        "binary": False,
-                        "too_large": False,
-                        "truncated": False,
-                    }
-                ],
-                "truncated": False,
-            }
-        ],
-        "diff_sha256": hashlib.sha256(f"diff {n}".encode()).hexdigest(),
-    }
+    """A held root commit adding ``{guard}/file{n}.py``, as a hook sends it (its objects)."""
+    path = f"{guard}/file{n}.py"
+    key, objects = root_commit(
+        {path: f"x = {n}\n".encode()}, f"{author['name']} <{author['email']}>", f"change {n}\n"
+    )
+    return commit_item_body(
+        key, objects, [{"kind": "email", "evidence": author["email"]}], {guard: [path]}
+    )
 
 
 def report(
@@ -71,7 +46,7 @@ def report(
         approvals={"train": 1, "model": 2},
         items=items,
     )
-    return parse_hold_request(sent.to_json())  # as the API hands it to the service
+    return verify_hold(parse_hold_request(sent.to_json()))  # as the API hands it to the service
 
 
 def push(app, items: list[dict[str, Any]], pusher: str | None = "agent-bot") -> dict[str, Any]:  # type: ignore[no-untyped-def]

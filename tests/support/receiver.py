@@ -1,15 +1,24 @@
-"""A real HTTP receiver for webhooks on 127.0.0.1 that records what it is sent."""
+"""A real HTTP receiver on 127.0.0.1 that records what it is sent: webhooks' target, or a
+stand-in for the gate server that a hook is pointed at (``respond`` makes its answers)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Receiver:
-    """Records every POST; answers 500 to the first ``fail_first`` of them, then 200."""
+    """Records every POST; answers 500 to the first ``fail_first`` of them, then 200 (with
+    ``respond(headers, body)`` as its body when given, as JSON)."""
 
-    def __init__(self, fail_first: int = 0, failure_body: bytes = b"no") -> None:
+    def __init__(
+        self,
+        fail_first: int = 0,
+        failure_body: bytes = b"no",
+        respond: Callable[[dict[str, str], bytes], bytes] | None = None,
+    ) -> None:
+        self.respond = respond
         self.fail_first = fail_first
         self.failure_body = failure_body
         self.received: list[tuple[dict[str, str], bytes]] = []
@@ -25,9 +34,14 @@ class Receiver:
                 with receiver.lock:
                     receiver.received.append((dict(self.headers), body))
                     failing = len(receiver.received) <= receiver.fail_first
+                answer = receiver.failure_body if failing else b"ok"
+                if receiver.respond is not None and not failing:
+                    answer = receiver.respond(dict(self.headers), body)
                 self.send_response(500 if failing else 200)
+                if receiver.respond is not None:
+                    self.send_header("Content-Type", "application/json")
                 self.end_headers()
-                self.wfile.write(receiver.failure_body if failing else b"ok")
+                self.wfile.write(answer)
 
             def log_message(self, *args: object) -> None:
                 pass

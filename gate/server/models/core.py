@@ -192,7 +192,10 @@ class HeldItem(Model):
     signals: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
     guards: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
     diffs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    diff_sha256: Mapped[str | None] = mapped_column(String(64))
+    diff_sha256: Mapped[str | None] = mapped_column(String(64))  # of the diff as shown
+    # Of the objects the diff was rendered from (gate.git.objects.content_sha256), as the
+    # server verified them; NULL for items held before it did.
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
 
     request: Mapped[ApprovalRequest] = relationship(back_populates="items")
 

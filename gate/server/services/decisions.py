@@ -1,7 +1,9 @@
 """Reviewers' decisions: approve (with step-up and attestation), deny, or withdraw an approval.
 
 An approval names what it attests to: the statement from ``attestation_for`` (commits, one
-SHA-256 over every held item's diff hash, and the guards), exactly as the page showed it.
+SHA-256 over every held item's shown-diff hash and content hash, and the guards), exactly as
+the page showed it. The decision's audit record also names each item's content SHA-256 (of
+the objects the server verified), which the offline verifier checks against the hold.
 """
 
 from __future__ import annotations
@@ -68,14 +70,20 @@ def get_request(request_id: int) -> ApprovalRequest:
     return request
 
 
-def content_sha256(request: ApprovalRequest) -> str:
-    """One SHA-256 over the held items as shown: each item's key and diff hash, one per line."""
-    lines = "".join(f"{item.key} {item.diff_sha256 or '-'}\n" for item in request.items)
+def attested_sha256(request: ApprovalRequest) -> str:
+    """One SHA-256 over the held items: each item's key, shown-diff hash and (held since the
+    server verified content) content hash, one per line."""
+    lines = "".join(
+        f"{item.key} {item.diff_sha256 or '-'}"
+        + (f" {item.content_sha256}" if item.content_sha256 else "")
+        + "\n"
+        for item in request.items
+    )
     return hashlib.sha256(lines.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
 def attestation_for(request: ApprovalRequest) -> Attestation:
-    digest = content_sha256(request)
+    digest = attested_sha256(request)
     commits = [item.key for item in request.items if item.kind == "commit"]
     changes = [item for item in request.items if item.kind != "commit"]
     if len(commits) == 1:
@@ -89,7 +97,7 @@ def attestation_for(request: ApprovalRequest) -> Attestation:
     guards = sorted(request.required)
     label = "guard" if len(guards) == 1 else "guards"
     statement = (
-        f"I reviewed {what} in {request.repository.name}, diff SHA-256 {digest}, "
+        f"I reviewed {what} in {request.repository.name}, attested SHA-256 {digest}, "
         f"for {label} {', '.join(guards)}."
     )
     return Attestation(statement, digest)
@@ -241,7 +249,10 @@ def decide(
         "ref": request.ref,
         "keys": [item.key for item in request.items],
         "diff_sha256": {item.key: item.diff_sha256 for item in request.items},
-        "content_sha256": attestation.sha256,
+        "content_sha256": attestation.sha256,  # the attestation's hash (attested_sha256)
+        "held_content_sha256": {
+            item.key: item.content_sha256 for item in request.items if item.content_sha256
+        },
         "attestation": decision.attestation,
         "guards": sorted(request.required),
         "reviewer": reviewer.username,

@@ -6,6 +6,12 @@ pusher pushes new items to a ref through a git host, that pusher's older pending
 the ref recorded by the same host are superseded: their items are released and held again, with everything new, in one fresh request,
 so no approval carries over to changed content.
 
+Each held commit carries the content SHA-256 the server computed over the objects it verified
+(gate.server.content). An active item whose stored hash differs (a hold of the same commit
+posted with other objects, say a blob left out, or one from before the server checked content)
+is not the content now pushed: its request is superseded like a stale one, and the commit is
+held again for review, unless that request was denied (a denial keeps refusing).
+
 A push of thousands of items is a handful of statements: one lookup of active keys per chunk,
 one INSERT of all new items (executemany), one load of the requests with their decisions, and
 one audit record; held items' big JSON (diffs) is never read back.
@@ -56,7 +62,9 @@ def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
     actor = Actor.token(token)
     _note_policy(report, actor)
     keys = [item["key"] for item in report.items]
-    request_of = _active_requests(repo.id, keys)
+    sent = {item["key"]: item["content_sha256"] for item in report.items}
+    active = _active_requests(repo.id, keys)
+    request_of = _same_content(active, sent)
     new_items = [item for item in report.items if item["key"] not in request_of]
     created: dict[int, ApprovalRequest] = {}
     if new_items:
@@ -67,10 +75,14 @@ def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
         audit.lock()
         # Read again under the lock: a push of overlapping items may have committed since
         # (every writer of held items holds this lock), and its items are not new any more.
-        request_of = _active_requests(repo.id, keys)
+        active = _active_requests(repo.id, keys)
+        request_of = _same_content(active, sent)
         new_items = [item for item in report.items if item["key"] not in request_of]
     if new_items:
-        stale = _supersedable(repo, report, token.host)
+        changed = {key: active[key][0] for key in active if key not in request_of}
+        stale = _with_changed_content(
+            _supersedable(repo, report, token.host), set(changed.values())
+        )
         if stale:
             stale_ids = {old.id for old in stale}
             db.session.execute(
@@ -83,7 +95,14 @@ def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
         request = _new_request(repo, report, new_items, token, actor)
         keys_of, approvers_of = _stale_details(stale)
         for old in stale:
-            _supersede(old, request, actor, keys_of.get(old.id, []), approvers_of.get(old.id, []))
+            _supersede(
+                old,
+                request,
+                actor,
+                keys_of.get(old.id, []),
+                approvers_of.get(old.id, []),
+                sorted(key for key, rid in changed.items() if rid == old.id),
+            )
         request_of.update((item["key"], request.id) for item in new_items)
         created[request.id] = request  # already in hand, with no decisions
     requests = {**_load_requests(set(request_of.values()) - set(created)), **created}
@@ -92,6 +111,10 @@ def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
             "key": key,
             "state": _item_state(requests[request_of[key]]),
             "request_id": request_of[key],
+            # what the request approves: held now (the content sent), or earlier (its own)
+            "content_sha256": active[key][1]
+            if key in active and active[key][0] == request_of[key]
+            else sent[key],
         }
         for key in keys
     ]
@@ -154,6 +177,22 @@ def _supersedable(repo: Repository, report: HoldReport, host: str | None) -> lis
     )
 
 
+def _with_changed_content(stale: list[ApprovalRequest], changed: set[int]) -> list[ApprovalRequest]:
+    """``stale`` and the requests in ``changed`` (they hold a pushed commit with other
+    content), locked, in id order."""
+    missing = changed - {old.id for old in stale}
+    if missing:
+        stale = stale + list(
+            db.session.scalars(
+                select(ApprovalRequest)
+                .where(ApprovalRequest.id.in_(missing))
+                .order_by(ApprovalRequest.id)
+                .with_for_update()
+            )
+        )
+    return sorted(stale, key=lambda old: old.id)
+
+
 def _stale_details(
     stale: list[ApprovalRequest],
 ) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
@@ -185,7 +224,12 @@ def _stale_details(
 
 
 def _supersede(
-    old: ApprovalRequest, new: ApprovalRequest, actor: Actor, keys: list[str], approved: list[str]
+    old: ApprovalRequest,
+    new: ApprovalRequest,
+    actor: Actor,
+    keys: list[str],
+    approved: list[str],
+    content_changed: list[str],
 ) -> None:
     old.state = "superseded"
     old.superseded_by_id = new.id
@@ -202,25 +246,45 @@ def _supersede(
             "host": old.host,
             "keys": keys,
             "approvals_discarded": approved,
+            **({"content_changed": content_changed} if content_changed else {}),
         },
         policy_sha256=old.policy_sha256,
     )
     notify.enqueue("request.superseded", old, extra={"superseded_by": new.id})
 
 
-def _active_requests(repository_id: int, keys: list[str]) -> dict[str, int]:
-    """key -> request id of the active held items among ``keys`` (only those two columns)."""
-    found: dict[str, int] = {}
+def _active_requests(repository_id: int, keys: list[str]) -> dict[str, tuple[int, str | None, str]]:
+    """key -> (request id, content SHA-256, request state) of the active held items among
+    ``keys`` (only those columns)."""
+    found: dict[str, tuple[int, str | None, str]] = {}
     for start in range(0, len(keys), KEY_CHUNK):
         rows = db.session.execute(
-            select(HeldItem.key, HeldItem.request_id).where(
+            select(
+                HeldItem.key, HeldItem.request_id, HeldItem.content_sha256, ApprovalRequest.state
+            )
+            .join(ApprovalRequest, ApprovalRequest.id == HeldItem.request_id)
+            .where(
                 HeldItem.repository_id == repository_id,
                 HeldItem.active.is_(True),
                 HeldItem.key.in_(keys[start : start + KEY_CHUNK]),
             )
         )
-        found.update((key, request_id) for key, request_id in rows)
+        found.update(
+            (key, (request_id, content, state)) for key, request_id, content, state in rows
+        )
     return found
+
+
+def _same_content(
+    active: dict[str, tuple[int, str | None, str]], sent: dict[str, str | None]
+) -> dict[str, int]:
+    """key -> request id of the active items that hold what was sent: the same content hash
+    (ref changes have none), or a denied request (a denial keeps refusing whatever is sent)."""
+    return {
+        key: request_id
+        for key, (request_id, content, state) in active.items()
+        if content == sent[key] or state == "denied"
+    }
 
 
 def _load_requests(ids: set[int]) -> dict[int, ApprovalRequest]:
@@ -353,6 +417,7 @@ def _new_request(
                 "guards": item["guards"],
                 "diffs": item["diffs"],
                 "diff_sha256": item["diff_sha256"],
+                "content_sha256": item["content_sha256"],
             }
         )
     db.session.execute(insert(HeldItem), rows)
@@ -378,6 +443,7 @@ def _new_request(
                     "guards": item["guards"],
                     "signals": item["signals"],
                     "diff_sha256": item["diff_sha256"],
+                    "content_sha256": item["content_sha256"],
                     **_operator_fields(item, request.agent_owner),
                 }
                 for item in items

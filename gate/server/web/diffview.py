@@ -1,6 +1,7 @@
 """Held commits' diffs made readable: per-file views, guarded files first, Pygments on the server.
 
-Pure functions over the JSON the hook sent (gate.git.diffs.FileDiff as dicts); no database.
+Pure functions over the diffs the server rendered from verified objects
+(gate.server.diffs.FileDiff as dicts); no database.
 Stored rows are read defensively: rows written before the API validated bodies (gate.wire) can
 hold any JSON, and a field of the wrong type shows as empty, never as an error page.
 
@@ -54,6 +55,7 @@ class FileView:
     binary: bool
     too_large: bool
     truncated: bool
+    not_sent: bool
     additions: int
     deletions: int
     old_size: int
@@ -302,6 +304,7 @@ def _file_view(entry: dict[str, Any], guard_paths: dict[str, set[str]]) -> FileV
         binary=entry.get("binary") is True,
         too_large=entry.get("too_large") is True,
         truncated=entry.get("truncated") is True,
+        not_sent=entry.get("not_sent") is True,
         additions=_count(entry.get("additions")),
         deletions=_count(entry.get("deletions")),
         old_size=_count(entry.get("old_size")),
