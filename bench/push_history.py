@@ -120,7 +120,7 @@ def main() -> None:
             cpu.gate.clear()
             cpu.base.clear()
             interleave(args.runs, lambda p=pusher: gated_push(p), baseline, case, budget=3600)
-            cpu.name, cpu.goal = f"  CPU time (push and hook, all processes)", goal
+            cpu.name, cpu.goal = "  CPU time (push and hook, all processes)", goal
             print(case.line(), flush=True)
             print(cpu.line(), f"hook peak RSS {peaks[pusher] / 1024:.0f} MiB", flush=True)
 

@@ -20,7 +20,7 @@ def test_old_tokens_become_unscoped_and_requests_get_their_host(app) -> None:  #
     from gate.server.services import scopes
 
     with app.app_context():
-        downgrade(directory=MIGRATIONS, revision="0006")
+        downgrade(directory=MIGRATIONS, revision="0007")
         with db.engine.begin() as conn:
             conn.execute(
                 text(
@@ -74,7 +74,7 @@ def test_downgrade_revokes_agent_read_tokens(app) -> None:  # type: ignore[no-un
         create_hook_token("h", ["r"], actor=Actor.cli())
     with app.app_context():
         db.session.remove()
-        downgrade(directory=MIGRATIONS, revision="0006")
+        downgrade(directory=MIGRATIONS, revision="0007")
         with db.engine.connect() as conn:
             revoked = conn.execute(
                 text("SELECT name, revoked_at IS NOT NULL FROM hook_tokens ORDER BY id")
