@@ -126,7 +126,7 @@ def post(
     config: HookConfig, path: str, payload: dict[str, Any], deadline: Deadline | None = None
 ) -> Any:
     """POST a body to the server; the JSON of its 200 answer, or a GateError saying why not."""
-    deadline = deadline or Deadline(config.timeout)
+    deadline = deadline or Deadline(config.budget)
     body, headers = wire.encode(payload)
     headers["Authorization"] = f"Bearer {config.token()}"
     return deadline.run(config.server, lambda seconds: _post(config, path, body, headers, seconds))
