@@ -6,7 +6,6 @@ A real local HTTP server that trickles its answer, the real installed hook and a
 from __future__ import annotations
 
 import re
-
 import socket
 import threading
 from collections.abc import Iterator
