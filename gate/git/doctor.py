@@ -33,6 +33,8 @@ from gate.git.prefilter import REPOSITORY_VARIABLES
 
 NO_PUSHER_LOG = "no-pusher.log"  # in gate-spool/: protected pushes that named no pusher
 NO_PUSHER_WINDOW = timedelta(days=30)
+# doctor only reads: another user's repository (cron as root) is inspected, not refused
+_TRUST = ("-c", "safe.directory=*")
 _CENTRAL = re.compile(r"main\(central=('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\)")
 
 
@@ -119,7 +121,7 @@ def usable_by(path: str, uid: int, bit: int) -> str | None:
 
 def _hooks_path(git_dir: Path) -> str | None:
     proc = subprocess.run(
-        ["git", "--git-dir", str(git_dir), "config", "--get", "core.hooksPath"],
+        ["git", *_TRUST, "--git-dir", str(git_dir), "config", "--get", "core.hooksPath"],
         capture_output=True,
         text=True,
     )
@@ -322,7 +324,7 @@ def doctor(
     """Every problem with the gate installed for ``repo``, each with its fix (none: healthy).
 
     ``environ``: the host's variables naming the repository, for a server-wide install."""
-    git_dir = git_dir_of(repo)
+    git_dir = git_dir_of(repo, inspect_only=True)
     place, problems = _installed(git_dir, layout, server_wide)
     if place is None:
         return [_why_missing(git_dir)]
@@ -348,7 +350,13 @@ def doctor(
         return [*problems, str(exc)]
     uid = _owner(git_dir)
     problems.extend(_interpreter(uid))
-    if config.guarded:
+    if not config.guarded:
+        problems.append(
+            f"gate does not guard {config.repository!r}: it has no entry in {place.central}, "
+            'which passes unlisted repositories (unlisted = "pass"); fix: add an entry, or '
+            'unlisted = "guard" with a default_policy'
+        )
+    else:
         blocked = usable_by(config.policy, uid, 4)
         if blocked:
             problems.append(f"the policy: {blocked}")
@@ -396,7 +404,7 @@ def _chained(git_dir: Path) -> list[str]:
 def _fsck(git_dir: Path) -> list[str]:
     for key in ("receive.fsckObjects", "transfer.fsckObjects"):
         proc = subprocess.run(
-            ["git", "--git-dir", str(git_dir), "config", "--bool", "--get", key],
+            ["git", *_TRUST, "--git-dir", str(git_dir), "config", "--bool", "--get", key],
             capture_output=True,
             text=True,
         )

@@ -33,10 +33,28 @@ HOOKS = (
 SERVER_WIDE = ("gitolite", "ghes")  # one hook for every repository: a central config only
 
 
-def git_dir_of(repo: str | Path) -> Path:
+def git_dir_of(repo: str | Path, inspect_only: bool = False) -> Path:
+    """The repository's git directory. Another user's repository is refused as git refuses
+    it ("dubious ownership"), naming the owner who must run gate; ``inspect_only`` (gate
+    doctor, which writes nothing) reads it anyway."""
+    trust = ["-c", f"safe.directory={Path(repo).absolute()}"] if inspect_only else []
     proc = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--absolute-git-dir"], capture_output=True, text=True
+        ["git", *trust, "-C", str(repo), "rev-parse", "--absolute-git-dir"],
+        capture_output=True,
+        text=True,
     )
+    if proc.returncode != 0 and "dubious ownership" in proc.stderr:
+        import pwd
+
+        owner = Path(repo).stat().st_uid
+        try:
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = str(owner)
+        raise GateError(
+            f"{repo} belongs to {name}, and its hooks run as {name}: run gate install-hook as "
+            f"{name} (sudo -u {name} gate install-hook ...), not as another user"
+        )
     if proc.returncode != 0:
         raise GateError(f"{repo} is not a git repository: {proc.stderr.strip()}")
     return Path(proc.stdout.strip())
@@ -235,6 +253,11 @@ def install_hook(
                 "nothing was installed:",
                 *(f"  {problem}" for problem in problems),
             ],
+        )
+    if central is not None and central_config.unlisted == "pass":
+        warnings.append(
+            f'{central} passes repositories it does not list (unlisted = "pass"): their '
+            "pushes are not guarded; gate doctor reports each one"
         )
     done = [f"warning: {w}" for w in warnings]
     done.extend(_restore_dispatchers(place))

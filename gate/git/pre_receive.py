@@ -5,7 +5,9 @@ One classifier decides: its first stage (gate.git.prefilter) reads the push once
 imported beyond Python's start-up and settles most pushes there; when it cannot, the exact
 stage (gate.git.classify) continues on what it read, still importing neither pygit2 nor
 requests unless something is held. Everything shown to the pusher goes to stderr prefixed with
-``gate:``. This module imports neither ``os`` nor ``__future__`` before the exact stage.
+``gate:`` (and ``GL-HOOK-ERR:`` before it on GitLab). The whole hook, chained hook and server
+calls included, runs within the budget of its settings (``Budget``, a SIGALRM timer). This
+module imports neither ``os`` nor ``__future__`` before the exact stage.
 """
 
 import _signal  # type: ignore[import-not-found]  # what signal wraps: loaded at start-up, signal is not

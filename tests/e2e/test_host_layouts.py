@@ -212,6 +212,8 @@ def test_central_config_can_pass_unlisted_repositories(
     }
     assert clone.push(env=env).ok  # passed on purpose, as the central file says
     assert _requests(server) == 0
+    problems = doctor(str(bare), "gitlab", str(hooks_dir), {"GL_PROJECT_PATH": "group/scratch"})
+    assert len(problems) == 1 and "gate does not guard 'group/scratch'" in problems[0], problems
 
 
 # --------------------------------------------------------------------------------------------
