@@ -322,6 +322,7 @@ def _next_steps(place: Placement) -> list[str]:
         return [
             "now add to ~/.gitolite.rc (the %RC section, then the ENABLE list):",
             f"    LOCAL_CODE => '{Path(place.hooks['pre-receive']).parents[2]}',",
+            "    GIT_CONFIG_KEYS => 'receive\\.fsckObjects',",
             "    'repo-specific-hooks',",
             "and to conf/gitolite.conf in gitolite-admin, for each guarded repository (gate",
             "last: gitolite's hook driver keeps only the last hook's exit status):",

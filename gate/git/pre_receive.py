@@ -127,9 +127,7 @@ def decide(
         )
     git = Git(git_dir, environ)
     if hook["layout"] == "gitolite":
-        protected = _gitolite_allowed(environ, protected)
-        if not protected:
-            return [], state
+        _gitolite_check(environ, protected)
     unknown = hook["unknown_pusher"]
     first = None
     if "pathspec" in artifact:
@@ -155,18 +153,16 @@ def _hook_settings(state: "HookState") -> dict:
     return hook_settings(state.config)
 
 
-def _gitolite_allowed(
-    environ: "Mapping[str, str]", updates: "list[RefUpdate]"
-) -> "list[RefUpdate]":
-    """The updates gitolite's access rules let this user write: gitolite checks them in its
-    update hook, after pre-receive, and a request for a push it denies would be noise. Every
-    gitolite write permission includes W, so a W denied is a push denied. When gitolite
-    cannot be asked, every update is inspected (gate then decides as if allowed)."""
-    repo, user = environ.get("GL_REPO", ""), environ.get("GL_USER", "")
-    gitolite = f"{environ.get('GL_BINDIR', '')}/gitolite"
-    if not (repo and user and environ.get("GL_BINDIR")):
-        return updates
-    allowed = []
+def _gitolite_check(environ: "Mapping[str, str]", updates: "list[RefUpdate]") -> None:
+    """Ask gitolite's access rules first: gitolite checks them in its update hook, after
+    pre-receive, and a request for a push it denies is noise. Every gitolite write permission
+    includes W, so W denied is the push denied; gate refuses it itself, asking no sign-off
+    (an error of ``gitolite access`` refuses too: it cannot be told from a denial). When
+    gitolite cannot be asked at all, gate decides as if it allowed."""
+    repo, user, bindir = (environ.get(name, "") for name in ("GL_REPO", "GL_USER", "GL_BINDIR"))
+    if not (repo and user and bindir):
+        return
+    gitolite = f"{bindir}/gitolite"
     for update in updates:
         try:
             pid = posix.posix_spawn(
@@ -174,10 +170,15 @@ def _gitolite_allowed(
             )
             _, status = posix.waitpid(pid, 0)
         except OSError:
-            return updates
-        if posix.waitstatus_to_exitcode(status) == 0:
-            allowed.append(update)
-    return allowed
+            return
+        if posix.waitstatus_to_exitcode(status) != 0:
+            raise GateError(
+                "gitolite denies the push",
+                lines=[
+                    f"gate: push refused: gitolite does not let {user} write {update.ref} in "
+                    f"{repo} (gitolite access), so gate asked no one to sign it off."
+                ],
+            )
 
 
 def _load_state(
@@ -286,7 +287,8 @@ def main(central: str | None = None) -> int:
             # The server calls end first, so that their own message (the server is slow or
             # down) is the one shown, not the budget's.
             margin = min(0.5, budget.seconds / 5)
-            code, lines = _ask_server(state, environ, verdicts, budget.remaining() - margin)
+            left = max(0.05, budget.remaining() - margin)
+            code, lines = _ask_server(state, environ, verdicts, left)
         else:
             code, lines = 0, []
     except GateError as exc:

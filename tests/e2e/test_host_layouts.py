@@ -246,7 +246,7 @@ def test_gitolite_layout_runs_after_gitoliteʼs_access_check_and_survives_compil
 
     _agent_commit(clone)
     denied = clone.push(env=site.env("mallory-agent", "models"))  # gitolite denies mallory
-    assert not denied.ok and "DENIED" in denied.stderr
+    assert not denied.ok and "gitolite does not let mallory-agent write" in denied.stderr
     assert _requests(server) == 0, "no request for a push gitolite refuses"
 
     site.compile()  # a push to gitolite-admin: hooks/pre-receive* unlinked and re-created
