@@ -10,6 +10,7 @@ import click
 from gate import __version__
 from gate.clock import DAY_HELP, TIME_HELP
 from gate.errors import GateError, prefixed
+from gate.git.config import LAYOUTS
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -123,7 +124,7 @@ def token_create(name: str) -> None:
 )
 @click.option(
     "--layout",
-    type=click.Choice(["git", "gitea", "forgejo", "gitlab", "gitolite", "ghes"]),
+    type=click.Choice(LAYOUTS),
     default="git",
     show_default=True,
     help="Where the git host runs hooks (README: per host).",
@@ -202,7 +203,7 @@ def install_hook_cmd(
 @click.argument("repo", type=click.Path(file_okay=False))
 @click.option(
     "--layout",
-    type=click.Choice(["git", "gitea", "forgejo", "gitlab", "gitolite", "ghes"]),
+    type=click.Choice(LAYOUTS),
     default=None,
     help="Default: found from where gate's hook is.",
 )

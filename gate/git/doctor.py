@@ -28,10 +28,9 @@ from gate.git.install import (
     is_gate_hook,
     placement,
 )
-from gate.git.post_receive import SPOOL_DIR
+from gate.git.post_receive import NO_PUSHER_LOG, SPOOL_DIR
 from gate.git.prefilter import REPOSITORY_VARIABLES
 
-NO_PUSHER_LOG = "no-pusher.log"  # in gate-spool/: protected pushes that named no pusher
 NO_PUSHER_WINDOW = timedelta(days=30)
 # doctor only reads: another user's repository (cron as root) is inspected, not refused
 _TRUST = ("-c", "safe.directory=*")
@@ -333,9 +332,9 @@ def doctor(
         if not path.exists():
             problems.append(f"{path} is missing; fix: run gate install-hook again")
             continue
-        if place.layout != "gitolite" and path.read_text(
-            encoding="utf-8", errors="replace"
-        ) != hook_script(hook_name, place.central):
+        if path.read_text(encoding="utf-8", errors="replace") != hook_script(
+            hook_name, place.central
+        ):
             problems.append(
                 f"{path} was written by another version or copy of gate; fix: run gate "
                 "install-hook again with this gate"

@@ -31,6 +31,7 @@ from gate.clock import utc_text
 
 CHAINED_HOOK = "post-receive.gate-chained"
 SPOOL_DIR = "gate-spool"
+NO_PUSHER_LOG = "no-pusher.log"  # protected pushes that named no authenticated pusher
 MAX_LISTED_COMMITS = 1000
 
 
@@ -157,23 +158,13 @@ def _spool(git_dir: str, report: dict[str, Any]) -> Path:
     return spool / name
 
 
-def _log(git_dir: str, message: str) -> None:
+def _log(git_dir: str, message: str, name: str = "errors.log") -> None:
+    """A dated line in the spool's log ``name``, for the admin (and gate doctor)."""
     try:
         spool = Path(git_dir) / SPOOL_DIR
         spool.mkdir(exist_ok=True)
-        with open(spool / "errors.log", "a", encoding="utf-8") as log:
+        with open(spool / name, "a", encoding="utf-8") as log:
             log.write(f"{datetime.now(UTC).isoformat()} {message}\n")
-    except OSError:
-        pass
-
-
-def _note_no_pusher(git_dir: str) -> None:
-    """A protected push that named no authenticated pusher: `gate doctor` reports them."""
-    try:
-        spool = Path(git_dir) / SPOOL_DIR
-        spool.mkdir(exist_ok=True)
-        with open(spool / "no-pusher.log", "a", encoding="utf-8") as log:
-            log.write(f"{datetime.now(UTC).isoformat()} push with no authenticated pusher\n")
     except OSError:
         pass
 
@@ -188,8 +179,8 @@ def worker(
         report = build_report(stdin, environ, git_dir, central)
         if report is not None:
             _spool(git_dir, report)
-            if report["pusher"] is None:
-                _note_no_pusher(git_dir)
+            if report["pusher"] is None:  # gate doctor reports these
+                _log(git_dir, "push with no authenticated pusher", NO_PUSHER_LOG)
         config = load_hook_config(git_dir, environ, central)
     except Exception as exc:  # never let the worker die silently: leave a trace for the admin
         _log(git_dir, f"cannot build the push report: {type(exc).__name__}: {exc}")

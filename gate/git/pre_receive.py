@@ -91,18 +91,19 @@ def decide(
     git_dir: str,
     central: str | None = None,
     artifact: "dict | None" = None,
+    state: "HookState | None" = None,
 ) -> "tuple[list[Any], HookState | None]":
     """The verdicts that hold something (none: the push passes), and the settings used.
+    ``artifact``, ``state``: the compiled or loaded settings the caller already has.
 
     GateError when gate cannot decide (bad input, a git failure, an unusable policy, no
     authenticated pusher where one is required).
     """
     updates = parse_ref_updates(stdin)
-    if artifact is None:
+    if artifact is None and state is None:
         artifact = load_artifact(git_dir, config_origin(environ, central))
-    state = None
     if artifact is None:  # first push, or edited settings: compile them (with their errors)
-        state = _load_state(git_dir, None, environ, central)
+        state = state or _load_state(git_dir, None, environ, central)
         patterns: list[str] = list(state.policy.protected_refs)
         artifact = load_artifact(git_dir, config_origin(environ, central)) or {}
         hook = _hook_settings(state)
@@ -271,17 +272,19 @@ def main(central: str | None = None) -> int:
     prefix = ""
     try:
         artifact = load_artifact(git_dir, config_origin(environ, central))
+        state = None
         if artifact is not None and "hook" in artifact:
             hook = artifact["hook"]
-        else:
-            artifact = None
-            hook = _hook_settings(_load_state(git_dir, None, environ, central))
+        else:  # compiled now, and kept (a repository the hook cannot write compiles each time)
+            state = _load_state(git_dir, None, environ, central)
+            artifact = load_artifact(git_dir, config_origin(environ, central))
+            hook = _hook_settings(state)
         prefix = GITLAB_PREFIX if hook["layout"] == "gitlab" else ""
         budget = Budget(hook["budget"], prefix)
         chained = _run_chained(git_dir, stdin, budget)
         if chained != 0:
             return chained
-        verdicts, state = decide(stdin, environ, git_dir, central, artifact)
+        verdicts, state = decide(stdin, environ, git_dir, central, artifact, state)
         if verdicts:
             assert state is not None
             # The server calls end first, so that their own message (the server is slow or

@@ -333,3 +333,22 @@ def test_ghes_slow_server_gets_gates_refusal_before_ghes_kills_the_hook(
     assert not result.ok
     assert "gate: push refused" in result.stderr and "did not answer within" in result.stderr
     assert "exceeded the 5 second time limit" not in result.stderr
+
+
+def test_install_hook_and_doctor_on_the_command_line(
+    tmp_path: Path, server: LiveServer, token_file: Path, policy_file: Path
+) -> None:
+    bare = gitea_repo(tmp_path / "gitea" / "models.git")
+    common = ["--server", server.url, "--token-file", str(token_file), "--policy", str(policy_file)]
+
+    def gate(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([GATE, *args], capture_output=True, text=True, timeout=120)
+
+    refused = gate("install-hook", str(bare), *common)
+    assert refused.returncode == 1 and "--layout gitea" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    installed = gate("install-hook", str(bare), *common, "--layout", "gitea")
+    assert installed.returncode == 0, installed.stderr
+    assert f"gate: installed {bare / 'hooks' / 'pre-receive.d' / 'gate'}" in installed.stdout
+    healthy = gate("doctor", str(bare))
+    assert healthy.returncode == 0 and "healthy" in healthy.stdout, healthy.stderr

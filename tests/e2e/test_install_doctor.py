@@ -21,8 +21,10 @@ from tests.support.server import POLICY, GatedRepo, LiveServer, new_token
 NOBODY = 65534
 
 
-def _install(tmp_path: Path, server: LiveServer, **options: object) -> tuple[Path, Path]:
-    bare = bare_repo(tmp_path / "r.git")
+def _install(
+    tmp_path: Path, server: LiveServer, bare: Path | None = None, **options: object
+) -> tuple[Path, Path]:
+    bare = bare or bare_repo(tmp_path / "r.git")
     policy = tmp_path / "policy.toml"
     policy.write_text(POLICY)
     token = tmp_path / "token"
@@ -98,11 +100,7 @@ def test_budget_covers_the_chained_hook_and_refuses_with_gates_message(
     slow = bare / "hooks" / "pre-receive"
     slow.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 120\n")
     slow.chmod(0o755)
-    policy = tmp_path / "policy.toml"
-    policy.write_text(POLICY)
-    token = tmp_path / "token"
-    token.write_text(new_token(server.app) + "\n")
-    install_hook(str(bare), server.url, str(token), str(policy), budget=2)
+    _install(tmp_path, server, bare, budget=2)
     clone = WorkClone(bare, tmp_path / "w")
     clone.commit("docs", {"README.md": "x\n"})
     refused = clone.push(pusher="dana")
