@@ -10,6 +10,7 @@ import click
 from gate import __version__
 from gate.clock import DAY_HELP, TIME_HELP
 from gate.errors import GateError, prefixed
+from gate.git.config import LAYOUTS
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -264,23 +265,120 @@ def token_revoke(token_id: int, yes: bool) -> None:
 
 
 @cli.command("install-hook")
-@click.argument("repo", type=click.Path(file_okay=False))
-@click.option(
-    "--server", required=True, help="Base URL of the gate server, e.g. https://gate.example.com"
-)
-@click.option("--token-file", required=True, type=click.Path(dir_okay=False))
-@click.option("--policy", "policy", required=True, type=click.Path(dir_okay=False))
+@click.argument("repo", type=click.Path(file_okay=False), required=False)
+@click.option("--server", help="Base URL of the gate server, e.g. https://gate.example.com")
+@click.option("--token-file", type=click.Path(dir_okay=False))
+@click.option("--policy", "policy", type=click.Path(dir_okay=False))
 @click.option(
     "--name", default=None, help="Repository name shown to reviewers (default: its path)."
 )
+@click.option(
+    "--layout",
+    type=click.Choice(LAYOUTS),
+    default="git",
+    show_default=True,
+    help="Where the git host runs hooks (README: per host).",
+)
+@click.option(
+    "--config",
+    "central",
+    type=click.Path(dir_okay=False),
+    help="A central configuration for server-wide installs (instead of --server/--token-file/--policy).",
+)
+@click.option("--server-wide", type=click.Path(file_okay=False), help="GitLab: custom_hooks_dir.")
+@click.option("--local-code", type=click.Path(file_okay=False), help="gitolite: LOCAL_CODE.")
+@click.option("--hook-repo", type=click.Path(file_okay=False), help="GHES: the hook repository.")
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0.5),
+    default=None,
+    help="Seconds the whole hook may take, server calls included (default 10; 4 on ghes).",
+)
+@click.option(
+    "--require-pusher",
+    is_flag=True,
+    help="Refuse pushes to protected refs that name no authenticated pusher.",
+)
+@click.option(
+    "--unknown-pusher",
+    type=click.Choice(["human", "agent"]),
+    default="human",
+    show_default=True,
+    help="Whose commits a push with no authenticated pusher brings.",
+)
+@click.option(
+    "--no-server-check", is_flag=True, help="Do not ask the server whether it takes the token."
+)
 def install_hook_cmd(
-    repo: str, server: str, token_file: str, policy: str, name: str | None
+    repo: str | None,
+    server: str | None,
+    token_file: str | None,
+    policy: str | None,
+    name: str | None,
+    layout: str,
+    central: str | None,
+    server_wide: str | None,
+    local_code: str | None,
+    hook_repo: str | None,
+    budget: float | None,
+    require_pusher: bool,
+    unknown_pusher: str,
+    no_server_check: bool,
 ) -> None:
-    """Install the pre-receive hook into a (bare) repository."""
+    """Install gate's hooks where the git host runs them, after checking they would work."""
     from gate.git.install import install_hook
 
-    for line in install_hook(repo, server, token_file, policy, name):
+    lines = _service_call(
+        install_hook,
+        repo,
+        server,
+        token_file,
+        policy,
+        name,
+        layout=layout,
+        budget=budget,
+        require_pusher=require_pusher,
+        unknown_pusher=unknown_pusher,
+        central=central,
+        server_wide=server_wide,
+        local_code=local_code,
+        hook_repo=hook_repo,
+        check_server=not no_server_check,
+    )
+    for line in lines:
         click.echo(f"gate: {line}")
+
+
+@cli.command("doctor")
+@click.argument("repo", type=click.Path(file_okay=False))
+@click.option(
+    "--layout",
+    type=click.Choice(LAYOUTS),
+    default=None,
+    help="Default: found from where gate's hook is.",
+)
+@click.option("--server-wide", type=click.Path(file_okay=False), help="GitLab: custom_hooks_dir.")
+@click.option(
+    "--env",
+    "variables",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A host variable naming the repository (server-wide installs), e.g. GL_REPO=models.",
+)
+def doctor_cmd(
+    repo: str, layout: str | None, server_wide: str | None, variables: tuple[str, ...]
+) -> None:
+    """Check that git really runs gate for REPO and that gate has what it needs.
+
+    Exit 0 when healthy; 1 with each problem and its fix."""
+    from gate.git.doctor import doctor
+
+    environ = dict(v.partition("=")[::2] for v in variables)
+    problems = _service_call(doctor, repo, layout, server_wide, environ)
+    if not problems:
+        click.echo(f"gate: {repo}: healthy, gate guards its pushes")
+        return
+    _fail("\n".join(f"problem: {problem}" for problem in problems))
 
 
 @cli.command()

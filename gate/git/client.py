@@ -112,7 +112,7 @@ def post(
     config: HookConfig, path: str, payload: dict[str, Any], deadline: Deadline | None = None
 ) -> Any:
     """POST a body to the server; the JSON of its 200 answer, or a GateError saying why not."""
-    deadline = deadline or Deadline(config.timeout)
+    deadline = deadline or Deadline(config.budget)
     try:
         body, headers = wire.encode(payload, wire.BODY_LIMITS.get(path))
     except wire.WireError as exc:
@@ -160,7 +160,7 @@ def token_scope(
 ) -> dict[str, Any]:
     """What the server says this hook's token may do, and whether it covers ``repository``
     (for checks such as ``gate doctor``: it writes nothing but the token's daily use)."""
-    deadline = deadline or Deadline(config.timeout)
+    deadline = deadline or Deadline(config.budget)
     headers = {"Authorization": f"Bearer {config.token()}"}
     path = wire.token_path(repository)
     answer = deadline.run(

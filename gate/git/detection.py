@@ -8,12 +8,12 @@ catalog of known tools. Everything here is plain text the client controls except
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from gate.git.catalog import Catalog, PatternSet, load_catalog
 from gate.git.commits import Commit
 from gate.git.policy import AgentRules
-from gate.git.prefilter import PUSHER_VARIABLES, find_pusher
+from gate.git.prefilter import PUSHER_VARIABLES, find_pusher, unknown_pusher_is_agent
 from gate.git.signals import Signal
 
 __all__ = ["PUSHER_VARIABLES", "AgentDetector", "find_pusher", "is_agent"]
@@ -33,7 +33,14 @@ def _globs(key: str, patterns: Iterable[str], *, cache: bool) -> PatternSet[tupl
 class AgentDetector:
     """All the evidence that a commit is an agent's, from the policy and the built-in catalog."""
 
-    def __init__(self, rules: AgentRules, pusher: str | None, catalog: Catalog | None = None):
+    def __init__(
+        self,
+        rules: AgentRules,
+        pusher: str | None,
+        catalog: Catalog | None = None,
+        unknown_pusher: str = "human",
+        looked_for: Sequence[str] = PUSHER_VARIABLES,
+    ):
         self.rules = rules
         self.pusher = pusher
         self.catalog: Catalog | None = None
@@ -47,6 +54,16 @@ class AgentDetector:
             Signal("pusher", "policy", key, rule, text)
             for (key, rule), text in (pushers.match(pusher) if pusher else ())
         )
+        if unknown_pusher_is_agent(pusher, unknown_pusher):
+            self._pusher_signals = (
+                Signal(
+                    "pusher",
+                    "config",
+                    "unknown_pusher",
+                    'unknown_pusher = "agent"',
+                    f"no authenticated pusher (none of {', '.join(looked_for)} is set)",
+                ),
+            )
 
     def pusher_signals(self) -> list[Signal]:
         """Evidence from the authenticated pusher alone (the same for every commit of a push)."""

@@ -1,5 +1,6 @@
-"""gate install-hook: put the pre-receive and post-receive hooks and their settings into a
-repository."""
+"""gate install-hook: put gate's pre-receive and post-receive hooks where the repository's git
+host runs hooks (gate.git.layouts), with their settings, after checking that they would work
+(gate.git.doctor's checks: nothing is written when one fails)."""
 
 from __future__ import annotations
 
@@ -7,28 +8,59 @@ import os
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gate.errors import GateError
-from gate.git.config import CONFIG_NAME, HookConfig
+from gate.git import layouts
+from gate.git.config import (
+    CONFIG_NAME,
+    LAYOUTS,
+    HookConfig,
+    default_budget,
+    load_central_config,
+)
 from gate.git.policy import load_policy
 from gate.git.post_receive import CHAINED_HOOK as POST_CHAINED
 from gate.git.pre_receive import CHAINED_HOOK
 from gate.resources import resource_dir
 
 MARKER = "gate-managed-hook"
+HOOKS = (
+    ("pre-receive", CHAINED_HOOK, "gate.git.pre_receive", "push refused"),
+    ("post-receive", POST_CHAINED, "gate.git.post_receive", "push not reported"),
+)
+SERVER_WIDE = ("gitolite", "ghes")  # one hook for every repository: a central config only
 
 
-def git_dir_of(repo: str | Path) -> Path:
+def git_dir_of(repo: str | Path, inspect_only: bool = False) -> Path:
+    """The repository's git directory. Another user's repository is refused as git refuses
+    it ("dubious ownership"), naming the owner who must run gate; ``inspect_only`` (gate
+    doctor, which writes nothing) reads it anyway."""
+    trust = ["-c", f"safe.directory={Path(repo).absolute()}"] if inspect_only else []
     proc = subprocess.run(
-        ["git", "-C", str(repo), "rev-parse", "--absolute-git-dir"], capture_output=True, text=True
+        ["git", *trust, "-C", str(repo), "rev-parse", "--absolute-git-dir"],
+        capture_output=True,
+        text=True,
     )
+    if proc.returncode != 0 and "dubious ownership" in proc.stderr:
+        import pwd
+
+        owner = Path(repo).stat().st_uid
+        try:
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = str(owner)
+        raise GateError(
+            f"{repo} belongs to {name}, and its hooks run as {name}: run gate install-hook as "
+            f"{name} (sudo -u {name} gate install-hook ...), not as another user"
+        )
     if proc.returncode != 0:
         raise GateError(f"{repo} is not a git repository: {proc.stderr.strip()}")
     return Path(proc.stdout.strip())
 
 
-def _boot_code(module: str, failure: str) -> str:
+def _boot_code(module: str, failure: str, central: str | None) -> str:
     """What a hook's Python runs: gate's own directory on sys.path, then the module's main().
 
     When gate cannot be imported from there (uninstalled, or reinstalled elsewhere, such as an
@@ -42,6 +74,7 @@ def _boot_code(module: str, failure: str) -> str:
         f"gate: {failure}: gate is not installed where this hook expects it, in {package_parent} ("
     )
     tail = "); re-run `gate install-hook` for this repository (`gate demo` for its demo)."
+    call = "main()" if central is None else f"main(central={central!r})"
     return (
         f"import sys\n"
         f"sys.path.insert(0, {package_parent!r})\n"
@@ -50,7 +83,7 @@ def _boot_code(module: str, failure: str) -> str:
         f"except Exception as exc:\n"
         f"    sys.stderr.write({head!r} + type(exc).__name__ + ': ' + str(exc) + {tail!r} + '\\n')\n"
         f"    sys.exit(1)\n"
-        f"sys.exit(main())\n"
+        f"sys.exit({call})\n"
     )
 
 
@@ -65,62 +98,251 @@ def _fits_shebang(python: str) -> bool:
     )
 
 
-def _install_script(
-    hooks: Path, name: str, chained_name: str, module: str, failure: str
-) -> list[str]:
-    """Write one of gate's hook scripts; a foreign hook already there is kept and chained."""
-    done = []
-    target = hooks / name
-    if target.exists() and MARKER not in target.read_text(encoding="utf-8", errors="replace"):
-        chained = hooks / chained_name
-        if chained.exists():
-            raise GateError(f"both {target} and {chained} exist; move one of them away first")
-        target.rename(chained)
-        done.append(f"kept the existing {name} hook as {chained}; gate runs it too")
+def hook_script(name: str, central: str | None) -> str:
+    """The exact text of gate's hook ``name`` as this gate writes it (doctor compares)."""
+    _, _, module, failure = next(hook for hook in HOOKS if hook[0] == name)
+    boot = _boot_code(module, failure, central)
     direct = resource_dir("hooks") / f"{name}.direct"
     if direct.exists() and _fits_shebang(sys.executable):
         script = direct.read_text(encoding="utf-8")
-        script = script.replace("@PYTHON@", sys.executable).replace(
-            "@BOOT@", _boot_code(module, failure)
+        return script.replace("@PYTHON@", sys.executable).replace("@BOOT@", boot)
+    script = (resource_dir("hooks") / name).read_text(encoding="utf-8")
+    script = script.replace("'@PYTHON@'", shlex.quote(sys.executable))
+    return script.replace("'@BOOT@'", shlex.quote(boot))
+
+
+def is_gate_hook(path: Path) -> bool:
+    try:
+        return MARKER in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+@dataclass
+class Placement:
+    """Where one install puts gate: hook files by hook name, and its settings."""
+
+    layout: str
+    hooks: dict[str, Path]  # hook name -> gate's file
+    git_dir: Path | None = None  # per-repository installs
+    central: str | None = None  # server-wide: the central configuration
+    chain: bool = False  # the default layout: a foreign hook is kept and run first
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def config_path(self) -> Path | None:
+        return None if self.git_dir is None or self.central else self.git_dir / CONFIG_NAME
+
+
+def placement(
+    layout: str,
+    git_dir: Path | None,
+    central: str | None = None,
+    server_wide: str | None = None,
+    local_code: str | None = None,
+    hook_repo: str | None = None,
+) -> Placement:
+    """Where gate goes for ``layout``; GateError when the options do not fit the layout."""
+    if layout not in LAYOUTS:
+        raise GateError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if (layout in SERVER_WIDE or server_wide) and central is None:
+        raise GateError(
+            f"a server-wide install (--layout {layout}"
+            + (" --server-wide" if server_wide else "")
+            + ") serves many repositories: give it the central configuration with --config"
         )
+    if layout == "git":
+        assert git_dir is not None
+        hooks = git_dir / "hooks"
+        return Placement(layout, {n: hooks / n for n, *_ in HOOKS}, git_dir, central, chain=True)
+    if layout in ("gitea", "forgejo"):
+        assert git_dir is not None
+        hooks = git_dir / "hooks"
+        placed = {n: hooks / f"{n}.d" / layouts.GATE_HOOK for n, *_ in HOOKS}
+        return Placement(layout, placed, git_dir, central)
+    if layout == "gitlab":
+        if server_wide:
+            base = Path(server_wide)
+            return Placement(
+                layout, {n: base / f"{n}.d" / layouts.GATE_HOOK for n, *_ in HOOKS}, None, central
+            )
+        assert git_dir is not None
+        base = git_dir / "custom_hooks"
+        placed = {n: base / f"{n}.d" / layouts.GATE_HOOK for n, *_ in HOOKS}
+        return Placement(layout, placed, git_dir, central)
+    if layout == "gitolite":
+        if not local_code:
+            raise GateError("--layout gitolite needs --local-code DIR (gitolite.rc's LOCAL_CODE)")
+        base = Path(local_code) / "hooks" / "repo-specific"
+        placed = {
+            "pre-receive": base / layouts.GITOLITE_CODE,
+            "post-receive": base / layouts.GITOLITE_POST_CODE,
+        }
+        return Placement(layout, placed, None, central)
+    if not hook_repo:
+        raise GateError("--layout ghes needs --hook-repo DIR (a clone of the hook repository)")
+    return Placement(layout, {"pre-receive": Path(hook_repo) / layouts.GHES_SCRIPT}, None, central)
+
+
+def install_hook(
+    repo: str | None,
+    server: str | None = None,
+    token_file: str | None = None,
+    policy: str | None = None,
+    name: str | None = None,
+    *,
+    layout: str = "git",
+    budget: float | None = None,
+    require_pusher: bool = False,
+    unknown_pusher: str = "human",
+    central: str | None = None,
+    server_wide: str | None = None,
+    local_code: str | None = None,
+    hook_repo: str | None = None,
+    check_server: bool = False,
+) -> list[str]:
+    """Install gate's hooks for ``layout``; returns lines saying what was done.
+
+    Per repository, the settings go to gate.toml; a server-wide install (``central``) reads
+    them from the central configuration. Every check of gate.git.doctor that can be made
+    before installing runs first, and nothing is written when one fails.
+    """
+    from gate.git.doctor import preflight
+
+    git_dir = git_dir_of(repo) if repo is not None else None
+    if git_dir is None and layout not in SERVER_WIDE and not server_wide:
+        raise GateError(f"--layout {layout} installs into a repository: give its path")
+    place = placement(layout, git_dir, central, server_wide, local_code, hook_repo)
+    config: HookConfig | None = None
+    if central is not None:
+        central_config = load_central_config(central)
+        if central_config.layout != layout:
+            raise GateError(f"{central} is for layout {central_config.layout!r}, not {layout!r}")
+        for path in {
+            entry.get("policy") or central_config.default_policy
+            for entry in central_config.repositories.values()
+        } | {central_config.default_policy}:
+            if path:
+                load_policy(path)
+        central_config_token = central_config.token_file
+        server_url, token_path = central_config.server, central_config_token
     else:
-        script = (resource_dir("hooks") / name).read_text(encoding="utf-8")
-        script = script.replace("'@PYTHON@'", shlex.quote(sys.executable))
-        script = script.replace("'@BOOT@'", shlex.quote(_boot_code(module, failure)))
-    tmp = target.with_suffix(".gate-tmp")
-    tmp.write_text(script, encoding="utf-8")
+        if not (server and token_file and policy):
+            raise GateError("give --server, --token-file and --policy (or --config FILE)")
+        load_policy(policy)  # refuse to install a policy the hook could not use
+        assert git_dir is not None
+        config = HookConfig(
+            server=server.rstrip("/"),
+            token_file=str(Path(token_file).resolve()),
+            policy=str(Path(policy).resolve()),
+            repository=name or str(git_dir),
+            budget=budget if budget is not None else default_budget(layout),
+            layout=layout,
+            require_pusher=require_pusher,
+            unknown_pusher=unknown_pusher,
+        )
+        config.token()  # the token file must be readable and non-empty
+        server_url, token_path = config.server, config.token_file
+    if not server_url.startswith(("http://", "https://")):
+        raise GateError(f"--server must be an http:// or https:// URL, not {server_url!r}")
+    problems, warnings = preflight(place, server_url, token_path, check_server)
+    if problems:
+        raise GateError(
+            "nothing was installed",
+            lines=[
+                "nothing was installed:",
+                *(f"  {problem}" for problem in problems),
+            ],
+        )
+    if central is not None and central_config.unlisted == "pass":
+        warnings.append(
+            f'{central} passes repositories it does not list (unlisted = "pass"): their '
+            "pushes are not guarded; gate doctor reports each one"
+        )
+    done = [f"warning: {w}" for w in warnings]
+    done.extend(_restore_dispatchers(place))
+    for hook_name, target in place.hooks.items():
+        done.extend(_write_hook(place, hook_name, target))
+    if config is not None and place.config_path is not None:
+        place.config_path.write_text(config.to_toml(), encoding="utf-8")
+        done.append(
+            f"wrote {place.config_path} (server {config.server}, repository "
+            f"{config.repository!r}, layout {layout})"
+        )
+    if git_dir is not None:
+        done.extend(_turn_on_fsck(git_dir))
+    done.extend(_next_steps(place))
+    return done
+
+
+def _restore_dispatchers(place: Placement) -> list[str]:
+    """Undo what gate before host layouts did to a Gitea repository: its dispatcher, renamed
+    to ``*.gate-chained`` under gate's own hook, ran nothing; put it back."""
+    if place.layout not in ("gitea", "forgejo") or place.git_dir is None:
+        return []
+    done = []
+    hooks = place.git_dir / "hooks"
+    for hook_name, chained_name, *_ in HOOKS:
+        chained = hooks / chained_name
+        if layouts.is_gitea_dispatcher(chained) and is_gate_hook(hooks / hook_name):
+            os.replace(chained, hooks / hook_name)
+            done.append(f"put Gitea's dispatcher back as {hooks / hook_name} (from {chained})")
+    return done
+
+
+def _write_hook(place: Placement, hook_name: str, target: Path) -> list[str]:
+    done = []
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if place.chain and target.exists() and not is_gate_hook(target):
+        chained_name = next(h[1] for h in HOOKS if h[0] == hook_name)
+        chained = target.parent / chained_name
+        if chained.exists():
+            raise GateError(f"both {target} and {chained} exist; move one of them away first")
+        target.rename(chained)
+        done.append(f"kept the existing {hook_name} hook as {chained}; gate runs it too")
+    tmp = target.with_name(target.name + ".gate-tmp")
+    tmp.write_text(hook_script(hook_name, place.central), encoding="utf-8")
     tmp.chmod(0o755)
     os.replace(tmp, target)
     done.append(f"installed {target}")
     return done
 
 
-def install_hook(
-    repo: str, server: str, token_file: str, policy: str, name: str | None = None
-) -> list[str]:
-    """Install gate's pre-receive and post-receive hooks; returns lines saying what was done."""
-    git_dir = git_dir_of(repo)
-    load_policy(policy)  # refuse to install a policy the hook could not use
-    token_path = Path(token_file).resolve()
-    config = HookConfig(
-        server=server.rstrip("/"),
-        token_file=str(token_path),
-        policy=str(Path(policy).resolve()),
-        repository=name or str(git_dir),
-    )
-    config.token()  # the token file must be readable and non-empty
-    if not server.startswith(("http://", "https://")):
-        raise GateError(f"--server must be an http:// or https:// URL, not {server!r}")
-    done: list[str] = []
-    hooks = git_dir / "hooks"
-    hooks.mkdir(exist_ok=True)
-    for name, chained_name, module, failure in (
-        ("pre-receive", CHAINED_HOOK, "gate.git.pre_receive", "push refused"),
-        ("post-receive", POST_CHAINED, "gate.git.post_receive", "push not reported"),
-    ):
-        done.extend(_install_script(hooks, name, chained_name, module, failure))
-    (git_dir / CONFIG_NAME).write_text(config.to_toml(), encoding="utf-8")
-    done.append(
-        f"wrote {git_dir / CONFIG_NAME} (server {config.server}, repository {config.repository!r})"
-    )
-    return done
+def _turn_on_fsck(git_dir: Path) -> list[str]:
+    """Objects git checks on receipt are objects gate reads as git does (issue 11)."""
+    for key in ("receive.fsckObjects", "transfer.fsckObjects"):
+        subprocess.run(
+            ["git", "config", "--file", str(git_dir / "config"), key, "true"], check=True
+        )
+    return ["set receive.fsckObjects and transfer.fsckObjects (git checks every pushed object)"]
+
+
+def _next_steps(place: Placement) -> list[str]:
+    if place.layout == "gitolite":
+        return [
+            "now add to ~/.gitolite.rc (the %RC section, then the ENABLE list):",
+            f"    LOCAL_CODE => '{Path(place.hooks['pre-receive']).parents[2]}',",
+            "    GIT_CONFIG_KEYS => 'receive\\.fsckObjects',",
+            "    'repo-specific-hooks',",
+            "and to conf/gitolite.conf in gitolite-admin, for each guarded repository (gate",
+            "last: gitolite's hook driver keeps only the last hook's exit status):",
+            "    repo models",
+            f"        option hook.pre-receive  = {layouts.GITOLITE_CODE}",
+            f"        option hook.post-receive = {layouts.GITOLITE_POST_CODE}",
+            "        config receive.fsckObjects = true",
+            "then push gitolite-admin; gate checks gitolite's access rules before its own.",
+        ]
+    if place.layout == "ghes":
+        script = place.hooks["pre-receive"]
+        return [
+            f"now commit {script.name} to the hook repository, make it executable there",
+            "(git update-index --chmod=+x), and in Site admin > Pre-receive hooks create a hook",
+            "with it, in a pre-receive environment that holds this gate and the central config",
+            f"({place.central}); GHES has no post-receive: run `gate reconcile` for disclosure.",
+        ]
+    if place.layout == "gitlab":
+        return [
+            "GitLab 15.11 and later: custom hooks are meant to be set with `gitaly hooks set`;",
+            "this wrote them in place, which Gitaly reads as it is.",
+        ]
+    return []

@@ -31,6 +31,7 @@ from gate.clock import utc_text
 
 CHAINED_HOOK = "post-receive.gate-chained"
 SPOOL_DIR = "gate-spool"
+NO_PUSHER_LOG = "no-pusher.log"  # protected pushes that named no authenticated pusher
 MAX_LISTED_COMMITS = 1000
 
 
@@ -58,15 +59,20 @@ def spawn_worker(stdin: bytes) -> None:
     proc.returncode = 0  # detached on purpose: nothing to reap, nothing to warn about
 
 
-def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict[str, Any] | None:
-    """The summary of one accepted push, or None when it updated no protected ref."""
+def build_report(
+    stdin: bytes, environ: Mapping[str, str], git_dir: str, central: str | None = None
+) -> dict[str, Any] | None:
+    """The summary of one accepted push, or None when it updated no protected ref (or the
+    repository is one a central configuration passes unguarded)."""
     from gate.git.commits import parse_commit
     from gate.git.config import load_hook_config
     from gate.git.policy import load_policy
     from gate.git.refs import parse_ref_updates
 
     updates = parse_ref_updates(stdin)
-    config = load_hook_config(git_dir)
+    config = load_hook_config(git_dir, environ, central)
+    if not config.guarded:
+        return None
     policy = load_policy(config.policy)
     protected = [u for u in updates if policy.is_protected(u.ref) and not u.is_delete]
     if not protected:
@@ -75,11 +81,12 @@ def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict
     from gate.git.classify import pathspec_of
     from gate.git.detection import AgentDetector, find_pusher, is_agent
     from gate.git.plumbing import Git
-    from gate.git.prefilter import range_stops
+    from gate.git.prefilter import LAYOUT_PUSHER_VARIABLES, range_stops
 
     git = Git(git_dir, environ)
-    pusher = find_pusher(environ)
-    detector = AgentDetector(policy.agents, pusher)
+    variables = LAYOUT_PUSHER_VARIABLES[config.layout]
+    pusher = find_pusher(environ, variables)
+    detector = AgentDetector(policy.agents, pusher, None, config.unknown_pusher, variables)
     # The classifier's one commit range, after the push: the updated refs hold the new tips.
     options, stops = range_stops(git, policy.protected_refs, protected, landed=True)
     ids: dict[str, str] = {}  # id -> the first protected ref that brought it
@@ -151,25 +158,30 @@ def _spool(git_dir: str, report: dict[str, Any]) -> Path:
     return spool / name
 
 
-def _log(git_dir: str, message: str) -> None:
+def _log(git_dir: str, message: str, name: str = "errors.log") -> None:
+    """A dated line in the spool's log ``name``, for the admin (and gate doctor)."""
     try:
         spool = Path(git_dir) / SPOOL_DIR
         spool.mkdir(exist_ok=True)
-        with open(spool / "errors.log", "a", encoding="utf-8") as log:
+        with open(spool / name, "a", encoding="utf-8") as log:
             log.write(f"{datetime.now(UTC).isoformat()} {message}\n")
     except OSError:
         pass
 
 
-def worker(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> int:
+def worker(
+    stdin: bytes, environ: Mapping[str, str], git_dir: str, central: str | None = None
+) -> int:
     """Build this push's report, spool it, then send every spooled report, oldest first."""
     from gate.git.config import load_hook_config
 
     try:
-        report = build_report(stdin, environ, git_dir)
+        report = build_report(stdin, environ, git_dir, central)
         if report is not None:
             _spool(git_dir, report)
-        config = load_hook_config(git_dir)
+            if report["pusher"] is None:  # gate doctor reports these
+                _log(git_dir, "push with no authenticated pusher", NO_PUSHER_LOG)
+        config = load_hook_config(git_dir, environ, central)
     except Exception as exc:  # never let the worker die silently: leave a trace for the admin
         _log(git_dir, f"cannot build the push report: {type(exc).__name__}: {exc}")
         return 1
@@ -204,12 +216,14 @@ def _detach() -> None:
         os.nice(10)
 
 
-def main() -> int:
+def main(central: str | None = None) -> int:
+    """``central``: the central configuration of a server-wide install (the hook script
+    passes it), else the repository's gate.toml."""
     git_dir = os.environ.get("GIT_DIR", ".")
     stdin = sys.stdin.buffer.read()
     if sys.argv[1:] == ["--worker"]:
         _detach()
-        return worker(stdin, os.environ, git_dir)
+        return worker(stdin, os.environ, git_dir, central)
     # Hook scripts installed by earlier versions of gate start here: spawn the worker as they
     # expect. The current script (hooks/post-receive) starts the worker itself.
     try:

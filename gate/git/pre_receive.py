@@ -4,57 +4,113 @@ Entry point: ``python -m gate.git.pre_receive`` from the script that ``gate inst
 One classifier decides: its first stage (gate.git.prefilter) reads the push once with nothing
 imported beyond Python's start-up and settles most pushes there; when it cannot, the exact
 stage (gate.git.classify) continues on what it read, still importing requests only when
-something is held (and never pygit2: the server renders diffs, gate.git.objects). Everything shown to the pusher goes to stderr prefixed with
-``gate:``. This module imports neither ``os`` nor ``__future__`` before the exact stage.
+something is held (and never pygit2: the server renders diffs, gate.git.objects). Everything
+shown to the pusher goes to stderr prefixed with ``gate:`` (and ``GL-HOOK-ERR:`` before it on
+GitLab). The whole hook, chained hook and server calls included, runs within the budget of its
+settings (``Budget``, a SIGALRM timer). This module imports neither ``os`` nor ``__future__``
+before the exact stage.
 """
 
+import _signal  # type: ignore[import-not-found]  # what signal wraps: loaded at start-up, signal is not
 import posix
 import sys
+import time
 
 from gate.errors import GateError
 from gate.git.plumbing import Git, environ_of_process
-from gate.git.prefilter import find_pusher, first_stage, load_artifact
+from gate.git.prefilter import (
+    PUSHER_VARIABLES,
+    config_origin,
+    find_pusher,
+    first_stage,
+    load_artifact,
+)
 from gate.git.refs import is_protected, parse_ref_updates, through_symbolic_refs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any
 
-    from gate.git.config import HookConfig
+    from gate.git.refs import RefUpdate
     from gate.git.settings import HookState
 
 CHAINED_HOOK = "pre-receive.gate-chained"
+GITLAB_PREFIX = "GL-HOOK-ERR: "  # GitLab shows only lines that start so in its web UI
+
+
+class Budget:
+    """The whole hook's wall-clock budget, from the start of main(): when it runs out, the
+    hook refuses with its own message (and stops the chained hook it waits for) before the
+    host kills it, whose own message would not say why."""
+
+    def __init__(self, seconds: float, prefix: str) -> None:
+        self.seconds = seconds
+        # The refusal must be written and the process gone within the budget.
+        self.end = time.monotonic() + seconds - min(0.25, seconds / 10)
+        self.children: list[int] = []
+        self.message = (
+            f"{prefix}gate: push refused: gate could not decide within its time budget of "
+            f"{seconds:g} seconds (budget in its settings). Nothing was changed; push again, "
+            "and tell your gate admin if it persists.\n"
+        ).encode("utf-8", "replace")
+        _signal.signal(_signal.SIGALRM, self._expire)
+        _signal.setitimer(_signal.ITIMER_REAL, max(0.001, self.end - time.monotonic()))
+
+    def remaining(self) -> float:
+        return self.end - time.monotonic()
+
+    def _expire(self, signum: int, frame: object) -> None:
+        for pid in self.children:
+            try:  # noqa: SIM105 - contextlib would be an import on the hook's path
+                posix.kill(pid, 9)
+            except OSError:
+                pass
+        posix.write(2, self.message)
+        posix._exit(1)
 
 
 def run_pre_receive(
-    stdin: bytes, environ: "Mapping[str, str]", git_dir: str
+    stdin: bytes,
+    environ: "Mapping[str, str]",
+    git_dir: str,
+    central: str | None = None,
+    remaining: "Callable[[], float] | None" = None,
 ) -> tuple[int, list[str]]:
     """Decide a push. Returns the exit code and the lines to show the pusher."""
-    verdicts, state = decide(stdin, environ, git_dir)
+    verdicts, state = decide(stdin, environ, git_dir, central)
     if not verdicts:
         return 0, []
     assert state is not None
-    git = Git(git_dir, environ)
-    return _ask_server(state.config, state.policy, find_pusher(environ), verdicts, git)
+    seconds = state.config.budget if remaining is None else remaining()
+    return _ask_server(state, environ, verdicts, seconds, Git(git_dir, environ))
 
 
 def decide(
-    stdin: bytes, environ: "Mapping[str, str]", git_dir: str
+    stdin: bytes,
+    environ: "Mapping[str, str]",
+    git_dir: str,
+    central: str | None = None,
+    artifact: "dict | None" = None,
+    state: "HookState | None" = None,
 ) -> "tuple[list[Any], HookState | None]":
     """The verdicts that hold something (none: the push passes), and the settings used.
+    ``artifact``, ``state``: the compiled or loaded settings the caller already has.
 
-    GateError when gate cannot decide (bad input, a git failure, an unusable policy).
+    GateError when gate cannot decide (bad input, a git failure, an unusable policy, no
+    authenticated pusher where one is required).
     """
     updates = parse_ref_updates(stdin)
-    artifact = load_artifact(git_dir)
-    state = None
+    if artifact is None and state is None:
+        artifact = load_artifact(git_dir, config_origin(environ, central))
     if artifact is None:  # first push, or edited settings: compile them (with their errors)
-        state = _load_state(git_dir, None)
+        state = state or _load_state(git_dir, None, environ, central)
         patterns: list[str] = list(state.policy.protected_refs)
-        artifact = load_artifact(git_dir) or {}
+        artifact = load_artifact(git_dir, config_origin(environ, central)) or {}
+        hook = _hook_settings(state)
     else:
         patterns = artifact["protected_refs"]
+        hook = artifact["hook"]
     git = Git(git_dir, environ)
     if not all(is_protected(u.ref, patterns) for u in updates):
         # A name that is not protected may still move a protected ref (symbolic refs).
@@ -65,11 +121,26 @@ def decide(
     protected = [u for u in updates if is_protected(u.ref, patterns)]
     if not protected:
         return [], state
-    pusher = find_pusher(environ)
+    variables = hook["pusher_variables"]
+    pusher = find_pusher(environ, variables)
+    if pusher is None and hook["require_pusher"]:
+        raise GateError(
+            "no authenticated pusher",
+            lines=[
+                f"gate: push refused: {protected[0].ref} is protected and this repository "
+                "requires an authenticated pusher (require_pusher), but the git server "
+                f"passed none: none of {', '.join(variables)} is set.",
+                "gate: Ask your git server admin to pass the authenticated user to hooks "
+                "(README: Telling the hook who pushed).",
+            ],
+        )
+    if hook["layout"] == "gitolite":
+        _gitolite_check(environ, protected)
+    unknown = hook["unknown_pusher"]
     first = None
     if "pathspec" in artifact:
         first = first_stage(
-            git, protected, patterns, artifact["pathspec"], artifact["rules"], pusher
+            git, protected, patterns, artifact["pathspec"], artifact["rules"], pusher, unknown
         )
         if first.settled:
             return [], state
@@ -78,17 +149,54 @@ def decide(
     from gate.git.detection import AgentDetector
 
     if state is None:
-        state = _load_state(git_dir, artifact)
-    detector = AgentDetector(state.policy.agents, pusher, state.catalog())
-    return [v for v in classify(git, state.policy, updates, detector, first) if v.holds], state
+        state = _load_state(git_dir, artifact, environ, central)
+    detector = AgentDetector(state.policy.agents, pusher, state.catalog(), unknown, variables)
+    verdicts = classify(git, state.policy, protected, detector, first)
+    return [v for v in verdicts if v.holds], state
 
 
-def _load_state(git_dir: str, artifact: "dict | None") -> "HookState":
+def _hook_settings(state: "HookState") -> dict:
+    from gate.git.settings import hook_settings
+
+    return hook_settings(state.config)
+
+
+def _gitolite_check(environ: "Mapping[str, str]", updates: "list[RefUpdate]") -> None:
+    """Ask gitolite's access rules first: gitolite checks them in its update hook, after
+    pre-receive, and a request for a push it denies is noise. Every gitolite write permission
+    includes W, so W denied is the push denied; gate refuses it itself, asking no sign-off
+    (an error of ``gitolite access`` refuses too: it cannot be told from a denial). When
+    gitolite cannot be asked at all, gate decides as if it allowed."""
+    repo, user, bindir = (environ.get(name, "") for name in ("GL_REPO", "GL_USER", "GL_BINDIR"))
+    if not (repo and user and bindir):
+        return
+    gitolite = f"{bindir}/gitolite"
+    for update in updates:
+        try:
+            pid = posix.posix_spawn(
+                gitolite, [gitolite, "access", "-q", repo, user, "W", update.ref], dict(environ)
+            )
+            _, status = posix.waitpid(pid, 0)
+        except OSError:
+            return
+        if posix.waitstatus_to_exitcode(status) != 0:
+            raise GateError(
+                "gitolite denies the push",
+                lines=[
+                    f"gate: push refused: gitolite does not let {user} write {update.ref} in "
+                    f"{repo} (gitolite access), so gate asked no one to sign it off."
+                ],
+            )
+
+
+def _load_state(
+    git_dir: str, artifact: "dict | None", environ: "Mapping[str, str]", central: str | None
+) -> "HookState":
     from gate.git.policy import PolicyError
     from gate.git.settings import load_state
 
     try:
-        return load_state(git_dir, artifact)
+        return load_state(git_dir, artifact, environ, central)
     except PolicyError as exc:
         raise GateError(
             "gate: the push is refused because the gate policy cannot be used:",
@@ -101,9 +209,17 @@ def _load_state(git_dir: str, artifact: "dict | None") -> "HookState":
 
 
 def _ask_server(
-    config: "HookConfig", policy: "Any", pusher: str | None, verdicts: "list[Any]", git: Git
+    state: "HookState",
+    environ: "Mapping[str, str]",
+    verdicts: "list[Any]",
+    seconds: float,
+    git: Git,
 ) -> tuple[int, list[str]]:
+    from gate.git.prefilter import LAYOUT_PUSHER_VARIABLES
     from gate.git.settings import enable_site_packages
+
+    config, policy = state.config, state.policy
+    pusher = find_pusher(environ, LAYOUT_PUSHER_VARIABLES[config.layout])
 
     enable_site_packages()
     from gate.git.client import (
@@ -125,7 +241,9 @@ def _ask_server(
 
     try:
         answers = []
-        deadline = Deadline(config.timeout)  # one wall-clock budget for all the server calls
+        # What is left of the hook's budget for all the server calls, counted from now.
+        deadline = Deadline(seconds)
+        deadline.remaining()
         for verdict in verdicts:
             sent = held_objects(
                 git, [(h.commit.id, h.commit.tree, h.commit.parents) for h in verdict.held_commits]
@@ -148,7 +266,7 @@ def _ask_server(
     return 1, refusal_lines(config, verdicts, answers)
 
 
-def _run_chained(git_dir: str, stdin: bytes) -> int:
+def _run_chained(git_dir: str, stdin: bytes, budget: "Budget | None" = None) -> int:
     """Run the pre-receive hook that was there before gate, with the same input."""
     chained = f"{git_dir}/hooks/{CHAINED_HOOK}"
     if not posix.access(chained, posix.F_OK):
@@ -158,18 +276,44 @@ def _run_chained(git_dir: str, stdin: bytes) -> int:
         return 1
     import subprocess
 
-    return subprocess.run([chained], input=stdin).returncode
+    proc = subprocess.Popen([chained], stdin=subprocess.PIPE)
+    if budget is not None:
+        budget.children.append(proc.pid)
+    proc.communicate(stdin)
+    return proc.returncode
 
 
-def main() -> int:
+def main(central: str | None = None) -> int:
+    """The hook. ``central``: the central configuration of a server-wide install (the hook
+    script passes it), else the repository's gate.toml."""
     environ = environ_of_process()
     git_dir = environ.get("GIT_DIR", ".")
     stdin = sys.stdin.buffer.read()
+    prefix = ""
     try:
-        chained = _run_chained(git_dir, stdin)
+        artifact = load_artifact(git_dir, config_origin(environ, central))
+        state = None
+        if artifact is not None and "hook" in artifact:
+            hook = artifact["hook"]
+        else:  # compiled now, and kept (a repository the hook cannot write compiles each time)
+            state = _load_state(git_dir, None, environ, central)
+            artifact = load_artifact(git_dir, config_origin(environ, central))
+            hook = _hook_settings(state)
+        prefix = GITLAB_PREFIX if hook["layout"] == "gitlab" else ""
+        budget = Budget(hook["budget"], prefix)
+        chained = _run_chained(git_dir, stdin, budget)
         if chained != 0:
             return chained
-        code, lines = run_pre_receive(stdin, environ, git_dir)
+        verdicts, state = decide(stdin, environ, git_dir, central, artifact, state)
+        if verdicts:
+            assert state is not None
+            # The server calls end first, so that their own message (the server is slow or
+            # down) is the one shown, not the budget's.
+            margin = min(0.5, budget.seconds / 5)
+            left = max(0.05, budget.remaining() - margin)
+            code, lines = _ask_server(state, environ, verdicts, left)
+        else:
+            code, lines = 0, []
     except GateError as exc:
         code, lines = (
             1,
@@ -183,8 +327,11 @@ def main() -> int:
             "gate: Nothing was changed. Please report this to your gate admin.",
         ]
     if lines:
-        sys.stderr.write("".join(f"{line}\n" for line in lines))
+        sys.stderr.write("".join(f"{prefix}{line}\n" for line in lines))
     return code
+
+
+__all__ = ["PUSHER_VARIABLES", "main", "run_pre_receive"]
 
 
 if __name__ == "__main__":

@@ -34,6 +34,9 @@ ARTIFACT_NAME = "gate-cache"
 
 # Where each git server puts the authenticated user in the hook's environment:
 # GitLab, GitHub Enterprise Server, Gitea/Forgejo, gitolite, then smart HTTP behind a web server.
+# The default layout ("git") trusts them all, first set first; a host layout trusts only its
+# host's own (the others are whatever reached the hook's environment). On GHES a pull
+# request's merge names its author: an agent's pull request merged by a human is an agent's.
 PUSHER_VARIABLES = (
     "GL_USERNAME",
     "GITHUB_USER_LOGIN",
@@ -41,6 +44,35 @@ PUSHER_VARIABLES = (
     "GL_USER",
     "REMOTE_USER",
 )
+LAYOUT_PUSHER_VARIABLES = {
+    "git": PUSHER_VARIABLES,
+    "gitea": ("GITEA_PUSHER_NAME",),
+    "forgejo": ("GITEA_PUSHER_NAME",),
+    "gitlab": ("GL_USERNAME",),
+    "gitolite": ("GL_USER",),
+    "ghes": ("GITHUB_PULL_REQUEST_AUTHOR_LOGIN", "GITHUB_USER_LOGIN"),
+}
+
+# Where each host names the repository a hook runs for (a server-wide hook serves many), tried
+# in order; the values joined with "/" are its key in the central configuration.
+REPOSITORY_VARIABLES: "dict[str, tuple[tuple[str, ...], ...]]" = {
+    "git": (),
+    "gitea": (("GITEA_REPO_USER_NAME", "GITEA_REPO_NAME"),),
+    "forgejo": (("GITEA_REPO_USER_NAME", "GITEA_REPO_NAME"),),
+    "gitlab": (("GL_PROJECT_PATH",), ("GL_REPOSITORY",)),
+    "gitolite": (("GL_REPO",),),
+    "ghes": (("GITHUB_REPO_NAME",),),
+}
+
+
+def config_origin(environ: "Mapping[str, str]", central: str | None) -> tuple | None:
+    """What the compiled settings were resolved from besides files: for a server-wide hook,
+    the central file's path and every host variable that names a repository."""
+    if central is None:
+        return None
+    names = sorted({n for keys in REPOSITORY_VARIABLES.values() for key in keys for n in key})
+    return (central, *(environ.get(name, "") for name in names))
+
 
 # The only characters Python's re.IGNORECASE equates with an ASCII character that str.lower()
 # does not lower to it (tests check every code point).
@@ -79,13 +111,21 @@ def _package_stamp() -> tuple:
 ARTIFACT_KEY = ("gate-settings", 2, gate.__version__, sys.version, _package_stamp())
 
 
-def find_pusher(environ: "Mapping[str, str]") -> str | None:
-    """The authenticated pusher: the first of PUSHER_VARIABLES that is set and not blank."""
-    for variable in PUSHER_VARIABLES:
+def find_pusher(
+    environ: "Mapping[str, str]", variables: "Sequence[str]" = PUSHER_VARIABLES
+) -> str | None:
+    """The authenticated pusher: the first of ``variables`` that is set and not blank."""
+    for variable in variables:
         value = environ.get(variable, "").strip()
         if value:
             return value
     return None
+
+
+def unknown_pusher_is_agent(pusher: str | None, unknown_pusher: str) -> bool:
+    """The one rule for a push whose pusher nobody authenticated: with ``unknown_pusher =
+    "agent"`` its commits are an agent's (both stages of the classifier ask this)."""
+    return pusher is None and unknown_pusher == "agent"
 
 
 def fold(text: str) -> str:
@@ -178,8 +218,9 @@ def write_artifact(git_dir: str, data: dict) -> None:
             pass
 
 
-def load_artifact(git_dir: str) -> dict | None:
-    """The compiled settings, if built by this gate from files that are all unchanged."""
+def load_artifact(git_dir: str, origin: tuple | None = None) -> dict | None:
+    """The compiled settings, if built by this gate from files that are all unchanged, for
+    the same ``origin`` (see config_origin)."""
     data = read_bytes(f"{git_dir}/{ARTIFACT_NAME}")
     if data is None:
         return None
@@ -188,6 +229,8 @@ def load_artifact(git_dir: str) -> dict | None:
     except (EOFError, ValueError, TypeError):
         return None
     if not isinstance(stored, dict) or stored.get("key") != ARTIFACT_KEY:
+        return None
+    if stored.get("origin") != origin:
         return None
     try:
         for path, expected in stored["sources"]:
@@ -269,6 +312,7 @@ def first_stage(
     pathspec: "Sequence[str]",
     rules: dict | None,
     pusher: str | None,
+    unknown_pusher: str = "human",
 ) -> FirstStage:
     """Walk the protected ``updates``' new commits once and keep the suspects.
 
@@ -277,7 +321,9 @@ def first_stage(
     """
     stage = FirstStage(updates)
     if rules is not None:  # else both stay True: the exact stage weighs them
-        stage.agent_pusher = pusher is not None and may_match(fold(pusher), rules["pusher_rules"])
+        stage.agent_pusher = unknown_pusher_is_agent(pusher, unknown_pusher) or (
+            pusher is not None and may_match(fold(pusher), rules["pusher_rules"])
+        )
         stage.rewrites = stage.agent_pusher and not all(
             u.is_create or (not u.is_delete and git.is_ancestor(u.old, u.new)) for u in updates
         )

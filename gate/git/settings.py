@@ -20,6 +20,7 @@ import fnmatch
 import marshal
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from gate.errors import GateError
@@ -35,6 +36,8 @@ from gate.git.policy import Policy, build_policy, load_policy, parse_policy
 from gate.git.policy.paths import folded_patterns, stand_in_tops
 from gate.git.prefilter import (
     ARTIFACT_NAME,
+    LAYOUT_PUSHER_VARIABLES,
+    config_origin,
     guard_pathspec,
     load_artifact,
     read_bytes,
@@ -89,21 +92,56 @@ def enable_site_packages() -> None:
         site.main()
 
 
-def load_state(git_dir: str, artifact: dict[str, Any] | None = None) -> HookState:
+def hook_settings(config: HookConfig) -> dict[str, Any]:
+    """What the hook needs of its config before it reads any commit (stored in the compiled
+    settings as plain values, so the first stage reads them without unmarshalling more)."""
+    return {
+        "budget": config.budget,
+        "layout": config.layout,
+        "pusher_variables": LAYOUT_PUSHER_VARIABLES[config.layout],
+        "require_pusher": config.require_pusher,
+        "unknown_pusher": config.unknown_pusher,
+        "guarded": config.guarded,
+    }
+
+
+def load_state(
+    git_dir: str,
+    artifact: dict[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    central: str | None = None,
+) -> HookState:
     """The hook's config, policy and catalog: compiled when every source is unchanged.
 
     Raises GateError (PolicyError for the policy) exactly as the uncompiled loaders do.
     ``artifact``: the compiled settings the caller already loaded (gate.git.prefilter).
+    ``central``: the central file of a server-wide install (the repository's entry is found
+    from the host's variables in ``environ``), else the repository's gate.toml is read.
     """
+    environ = environ or {}
+    origin = config_origin(environ, central)
     if artifact is None:
-        artifact = load_artifact(git_dir)
+        artifact = load_artifact(git_dir, origin)
     if artifact is not None:
         state = _from_artifact(artifact)
         if state is not None:
             return state
+    config_path = central if central is not None else os.path.join(git_dir, CONFIG_NAME)
+    config_bytes = read_bytes(config_path)
+    config = load_hook_config(git_dir, environ, central)
+    if not config.guarded:
+        if config_bytes is not None:
+            write_artifact(
+                git_dir,
+                {
+                    "sources": [(config_path, config_bytes)],
+                    "origin": origin,
+                    "protected_refs": [],
+                    "hook": hook_settings(config),
+                },
+            )
+        return HookState(config, _unguarded_policy(config), None)
     enable_site_packages()  # pathspec translates the guard patterns
-    config_bytes = read_bytes(os.path.join(git_dir, CONFIG_NAME))
-    config = load_hook_config(git_dir)
     policy_bytes = read_bytes(config.policy)
     if policy_bytes is None:
         policy = load_policy(config.policy)  # raises the error that says why it cannot be read
@@ -121,14 +159,18 @@ def load_state(git_dir: str, artifact: dict[str, Any] | None = None) -> HookStat
             return HookState(config, policy, None, exc)
     state = HookState(config, policy, entries)
     if config_bytes is not None and policy_bytes is not None:
-        sources = [
-            (os.path.join(git_dir, CONFIG_NAME), config_bytes),
-            (config.policy, policy_bytes),
-        ]
+        sources = [(config_path, config_bytes), (config.policy, policy_bytes)]
         if catalog_bytes is not None:
             sources.append((builtin_catalog_path(), catalog_bytes))
-        _store(git_dir, sources, state)
+        _store(git_dir, sources, state, origin)
     return state
+
+
+def _unguarded_policy(config: HookConfig) -> Policy:
+    """A central file's unlisted repository, passed on purpose: nothing is protected."""
+    from gate.git.policy import AgentRules
+
+    return Policy((), (), AgentRules(builtin=False), "", f"(unlisted in {config.repository})")
 
 
 def _from_artifact(artifact: dict[str, Any]) -> HookState | None:
@@ -146,7 +188,9 @@ def _from_artifact(artifact: dict[str, Any]) -> HookState | None:
         return None
 
 
-def _store(git_dir: str, sources: list[tuple[str, bytes]], state: HookState) -> None:
+def _store(
+    git_dir: str, sources: list[tuple[str, bytes]], state: HookState, origin: tuple | None
+) -> None:
     from dataclasses import asdict
 
     from gate.git.policy import PolicyError
@@ -173,6 +217,8 @@ def _store(git_dir: str, sources: list[tuple[str, bytes]], state: HookState) -> 
         git_dir,
         {
             "sources": sources,
+            "origin": origin,
+            "hook": hook_settings(state.config),
             "protected_refs": list(policy.protected_refs),
             "pathspec": guard_pathspec(p for guard in policy.guards for p in guard.paths),
             "rules": prefilter_rules(state),

@@ -11,7 +11,8 @@ class Signal:
 
     kind:     where the evidence was found: "pusher", "author", "committer", "trailer",
               "message" or "ref".
-    source:   which rule set fired: "catalog" (built-in) or "policy".
+    source:   which rule set fired: "catalog" (built-in), "policy", or "config" (the hook's
+              settings: unknown_pusher = "agent").
     agent:    the tool's name for catalog hits (e.g. "Claude Code"), else the policy key.
     rule:     the rule or pattern that matched, as written in the catalog or policy.
     evidence: the exact text that matched (a trailer line, an email, a pusher name).

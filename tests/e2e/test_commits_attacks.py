@@ -18,7 +18,13 @@ pytestmark = pytest.mark.e2e
 HUMAN = b"Dana Human <dana@example.com> 1700000000 +0000"
 
 
-def seeded(gated: GatedRepo) -> WorkClone:
+def seeded(gated: GatedRepo, fsck: bool = False) -> WorkClone:
+    """The gated repository with one commit. install-hook turns on receive.fsckObjects, which
+    refuses most of these objects before any hook runs; gate must read them as git does where
+    fsck is off (a host that does not set it), so it is off here unless ``fsck``."""
+    for key in ("receive.fsckObjects", "transfer.fsckObjects"):
+        value = "true" if fsck else "false"
+        subprocess.run(["git", "--git-dir", str(gated.bare), "config", key, value], check=True)
     clone = gated.clone()
     clone.commit("initial", {"README.md": "hello\n", "train/loop.py": "steps = 1\n"})
     assert clone.push().ok
@@ -69,6 +75,18 @@ def test_author_with_two_addresses_is_read_as_git_reads_it(gated: GatedRepo) -> 
     sha = write_raw(clone, [b"author " + author, b"committer " + HUMAN], b"Tune steps\n")
     assert git_shows(clone, "%ae") == "cursoragent@cursor.com"
     assert_held(gated, clone, sha, "Cursor")
+
+
+def test_fsck_that_install_hook_turns_on_refuses_the_object_before_any_hook(
+    gated: GatedRepo,
+) -> None:
+    clone = seeded(gated, fsck=True)
+    author = b"Cursor Agent <cursoragent@cursor.com> <dana@example.com> 1700000000 +0000"
+    write_raw(clone, [b"author " + author, b"committer " + HUMAN], b"Tune steps\n")
+    before = remote_ref(gated.bare)
+    result = clone.push()
+    assert not result.ok and "fsck" in result.stderr and not result.gate_lines, result.stderr
+    assert remote_ref(gated.bare) == before
 
 
 def test_false_utf16_encoding_header_does_not_hide_the_address(gated: GatedRepo) -> None:

@@ -5,6 +5,7 @@ A real local HTTP server that trickles its answer, the real installed hook and a
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -78,7 +79,7 @@ def dribbling_server() -> Iterator[tuple[str, list[int]]]:
 
 
 def set_timeout(gated: GatedRepo, seconds: float) -> None:
-    config = replace(load_hook_config(gated.bare), timeout=seconds)
+    config = replace(load_hook_config(gated.bare), budget=seconds)
     (gated.bare / CONFIG_NAME).write_text(config.to_toml())
 
 
@@ -91,7 +92,8 @@ def test_hook_gives_up_at_its_deadline_not_per_read(tmp_path: Path) -> None:
         result = clone.push()
     assert not result.ok
     assert "gate: push refused: the gate server at " in result.stderr
-    assert "did not answer within 3 seconds" in result.stderr
+    # Within what was left of the hook's 3-second budget when the call started.
+    assert re.search(r"did not answer within [0-2]\.\d+ seconds", result.stderr), result.stderr
     assert "Traceback" not in result.stderr
     assert remote_ref(gated.bare) is None, "a refused push leaves the repository unchanged"
     assert sent and sent[0] < len(ANSWER), "the hook hung up before the answer was complete"

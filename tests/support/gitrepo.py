@@ -87,9 +87,16 @@ class WorkClone:
         return git(self.path, "rev-parse", "HEAD")
 
     def push(
-        self, refspec: str = "HEAD:refs/heads/main", pusher: str | None = None, *extra: str
+        self,
+        refspec: str = "HEAD:refs/heads/main",
+        pusher: str | None = None,
+        *extra: str,
+        env: dict[str, str] | None = None,
     ) -> PushResult:
-        env = {k: v for k, v in os.environ.items() if k not in ("REMOTE_USER", "GL_USERNAME")}
+        """Push as ``pusher`` (REMOTE_USER); ``env``: more variables for the hooks, as a git
+        host would set them (GL_USERNAME, GITEA_PUSHER_NAME, ...)."""
+        base = {k: v for k, v in os.environ.items() if k not in ("REMOTE_USER", "GL_USERNAME")}
+        env = {**base, **(env or {})}
         if pusher:
             env["REMOTE_USER"] = pusher
         proc = subprocess.run(

@@ -1,0 +1,173 @@
+"""install-hook's checks before it writes, gate doctor on what is installed, the hook's time
+budget and the pusher policy (issue 12 points 5 and 7, the parts that need no real sshd)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from gate.errors import GateError
+from gate.git.doctor import doctor, usable_by
+from gate.git.install import install_hook
+from tests.support.cli import GATE
+from tests.support.gitrepo import WorkClone, remote_ref
+from tests.support.hosts import bare_repo
+from tests.support.server import POLICY, GatedRepo, LiveServer, new_token
+
+NOBODY = 65534
+
+
+def _install(
+    tmp_path: Path, server: LiveServer, bare: Path | None = None, **options: object
+) -> tuple[Path, Path]:
+    bare = bare or bare_repo(tmp_path / "r.git")
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    token = tmp_path / "token"
+    token.write_text(new_token(server.app) + "\n")
+    install_hook(str(bare), server.url, str(token), str(policy), **options)  # type: ignore[arg-type]
+    return bare, token
+
+
+def test_require_pusher_refuses_protected_pushes_naming_the_variables(
+    tmp_path: Path, server: LiveServer
+) -> None:
+    bare, _ = _install(tmp_path, server, require_pusher=True)
+    clone = WorkClone(bare, tmp_path / "w")
+    clone.commit("docs", {"README.md": "x\n"})
+    refused = clone.push()
+    assert not refused.ok and remote_ref(bare) is None
+    assert any(
+        "requires an authenticated pusher" in line and "REMOTE_USER" in line
+        for line in refused.gate_lines
+    ), refused.stderr
+    assert clone.push("HEAD:refs/heads/feature").ok  # not a protected ref
+    assert clone.push(pusher="dana").ok
+
+
+def test_unknown_pusher_agent_holds_human_looking_commits_with_no_pusher(
+    tmp_path: Path, server: LiveServer
+) -> None:
+    bare, _ = _install(tmp_path, server, unknown_pusher="agent")
+    clone = WorkClone(bare, tmp_path / "w")
+    clone.commit("seed", {"README.md": "x\n"})
+    assert clone.push().ok  # no guarded path: nothing to hold
+    for attempt in ("1\n", "2\n"):  # the first push compiles the settings, the second reads them
+        clone.commit("looks human", {"train/loop.py": attempt})
+        held = clone.push()
+        assert not held.ok and "waiting for approval" in held.stderr, held.stderr
+        assert "unknown_pusher" in held.stderr
+        clone.run("reset", "--hard", "HEAD~1")
+    clone.commit("human", {"train/loop.py": "3\n"})
+    assert clone.push(pusher="dana").ok  # an authenticated human pushes it
+
+
+def test_doctor_is_healthy_then_names_pushes_without_a_pusher(gated: GatedRepo) -> None:
+    assert doctor(str(gated.bare)) == []
+    clone = gated.clone()
+    clone.commit("docs", {"README.md": "x\n"})
+    assert clone.push().ok  # nobody authenticated it
+    log = gated.bare / "gate-spool" / "no-pusher.log"
+    for _ in range(300):  # the post-receive worker notes it in the background
+        if log.exists():
+            break
+        time.sleep(0.1)
+    problems = doctor(str(gated.bare))
+    assert len(problems) == 1 and "no authenticated pusher" in problems[0], problems
+    assert "require_pusher" in problems[0]
+
+
+def test_doctor_sees_a_missing_or_foreign_hook_and_exits_1(gated: GatedRepo) -> None:
+    hook = gated.bare / "hooks" / "pre-receive"
+    hook.write_text(hook.read_text().replace("gate-managed-hook", "gate-managed-hook (edited)"))
+    problems = doctor(str(gated.bare))
+    assert any("another version or copy of gate" in p for p in problems), problems
+    hook.unlink()
+    cli = subprocess.run([GATE, "doctor", str(gated.bare)], capture_output=True, text=True)
+    assert cli.returncode == 1 and "gate's hook is not installed" in cli.stderr
+    assert "Traceback" not in cli.stderr
+
+
+def test_budget_covers_the_chained_hook_and_refuses_with_gates_message(
+    tmp_path: Path, server: LiveServer
+) -> None:
+    bare = bare_repo(tmp_path / "r.git")
+    pid_file = tmp_path / "chained.pid"
+    slow = bare / "hooks" / "pre-receive"
+    slow.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 120\n")
+    slow.chmod(0o755)
+    _install(tmp_path, server, bare, budget=2)
+    clone = WorkClone(bare, tmp_path / "w")
+    clone.commit("docs", {"README.md": "x\n"})
+    refused = clone.push(pusher="dana")
+    assert not refused.ok and remote_ref(bare) is None
+    assert any("within its time budget of 2 seconds" in line for line in refused.gate_lines)
+    pid = int(pid_file.read_text())
+    for _ in range(50):  # killed by the hook as it gave up (reaped by init soon after)
+        if not Path(f"/proc/{pid}").exists() or " Z " in Path(f"/proc/{pid}/stat").read_text():
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the chained hook was left running")
+
+
+def test_install_refuses_for_another_owner_and_writes_nothing(
+    tmp_path: Path, server: LiveServer
+) -> None:
+    bare = bare_repo(tmp_path / "r.git")
+    subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(bare)], check=True)
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    token = tmp_path / "token"
+    token.write_text("gate_x\n")
+    with pytest.raises(GateError) as refused:
+        install_hook(str(bare), server.url, str(token), str(policy))
+    assert "belongs to nobody" in str(refused.value)
+    assert "run gate install-hook as nobody" in str(refused.value)
+    assert not (bare / "hooks" / "pre-receive").exists() and not (bare / "gate.toml").exists()
+
+
+def test_install_refuses_a_token_the_server_refuses_but_not_a_server_that_is_down(
+    tmp_path: Path, server: LiveServer
+) -> None:
+    bare = bare_repo(tmp_path / "r.git")
+    policy = tmp_path / "policy.toml"
+    policy.write_text(POLICY)
+    token = tmp_path / "token"
+    token.write_text("gate_" + "x" * 43 + "\n")
+    with pytest.raises(GateError) as refused:
+        install_hook(str(bare), server.url, str(token), str(policy), check_server=True)
+    assert "refuses the hook token" in str(refused.value)
+    assert not (bare / "hooks" / "pre-receive").exists()
+    down = install_hook(str(bare), "http://127.0.0.1:9", str(token), str(policy), check_server=True)
+    assert any(line.startswith("warning:") and "does not answer" in line for line in down)
+    assert (bare / "hooks" / "pre-receive").exists()
+
+
+def test_reachability_is_judged_for_the_user_who_runs_the_hook(tmp_path: Path) -> None:
+    import tempfile
+
+    open_dir = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's own folder is private to root
+    open_dir.chmod(0o755)
+    private = open_dir / "private"
+    (private / "bin").mkdir(parents=True)
+    python = private / "bin" / "python"
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    link = open_dir / "venv-python"
+    link.symlink_to(python)
+    os.chown(private, 0, 0)
+    private.chmod(0o700)
+    blocked = usable_by(str(link), NOBODY, 1)
+    assert blocked == f"{private} cannot be entered by nobody"
+    private.chmod(0o755)
+    assert usable_by(str(link), NOBODY, 1) is None
+    python.chmod(0o644)
+    assert usable_by(str(link), NOBODY, 1) == f"{python} cannot be run by nobody"
+    import shutil
+
+    shutil.rmtree(open_dir)
