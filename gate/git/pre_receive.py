@@ -311,7 +311,7 @@ def main(central: str | None = None) -> int:
             # down) is the one shown, not the budget's.
             margin = min(0.5, budget.seconds / 5)
             left = max(0.05, budget.remaining() - margin)
-            code, lines = _ask_server(state, environ, verdicts, left)
+            code, lines = _ask_server(state, environ, verdicts, left, Git(git_dir, environ))
         else:
             code, lines = 0, []
     except GateError as exc:
