@@ -380,3 +380,40 @@ def pusher_of_request(server: LiveServer, request_id: int) -> str | None:
         request = db.session.get(ApprovalRequest, request_id)
         assert request is not None
         return request.pusher
+
+
+# Apache in front of git http-backend ------------------------------------------------------
+
+APACHE_MODULES = (
+    "mpm_event", "authz_core", "authn_core", "authn_file", "auth_basic", "authz_user", "cgid",
+    "alias", "env",
+)  # fmt: skip
+
+
+def start_apache(directory: Path, site: str) -> Daemon:
+    """Apache as root on 127.0.0.1, running CGI as www-data as Debian's does, with ``site``
+    (the README's configuration, its paths replaced) and nothing else."""
+    paths = need("/usr/sbin/apache2", "/usr/lib/git-core/git-http-backend")
+    port = free_port()
+    modules = "".join(
+        f"LoadModule {name}_module /usr/lib/apache2/modules/mod_{name}.so\n"
+        for name in APACHE_MODULES
+    )
+    config = directory / "apache2.conf"
+    config.write_text(
+        f"ServerRoot {directory}\nServerName 127.0.0.1\nListen 127.0.0.1:{port}\n"
+        f"PidFile {directory / 'apache2.pid'}\nDefaultRuntimeDir {directory}\n"
+        f"Mutex file:{directory} default\nScriptSock {directory / 'cgid.sock'}\n"
+        f"ErrorLog {directory / 'error.log'}\nLogLevel warn\nUser www-data\nGroup www-data\n"
+        f"{modules}{site}"
+    )
+    check = subprocess.run(
+        [paths["/usr/sbin/apache2"], "-t", "-f", str(config)], capture_output=True, text=True
+    )
+    assert check.returncode == 0, f"apache2 rejects its configuration: {check.stderr}"
+    return start(
+        "apache2",
+        [paths["/usr/sbin/apache2"], "-f", str(config), "-DFOREGROUND"],
+        port,
+        directory / "error.log",
+    )
