@@ -260,8 +260,9 @@ class Sshd:
         return f"ssh://{self.user}@127.0.0.1:{self.daemon.port}{path}"
 
 
-def start_sshd(directory: Path, user: str, config_lines: str, authorized_keys: str) -> Sshd:
-    """sshd as root (it must switch to ``user``), with ``config_lines`` from the README."""
+def start_sshd(directory: Path, user: str, config_lines: str, authorized_keys: str | Path) -> Sshd:
+    """sshd as root (it must switch to ``user``), with ``config_lines`` from the README;
+    ``authorized_keys`` is their text, or the file another program keeps (gitolite's)."""
     paths = need("/usr/sbin/sshd", "ssh", "ssh-keygen")
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
     host_key = directory / "host_ed25519"
@@ -271,9 +272,12 @@ def start_sshd(directory: Path, user: str, config_lines: str, authorized_keys: s
             check=True,
             capture_output=True,
         )
-    keys = directory / "authorized_keys"
-    keys.write_text(authorized_keys)
-    keys.chmod(0o644)
+    if isinstance(authorized_keys, Path):
+        keys = authorized_keys
+    else:
+        keys = directory / "authorized_keys"
+        keys.write_text(authorized_keys)
+        keys.chmod(0o644)
     port = free_port()
     known = directory / "known_hosts"
     known.write_text(f"[127.0.0.1]:{port} {host_key.with_suffix('.pub').read_text()}")
@@ -322,11 +326,21 @@ def install_gate_as_readme_says(
     server: LiveServer, scratch: Path, gate_bin: Path, owner: str, git_home: Path, repo: Path
 ) -> dict[str, str]:
     """Run the README's install-hook block as root; the values it was run with."""
+    variables = install_gate_values(server, scratch, gate_bin, owner, git_home, repo)
+    run_readme_block("install-hook", scratch / "admin", variables)
+    return variables
+
+
+def install_gate_values(
+    server: LiveServer, scratch: Path, gate_bin: Path, owner: str, git_home: Path, repo: Path
+) -> dict[str, str]:
+    """The README's settings block, for this test: ``policy.toml`` and ``hook-token`` are in
+    ``scratch/admin``, where the README's blocks run."""
     admin = scratch / "admin"
     admin.mkdir(exist_ok=True)
     (admin / "policy.toml").write_text(POLICY)
     (admin / "hook-token").write_text(new_token(server.app) + "\n")
-    variables = {
+    return {
         "GATE": str(gate_bin / "gate"),
         "SERVER": server.url,
         "ETC": str(scratch / "etc-gate"),
@@ -335,8 +349,6 @@ def install_gate_as_readme_says(
         "REPO": str(repo),
         "NAME": "models",
     }
-    run_readme_block("install-hook", admin, variables)
-    return variables
 
 
 def held_then_approved(
@@ -354,12 +366,13 @@ def held_then_approved(
     assert served_ref(human) == human.head()
 
     agent = agent_clone()
+    agent.run("checkout", "--quiet", "-B", "main", "origin/main")  # whatever the host's HEAD is
     before = served_ref(agent)
     sha = agent.commit("Speed up the loop", {"train/loop.py": "steps = 3\n"})  # a human's name
     held = agent.push()
     assert not held.ok, "an agent account's push to a guarded path must be held"
     text = "\n".join(held.gate_lines)
-    assert sha[:12] in text and "agent-trainer" in text, text
+    assert sha[:12] in text and "agent-trainer" in text, held.stderr
     assert served_ref(agent) == before, "a held push must leave the repository unchanged"
 
     request_id = request_id_from(held.gate_lines)
