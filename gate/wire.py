@@ -28,6 +28,7 @@ from gate.errors import GateError, InputError
 API_PREFIX = "/api/v1"
 HOLDS_PATH = f"{API_PREFIX}/holds"
 PUSHES_PATH = f"{API_PREFIX}/pushes"
+HEARTBEATS_PATH = f"{API_PREFIX}/heartbeats"
 REQUEST_PATH = f"{API_PREFIX}/requests/{{request_id}}"
 
 ITEM_KINDS = ("commit", "ref-update")
@@ -745,3 +746,62 @@ def parse_push_answer(body: Any) -> dict[str, Any]:
         "recorded": _bool(body.get("recorded"), "recorded"),
         "seq": _int(body.get("seq"), "seq", 0, 2**63),
     }
+
+
+# Heartbeat: post-receive and `gate doctor --report` -> POST /api/v1/heartbeats -------------
+
+HEARTBEAT_SOURCES = ("post-receive", "doctor")
+VERSION_LEN = 100  # repository_heartbeats.hook_version
+LAYOUT_LEN = 40  # repository_heartbeats.layout
+MAX_PROBLEMS = 100
+
+
+def heartbeat(
+    *,
+    repository: str,
+    source: str,
+    hook_version: str,
+    layout: str,
+    sent_at: str,
+    pusher_known: bool | None,
+    problems: list[str],
+) -> dict[str, Any]:
+    """A guarded repository saying it is there: which gate version its hook runs and how the
+    host runs it. ``pusher_known`` (post-receive) says whether the push came with an
+    authenticated pusher; ``problems`` (doctor) lists what ``gate doctor`` found wrong."""
+    return {
+        "repository": repository,
+        "source": source,
+        "hook_version": hook_version,
+        "layout": layout,
+        "sent_at": sent_at,
+        "pusher_known": pusher_known,
+        "problems": problems,
+    }
+
+
+def parse_heartbeat(body: Any) -> dict[str, Any]:
+    body = _obj(body, "the body")
+    source = _str(body.get("source"), "source", 20)
+    if source not in HEARTBEAT_SOURCES:
+        raise WireError(f"source must be one of {', '.join(HEARTBEAT_SOURCES)}")
+    pusher_known = body.get("pusher_known")
+    return heartbeat(
+        repository=_str(
+            body.get("repository"), "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES
+        ),
+        source=source,
+        hook_version=_str(body.get("hook_version"), "hook_version", VERSION_LEN),
+        layout=_str(body.get("layout"), "layout", LAYOUT_LEN),
+        sent_at=_time(body.get("sent_at"), "sent_at"),
+        pusher_known=None if pusher_known is None else _bool(pusher_known, "pusher_known"),
+        problems=[
+            _str(problem, f"problems[{n}]", SHORT_LEN)
+            for n, problem in enumerate(_list(body.get("problems", []), "problems", MAX_PROBLEMS))
+        ],
+    )
+
+
+def parse_heartbeat_answer(body: Any) -> dict[str, Any]:
+    body = _obj(body, "the answer")
+    return {"recorded": _bool(body.get("recorded"), "recorded")}

@@ -185,3 +185,43 @@ def test_policy_limits_are_inclusive_bounds(limit: int, field: str, mutate: Any)
     mutate(over, limit + 1)
     with pytest.raises(wire.WireError, match=field):
         wire.parse_hold_request(over)
+
+
+def heartbeat(**changes: Any) -> dict[str, Any]:
+    body = wire.heartbeat(
+        repository="models",
+        source="doctor",
+        hook_version="0.1.0",
+        layout="gitolite",
+        sent_at="2026-11-30T12:00:00Z",
+        pusher_known=None,
+        problems=["hooks/pre-receive is not gate's"],
+    )
+    body.update(changes)
+    return body
+
+
+def test_heartbeats_round_trip() -> None:
+    for body in (heartbeat(), heartbeat(source="post-receive", pusher_known=False, problems=[])):
+        assert wire.parse_heartbeat(body) == body
+    assert wire.parse_heartbeat_answer({"recorded": True}) == {"recorded": True}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"source": "cron"}, "source"),
+        ({"repository": ""}, "repository"),
+        ({"hook_version": "v" * 101}, "hook_version"),
+        ({"layout": "x" * 41}, "layout"),
+        ({"sent_at": "yesterday"}, "sent_at"),
+        ({"pusher_known": "yes"}, "pusher_known"),
+        ({"problems": "broken"}, "problems"),
+        ({"problems": ["p"] * 101}, "problems"),
+        ({"problems": [""]}, "problems"),
+    ],
+)
+def test_bad_heartbeats_are_refused_naming_the_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(wire.WireError, match=field) as refused:
+        wire.parse_heartbeat(heartbeat(**changes))
+    assert refused.value.status == 400

@@ -341,6 +341,22 @@ def report_cmd(
 
 
 @cli.group()
+def heartbeats() -> None:
+    """The guarded repositories' heartbeats (see README, "Knowing gate still runs")."""
+
+
+@heartbeats.command("check")
+def heartbeats_check() -> None:
+    """Alert on repositories whose hooks went quiet; exit 1 while any needs attention."""
+    from gate.cli.heartbeats import check
+
+    code, lines = _service_call(check, _app())
+    for line in lines:
+        click.echo(line)
+    sys.exit(code)
+
+
+@cli.group()
 def audit() -> None:
     """The audit trail: checkpoints, exports, offline verification."""
 

@@ -21,6 +21,7 @@ class HookConfig:
     policy: str
     repository: str
     timeout: float = 10.0
+    layout: str | None = None  # the host layout gate was installed for; None: tell by the host
 
     def token(self) -> str:
         return read_token_file(self.token_file)
@@ -35,7 +36,7 @@ class HookConfig:
             f"token_file = {q(self.token_file)}\n"
             f"policy = {q(self.policy)}\n"
             f"repository = {q(self.repository)}\n"
-            f"timeout = {self.timeout}\n"
+            f"timeout = {self.timeout}\n" + (f"layout = {q(self.layout)}\n" if self.layout else "")
         )
 
 
@@ -80,6 +81,7 @@ def load_hook_config(git_dir: str | Path) -> HookConfig:
             policy=str(data["policy"]),
             repository=str(data["repository"]),
             timeout=float(data.get("timeout", 10.0)),
+            layout=str(data["layout"]) if "layout" in data else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise GateError(

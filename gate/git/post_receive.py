@@ -162,17 +162,43 @@ def _log(git_dir: str, message: str) -> None:
 
 
 def worker(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> int:
-    """Build this push's report, spool it, then send every spooled report, oldest first."""
+    """Build this push's report, spool it, send every spooled report, oldest first, then the
+    repository's heartbeat (whatever became of the reports: the server must hear that the
+    hook runs even when a report cannot be built)."""
     from gate.git.config import load_hook_config
 
+    try:
+        config = load_hook_config(git_dir)
+    except Exception as exc:  # never let the worker die silently: leave a trace for the admin
+        _log(git_dir, f"cannot read the hook's settings: {type(exc).__name__}: {exc}")
+        return 1
     try:
         report = build_report(stdin, environ, git_dir)
         if report is not None:
             _spool(git_dir, report)
-        config = load_hook_config(git_dir)
-    except Exception as exc:  # never let the worker die silently: leave a trace for the admin
+    except Exception as exc:
         _log(git_dir, f"cannot build the push report: {type(exc).__name__}: {exc}")
+        return max(1, _heartbeat(config, environ, git_dir))
+    sent = _send_spool(config, git_dir)
+    return max(sent, _heartbeat(config, environ, git_dir))
+
+
+def _heartbeat(config: Any, environ: Mapping[str, str], git_dir: str) -> int:
+    from gate.git.detection import find_pusher
+    from gate.git.heartbeat import heartbeat_body, send_heartbeat
+
+    try:
+        pusher_known = find_pusher(environ) is not None
+        send_heartbeat(
+            config, heartbeat_body(config, environ, "post-receive", pusher_known=pusher_known)
+        )
+    except Exception as exc:
+        _log(git_dir, f"cannot send the heartbeat: {type(exc).__name__}: {exc}")
         return 1
+    return 0
+
+
+def _send_spool(config: Any, git_dir: str) -> int:
     for path in sorted((Path(git_dir) / SPOOL_DIR).glob("*.json")):
         try:
             send_report(config, json.loads(path.read_text(encoding="utf-8")))

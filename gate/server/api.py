@@ -20,6 +20,7 @@ from gate.server.services.accounts import token_for_secret, touch_token
 from gate.server.services.actor import Actor
 from gate.server.services.decisions import get_request
 from gate.server.services.disclosure import record_push
+from gate.server.services.heartbeats import record_heartbeat
 from gate.server.services.holds import record_holds
 from gate.server.services.progress import request_summary
 
@@ -101,6 +102,15 @@ def pushes():  # type: ignore[no-untyped-def]
     """The post-receive hook's report of an accepted push (for disclosure)."""
     report = wire.parse_push_report(_body())
     return jsonify(committed(lambda: _touched(record_push(report, g.actor))))
+
+
+@bp.post("/heartbeats")
+@token_required
+def heartbeats():  # type: ignore[no-untyped-def]
+    """A hook's (or ``gate doctor --report``'s) heartbeat: this repository is guarded, by this
+    gate version, in this host layout; a doctor report carries the problems it found."""
+    beat = wire.parse_heartbeat(_body())
+    return jsonify(committed(lambda: _touched(record_heartbeat(beat, g.token, g.actor))))
 
 
 def _touched(answer: T) -> T:

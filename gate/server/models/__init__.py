@@ -14,6 +14,7 @@ from gate.server.models.core import (
     User,
     utcnow,
 )
+from gate.server.models.health import RepositoryHeartbeat
 from gate.server.models.pause import Pause, PushReport
 from gate.server.models.review import (
     GuardGroup,
@@ -37,6 +38,7 @@ __all__ = [
     "Pause",
     "PushReport",
     "Repository",
+    "RepositoryHeartbeat",
     "RequestFacet",
     "ReviewerGroup",
     "User",
