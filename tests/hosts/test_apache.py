@@ -21,6 +21,7 @@ from tests.support.hosts import (
     install_gate_as_readme_says,
     need,
     pusher_of_request,
+    pushes_without_pusher,
     readme_block,
     request_id_from,
     run_as,
@@ -127,3 +128,4 @@ def test_receivepack_true_lets_pushes_in_with_no_pusher(
     unmarked = anonymous.commit("tune", {"train/loop.py": "steps = 2\n"}, author=HUMAN)
     assert anonymous.push().ok
     assert served_ref(seed) == unmarked
+    pushes_without_pusher(gate_server, 1)  # shown on /admin/repositories

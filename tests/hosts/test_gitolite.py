@@ -121,7 +121,9 @@ def host(scratch: Path, gate_bin: Path, gate_server: LiveServer) -> Iterator[Git
 
 
 def test_gl_user_is_the_pusher(host: GitoliteHost, gate_server: LiveServer) -> None:
-    held_then_approved(gate_server, host.clone("alice"), lambda: host.clone("agent-trainer"))
+    held_then_approved(
+        gate_server, host.clone("alice"), lambda: host.clone("agent-trainer"), "gitolite"
+    )
 
 
 def test_gitolite_denies_before_gate_asks_the_server(

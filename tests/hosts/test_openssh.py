@@ -21,6 +21,7 @@ from tests.support.hosts import (
     install_gate_as_readme_says,
     need,
     pusher_of_request,
+    pushes_without_pusher,
     readme_block,
     request_id_from,
     run_as,
@@ -158,3 +159,4 @@ def test_without_permit_user_environment_the_pusher_is_unknown(
     held = agent.push()
     assert not held.ok and served_ref(agent) == human.head()
     assert pusher_of_request(gate_server, request_id_from(held.gate_lines)) is None
+    pushes_without_pusher(gate_server, 1)  # the human's push: shown on /admin/repositories

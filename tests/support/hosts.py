@@ -27,7 +27,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.gitrepo import WorkClone
-from tests.support.server import POLICY, LiveServer, new_token, request_id_from
+from tests.support.server import (
+    POLICY,
+    LiveServer,
+    eventually,
+    heartbeat_of,
+    new_token,
+    request_id_from,
+    wait_for_heartbeat,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -352,11 +360,15 @@ def install_gate_values(
 
 
 def held_then_approved(
-    server: LiveServer, human: WorkClone, agent_clone: Callable[[], WorkClone]
+    server: LiveServer,
+    human: WorkClone,
+    agent_clone: Callable[[], WorkClone],
+    layout: str = "git",
 ) -> None:
     """The core loop through a real host: a human's push to a guarded path passes; an agent
     account's push of a human-looking commit to it is held (so the authenticated pusher reached
-    the hook), leaves the repository unchanged, and passes once a named human approves."""
+    the hook), leaves the repository unchanged, and passes once a named human approves. The
+    post-receive hook ran too: the server has the repository's heartbeat, in ``layout``."""
     human.commit("initial", {"README.md": "hi\n", "train/loop.py": "steps = 1\n"})
     first = human.push()
     assert first.ok, first.stderr
@@ -382,6 +394,8 @@ def held_then_approved(
     landed = agent.push()
     assert landed.ok, landed.stderr
     assert served_ref(agent) == sha
+    beat = wait_for_heartbeat(server.app, "models")
+    assert (beat.layout, beat.source, beat.unknown_pusher_pushes) == (layout, "post-receive", 0)
 
 
 def pusher_of_request(server: LiveServer, request_id: int) -> str | None:
@@ -429,4 +443,13 @@ def start_apache(directory: Path, site: str) -> Daemon:
         [paths["/usr/sbin/apache2"], "-f", str(config), "-DFOREGROUND"],
         port,
         directory / "error.log",
+    )
+
+
+def pushes_without_pusher(server: LiveServer, count: int) -> None:
+    """The server has counted ``count`` pushes whose hook saw no authenticated pusher."""
+    eventually(
+        lambda: (row := heartbeat_of(server.app, "models")) and row.unknown_pusher_pushes == count,
+        f"heartbeats counting {count} pushes with no pusher",
+        60,
     )
