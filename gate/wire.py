@@ -29,6 +29,7 @@ API_PREFIX = "/api/v1"
 HOLDS_PATH = f"{API_PREFIX}/holds"
 PUSHES_PATH = f"{API_PREFIX}/pushes"
 HEARTBEATS_PATH = f"{API_PREFIX}/heartbeats"
+RECONCILE_PATH = f"{API_PREFIX}/reconcile"
 REQUEST_PATH = f"{API_PREFIX}/requests/{{request_id}}"
 
 ITEM_KINDS = ("commit", "ref-update")
@@ -805,3 +806,40 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
 def parse_heartbeat_answer(body: Any) -> dict[str, Any]:
     body = _obj(body, "the answer")
     return {"recorded": _bool(body.get("recorded"), "recorded")}
+
+
+# Reconcile: `gate reconcile REPO` -> POST /api/v1/reconcile ---------------------------------
+
+RECONCILE_SOURCES = ("post-receive", "reconcile")
+
+
+def reconcile_request(
+    *, repository: str, refs: list[str], commits: list[dict[str, Any]], truncated: bool
+) -> dict[str, Any]:
+    """The agent commits on guarded paths reachable from the protected ``refs``, each
+    {id, guards, agents}; the server names those that have no approval."""
+    return {"repository": repository, "refs": refs, "commits": commits, "truncated": truncated}
+
+
+def parse_reconcile_request(body: Any) -> dict[str, Any]:
+    body = _obj(body, "the body")
+    return reconcile_request(
+        repository=_str(
+            body.get("repository"), "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES
+        ),
+        refs=[_ref(r, "refs") for r in _list(body.get("refs"), "refs", 10_000)],
+        commits=[
+            _listed(c, f"commits[{n}]")
+            for n, c in enumerate(_list(body.get("commits"), "commits", MAX_ITEMS))
+        ],
+        truncated=_bool(body.get("truncated", False), "truncated"),
+    )
+
+
+def parse_reconcile_answer(body: Any, sent: list[str]) -> dict[str, Any]:
+    """{unsigned: [ids without an approval], recorded: how many the server had not seen}."""
+    body = _obj(body, "the answer")
+    unsigned = [_oid(oid, "unsigned") for oid in _list(body.get("unsigned"), "unsigned", MAX_ITEMS)]
+    if not set(unsigned) <= set(sent):
+        raise WireError("unsigned names commits that were not sent")
+    return {"unsigned": unsigned, "recorded": _int(body.get("recorded"), "recorded", 0, MAX_ITEMS)}

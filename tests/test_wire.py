@@ -225,3 +225,21 @@ def test_bad_heartbeats_are_refused_naming_the_field(changes: dict[str, Any], fi
     with pytest.raises(wire.WireError, match=field) as refused:
         wire.parse_heartbeat(heartbeat(**changes))
     assert refused.value.status == 400
+
+
+def test_reconcile_bodies_round_trip_and_answers_name_only_what_was_sent() -> None:
+    body = wire.reconcile_request(
+        repository="models",
+        refs=["refs/heads/main"],
+        commits=[{"id": OID, "guards": ["training"], "agents": ["Claude Code"]}],
+        truncated=False,
+    )
+    assert wire.parse_reconcile_request(body) == body
+    assert wire.parse_reconcile_answer({"unsigned": [OID], "recorded": 1}, [OID]) == {
+        "unsigned": [OID],
+        "recorded": 1,
+    }
+    with pytest.raises(wire.WireError, match="not sent"):
+        wire.parse_reconcile_answer({"unsigned": ["c" * 40], "recorded": 0}, [OID])
+    with pytest.raises(wire.WireError, match="refs"):
+        wire.parse_reconcile_request({**body, "refs": ["main"]})

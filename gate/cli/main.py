@@ -340,6 +340,19 @@ def report_cmd(
     click.echo(_service_call(report, since, until, fmt, week_by, export, out), nl=False)
 
 
+@cli.command("reconcile")
+@click.argument("repo", type=click.Path(file_okay=False))
+def reconcile_command(repo: str) -> None:
+    """Report every agent commit on a guarded path that reached a protected ref without
+    sign-off (run on the git host as the repository's owner). Exit 1 if there is any."""
+    from gate.cli.reconcile import reconcile
+
+    code, lines = _service_call(reconcile, repo)
+    for line in lines:
+        click.echo(line)
+    sys.exit(code)
+
+
 @cli.group()
 def heartbeats() -> None:
     """The guarded repositories' heartbeats (see README, "Knowing gate still runs")."""

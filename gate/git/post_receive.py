@@ -22,7 +22,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,6 @@ def spawn_worker(stdin: bytes) -> None:
 
 def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict[str, Any] | None:
     """The summary of one accepted push, or None when it updated no protected ref."""
-    from gate.git.commits import parse_commit
     from gate.git.config import load_hook_config
     from gate.git.policy import load_policy
     from gate.git.refs import parse_ref_updates
@@ -72,8 +71,7 @@ def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict
     if not protected:
         return None
 
-    from gate.git.classify import pathspec_of
-    from gate.git.detection import AgentDetector, find_pusher, is_agent
+    from gate.git.detection import AgentDetector, find_pusher
     from gate.git.plumbing import Git
     from gate.git.prefilter import range_stops
 
@@ -86,18 +84,9 @@ def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict
     for update in protected:
         for oid in git.commit_ids([update.new], stops, options):
             ids.setdefault(oid, update.ref)
-    # Only commits that touch a guard count; their objects are read as stored (git's reading).
-    changed = dict(git.changed_paths(ids, pathspec_of(policy)))
-    raw = git.raw_commits(oid.encode("ascii") for oid in changed)
     buckets: dict[tuple[str, str], dict[str, Any]] = {}
     listed: list[dict[str, Any]] = []
-    for oid, changes in changed.items():
-        guards = sorted(policy.guards_for_paths(c.path for c in changes))
-        if not guards:
-            continue
-        commit = parse_commit(oid, raw[oid.encode("ascii")])
-        signals = detector.signals(commit, ids[oid])
-        agents = _agent_names(signals) if is_agent(signals) else []
+    for oid, guards, agents, commit in guarded_commits(git, policy, detector, ids):
         day = datetime.fromtimestamp(commit.committer.time, UTC).strftime("%Y-%m-%d")
         for guard in guards:
             bucket = buckets.setdefault(
@@ -125,6 +114,26 @@ def build_report(stdin: bytes, environ: Mapping[str, str], git_dir: str) -> dict
         agent_commits=listed[:MAX_LISTED_COMMITS],
         agent_commits_truncated=len(listed) > MAX_LISTED_COMMITS,
     )
+
+
+def guarded_commits(
+    git: Any, policy: Any, detector: Any, ids: Mapping[str, str]
+) -> Iterator[tuple[str, list[str], list[str], Any]]:
+    """(id, guards, agent names or [], commit) for each of ``ids`` (id -> the ref that brought
+    it) that touches a guard. Only those commits' objects are read, as stored (git's reading)."""
+    from gate.git.classify import pathspec_of
+    from gate.git.commits import parse_commit
+    from gate.git.detection import is_agent
+
+    changed = dict(git.changed_paths(ids, pathspec_of(policy)))
+    raw = git.raw_commits(oid.encode("ascii") for oid in changed)
+    for oid, changes in changed.items():
+        guards = sorted(policy.guards_for_paths(c.path for c in changes))
+        if not guards:
+            continue
+        commit = parse_commit(oid, raw[oid.encode("ascii")])
+        signals = detector.signals(commit, ids[oid])
+        yield oid, guards, (_agent_names(signals) if is_agent(signals) else []), commit
 
 
 def _agent_names(signals: list[Any]) -> list[str]:

@@ -22,6 +22,7 @@ from gate.server.services.decisions import get_request
 from gate.server.services.disclosure import record_push
 from gate.server.services.heartbeats import record_heartbeat
 from gate.server.services.holds import record_holds
+from gate.server.services.landings import check_landed
 from gate.server.services.progress import request_summary
 
 bp = Blueprint("api", __name__, url_prefix=wire.API_PREFIX)
@@ -111,6 +112,21 @@ def heartbeats():  # type: ignore[no-untyped-def]
     gate version, in this host layout; a doctor report carries the problems it found."""
     beat = wire.parse_heartbeat(_body())
     return jsonify(committed(lambda: _touched(record_heartbeat(beat, g.token, g.actor))))
+
+
+@bp.post("/reconcile")
+@token_required
+def reconcile():  # type: ignore[no-untyped-def]
+    """``gate reconcile``'s agent commits on guarded paths, reachable from protected refs: the
+    server names (and records, once) those with no approval."""
+    body = wire.parse_reconcile_request(_body())
+    return jsonify(
+        committed(
+            lambda: _touched(
+                check_landed(body["repository"], body["commits"], "reconcile", g.actor)
+            )
+        )
+    )
 
 
 def _touched(answer: T) -> T:

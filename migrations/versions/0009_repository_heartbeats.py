@@ -1,4 +1,5 @@
-"""repository heartbeats: which repositories the server guards, and whether their hooks run
+"""repository heartbeats and unsigned landings: which repositories the server guards, whether
+their hooks run, and the agent commits found on protected refs without sign-off
 
 Revision ID: 0009
 Revises: 0006
@@ -31,7 +32,22 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["token_id"], ["hook_tokens.id"]),
         sa.PrimaryKeyConstraint("repository_id"),
     )
+    op.create_table(
+        "unsigned_landings",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("repository_id", sa.Integer(), nullable=False),
+        sa.Column("commit_id", sa.String(length=64), nullable=False),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("audit_seq", sa.Integer(), nullable=False),
+        sa.Column("found_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["repository_id"], ["repositories.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("repository_id", "commit_id"),
+    )
+    op.create_index("ix_unsigned_landings_repository_id", "unsigned_landings", ["repository_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_unsigned_landings_repository_id", table_name="unsigned_landings")
+    op.drop_table("unsigned_landings")
     op.drop_table("repository_heartbeats")

@@ -14,7 +14,7 @@ from gate.server.models.core import (
     User,
     utcnow,
 )
-from gate.server.models.health import RepositoryHeartbeat
+from gate.server.models.health import RepositoryHeartbeat, UnsignedLanding
 from gate.server.models.pause import Pause, PushReport
 from gate.server.models.review import (
     GuardGroup,
@@ -41,6 +41,7 @@ __all__ = [
     "RepositoryHeartbeat",
     "RequestFacet",
     "ReviewerGroup",
+    "UnsignedLanding",
     "User",
     "Webhook",
     "WebhookDelivery",

@@ -1,15 +1,16 @@
-"""What the server knows of each guarded repository's hooks: their last heartbeat."""
+"""What the server knows of each guarded repository's hooks: their last heartbeat, and the
+agent commits found on its protected refs without sign-off."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gate.server.models.base import Model
-from gate.server.models.core import Repository
+from gate.server.models.core import Repository, utcnow
 
 
 class RepositoryHeartbeat(Model):
@@ -34,3 +35,18 @@ class RepositoryHeartbeat(Model):
     overdue_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     repository: Mapped[Repository] = relationship()
+
+
+class UnsignedLanding(Model):
+    """An agent commit on a guarded path found on a protected ref with no approval ("landed
+    without sign-off"), by post-receive or ``gate reconcile``; recorded once per commit."""
+
+    __tablename__ = "unsigned_landings"
+    __table_args__ = (UniqueConstraint("repository_id", "commit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), index=True)
+    commit_id: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(20))
+    audit_seq: Mapped[int] = mapped_column(Integer)
+    found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -33,6 +33,7 @@ EVENTS = (
     "request.denied",
     "repository.heartbeat_overdue",  # a guarded repository's hooks went quiet
     "repository.problem",  # gate doctor reports a problem with a repository's hooks
+    "commit.landed_without_signoff",  # an agent commit on a guarded path, found unapproved
 )
 STYLES = ("json", "slack")
 _PENDING_FLAG = "gate.webhooks_enqueued"
