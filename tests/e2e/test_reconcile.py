@@ -68,8 +68,10 @@ def test_post_receive_reports_an_agent_commit_that_bypassed_pre_receive(
     assert found["guards"] == ["training"] and found["agents"] == ["Claude Code"]
     assert approved not in {u["commit"] for u in unsigned(server)}
 
-    page = server.reviewer("root").page("/metrics")
+    root = server.reviewer("root")
+    page = root.page("/metrics")
     assert page.ok and sha in page.text and "Landed without sign-off" in page.text
+    assert "1 agent commits" in root.page("/admin/repositories").text
 
 
 def test_reconcile_names_history_that_landed_while_gate_was_not_running(

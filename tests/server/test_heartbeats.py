@@ -185,3 +185,26 @@ def test_a_slack_webhook_gets_the_alert_as_text() -> None:
 
     body = {"event": "repository.problem", "repository": {}, "message": "models <!channel>"}
     assert render_body("slack", body) == b'{"text":"gate: models &lt;!channel&gt;"}'
+
+
+def test_what_gate_doctor_report_calls_sends_its_problems(server: LiveServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from gate.git.config import HookConfig
+    from gate.git.heartbeat import host_layout, report_doctor
+
+    token_file = tmp_path / "token"
+    token_file.write_text(new_token(server.app) + "\n")
+    config = HookConfig(server.url, str(token_file), "unused.toml", "models")
+    report_doctor(config, {"GITEA_REPO_NAME": "models"}, ["core.hooksPath hides hooks/"])
+    row = heartbeat_of(server.app, "models")
+    assert (row.source, row.layout, row.problems) == (
+        "doctor",
+        "gitea",
+        ["core.hooksPath hides hooks/"],
+    )
+    assert [r["action"] for r in actions(server)] == ["repository.doctor_problem"]
+
+    assert host_layout(config, {"GL_REPO": "models", "GL_USER": "a"}) == "gitolite"
+    assert host_layout(config, {"GL_REPOSITORY": "project-1", "GL_USERNAME": "a"}) == "gitlab"
+    assert host_layout(config, {"REMOTE_USER": "a"}) == "git"
+    chosen = HookConfig(server.url, str(token_file), "unused.toml", "models", layout="ghes")
+    assert host_layout(chosen, {"GL_REPO": "models"}) == "ghes"

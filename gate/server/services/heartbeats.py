@@ -166,12 +166,16 @@ class RepositoryHealth:
     problems: list[str]
     unknown_pusher_pushes: int
     unknown_pusher_at: datetime | None
+    unsigned: int  # agent commits found landed without sign-off
 
 
 def repository_health(now: datetime | None = None) -> list[RepositoryHealth]:
     """Every repository the server knows, with its hooks' last heartbeat and state."""
+    from gate.server.services.landings import unsigned_counts
+
     now = now or datetime.now(UTC)
     limit = overdue_after()
+    unsigned = unsigned_counts()
     health = []
     for repo, row in _repositories():
         seen = _aware(row.last_seen_at) if row is not None else None
@@ -196,6 +200,7 @@ def repository_health(now: datetime | None = None) -> list[RepositoryHealth]:
                 problems=problems,
                 unknown_pusher_pushes=row.unknown_pusher_pushes if row else 0,
                 unknown_pusher_at=_aware(row.unknown_pusher_at) if row else None,
+                unsigned=unsigned.get(repo.name, 0),
             )
         )
     return health
