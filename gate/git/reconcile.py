@@ -18,7 +18,7 @@ from gate.errors import GateError
 from gate.git.config import HookConfig, load_hook_config
 from gate.git.detection import AgentDetector
 from gate.git.plumbing import Git
-from gate.git.policy import load_policy
+from gate.git.policy import Policy, load_policy
 from gate.git.post_receive import guarded_commits
 
 BATCH = 5000  # commits per request, well under wire.MAX_ITEMS
@@ -38,9 +38,35 @@ def agent_commits_on_protected_refs(
     git_dir: str, environ: Mapping[str, str]
 ) -> tuple[HookConfig, list[str], int, list[dict[str, Any]]]:
     config = load_hook_config(git_dir)
-    policy = load_policy(config.policy)
+    walk = walk_protected_refs(git_dir, environ, load_policy(config.policy))
+    return config, walk.refs, len(walk.reachable), walk.agent_commits
+
+
+@dataclass
+class Walk:
+    refs: list[str]  # the protected refs, as the server names them
+    reachable: set[str]  # every commit they reach
+    agent_commits: list[dict[str, Any]]  # {id, guards, agents}: by the commits' own marks
+
+
+def walk_protected_refs(
+    git_dir: str, environ: Mapping[str, str], policy: Policy, clone: bool = False
+) -> Walk:
+    """Every commit the protected refs reach, and the agent commits on guarded paths among
+    them. ``clone``: maybe a working clone, whose ``refs/remotes/origin/X`` are the server's
+    ``refs/heads/X`` (its tags are the server's tags); a bare or mirror clone has the
+    server's own refs."""
     git = Git(git_dir, environ)
-    tips = {name: oid for name, oid in sorted(git.refs().items()) if policy.is_protected(name)}
+    refs = git.refs()
+    clone = clone and any(name.startswith("refs/remotes/origin/") for name in refs)
+    tips: dict[str, str] = {}
+    for name, oid in sorted(refs.items()):
+        if clone and name.startswith("refs/remotes/origin/"):
+            name = "refs/heads/" + name.removeprefix("refs/remotes/origin/")
+        elif clone and name.startswith("refs/heads/"):
+            continue  # the clone's own branches are not the server's
+        if policy.is_protected(name):
+            tips.setdefault(name, oid)
     ids: dict[str, str] = {}  # id -> the first protected ref it is reachable from
     walked: list[str] = []
     for ref, tip in tips.items():
@@ -53,7 +79,7 @@ def agent_commits_on_protected_refs(
         for oid, guards, agents, _ in guarded_commits(git, policy, detector, ids)
         if agents
     ]
-    return config, list(tips), len(ids), listed
+    return Walk(list(tips), set(ids), listed)
 
 
 def reconcile(git_dir: str, environ: Mapping[str, str]) -> Reconciled:

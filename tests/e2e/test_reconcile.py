@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gate.git.install import install_hook
 from tests.support.audit import audit_records, wait_for_push_reports
-from tests.support.cli import GATE
+from tests.support.cli import GATE, run_gate
 from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
 from tests.support.server import GatedRepo, LiveServer, add_reviewer, eventually, request_id_from
 
@@ -117,3 +118,50 @@ def test_reconcile_of_a_clean_history_exits_0(gated: GatedRepo, server: LiveServ
     clean = reconcile(gated)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert "1 agent commits on guarded paths; 0 landed without sign-off" in clean.stdout
+
+
+def test_audit_verify_with_a_clone_names_what_has_no_approval_in_the_log(
+    gated: GatedRepo, server: LiveServer, tmp_path: Path
+) -> None:
+    """Offline, from the bundle and a clone alone: the approved agent commit matches an
+    approval in the verified log; the one that landed while gate was gone is named."""
+    clone = gated.clone()
+    clone.commit("initial", {"train/loop.py": "steps = 1\n"})
+    assert clone.push().ok
+    approved = approved_agent_commit(gated, server)
+    clone.run("pull", "--quiet", "--ff-only")
+    key = Path(server.app.config["GATE_AUDIT_KEY_DIR"]) / "audit-ed25519.pub.pem"
+
+    def verify(bundle: Path, checkout: Path) -> Any:
+        return run_gate(
+            server.app, "audit", "verify", str(bundle), "--public-key", str(key),
+            "--repo", str(checkout), "--policy", str(gated.policy),
+        )  # fmt: skip
+
+    first = export(server, tmp_path / "before.zip")
+    auditor = gated.clone()  # the auditor's own clone of the server's repository
+    clean = verify(first, auditor.path)
+    assert clean.exit_code == 0, clean.output
+    assert "1 agent commits on guarded paths; each has a matching approval in the log" in (
+        clean.stdout
+    )
+
+    for name in ("pre-receive", "post-receive"):
+        (gated.bare / "hooks" / name).write_text(HOST_HOOK)
+    sha = clone.commit("Unreviewed", {"train/loop.py": "steps = 9\n"}, trailers=[CLAUDE_TRAILER])
+    assert clone.push().ok
+    auditor.run("fetch", "--quiet")
+    named = verify(export(server, tmp_path / "after.zip"), auditor.path)
+    assert named.exit_code == 1, named.output
+    assert "2 agent commits on guarded paths; 1 have no matching approval:" in named.stdout
+    assert f"  {sha} guards training; agents Claude Code" in named.stdout
+    assert approved not in named.stdout
+
+    no_policy = run_gate(server.app, "audit", "verify", str(first), "--repo", str(auditor.path))
+    assert no_policy.exit_code == 1 and "--repo needs --policy FILE" in no_policy.stderr
+
+
+def export(server: LiveServer, bundle: Path) -> Path:
+    made = run_gate(server.app, "audit", "export", "--format", "bundle", "--out", str(bundle))
+    assert made.exit_code == 0, made.output
+    return bundle
