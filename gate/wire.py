@@ -30,6 +30,8 @@ from gate.errors import GateError, InputError
 API_PREFIX = "/api/v1"
 HOLDS_PATH = f"{API_PREFIX}/holds"
 PUSHES_PATH = f"{API_PREFIX}/pushes"
+HEARTBEATS_PATH = f"{API_PREFIX}/heartbeats"
+RECONCILE_PATH = f"{API_PREFIX}/reconcile"
 REQUEST_PATH = f"{API_PREFIX}/requests/{{request_id}}"
 TOKEN_PATH = f"{API_PREFIX}/token"  # the calling token's own scope
 
@@ -51,7 +53,12 @@ MAX_ITEM_TEXT = 48 * MiB  # characters of text in one held item (all its strings
 MAX_HOLD_BYTES = 64 * MiB  # a hold request, decompressed
 MAX_REPORT_BYTES = 8 * MiB  # a push report, decompressed
 MAX_BODY_BYTES = max(MAX_HOLD_BYTES, MAX_REPORT_BYTES)  # any request body as sent
-BODY_LIMITS = {HOLDS_PATH: MAX_HOLD_BYTES, PUSHES_PATH: MAX_REPORT_BYTES}
+BODY_LIMITS = {
+    HOLDS_PATH: MAX_HOLD_BYTES,
+    PUSHES_PATH: MAX_REPORT_BYTES,
+    HEARTBEATS_PATH: 1024 * 1024,  # a version, a layout and at most MAX_PROBLEMS lines
+    RECONCILE_PATH: MAX_REPORT_BYTES,
+}
 GZIP_ABOVE = 16 * 1024  # bodies larger than this are sent gzipped (level 1: ~10 ms per MB)
 MAX_COUNT = 10**9
 
@@ -859,3 +866,99 @@ def parse_token_scope(body: Any) -> dict[str, Any]:
         agent=_opt_str(body.get("agent"), "agent", PUSHER_LEN),
         covers=None if covers is None else _bool(covers, "covers"),
     )
+
+
+# Heartbeat: post-receive and `gate doctor --report` -> POST /api/v1/heartbeats -------------
+
+HEARTBEAT_SOURCES = ("post-receive", "doctor")
+VERSION_LEN = 100  # repository_heartbeats.hook_version
+LAYOUT_LEN = 40  # repository_heartbeats.layout
+MAX_PROBLEMS = 100
+
+
+def heartbeat(
+    *,
+    repository: str,
+    source: str,
+    hook_version: str,
+    layout: str,
+    sent_at: str,
+    pusher_known: bool | None,
+    problems: list[str],
+) -> dict[str, Any]:
+    """A guarded repository saying it is there: which gate version its hook runs and how the
+    host runs it. ``pusher_known`` (post-receive) says whether the push came with an
+    authenticated pusher; ``problems`` (doctor) lists what ``gate doctor`` found wrong."""
+    return {
+        "repository": repository,
+        "source": source,
+        "hook_version": hook_version,
+        "layout": layout,
+        "sent_at": sent_at,
+        "pusher_known": pusher_known,
+        "problems": problems,
+    }
+
+
+def parse_heartbeat(body: Any) -> dict[str, Any]:
+    body = _obj(body, "the body")
+    source = _str(body.get("source"), "source", 20)
+    if source not in HEARTBEAT_SOURCES:
+        raise WireError(f"source must be one of {', '.join(HEARTBEAT_SOURCES)}")
+    pusher_known = body.get("pusher_known")
+    return heartbeat(
+        repository=_str(
+            body.get("repository"), "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES
+        ),
+        source=source,
+        hook_version=_str(body.get("hook_version"), "hook_version", VERSION_LEN),
+        layout=_str(body.get("layout"), "layout", LAYOUT_LEN),
+        sent_at=_time(body.get("sent_at"), "sent_at"),
+        pusher_known=None if pusher_known is None else _bool(pusher_known, "pusher_known"),
+        problems=[
+            _str(problem, f"problems[{n}]", SHORT_LEN)
+            for n, problem in enumerate(_list(body.get("problems", []), "problems", MAX_PROBLEMS))
+        ],
+    )
+
+
+def parse_heartbeat_answer(body: Any) -> dict[str, Any]:
+    body = _obj(body, "the answer")
+    return {"recorded": _bool(body.get("recorded"), "recorded")}
+
+
+# Reconcile: `gate reconcile REPO` -> POST /api/v1/reconcile ---------------------------------
+
+RECONCILE_SOURCES = ("post-receive", "reconcile")
+
+
+def reconcile_request(
+    *, repository: str, refs: list[str], commits: list[dict[str, Any]], truncated: bool
+) -> dict[str, Any]:
+    """The agent commits on guarded paths reachable from the protected ``refs``, each
+    {id, guards, agents}; the server names those that have no approval."""
+    return {"repository": repository, "refs": refs, "commits": commits, "truncated": truncated}
+
+
+def parse_reconcile_request(body: Any) -> dict[str, Any]:
+    body = _obj(body, "the body")
+    return reconcile_request(
+        repository=_str(
+            body.get("repository"), "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES
+        ),
+        refs=[_ref(r, "refs") for r in _list(body.get("refs"), "refs", 10_000)],
+        commits=[
+            _listed(c, f"commits[{n}]")
+            for n, c in enumerate(_list(body.get("commits"), "commits", MAX_ITEMS))
+        ],
+        truncated=_bool(body.get("truncated", False), "truncated"),
+    )
+
+
+def parse_reconcile_answer(body: Any, sent: list[str]) -> dict[str, Any]:
+    """{unsigned: [ids without an approval], recorded: how many the server had not seen}."""
+    body = _obj(body, "the answer")
+    unsigned = [_oid(oid, "unsigned") for oid in _list(body.get("unsigned"), "unsigned", MAX_ITEMS)]
+    if not set(unsigned) <= set(sent):
+        raise WireError("unsigned names commits that were not sent")
+    return {"unsigned": unsigned, "recorded": _int(body.get("recorded"), "recorded", 0, MAX_ITEMS)}

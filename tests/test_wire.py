@@ -227,3 +227,61 @@ def test_bodies_are_capped_per_path_before_sending_and_after_decompressing(path:
     with pytest.raises(wire.WireError) as inflated:  # a sender that ignores the cap
         wire.decode(gzip.compress(json.dumps(over).encode(), 1), "gzip", limit)
     assert inflated.value.code == "request_entity_too_large"
+
+
+def heartbeat(**changes: Any) -> dict[str, Any]:
+    body = wire.heartbeat(
+        repository="models",
+        source="doctor",
+        hook_version="0.1.0",
+        layout="gitolite",
+        sent_at="2026-11-30T12:00:00Z",
+        pusher_known=None,
+        problems=["hooks/pre-receive is not gate's"],
+    )
+    body.update(changes)
+    return body
+
+
+def test_heartbeats_round_trip() -> None:
+    for body in (heartbeat(), heartbeat(source="post-receive", pusher_known=False, problems=[])):
+        assert wire.parse_heartbeat(body) == body
+    assert wire.parse_heartbeat_answer({"recorded": True}) == {"recorded": True}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"source": "cron"}, "source"),
+        ({"repository": ""}, "repository"),
+        ({"hook_version": "v" * 101}, "hook_version"),
+        ({"layout": "x" * 41}, "layout"),
+        ({"sent_at": "yesterday"}, "sent_at"),
+        ({"pusher_known": "yes"}, "pusher_known"),
+        ({"problems": "broken"}, "problems"),
+        ({"problems": ["p"] * 101}, "problems"),
+        ({"problems": [""]}, "problems"),
+    ],
+)
+def test_bad_heartbeats_are_refused_naming_the_field(changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(wire.WireError, match=field) as refused:
+        wire.parse_heartbeat(heartbeat(**changes))
+    assert refused.value.status == 400
+
+
+def test_reconcile_bodies_round_trip_and_answers_name_only_what_was_sent() -> None:
+    body = wire.reconcile_request(
+        repository="models",
+        refs=["refs/heads/main"],
+        commits=[{"id": OID, "guards": ["training"], "agents": ["Claude Code"]}],
+        truncated=False,
+    )
+    assert wire.parse_reconcile_request(body) == body
+    assert wire.parse_reconcile_answer({"unsigned": [OID], "recorded": 1}, [OID]) == {
+        "unsigned": [OID],
+        "recorded": 1,
+    }
+    with pytest.raises(wire.WireError, match="not sent"):
+        wire.parse_reconcile_answer({"unsigned": ["c" * 40], "recorded": 0}, [OID])
+    with pytest.raises(wire.WireError, match="refs"):
+        wire.parse_reconcile_request({**body, "refs": ["main"]})

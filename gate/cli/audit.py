@@ -61,6 +61,50 @@ def verify(
     return (0 if report.ok else 1), report_lines(report)
 
 
+def verify_repository(
+    path: str | Path, repo: str, policy_path: str | None, repository: str | None
+) -> tuple[int, list[str]]:
+    """After the log verified: every agent commit on guarded paths that the clone's protected
+    refs reach has a matching approval in it, or is named. 1 when any is not."""
+    from gate.audit.landed import repositories, unsigned_commits
+    from gate.disclosure.compute import read_export
+    from gate.git.install import git_dir_of
+    from gate.git.plumbing import environ_of_process
+    from gate.git.policy import load_policy
+    from gate.git.reconcile import walk_protected_refs
+
+    if policy_path is None:
+        raise GateError("--repo needs --policy FILE: the policy the repository is guarded by")
+    records = read_export(path)
+    if repository is None:
+        named = sorted(repositories(records))
+        if len(named) != 1:
+            raise GateError(
+                "--repo needs --repository NAME: the log names "
+                + (", ".join(named) if named else "no repository")
+            )
+        repository = named[0]
+    git_dir = git_dir_of(repo)
+    walk = walk_protected_refs(
+        str(git_dir), environ_of_process(), load_policy(policy_path), clone=True
+    )
+    unsigned, checked = unsigned_commits(records, repository, walk.agent_commits, walk.reachable)
+    lines = [
+        f"repository {repository} ({repo}): {len(walk.reachable)} commits on the protected refs "
+        f"({', '.join(walk.refs) or 'none'}); {checked} agent commits on guarded paths; "
+        + (
+            "each has a matching approval in the log"
+            if not unsigned
+            else f"{len(unsigned)} have no matching approval:"
+        )
+    ]
+    lines.extend(
+        f"  {c['id']} guards {', '.join(c['guards'])}; agents {', '.join(c['agents'])}"
+        for c in unsigned
+    )
+    return (1 if unsigned else 0), lines
+
+
 def rotate_key(app: Flask) -> list[str]:
     from gate.server.services.checkpoints import key_directory, rotate_key
 

@@ -589,6 +589,35 @@ def report_cmd(
     click.echo(_service_call(report, since, until, fmt, week_by, export, out), nl=False)
 
 
+@cli.command("reconcile")
+@click.argument("repo", type=click.Path(file_okay=False))
+def reconcile_command(repo: str) -> None:
+    """Report every agent commit on a guarded path that reached a protected ref without
+    sign-off (run on the git host as the repository's owner). Exit 1 if there is any."""
+    from gate.cli.reconcile import reconcile
+
+    code, lines = _service_call(reconcile, repo)
+    for line in lines:
+        click.echo(line)
+    sys.exit(code)
+
+
+@cli.group()
+def heartbeats() -> None:
+    """The guarded repositories' heartbeats (see README, "Knowing gate still runs")."""
+
+
+@heartbeats.command("check")
+def heartbeats_check() -> None:
+    """Alert on repositories whose hooks went quiet; exit 1 while any needs attention."""
+    from gate.cli.heartbeats import check
+
+    code, lines = _service_call(check, _app())
+    for line in lines:
+        click.echo(line)
+    sys.exit(code)
+
+
 @cli.group()
 def audit() -> None:
     """The audit trail: checkpoints, exports, offline verification."""
@@ -637,11 +666,43 @@ def audit_export(fmt: str, since: str | None, until: str | None, out: str) -> No
     type=click.Path(dir_okay=False),
     help="A signed checkpoint you kept earlier (from /audit/checkpoints); repeatable.",
 )
-def audit_verify(path: str, public_key: str | None, checkpoints: tuple[str, ...]) -> None:
+@click.option(
+    "--repo",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="A clone of the repository: every agent commit on guarded paths its protected refs "
+    "reach must have a matching approval in the log.",
+)
+@click.option(
+    "--policy",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="With --repo: the policy the repository is guarded by.",
+)
+@click.option(
+    "--repository",
+    default=None,
+    help="With --repo: the repository's name in the log (default: the log's only one).",
+)
+def audit_verify(
+    path: str,
+    public_key: str | None,
+    checkpoints: tuple[str, ...],
+    repo: str | None,
+    policy: str | None,
+    repository: str | None,
+) -> None:
     """Verify an export offline. Exit 0 only if everything verifies."""
-    from gate.cli.audit import verify
+    from gate.cli.audit import verify, verify_repository
 
     code, lines = verify(path, public_key, checkpoints)
+    if repo is not None and code == 0:
+        code, more = _service_call(verify_repository, path, repo, policy, repository)
+        lines.extend(more)
+    elif repo is not None and code == 1:
+        lines.append(
+            f"{repo}: not checked: the log does not verify, so its approvals prove nothing"
+        )
     for line in lines:
         click.echo(f"gate: {line}" if code == 2 else line, err=code == 2)
     sys.exit(code)

@@ -11,6 +11,9 @@ Per repository, guard and week:
   rank) over the requests signed off that week.
 - ``agents``: agent commits per agent (catalog names, or the policy rule that fired);
   ``pushers``: guarded commits per authenticated pusher.
+- ``without_signoff``: agent commits on the guard's paths found on protected refs with no
+  approval (``commit.landed_without_signoff``, by post-receive or ``gate reconcile``), in the
+  week the server found them; the report's ``unsigned`` lists each one.
 
 Weeks are ISO weeks (Monday 00:00 UTC), named by their Monday. Commit counts go in the week of
 the commit's committer date (``week_by="commit"``, the default: when the change was made) or
@@ -68,6 +71,7 @@ class Row:
     signoff_seconds: list[float] = field(default_factory=list)
     agents: Counter[str] = field(default_factory=Counter)
     pushers: Counter[str] = field(default_factory=Counter)
+    without_signoff: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         total = self.agent_commits + self.human_commits
@@ -87,6 +91,7 @@ class Row:
             "signoff_p90_s": round(p90(times), 1) if times else None,
             "agents": dict(sorted(self.agents.items())),
             "pushers": dict(sorted(self.pushers.items())),
+            "without_signoff": self.without_signoff,
         }
 
 
@@ -113,6 +118,7 @@ def compute_report(
         return [week, totals.setdefault(key, Row(*key, "all"))]
 
     held: dict[int, tuple[datetime, str, set[str]]] = {}
+    unsigned: list[dict[str, Any]] = []
     for record in ordered:
         action, subject, moment = (
             record["action"],
@@ -146,6 +152,11 @@ def compute_report(
                         row.approvals += 1
                     else:
                         row.denials += 1
+        elif action == "commit.landed_without_signoff" and selected(moment):
+            unsigned.append({**subject, "found_at": record["time"], "seq": int(record["seq"])})
+            for guard in subject.get("guards", []):
+                for row in rows(subject["repository"], guard, moment):
+                    row.without_signoff += 1
         elif action == "request.approved" and selected(moment):
             request = held.get(int(subject["request"]))
             if request is not None:
@@ -167,6 +178,7 @@ def compute_report(
         "weeks": [weeks[k].to_dict() for k in sorted(weeks)],
         "totals": [totals[k].to_dict() for k in sorted(totals)],
         "pauses": _pauses(ordered, since, until),
+        "unsigned": unsigned,
     }
 
 

@@ -40,6 +40,7 @@ CSV_FIELDS = (
     "signoff_p90_s",
     "agents",
     "pushers",
+    "without_signoff",
 )
 
 

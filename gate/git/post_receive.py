@@ -22,7 +22,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -78,8 +78,7 @@ def build_report(
     if not protected:
         return None
 
-    from gate.git.classify import pathspec_of
-    from gate.git.detection import AgentDetector, find_pusher, is_agent
+    from gate.git.detection import AgentDetector, find_pusher
     from gate.git.plumbing import Git
     from gate.git.prefilter import LAYOUT_PUSHER_VARIABLES, range_stops
 
@@ -93,18 +92,9 @@ def build_report(
     for update in protected:
         for oid in git.commit_ids([update.new], stops, options):
             ids.setdefault(oid, update.ref)
-    # Only commits that touch a guard count; their objects are read as stored (git's reading).
-    changed = dict(git.changed_paths(ids, pathspec_of(policy)))
-    raw = git.raw_commits(oid.encode("ascii") for oid in changed)
     buckets: dict[tuple[str, str], dict[str, Any]] = {}
     listed: list[dict[str, Any]] = []
-    for oid, changes in changed.items():
-        guards = sorted(policy.guards_for_paths(c.path for c in changes))
-        if not guards:
-            continue
-        commit = parse_commit(oid, raw[oid.encode("ascii")])
-        signals = detector.signals(commit, ids[oid])
-        agents = _agent_names(signals) if is_agent(signals) else []
+    for oid, guards, agents, commit in guarded_commits(git, policy, detector, ids):
         day = datetime.fromtimestamp(commit.committer.time, UTC).strftime("%Y-%m-%d")
         for guard in guards:
             bucket = buckets.setdefault(
@@ -132,6 +122,26 @@ def build_report(
         agent_commits=listed[:MAX_LISTED_COMMITS],
         agent_commits_truncated=len(listed) > MAX_LISTED_COMMITS,
     )
+
+
+def guarded_commits(
+    git: Any, policy: Any, detector: Any, ids: Mapping[str, str]
+) -> Iterator[tuple[str, list[str], list[str], Any]]:
+    """(id, guards, agent names or [], commit) for each of ``ids`` (id -> the ref that brought
+    it) that touches a guard. Only those commits' objects are read, as stored (git's reading)."""
+    from gate.git.classify import pathspec_of
+    from gate.git.commits import parse_commit
+    from gate.git.detection import is_agent
+
+    changed = dict(git.changed_paths(ids, pathspec_of(policy)))
+    raw = git.raw_commits(oid.encode("ascii") for oid in changed)
+    for oid, changes in changed.items():
+        guards = sorted(policy.guards_for_paths(c.path for c in changes))
+        if not guards:
+            continue
+        commit = parse_commit(oid, raw[oid.encode("ascii")])
+        signals = detector.signals(commit, ids[oid])
+        yield oid, guards, (_agent_names(signals) if is_agent(signals) else []), commit
 
 
 def _agent_names(signals: list[Any]) -> list[str]:
@@ -172,19 +182,45 @@ def _log(git_dir: str, message: str, name: str = "errors.log") -> None:
 def worker(
     stdin: bytes, environ: Mapping[str, str], git_dir: str, central: str | None = None
 ) -> int:
-    """Build this push's report, spool it, then send every spooled report, oldest first."""
+    """Build this push's report, spool it, send every spooled report, oldest first, then the
+    repository's heartbeat (whatever became of the reports: the server must hear that the
+    hook runs even when a report cannot be built)."""
     from gate.git.config import load_hook_config
 
+    try:
+        config = load_hook_config(git_dir, environ, central)
+    except Exception as exc:  # never let the worker die silently: leave a trace for the admin
+        _log(git_dir, f"cannot read the hook's settings: {type(exc).__name__}: {exc}")
+        return 1
     try:
         report = build_report(stdin, environ, git_dir, central)
         if report is not None:
             _spool(git_dir, report)
             if report["pusher"] is None:  # gate doctor reports these
                 _log(git_dir, "push with no authenticated pusher", NO_PUSHER_LOG)
-        config = load_hook_config(git_dir, environ, central)
-    except Exception as exc:  # never let the worker die silently: leave a trace for the admin
+    except Exception as exc:
         _log(git_dir, f"cannot build the push report: {type(exc).__name__}: {exc}")
+        return max(1, _heartbeat(config, environ, git_dir))
+    sent = _send_spool(config, git_dir)
+    return max(sent, _heartbeat(config, environ, git_dir))
+
+
+def _heartbeat(config: Any, environ: Mapping[str, str], git_dir: str) -> int:
+    from gate.git.detection import find_pusher
+    from gate.git.heartbeat import heartbeat_body, send_heartbeat
+
+    try:
+        pusher_known = find_pusher(environ) is not None
+        send_heartbeat(
+            config, heartbeat_body(config, environ, "post-receive", pusher_known=pusher_known)
+        )
+    except Exception as exc:
+        _log(git_dir, f"cannot send the heartbeat: {type(exc).__name__}: {exc}")
         return 1
+    return 0
+
+
+def _send_spool(config: Any, git_dir: str) -> int:
     for path in sorted((Path(git_dir) / SPOOL_DIR).glob("*.json")):
         try:
             send_report(config, json.loads(path.read_text(encoding="utf-8")))

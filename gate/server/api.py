@@ -28,7 +28,9 @@ from gate.server.services.accounts import token_by_secret, touch_token
 from gate.server.services.actor import Actor
 from gate.server.services.decisions import get_request
 from gate.server.services.disclosure import record_push
+from gate.server.services.heartbeats import record_heartbeat
 from gate.server.services.holds import record_holds
+from gate.server.services.landings import check_landed
 from gate.server.services.progress import request_summary
 
 bp = Blueprint("api", __name__, url_prefix=wire.API_PREFIX)
@@ -164,6 +166,34 @@ def token_self():  # type: ignore[no-untyped-def]
     if repository is not None:
         repository = wire.parse_repository_name(repository)
     return jsonify(committed(lambda: _touched(scopes.scope_of(g.token, repository))))
+
+
+@bp.post("/heartbeats")
+@token_required(scopes.REPORT)
+def heartbeats():  # type: ignore[no-untyped-def]
+    """A hook's (or ``gate doctor --report``'s) heartbeat: this repository is guarded, by this
+    gate version, in this host layout; a doctor report carries the problems it found."""
+    beat = wire.parse_heartbeat(_body(wire.BODY_LIMITS[wire.HEARTBEATS_PATH]))
+    g.target = beat["repository"]
+    scopes.authorize(g.token, scopes.REPORT, repository=beat["repository"])
+    return jsonify(committed(lambda: _touched(record_heartbeat(beat, g.token, g.actor))))
+
+
+@bp.post("/reconcile")
+@token_required(scopes.REPORT)
+def reconcile():  # type: ignore[no-untyped-def]
+    """``gate reconcile``'s agent commits on guarded paths, reachable from protected refs: the
+    server names (and records, once) those with no approval."""
+    body = wire.parse_reconcile_request(_body(wire.BODY_LIMITS[wire.RECONCILE_PATH]))
+    g.target = body["repository"]
+    scopes.authorize(g.token, scopes.REPORT, repository=body["repository"])
+    return jsonify(
+        committed(
+            lambda: _touched(
+                check_landed(body["repository"], body["commits"], "reconcile", g.actor)
+            )
+        )
+    )
 
 
 def _touched(answer: T) -> T:

@@ -14,7 +14,7 @@ from gate.server.config import DEFAULTS, check_config, config_from_env
 from gate.server.database import database_unavailable
 from gate.server.extensions import csrf, db, login_manager, migrate
 from gate.server.services import delivery
-from gate.server.web import admin, audit, auth, metrics, pause, review
+from gate.server.web import admin, audit, auth, health, metrics, pause, review
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -39,6 +39,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(metrics.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(health.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never cookies
 
     @app.errorhandler(CSRFError)

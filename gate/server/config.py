@@ -59,6 +59,7 @@ def _audit_config(env: Any) -> dict[str, Any]:
         "GATE_AUDIT_CHECKPOINT_SECONDS",
         "GATE_AUDIT_RETENTION_DAYS",
         "GATE_DIFF_RETENTION_DAYS",
+        "GATE_HEARTBEAT_OVERDUE_SECONDS",
     ):
         raw = env.get(name)
         if raw is None:
@@ -91,6 +92,9 @@ DEFAULTS: dict[str, Any] = {
     "GATE_AUDIT_CHECKPOINT_SECONDS": 3600,  # the server signs a checkpoint at least this often
     "GATE_AUDIT_RETENTION_DAYS": 7 * 365 + 2,  # seven years: records and exports
     "GATE_DIFF_RETENTION_DAYS": 365,  # diff bodies of decided requests; their hashes stay
+    # A guarded repository whose hooks sent nothing for this long raises an alert (pushes and
+    # `gate doctor --report` from cron send heartbeats).
+    "GATE_HEARTBEAT_OVERDUE_SECONDS": 26 * 3600,
 }
 
 

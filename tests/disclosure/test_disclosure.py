@@ -227,3 +227,25 @@ def test_times_people_type() -> None:
     assert parse_day("2026-03-11", end=True) == datetime(2026, 3, 12, tzinfo=UTC)
     with pytest.raises(ValueError, match="YYYY-MM-DD"):
         parse_day("11/03/2026")
+
+
+def test_commits_landed_without_signoff_are_counted_and_listed() -> None:
+    found = {
+        "repository": "repo",
+        "commit": "a" * 40,
+        "guards": ["training", "model"],
+        "agents": ["Claude Code"],
+        "source": "reconcile",
+    }
+    records = [
+        accepted(1, "2026-03-10T10:00:00Z", [("training", "2026-03-10", 1, 0)]),
+        record(2, "2026-03-11T09:00:00.000000Z", "commit.landed_without_signoff", **found),
+    ]
+    report = compute_report(records)
+    totals = {r["guard"]: r for r in report["totals"]}
+    assert totals["training"]["without_signoff"] == 1 and totals["model"]["without_signoff"] == 1
+    (listed,) = report["unsigned"]
+    assert listed["commit"] == "a" * 40 and listed["found_at"] == "2026-03-11T09:00:00.000000Z"
+    assert "without_signoff" in render(report, "csv").splitlines()[0]
+    outside = compute_report(records, since=parse_moment("2026-03-12"))
+    assert outside["unsigned"] == []

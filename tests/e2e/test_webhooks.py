@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy import select
 
 from tests.support.gitrepo import CLAUDE_TRAILER
 from tests.support.receiver import Receiver
-from tests.support.server import GatedRepo, LiveServer, add_reviewer, request_id_from
+from tests.support.server import GatedRepo, LiveServer, add_reviewer, eventually, request_id_from
 
 
 @pytest.fixture
@@ -54,16 +53,6 @@ def deliveries(server: LiveServer) -> list[tuple[str, str, int, str | None]]:
     with server.app.app_context():  # type: ignore[attr-defined]
         rows = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
         return [(d.event, d.state, d.attempts, d.last_error) for d in rows]
-
-
-def eventually(check, what: str, limit: float = 30.0):  # type: ignore[no-untyped-def]
-    """Poll ``check`` until it returns something truthy (a deadline, not a timing assertion)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
 
 
 def push_held(gated: GatedRepo, branch: str = "main") -> int:

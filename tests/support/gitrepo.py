@@ -40,12 +40,18 @@ def git(cwd: Path, *args: str, env: dict[str, str] | None = None, check: bool = 
 class WorkClone:
     """A working clone of a bare repository with helpers to commit and push like a user would."""
 
-    def __init__(self, bare: Path, path: Path) -> None:
+    def __init__(self, bare: Path | str, path: Path, *clone_options: str) -> None:
+        """``bare`` is a path or a URL; ``clone_options`` go to git clone (``-c key=value``
+        stays in the clone's config, e.g. core.sshCommand for a real SSH server)."""
         self.bare = bare
         self.path = path
-        subprocess.run(
-            ["git", "clone", "--quiet", str(bare), str(path)], check=True, capture_output=True
+        proc = subprocess.run(
+            ["git", "clone", "--quiet", *clone_options, str(bare), str(path)],
+            capture_output=True,
+            text=True,
         )
+        if proc.returncode != 0:
+            raise AssertionError(f"git clone {bare} failed: {proc.stderr}")
         git(path, "config", "user.name", HUMAN[0])
         git(path, "config", "user.email", HUMAN[1])
         git(path, "config", "commit.gpgsign", "false")

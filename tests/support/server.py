@@ -8,6 +8,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,3 +179,37 @@ def request_id_from(lines: list[str]) -> int:
         if match := re.search(r"/requests/(\d+)", line):
             return int(match.group(1))
     raise AssertionError("no request URL in:\n" + "\n".join(lines))
+
+
+def eventually(check, what: str, limit: float = 30.0):  # type: ignore[no-untyped-def]
+    """Poll ``check`` until it returns something truthy (a deadline, not a timing assertion)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def heartbeat_of(app, repository: str):  # type: ignore[no-untyped-def]
+    """The server's heartbeat row for ``repository`` (detached from the session), or None."""
+    from sqlalchemy import select
+
+    from gate.server.database import command
+    from gate.server.extensions import db
+    from gate.server.models import Repository, RepositoryHeartbeat
+
+    with command(app):
+        row = db.session.scalar(
+            select(RepositoryHeartbeat)
+            .join(Repository, Repository.id == RepositoryHeartbeat.repository_id)
+            .where(Repository.name == repository)
+        )
+        if row is not None:
+            db.session.expunge(row)
+        return row
+
+
+def wait_for_heartbeat(app, repository: str):  # type: ignore[no-untyped-def]
+    """The heartbeat row once the post-receive worker (detached) has sent one."""
+    return eventually(lambda: heartbeat_of(app, repository), f"a heartbeat from {repository}", 60)

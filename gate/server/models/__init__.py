@@ -15,6 +15,7 @@ from gate.server.models.core import (
     User,
     utcnow,
 )
+from gate.server.models.health import RepositoryHeartbeat, UnsignedLanding
 from gate.server.models.pause import Pause, PushReport
 from gate.server.models.review import (
     GuardGroup,
@@ -39,8 +40,10 @@ __all__ = [
     "Pause",
     "PushReport",
     "Repository",
+    "RepositoryHeartbeat",
     "RequestFacet",
     "ReviewerGroup",
+    "UnsignedLanding",
     "User",
     "Webhook",
     "WebhookDelivery",

@@ -44,7 +44,9 @@ def slack_escape(text: object) -> str:
 
 
 def render_body(style: str, body: dict[str, Any]) -> bytes:
-    if style == "slack":
+    if style == "slack" and "request" not in body:  # an alert about a repository
+        payload: dict[str, Any] = {"text": f"gate: {slack_escape(body['message'])}"}
+    elif style == "slack":
         req = body["request"]
         reviewer = slack_escape(body.get("reviewer", "a reviewer"))
         verb = {
@@ -63,7 +65,7 @@ def render_body(style: str, body: dict[str, Any]) -> bytes:
             f"{slack_escape(req['ref'])}, {len(req['commits'])} commit(s), guards {guards}. "
             f"<{slack_escape(req['url']).replace('|', '%7C')}|Review it>"
         )
-        payload: dict[str, Any] = {"text": text}
+        payload = {"text": text}
     else:
         payload = body
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")

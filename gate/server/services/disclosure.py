@@ -14,6 +14,7 @@ from gate.server.extensions import db
 from gate.server.models import PushReport
 from gate.server.services import audit
 from gate.server.services.actor import Actor
+from gate.server.services.landings import check_landed
 
 
 def record_push(report: dict[str, Any], actor: Actor) -> dict[str, Any]:
@@ -32,4 +33,6 @@ def record_push(report: dict[str, Any], actor: Actor) -> dict[str, Any]:
             report_id=report["report_id"], repository=report["repository"], audit_seq=record.seq
         )
     )
+    # What landed is checked against the approvals: a hook that did not run lets anything in.
+    check_landed(report["repository"], report["agent_commits"], "post-receive", actor)
     return {"recorded": True, "seq": record.seq}

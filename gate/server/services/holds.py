@@ -58,7 +58,7 @@ def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
     name): the loser's transaction fails and the caller runs it again
     (gate.server.database.committed), when it finds the winner's row.
     """
-    repo = _repository(report.repository)
+    repo = repository_named(report.repository)
     actor = Actor.token(token)
     _note_policy(report, actor)
     keys = [item["key"] for item in report.items]
@@ -307,7 +307,8 @@ def _item_state(request: ApprovalRequest) -> str:
     return {"approved": "approved", "denied": "denied"}.get(request.state, "pending")
 
 
-def _repository(name: str) -> Repository:
+def repository_named(name: str) -> Repository:
+    """The repository of that name, created when the server first hears of it."""
     repo = db.session.scalar(select(Repository).where(Repository.name == name))
     if repo is None:
         repo = Repository(name=name)

@@ -31,6 +31,9 @@ EVENTS = (
     "decision.deny",
     "request.approved",
     "request.denied",
+    "repository.heartbeat_overdue",  # a guarded repository's hooks went quiet
+    "repository.problem",  # gate doctor reports a problem with a repository's hooks
+    "commit.landed_without_signoff",  # an agent commit on a guarded path, found unapproved
 )
 STYLES = ("json", "slack")
 _PENDING_FLAG = "gate.webhooks_enqueued"
@@ -47,24 +50,38 @@ def public_url() -> str:
 
 def enqueue(event_name: str, request: ApprovalRequest, extra: dict[str, Any] | None = None) -> int:
     """Queue ``event_name`` about ``request`` for every webhook that wants it (caller commits)."""
-    hooks = [hook for hook in _active_webhooks() if not hook.events or event_name in hook.events]
-    if not hooks:
+    if not _subscribed(event_name):
         return 0
     base = public_url()
-    body = {
-        "event": event_name,
-        "request": {
-            "id": request.id,
-            "state": request.state,
-            "repository": request.repository.name,
-            "ref": request.ref,
-            "pusher": request.pusher,
-            "required": dict(request.required),
-            "commits": [item.key for item in request.items if item.kind == "commit"],
-            "url": f"{base}/requests/{request.id}" if base else f"/requests/{request.id}",
+    return enqueue_event(
+        event_name,
+        {
+            "request": {
+                "id": request.id,
+                "state": request.state,
+                "repository": request.repository.name,
+                "ref": request.ref,
+                "pusher": request.pusher,
+                "required": dict(request.required),
+                "commits": [item.key for item in request.items if item.kind == "commit"],
+                "url": f"{base}/requests/{request.id}" if base else f"/requests/{request.id}",
+            },
+            **(extra or {}),
         },
-        **(extra or {}),
-    }
+    )
+
+
+def _subscribed(event_name: str) -> list[Webhook]:
+    return [hook for hook in _active_webhooks() if not hook.events or event_name in hook.events]
+
+
+def enqueue_event(event_name: str, fields: dict[str, Any]) -> int:
+    """Queue ``{"event": event_name, **fields}`` for every webhook that wants it (caller
+    commits); the one outbox for request events and for alerts about repositories."""
+    hooks = _subscribed(event_name)
+    if not hooks:
+        return 0
+    body = {"event": event_name, **fields}
     for hook in hooks:
         db.session.add(WebhookDelivery(webhook_id=hook.id, event=event_name, body=body))
     db.session.info[_PENDING_FLAG] = True

@@ -27,6 +27,7 @@ REPORT_ACTIONS = (
     "pause.started",
     "pause.stopped",
     "pause.expired",
+    "commit.landed_without_signoff",
 )
 PAGE = 2000
 

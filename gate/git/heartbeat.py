@@ -1,0 +1,79 @@
+"""The hook's heartbeat: tell the gate server that this repository is guarded, by which gate
+version, in which host layout, so the server notices when a repository goes quiet (its hooks
+removed or replaced by the host, the hook failing before it reports) and says so to a person.
+
+Sent by the post-receive worker after every push (it never delays the push) and by
+``gate doctor --report`` (with the problems doctor found), which cron can run for repositories
+that see few pushes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import gate
+from gate import wire
+from gate.clock import utc_text
+from gate.git.config import HookConfig
+
+# The host a hook runs under, told apart by the variables each host sets for its hooks. Most
+# specific first: gitolite sets GL_USER, GitLab GL_USERNAME and GL_REPOSITORY.
+_HOST_VARIABLES = (
+    ("gitlab", ("GL_REPOSITORY", "GL_PROJECT_PATH")),
+    ("gitolite", ("GL_REPO",)),
+    ("gitea", ("GITEA_REPO_NAME",)),
+    ("ghes", ("GITHUB_REPO_NAME",)),
+)
+
+
+def host_layout(config: HookConfig, environ: Mapping[str, str]) -> str:
+    """The layout gate was installed for (gate.toml's ``layout``), or else the host that runs
+    the hook, from its variables; ``git`` for plain git (SSH, smart HTTP)."""
+    if config.layout:
+        return config.layout
+    for layout, variables in _HOST_VARIABLES:
+        if any(environ.get(name) for name in variables):
+            return layout
+    return "git"
+
+
+def heartbeat_body(
+    config: HookConfig,
+    environ: Mapping[str, str],
+    source: str,
+    *,
+    pusher_known: bool | None = None,
+    problems: Sequence[str] = (),
+) -> dict[str, Any]:
+    return wire.heartbeat(
+        repository=config.repository,
+        source=source,
+        hook_version=gate.__version__,
+        layout=host_layout(config, environ)[: wire.LAYOUT_LEN],
+        sent_at=utc_text(datetime.now(UTC)),
+        pusher_known=pusher_known,
+        problems=[problem[: wire.SHORT_LEN] for problem in problems][: wire.MAX_PROBLEMS],
+    )
+
+
+def send_heartbeat(config: HookConfig, body: dict[str, Any]) -> None:
+    """POST one heartbeat; a GateError when the server does not take it."""
+    from gate.git.client import post
+
+    answer = post(config, wire.HEARTBEATS_PATH, body)
+    try:
+        wire.parse_heartbeat_answer(answer)
+    except wire.WireError as exc:
+        from gate.errors import GateError
+
+        raise GateError(
+            f"the gate server at {config.server} sent an answer gate cannot use ({exc})"
+        ) from None
+
+
+def report_doctor(config: HookConfig, environ: Mapping[str, str], problems: Sequence[str]) -> None:
+    """What ``gate doctor --report`` calls: a heartbeat carrying doctor's findings (none when
+    healthy); the server alerts when there are problems."""
+    send_heartbeat(config, heartbeat_body(config, environ, "doctor", problems=problems))
