@@ -64,7 +64,6 @@ def build_report(
 ) -> dict[str, Any] | None:
     """The summary of one accepted push, or None when it updated no protected ref (or the
     repository is one a central configuration passes unguarded)."""
-    from gate.git.commits import parse_commit
     from gate.git.config import load_hook_config
     from gate.git.policy import load_policy
     from gate.git.refs import parse_ref_updates

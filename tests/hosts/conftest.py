@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import host_dir, host_gate
 from tests.support.server import LiveServer, add_reviewer
+from tests.support.servers import host_dir, host_gate
 
 
 @pytest.fixture

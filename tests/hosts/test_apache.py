@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.gitrepo import CLAUDE_TRAILER, HUMAN, WorkClone
+from tests.support.server import LiveServer
 from tests.support.servers import (
     Daemon,
     held_then_approved,
@@ -28,7 +29,6 @@ from tests.support.servers import (
     served_ref,
     start_apache,
 )
-from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.e2e
 

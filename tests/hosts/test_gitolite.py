@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.gitrepo import WorkClone
+from tests.support.server import LiveServer
 from tests.support.servers import (
     ROOT,
     Sshd,
@@ -30,7 +31,6 @@ from tests.support.servers import (
     start_sshd,
     system_user,
 )
-from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.e2e
 

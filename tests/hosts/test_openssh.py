@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.gitrepo import CLAUDE_TRAILER, WorkClone
+from tests.support.server import LiveServer
 from tests.support.servers import (
     ROOT,
     Sshd,
@@ -31,7 +32,6 @@ from tests.support.servers import (
     start_sshd,
     system_user,
 )
-from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.e2e
 
