@@ -100,7 +100,6 @@ def test_times_are_stored_in_one_form() -> None:
 @pytest.mark.parametrize(
     "mutate",
     [
-        lambda b: b["items"][0].update(key="b" * 40),
         lambda b: b["items"][0].update(key="not an id"),
         lambda b: b["items"][0].update(objects=[]),
         lambda b: b["items"][0]["objects"][0].update(type="tag"),
@@ -197,16 +196,18 @@ def test_policy_limits_are_inclusive_bounds(limit: int, field: str, mutate: Any)
 
 def test_one_item_holds_at_most_max_item_text_characters() -> None:
     body = hold_request()
-    diff = body["items"][0]["diffs"][0]
-    diff["files"] = [{"path": f"f{n}", "patch": ""} for n in range(4)]
+    guards = body["items"][0]["guards"]
     parsed = wire.parse_hold_request(body).items[0]  # with every default filled in
     room = wire.MAX_ITEM_TEXT - wire.text_size(parsed)
-    for entry, share in zip(
-        diff["files"], (room // 4 + (n < room % 4) for n in range(4)), strict=True
-    ):
-        entry["patch"] = "p" * share
+    chunk = wire.TEXT_LEN
+    guards["g"] = ["p" * chunk for _ in range(room // chunk)]
+    used = wire.text_size(wire.parse_hold_request(body).items[0])
+    guards["g"].append("p" * (wire.MAX_ITEM_TEXT - used - 1))  # then topped up to the limit
+    guards["g"][-1] += "p" * (
+        wire.MAX_ITEM_TEXT - wire.text_size(wire.parse_hold_request(body).items[0])
+    )
     assert wire.text_size(wire.parse_hold_request(body).items[0]) == wire.MAX_ITEM_TEXT
-    diff["files"][0]["patch"] += "p"
+    guards["g"][-1] += "p"
     with pytest.raises(wire.WireError, match=r"items\[0\] holds more than") as refused:
         wire.parse_hold_request(body)
     assert refused.value.status == 413

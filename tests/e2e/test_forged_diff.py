@@ -62,7 +62,7 @@ def captured_hold(tmp: Path, clone: WorkClone, respond: Any = None) -> tuple[dic
     assert push_to_base(clone, copy.bare)
     push_to(clone, copy.bare)
     holds = [
-        wire.decode(body, headers.get("Content-Encoding"))
+        wire.decode(body, headers.get("Content-Encoding"), wire.MAX_HOLD_BYTES)
         for headers, body in receiver.received
         if body
     ]
@@ -216,7 +216,7 @@ def approving(content: str | None) -> Any:
     SHA-256 ("right": the hash of what was sent; None: no hash, as from a server before)."""
 
     def respond(headers: dict[str, str], raw: bytes) -> bytes:
-        body = wire.decode(raw, headers.get("Content-Encoding"))
+        body = wire.decode(raw, headers.get("Content-Encoding"), wire.MAX_HOLD_BYTES)
         if "items" not in body:
             return json.dumps({"recorded": True, "seq": 1}).encode()  # a post-receive report
         items = []

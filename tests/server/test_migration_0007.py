@@ -16,7 +16,7 @@ def test_old_items_keep_null_and_their_approval_is_not_taken(app) -> None:  # ty
     from gate.server.database import command
     from gate.server.extensions import db
     from gate.server.models import ApprovalRequest, HeldItem
-    from gate.server.services.accounts import create_token
+    from gate.server.services.accounts import create_hook_token
     from gate.server.services.actor import Actor
 
     item = commit_item(1, "train")
@@ -52,7 +52,7 @@ def test_old_items_keep_null_and_their_approval_is_not_taken(app) -> None:  # ty
         assert (old.diff_sha256, old.content_sha256, old.summary) == ("d" * 64, None, "old")
         db.session.remove()
     with command(app):
-        create_token("hook", actor=Actor.cli())
+        create_hook_token("hook", [], all_repositories=True, actor=Actor.cli())
     answer = push(app, [item])
     (state,) = answer["items"]
     assert state["state"] == "pending" and state["request_id"] != 1000

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from gate import wire
 from tests.server.test_api import payload
 from tests.server.test_api_wire import push_report
+from tests.support.objects import root_commit
 from tests.support.server import LiveServer, add_reviewer, agent_token, new_token
 
 SCOPED, OTHER_HOST, AGENT, OTHER_AGENT, REVOKED, SESSION, NONE = (
@@ -50,9 +51,11 @@ class Call:
 
 def hold_for(repository: str) -> Callable[[int], dict[str, Any]]:
     def body(n: int) -> dict[str, Any]:
-        oid = f"{n:040x}"
-        item = payload()["items"][0]
-        item = {**item, "key": oid, "commit": {**item["commit"], "id": oid}}
+        oid, objects = root_commit(
+            {"train/a.py": f"steps = {n}\n".encode()}, "A <a@example.com>", f"change {n}\n"
+        )
+        template = payload()["items"][0]
+        item = wire.commit_item(oid, objects, template["signals"], template["guards"])
         return payload(repository=repository, new=oid, items=[item], pusher="agent-a")
 
     return body
@@ -60,6 +63,24 @@ def hold_for(repository: str) -> Callable[[int], dict[str, Any]]:
 
 def report_for(repository: str) -> Callable[[int], dict[str, Any]]:
     return lambda n: push_report(f"{n:032x}", repository=repository)
+
+
+def heartbeat_for(repository: str) -> dict[str, Any]:
+    return wire.heartbeat(
+        repository=repository,
+        source="post-receive",
+        hook_version="0.1.0",
+        layout="git",
+        sent_at="2026-12-02T00:00:00Z",
+        pusher_known=True,
+        problems=[],
+    )
+
+
+def reconcile_for(repository: str) -> dict[str, Any]:
+    return wire.reconcile_request(
+        repository=repository, refs=["refs/heads/main"], commits=[], truncated=False
+    )
 
 
 def refused(statuses: dict[str, int]) -> dict[str, int]:
@@ -75,11 +96,19 @@ CALLS = [
          report_for("ml/a"), refused({SCOPED: 200})),
     Call("report out of scope", "/api/v1/pushes", "post", lambda _: wire.PUSHES_PATH,
          report_for("secret/b"), refused({})),
-    Call("read agent-a's request", "/api/v1/requests/<int:request_id>", "get",
+    Call("read agent-a's request", "/api/v1/requests/<id:request_id>", "get",
          lambda seen: wire.request_path(seen["request"]), None,
          refused({AGENT: 200, OTHER_AGENT: 404})),
     Call("read its own scope", "/api/v1/token", "get", lambda _: wire.token_path("ml/a"), None,
          {**UNAUTHENTICATED, SCOPED: 200, OTHER_HOST: 200, AGENT: 200, OTHER_AGENT: 200}),
+    Call("heartbeat in scope", "/api/v1/heartbeats", "post", lambda _: wire.HEARTBEATS_PATH,
+         lambda n: heartbeat_for("ml/a"), refused({SCOPED: 200})),
+    Call("heartbeat out of scope", "/api/v1/heartbeats", "post", lambda _: wire.HEARTBEATS_PATH,
+         lambda n: heartbeat_for("secret/b"), refused({})),
+    Call("reconcile in scope", "/api/v1/reconcile", "post", lambda _: wire.RECONCILE_PATH,
+         lambda n: reconcile_for("ml/a"), refused({SCOPED: 200})),
+    Call("reconcile out of scope", "/api/v1/reconcile", "post", lambda _: wire.RECONCILE_PATH,
+         lambda n: reconcile_for("secret/b"), refused({})),
 ]  # fmt: skip
 
 

@@ -121,12 +121,19 @@ def trailer_operators(trailers: Any) -> list[str]:
     return sorted(found)
 
 
-def operators(request: ApprovalRequest) -> set[str]:
-    """Emails of the humans operating the agent: On-behalf-of trailers and the policy's owner."""
+def _trailer_operators_of(request: ApprovalRequest) -> set[str]:
+    """The On-behalf-of emails of every held commit, read defensively (stored rows may hold
+    any JSON: rows written before the API validated bodies)."""
     found: set[str] = set()
     for item in request.items:
         commit = item.meta.get("commit") if isinstance(item.meta, dict) else None
         found.update(trailer_operators(commit.get("trailers") if isinstance(commit, dict) else []))
+    return found
+
+
+def operators(request: ApprovalRequest) -> set[str]:
+    """Emails of the humans operating the agent: On-behalf-of trailers and the policy's owner."""
+    found = _trailer_operators_of(request)
     if request.agent_owner:
         found.add(request.agent_owner.lower())
     return found
@@ -138,9 +145,7 @@ def claimed_conflicts(request: ApprovalRequest, reviewer: User) -> list[str]:
     them; the approval then records them as overridden (decision.approve's ``overrides``)."""
     email = reviewer.email.lower()
     owner = (request.agent_owner or "").lower()
-    trailers: set[str] = set()
-    for item in request.items:
-        trailers.update(trailer_operators((item.meta or {}).get("commit", {}).get("trailers", [])))
+    trailers = _trailer_operators_of(request)
     if email in trailers and email != owner:
         return ["you operate the agent that made these changes (an On-behalf-of trailer says so)"]
     return []
