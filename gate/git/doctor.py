@@ -172,7 +172,9 @@ def _fits(place: Placement) -> list[str]:
     return problems
 
 
-def _token_problem(server: str, token_path: str, uid: int) -> tuple[str | None, str | None]:
+def _token_problem(
+    server: str, token_path: str, uid: int, repository: str | None = None
+) -> tuple[str | None, str | None]:
     """(problem, warning) about the server and the token: a server that answers and refuses
     the token is a problem; one that does not answer is a warning at install time."""
     blocked = usable_by(token_path, uid, 4)
@@ -191,7 +193,7 @@ def _token_problem(server: str, token_path: str, uid: int) -> tuple[str | None, 
 
     try:
         response = requests.get(
-            server + wire.request_path(0),
+            server + wire.token_path(repository),
             headers={"Authorization": f"Bearer {token}"},
             timeout=5,
         )
@@ -203,8 +205,20 @@ def _token_problem(server: str, token_path: str, uid: int) -> tuple[str | None, 
             "one with `gate token create` on the server and store it there",
             None,
         )
-    if response.status_code not in (200, 404):
+    if response.status_code != 200:
         return None, f"the gate server at {server} answered HTTP {response.status_code}"
+    try:
+        scope = wire.parse_token_scope(response.json())
+    except (ValueError, wire.WireError):
+        return None, f"the gate server at {server} sent an answer gate cannot use"
+    if scope["kind"] != "hook":
+        return f"the token in {token_path} is not a hook token; fix: store a hook token there", None
+    if repository is not None and scope["covers"] is False:
+        return (
+            f"the hook token in {token_path} (git host {scope['host']}) does not speak for "
+            f"repository {repository!r}; fix: `gate token create --host HOST --repo PATTERN`",
+            None,
+        )
     return None, None
 
 
@@ -366,7 +380,7 @@ def doctor(
                 load_policy(config.policy)
             except GateError as exc:
                 problems.append(f"the policy cannot be used: {exc}")
-    problem, warning = _token_problem(config.server, config.token_file, uid)
+    problem, warning = _token_problem(config.server, config.token_file, uid, config.repository)
     problems.extend(p for p in (problem, warning) if p)
     # Gitaly passes receive-pack its settings on the command line, which the repository's
     # config does not show: not checked there.
