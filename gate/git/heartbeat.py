@@ -30,8 +30,10 @@ _HOST_VARIABLES = (
 
 def host_layout(config: HookConfig, environ: Mapping[str, str]) -> str:
     """The layout gate was installed for (gate.toml's ``layout``), or else the host that runs
-    the hook, from its variables; ``git`` for plain git (SSH, smart HTTP)."""
-    if config.layout:
+    the hook, from its variables; ``git`` for plain git (SSH, smart HTTP). The default layout
+    (``git``) is checked against the host's variables: a Gitea server running a hook installed
+    for plain git reports itself as Gitea, which tells the admin the install is wrong."""
+    if config.layout and config.layout != "git":
         return config.layout
     for layout, variables in _HOST_VARIABLES:
         if any(environ.get(name) for name in variables):

@@ -16,7 +16,7 @@ def test_every_tested_readme_block_is_used_by_a_test() -> None:
         path.read_text(encoding="utf-8")
         for path in [
             *Path(__file__).parent.glob("test_*.py"),
-            Path(__file__).parents[1] / "support" / "hosts.py",
+            Path(__file__).parents[1] / "support" / "servers.py",
         ]
         if path.name != Path(__file__).name
     )
