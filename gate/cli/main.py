@@ -365,8 +365,18 @@ def install_hook_cmd(
     metavar="NAME=VALUE",
     help="A host variable naming the repository (server-wide installs), e.g. GL_REPO=models.",
 )
+@click.option(
+    "--report",
+    is_flag=True,
+    help="Also send the findings to the gate server as a heartbeat (from cron): it alerts on "
+    "problems and on repositories that go quiet.",
+)
 def doctor_cmd(
-    repo: str, layout: str | None, server_wide: str | None, variables: tuple[str, ...]
+    repo: str,
+    layout: str | None,
+    server_wide: str | None,
+    variables: tuple[str, ...],
+    report: bool,
 ) -> None:
     """Check that git really runs gate for REPO and that gate has what it needs.
 
@@ -375,6 +385,15 @@ def doctor_cmd(
 
     environ = dict(v.partition("=")[::2] for v in variables)
     problems = _service_call(doctor, repo, layout, server_wide, environ)
+    if report:
+        from gate.git.config import load_hook_config
+        from gate.git.heartbeat import report_doctor
+        from gate.git.install import git_dir_of
+
+        try:
+            report_doctor(load_hook_config(git_dir_of(repo), environ), environ, problems)
+        except GateError as exc:
+            problems = [*problems, f"the findings could not be reported to the server: {exc}"]
     if not problems:
         click.echo(f"gate: {repo}: healthy, gate guards its pushes")
         return

@@ -171,3 +171,42 @@ def test_reachability_is_judged_for_the_user_who_runs_the_hook(tmp_path: Path) -
     import shutil
 
     shutil.rmtree(open_dir)
+
+
+def test_doctor_report_reaches_the_server_as_a_heartbeat(
+    gated: GatedRepo, server: LiveServer
+) -> None:
+    """`gate doctor --report` (from cron) sends what it found: healthy now, then a problem the
+    server keeps and alerts on."""
+    from sqlalchemy import select
+
+    from gate.git.config import load_hook_config
+    from gate.server.extensions import db
+    from gate.server.models import Repository, RepositoryHeartbeat
+
+    name = load_hook_config(gated.bare).repository
+
+    def reported() -> tuple[str | None, list[str]]:
+        with server.app.app_context():
+            row = db.session.scalar(
+                select(RepositoryHeartbeat)
+                .join(Repository, Repository.id == RepositoryHeartbeat.repository_id)
+                .where(Repository.name == name)
+            )
+            db.session.remove()
+            return (row.source, list(row.problems)) if row else (None, [])
+
+    from click.testing import CliRunner
+
+    from gate.cli.main import cli
+
+    # In process: the hook was written by this process's gate, which doctor compares with.
+    run = ["doctor", str(gated.bare), "--report"]
+    healthy = CliRunner().invoke(cli, run)
+    assert healthy.exit_code == 0, healthy.output
+    assert reported() == ("doctor", [])
+    (gated.bare / "hooks" / "pre-receive").unlink()  # as a host's hook rewrite would
+    broken = CliRunner().invoke(cli, run)
+    assert broken.exit_code == 1
+    source, problems = reported()
+    assert source == "doctor" and problems and any("pre-receive" in p for p in problems), problems
