@@ -18,9 +18,20 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _app():  # type: ignore[no-untyped-def]
+    """The server's app as configured by GATE_*, for commands that make the database."""
     from gate.server.app import create_app
 
     return create_app()
+
+
+def _database():  # type: ignore[no-untyped-def]
+    """The app, once its database is reachable and at this gate's schema (else one paragraph
+    naming the fix): every command that reads or writes the database starts here."""
+    from gate.server.database import require_schema
+
+    app = _app()
+    require_schema(app)
+    return app
 
 
 def _service_call(func, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -44,18 +55,20 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database to the newest schema."""
-    from gate.server.database import upgrade_database
+    from gate.server.database import database_name, upgrade_database
 
-    upgrade_database(_app())
-    click.echo("gate: database is up to date")
+    app = _app()
+    click.echo(f"gate: {upgrade_database(app)} in {database_name(app)}")
 
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 def serve(host: str, port: int) -> None:
-    """Run the web app and API (for production, run gate.server.app:create_app() under gunicorn)."""
-    app = _app()
+    """Run the web app and API (for production, run gate.server.app:create_app() under gunicorn).
+
+    Refuses to start unless the database has this gate's schema (`gate db upgrade` makes it)."""
+    app = _database()
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
@@ -83,13 +96,82 @@ def user_add(username: str, name: str, email: str, role: str, password_stdin: bo
     from gate.server.services.accounts import add_user
     from gate.server.services.actor import Actor
 
+    app = _database()  # before asking for a password it could not store
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with command(_app()):
+    with command(app):
         created = _service_call(add_user, username, name, email, password, role, actor=Actor.cli())
         click.echo(f"gate: added {created.role} {created.username} ({created.display})")
+
+
+@user.command("list")
+def user_list() -> None:
+    """List accounts: username, role, enabled or disabled, name and email."""
+    from gate.server.database import command
+    from gate.server.services.accounts import list_users
+
+    with command(_database()):
+        for account in list_users():
+            state = "enabled" if account.active else "disabled"
+            click.echo(f"{account.username}\t{account.role}\t{state}\t{account.display}")
+
+
+def _set_active(username: str, active: bool) -> None:
+    from gate.server.database import command
+    from gate.server.services.accounts import set_active, user_named
+    from gate.server.services.actor import Actor
+
+    with command(_database()):
+        account = _service_call(user_named, username)
+        was = account.active
+        _service_call(set_active, account, active, actor=Actor.cli())
+        verb = "enabled" if active else "disabled"
+        if was == active:
+            click.echo(f"gate: {account.username} was already {verb}")
+        elif active:
+            click.echo(f"gate: enabled {account.username}")
+        else:
+            click.echo(
+                f"gate: disabled {account.username}: their sessions have ended, and their "
+                "approvals of undecided requests no longer count"
+            )
+
+
+@user.command("disable")
+@click.argument("username")
+def user_disable(username: str) -> None:
+    """Disable an account: it cannot log in, its sessions end, its pending approvals lapse."""
+    _set_active(username, False)
+
+
+@user.command("enable")
+@click.argument("username")
+def user_enable(username: str) -> None:
+    """Enable a disabled account again."""
+    _set_active(username, True)
+
+
+@user.command("reset-password")
+@click.argument("username")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the new password from the first line of stdin."
+)
+def user_reset_password(username: str, password_stdin: bool) -> None:
+    """Set a new password for an account; every session it has ends."""
+    from gate.server.database import command
+    from gate.server.services.accounts import reset_password, user_named
+    from gate.server.services.actor import Actor
+
+    with command(_database()):
+        account = _service_call(user_named, username)
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        _service_call(reset_password, account, password, actor=Actor.cli())
+        click.echo(f"gate: set a new password for {account.username}; their sessions have ended")
 
 
 @cli.group()
@@ -105,7 +187,7 @@ def token_create(name: str) -> None:
     from gate.server.services.accounts import create_token
     from gate.server.services.actor import Actor
 
-    with command(_app()):
+    with command(_database()):
         created, secret = _service_call(create_token, name, actor=Actor.cli())
         click.echo(
             f"gate: created hook token {created.id} ({created.name}); store it now, it is not shown again:"
@@ -279,7 +361,7 @@ def pause_start(
     from gate.cli.pause import start
 
     lines = _service_call(
-        start, _app(), username, _password(password_stdin), reason, list(scope), until
+        start, _database(), username, _password(password_stdin), reason, list(scope), until
     )
     for line in lines:
         click.echo(f"gate: {line}")
@@ -293,7 +375,7 @@ def pause_stop(username: str, password_stdin: bool, pause_id: int | None) -> Non
     """Stop the pauses in force (or one, with --id)."""
     from gate.cli.pause import stop
 
-    for line in _service_call(stop, _app(), username, _password(password_stdin), pause_id):
+    for line in _service_call(stop, _database(), username, _password(password_stdin), pause_id):
         click.echo(f"gate: {line}")
 
 
@@ -302,7 +384,7 @@ def pause_status() -> None:
     """Show the pauses in force."""
     from gate.cli.pause import status
 
-    for line in status(_app()):
+    for line in status(_database()):
         click.echo(f"gate: {line}")
 
 
@@ -323,7 +405,14 @@ def pause_status() -> None:
     "--export",
     default=None,
     type=click.Path(dir_okay=False),
-    help="Compute from an audit export (JSON Lines or bundle) instead of the database.",
+    help="Compute from an audit export (JSON Lines or bundle) instead of the database; it "
+    "must verify as `gate audit verify` checks it.",
+)
+@click.option(
+    "--public-key",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="With --export: the operator's audit public key (PEM) to verify it against.",
 )
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Default: stdout.")
 def report_cmd(
@@ -332,12 +421,18 @@ def report_cmd(
     fmt: str,
     week_by: str,
     export: str | None,
+    public_key: str | None,
     out: str | None,
 ) -> None:
     """Disclosure: agent vs human commits to guarded paths, sign-offs and pauses, per week."""
     from gate.cli.report import report
 
-    click.echo(_service_call(report, since, until, fmt, week_by, export, out), nl=False)
+    if public_key is not None and export is None:
+        _fail("--public-key verifies an --export; without one the report reads the database")
+    text = _service_call(
+        report, since, until, fmt, week_by, export, out, database=_database, public_key=public_key
+    )
+    click.echo(text, nl=False)
 
 
 @cli.group()
@@ -350,7 +445,7 @@ def audit_checkpoint() -> None:
     """Sign a checkpoint of the audit log now (run it from cron too; see docs/audit.md)."""
     from gate.cli.audit import checkpoint
 
-    for line in _service_call(checkpoint, _app()):
+    for line in _service_call(checkpoint, _database()):
         click.echo(line)
 
 
@@ -369,7 +464,7 @@ def audit_export(fmt: str, since: str | None, until: str | None, out: str) -> No
     """Export audit records; a bundle is signed and verifiable offline."""
     from gate.cli.audit import export
 
-    for line in _service_call(export, _app(), fmt, since, until, out):
+    for line in _service_call(export, _database(), fmt, since, until, out):
         click.echo(f"gate: {line}")
 
 
@@ -398,12 +493,28 @@ def audit_verify(path: str, public_key: str | None, checkpoints: tuple[str, ...]
     sys.exit(code)
 
 
+@audit.command("public-key")
+def audit_public_key() -> None:
+    """Print the audit public key (PEM) auditors verify bundles with; its fingerprint on stderr.
+
+    \b
+    Save it for `gate audit verify`:
+      gate audit public-key > audit-ed25519.pub.pem
+    """
+    from gate.audit.keys import current_key
+    from gate.server.config import audit_key_dir
+
+    key = current_key(audit_key_dir())
+    click.echo(key.public_pem.decode("ascii"), nl=False)
+    click.echo(f"gate: fingerprint {key.fingerprint}", err=True)
+
+
 @audit.command("rotate-key")
 def audit_rotate_key() -> None:
     """Replace the audit signing key (an audited event signed by both keys)."""
     from gate.cli.audit import rotate_key
 
-    for line in _service_call(rotate_key, _app()):
+    for line in _service_call(rotate_key, _database()):
         click.echo(f"gate: {line}")
 
 
@@ -418,7 +529,7 @@ def audit_prune_diffs(older_than: int | None) -> None:
     """Drop diff bodies of long-decided requests; their SHA-256 stays."""
     from gate.cli.audit import prune_diffs
 
-    for line in _service_call(prune_diffs, _app(), older_than):
+    for line in _service_call(prune_diffs, _database(), older_than):
         click.echo(f"gate: {line}")
 
 
@@ -428,8 +539,15 @@ def main() -> None:
     except GateError as exc:
         _fail(str(exc))
     except Exception as exc:
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
         from gate.audit.verify import VerifyError  # standalone: not a GateError
 
         if isinstance(exc, VerifyError):
             _fail(str(exc), 2)
+        if isinstance(exc, OperationalError | InterfaceError):  # lost the database midway
+            from gate.server.config import config_from_env
+            from gate.server.database import unreachable
+
+            _fail(str(unreachable(config_from_env()["SQLALCHEMY_DATABASE_URI"], exc)))
         raise
