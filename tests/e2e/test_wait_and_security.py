@@ -150,7 +150,11 @@ def test_admin_revokes_hook_token_and_hook_fails_closed(
     admin = server.reviewer("root")
     listing = admin.page("/admin/tokens")
     assert "test hook" in listing.text
-    revoked = admin.confirmed_post("/admin/tokens/1/revoke")
+    unconfirmed = admin.confirmed_post("/admin/tokens/1/revoke")
+    assert "Nothing was changed: tick the box that confirms revoking token 1" in unconfirmed.text
+    wrong_one = admin.confirmed_post("/admin/tokens/1/revoke", {"confirm_revoke": "2"})
+    assert "Nothing was changed" in wrong_one.text and "revoked 20" not in wrong_one.text
+    revoked = admin.confirmed_post("/admin/tokens/1/revoke", {"confirm_revoke": "1"})
     assert revoked.ok and "Revoked hook token 1" in revoked.text
     clone = gated.clone()
     clone.commit("agent", {"train/loop.py": "x = 1\n"}, trailers=[CLAUDE_TRAILER])

@@ -114,7 +114,7 @@ ADMIN_CHANGES = [
     ("/admin/users/{alice}/active", {}),
     ("/admin/users/{alice}/password", {"password": "a long enough password"}),
     ("/admin/tokens", {"name": "another host"}),
-    ("/admin/tokens/1/revoke", {}),
+    ("/admin/tokens/1/revoke", {"confirm_revoke": "1"}),
     ("/admin/groups", {"name": "leads"}),
     ("/admin/guards", {"guard": "training", "groups": "{group}", "not_pushed_yet": "y"}),
     ("/admin/groups/{group}/members", {"g{group}-members": "{alice}"}),

@@ -190,7 +190,16 @@ def create_token():  # type: ignore[no-untyped-def]
 @admin_required
 @fresh_password("admin.tokens")
 def revoke_token(token_id: int):  # type: ignore[no-untyped-def]
+    """Revoking stops every hook that uses the token at once, so the admin confirms that this
+    token, named on the form, is the one meant."""
     ActionForm().validate_on_submit() or abort(400)
+    if request.form.get("confirm_revoke") != str(token_id):
+        flash(
+            f"Nothing was changed: tick the box that confirms revoking token {token_id}; every "
+            "hook using it is refused from that moment.",
+            "error",
+        )
+        return redirect(url_for("admin.tokens"))
     _run(
         accounts.revoke_token,
         token_id,
