@@ -228,11 +228,28 @@ def install_hook_cmd(
     type=click.Path(dir_okay=False),
     help="Default: the installed hook's.",
 )
-def check(repo: str, old: str, new: str, ref: str, pusher: str | None, policy: str | None) -> None:
-    """Dry run: print what a push of OLD..NEW to REF would hold and why. Exit 1 if it holds."""
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Judge OLD..NEW even where it is already on a protected ref (try a policy against "
+    "history; OLD all zeros: everything NEW reaches).",
+)
+def check(
+    repo: str,
+    old: str,
+    new: str,
+    ref: str,
+    pusher: str | None,
+    policy: str | None,
+    history: bool,
+) -> None:
+    """Dry run: print what a push of OLD..NEW to REF would hold and why. Exit 1 if it holds.
+
+    Without --history, commits some protected ref already has are not inspected, as in the
+    hook; with it, the whole range is, as though it were being pushed for the first time."""
     from gate.cli.check import check as run_check
 
-    code, lines = run_check(repo, old, new, ref, pusher, policy)
+    code, lines = run_check(repo, old, new, ref, pusher, policy, history)
     for line in lines:
         click.echo(line)
     sys.exit(code)
