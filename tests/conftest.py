@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from werkzeug.serving import make_server
 
 from gate.server.app import create_app
 from gate.server.database import upgrade_database
-from tests.support.server import GatedRepo, LiveServer, add_reviewer, make_gated_repo, new_token
+from tests.support.server import (
+    GatedRepo,
+    LiveServer,
+    add_reviewer,
+    make_gated_repo,
+    new_token,
+    serving,
+)
 
 
 @pytest.fixture
@@ -66,14 +71,8 @@ def app(database_url: str, tmp_path: Path, app_overrides: dict[str, object]):  #
 
 @pytest.fixture
 def server(app) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield LiveServer(f"http://127.0.0.1:{httpd.server_port}", app)
-    finally:
-        httpd.shutdown()
-        thread.join(5)
+    with serving(app) as url:
+        yield LiveServer(url, app)
 
 
 @pytest.fixture

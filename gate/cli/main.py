@@ -296,7 +296,8 @@ def wait_cmd(
       1  denied, or superseded by a newer push
       2  timed out; the request is still undecided
       3  cannot wait: bad options, unreadable token file, token refused, no such request
-      4  timed out without ever reaching the server
+      4  timed out without learning the request's state: the server was out of
+         reach, or answered only with errors
     """
     from gate.cli.wait import CANNOT_WAIT, wait_for
     from gate.git.config import read_token_file

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from werkzeug.serving import make_server
 
 from gate.git.install import install_hook
 from tests.support.gitrepo import WorkClone
@@ -34,6 +39,19 @@ trailers = ["Assisted-by:*"]
 """
 
 PASSWORD = "correct horse battery staple"
+
+
+@contextmanager
+def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app on a real port on 127.0.0.1, in a thread, for the block; yields its base URL."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        thread.join(5)
 
 
 @dataclass
