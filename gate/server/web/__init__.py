@@ -4,6 +4,7 @@ one role check, one way to show a service's refusal."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import Flask, abort, flash, render_template, session
 from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 
+from gate.clock import as_utc
 from gate.server.extensions import db
 from gate.server.services import ServiceError
 from gate.server.services.actor import Actor
@@ -20,6 +22,12 @@ View = Callable[..., Any]
 
 def init_app(app: Flask) -> None:
     app.after_request(_commit)
+    app.add_template_filter(utc_minute, "utc")
+
+
+def utc_minute(moment: datetime) -> str:
+    """A time as pages show it: to the minute, always saying UTC (SQLite hands back naive UTC)."""
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _commit(response: Any) -> Any:
