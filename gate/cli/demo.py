@@ -15,9 +15,11 @@ from pathlib import Path
 from gate.errors import GateError
 from gate.git.install import install_hook
 
-REVIEWERS = (
-    ("alice", "Alice Reviewer", "alice@example.com"),
-    ("bob", "Bob Reviewer", "bob@example.com"),
+ACCOUNTS = (  # username, name, email, role
+    ("alice", "Alice Reviewer", "alice@example.com", "reviewer"),
+    ("bob", "Bob Reviewer", "bob@example.com", "reviewer"),
+    ("root", "Rory Admin", "root@example.com", "admin"),
+    ("audrey", "Audrey Auditor", "audrey@example.com", "auditor"),
 )
 
 
@@ -28,6 +30,7 @@ class Demo:
     repo: Path
     passwords: dict[str, str]
     token_file: Path
+    exports: list[str]  # shell assignments the gate command needs to work on the demo's server
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -78,10 +81,10 @@ def prepare_demo(home: Path, host: str, port: int) -> Demo:
             passwords[user] = password
     token_file = home / "hook-token"
     with command(app):
-        for username, name, email in REVIEWERS:
+        for username, name, email, role in ACCOUNTS:
             if db.session.query(User).filter_by(username=username).first() is None:
                 passwords[username] = secrets.token_urlsafe(12)
-                add_user(username, name, email, passwords[username], "reviewer", actor=Actor.cli())
+                add_user(username, name, email, passwords[username], role, actor=Actor.cli())
         if not token_file.exists():
             _, secret = create_token("demo hook", actor=Actor.cli())
             token_file.write_text(secret + "\n")
@@ -98,7 +101,14 @@ def prepare_demo(home: Path, host: str, port: int) -> Demo:
         )
     server = f"http://{host}:{port}"
     install_hook(str(repo), server, str(token_file), str(policy), name="demo")
-    return Demo(home, server, repo, passwords, token_file)
+    q = shlex.quote
+    exports = [
+        f"GATE_HOME={q(str(home))}",
+        f"GATE_DATABASE_URL={q(os.environ['GATE_DATABASE_URL'])}",
+    ]
+    if os.environ["GATE_SECRET_KEY"] == secret_file.read_text().strip():  # else: the caller's own
+        exports.append(f'GATE_SECRET_KEY="$(cat {q(str(secret_file))})"')
+    return Demo(home, server, repo, passwords, token_file, exports)
 
 
 def instructions(demo: Demo) -> list[str]:
@@ -107,7 +117,11 @@ def instructions(demo: Demo) -> list[str]:
     return [
         f"gate demo is ready in {demo.home}",
         f"  web app:    {demo.server}/requests",
-        *(f"  reviewer:   {user} / {password}" for user, password in demo.passwords.items()),
+        *(
+            f"  {role + ':':<11} {user} / {demo.passwords[user]}"
+            for user, _, _, role in ACCOUNTS
+            if user in demo.passwords
+        ),
         f"  repository: {demo.repo} (policy {demo.home / 'policy.toml'})",
         "",
         "In another terminal, push as an agent and watch it held:",
@@ -120,4 +134,7 @@ def instructions(demo: Demo) -> list[str]:
         "",
         f"Then log in at {demo.server}/login, approve the request, and push again: it passes.",
         f"An agent can wait for sign-off: gate wait ID --server {demo.server} --token-file {q(str(demo.token_file))}",
+        "",
+        "To run gate commands (gate user list, gate pause status, gate report, ...) on the demo:",
+        "  export " + " ".join(demo.exports),
     ]
