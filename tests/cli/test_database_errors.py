@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, text
 from gate.cli.main import cli
 from gate.resources import resource_dir
 from gate.server.app import create_app
+from gate.server.extensions import db
 from tests.support.cli import Result, gate_env, run_gate_env
 from tests.support.server import PASSWORD, POLICY
 
@@ -207,6 +208,7 @@ def test_db_upgrade_says_what_it_did(database_url: str, tmp_path: Path) -> None:
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "s" * 32})
     with app.app_context():
         upgrade(directory=str(resource_dir("migrations")), revision=previous)
+        db.engine.dispose()  # nothing of this process may hold the database the test drops
     env = _env(database_url, tmp_path)
 
     behind = run_gate_env(env, "pause", "status")
@@ -255,6 +257,4 @@ def test_the_web_app_answers_503_until_the_schema_is_there(
     upgrade_database(app)
     assert client.get("/requests").status_code == 302  # to the login page: it serves now
     with app.app_context():
-        from gate.server.extensions import db
-
         db.engine.dispose()

@@ -96,6 +96,10 @@ def test_gate_wait_never_told_the_state_is_not_still_undecided(
     token.write_text("gate_x\n")
     with serving(app) as url:
         failing = gate_wait(url, token, 1, "--timeout", "0.6")
+    with app.app_context():
+        from gate.server.extensions import db
+
+        db.engine.dispose()  # nothing of this process may hold the database the test drops
     assert failing.returncode == 4, failing.stderr
     assert f"timed out: the gate server at {url} never said what state request 1 is in" in (
         failing.stderr
