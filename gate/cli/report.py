@@ -18,9 +18,11 @@ def verified_records(export: str, public_key: str | None) -> list[dict[str, Any]
     from gate.cli.audit import verify
     from gate.disclosure.compute import read_export
 
+    if not Path(export).is_file():
+        raise GateError(f"cannot read the export {export}: there is no such file")
     code, lines = verify(export, public_key)
-    if code == 2:
-        raise GateError(lines[0])
+    if code == 2:  # "PATH: why"
+        raise GateError(f"cannot read the export {lines[0]}")
     if code != 0:
         raise GateError(
             f"{export} does not verify, so no report was made from it:",
