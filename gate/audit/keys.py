@@ -94,6 +94,17 @@ def load_key(directory: Path) -> SigningKey | None:
     return SigningKey(key)
 
 
+def current_key(directory: Path) -> SigningKey:
+    """The current key, to hand its public half to auditors; refuses when there is none yet."""
+    key = load_key(directory)
+    if key is None:
+        raise GateError(
+            f"there is no audit key in {directory} yet: the server makes it when it signs its "
+            "first checkpoint (run `gate audit checkpoint`)"
+        )
+    return key
+
+
 def create_key(directory: Path) -> SigningKey:
     """A new key pair, written so that two processes racing end up with the same key."""
     key = SigningKey(Ed25519PrivateKey.generate())

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
 
 from gate.errors import GateError
 from gate.git.classify import Verdict, classify
@@ -23,8 +26,31 @@ def _resolve(git: Git, rev: str) -> str:
     )
 
 
+@contextmanager
+def history_view(git: Git, git_dir: Path, ref: str, old: str) -> Iterator[Git]:
+    """The repository's objects with no refs but ``ref`` at ``old``: the classifier then
+    inspects OLD..NEW as though none of it were on a protected ref yet, which is what a push
+    of that history would be judged by."""
+    object_format = git.run(["rev-parse", "--show-object-format"]).decode().strip()
+    objects = git.run(["rev-parse", "--git-path", "objects"]).decode().strip()
+    with tempfile.TemporaryDirectory(prefix="gate-check-") as scratch:
+        view = Git(scratch)
+        view.run(["init", "--quiet", "--bare", f"--object-format={object_format}", scratch])
+        alternates = Path(scratch) / "objects" / "info" / "alternates"
+        alternates.write_text(str((git_dir / objects).resolve()) + "\n", encoding="utf-8")
+        if old.strip("0"):
+            view.run(["update-ref", "--end-of-options", ref, old])
+        yield view
+
+
 def check(
-    repo: str, old: str, new: str, ref: str, pusher: str | None, policy_path: str | None
+    repo: str,
+    old: str,
+    new: str,
+    ref: str,
+    pusher: str | None,
+    policy_path: str | None,
+    history: bool = False,
 ) -> tuple[int, list[str]]:
     git_dir = git_dir_of(repo)
     if policy_path is None:
@@ -38,8 +64,24 @@ def check(
     update = RefUpdate(_resolve(git, old), _resolve(git, new), ref)
     if not policy.is_protected(ref):
         return 0, [f"{ref} is not a protected ref: the push would pass untouched."]
-    verdicts = classify(git, policy, [update], AgentDetector(policy.agents, pusher))
-    return describe(verdicts, pusher, shown_identities(git, verdicts))
+    detector = AgentDetector(policy.agents, pusher)
+    if not history:
+        verdicts = classify(git, policy, [update], detector)
+        code, lines = describe(verdicts, pusher, shown_identities(git, verdicts))
+        if update.old != update.new and not any(v.inspected for v in verdicts):
+            lines.append(
+                "(commits a protected ref already has are never inspected again; --history "
+                "judges them as though they were being pushed now)"
+            )
+        return code, lines
+    with history_view(git, Path(git_dir), ref, update.old) as view:
+        verdicts = classify(view, policy, [update], detector)
+        code, lines = describe(verdicts, pusher, shown_identities(view, verdicts))
+    return code, [
+        f"history of {ref}: {update.old[:12]}..{update.new[:12]} judged as though no protected "
+        "ref had any of it yet",
+        *lines,
+    ]
 
 
 def describe(

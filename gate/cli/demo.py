@@ -16,9 +16,11 @@ from gate.errors import GateError
 from gate.git.install import install_hook
 
 DEMO_AGENT = "agent-demo"  # the demo's pushes name it as REMOTE_USER, as an SSH host would
-REVIEWERS = (
-    ("alice", "Alice Reviewer", "alice@example.com"),
-    ("bob", "Bob Reviewer", "bob@example.com"),
+ACCOUNTS = (  # username, name, email, role
+    ("alice", "Alice Reviewer", "alice@example.com", "reviewer"),
+    ("bob", "Bob Reviewer", "bob@example.com", "reviewer"),
+    ("root", "Rory Admin", "root@example.com", "admin"),
+    ("audrey", "Audrey Auditor", "audrey@example.com", "auditor"),
 )
 
 
@@ -30,6 +32,7 @@ class Demo:
     passwords: dict[str, str]
     token_file: Path
     agent_token_file: Path
+    exports: list[str]  # shell assignments the gate command needs to work on the demo's server
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -86,12 +89,12 @@ def prepare_demo(home: Path, host: str, port: int) -> Demo:
     token_file = home / "hook-token"
     agent_token_file = home / "agent-token"
     with command(app):
-        for username, name, email in REVIEWERS:
+        for username, name, email, role in ACCOUNTS:
             if db.session.query(User).filter_by(username=username).first() is None:
                 passwords[username] = secrets.token_urlsafe(12)
-                add_user(username, name, email, passwords[username], "reviewer", actor=Actor.cli())
+                add_user(username, name, email, passwords[username], role, actor=Actor.cli())
         if db.session.query(User).filter_by(username=DEMO_AGENT).first() is None:
-            add_agent(DEMO_AGENT, REVIEWERS[0][0], actor=Actor.cli())
+            add_agent(DEMO_AGENT, ACCOUNTS[0][0], actor=Actor.cli())
         if not token_file.exists():
             _, secret = create_hook_token("demo-host", ["demo"], actor=Actor.cli())
             token_file.write_text(secret + "\n")
@@ -112,7 +115,14 @@ def prepare_demo(home: Path, host: str, port: int) -> Demo:
         )
     server = f"http://{host}:{port}"
     install_hook(str(repo), server, str(token_file), str(policy), name="demo")
-    return Demo(home, server, repo, passwords, token_file, agent_token_file)
+    q = shlex.quote
+    exports = [
+        f"GATE_HOME={q(str(home))}",
+        f"GATE_DATABASE_URL={q(os.environ['GATE_DATABASE_URL'])}",
+    ]
+    if os.environ["GATE_SECRET_KEY"] == secret_file.read_text().strip():  # else: the caller's own
+        exports.append(f'GATE_SECRET_KEY="$(cat {q(str(secret_file))})"')
+    return Demo(home, server, repo, passwords, token_file, agent_token_file, exports)
 
 
 def instructions(demo: Demo) -> list[str]:
@@ -121,7 +131,11 @@ def instructions(demo: Demo) -> list[str]:
     return [
         f"gate demo is ready in {demo.home}",
         f"  web app:    {demo.server}/requests",
-        *(f"  reviewer:   {user} / {password}" for user, password in demo.passwords.items()),
+        *(
+            f"  {role + ':':<11} {user} / {demo.passwords[user]}"
+            for user, _, _, role in ACCOUNTS
+            if user in demo.passwords
+        ),
         f"  repository: {demo.repo} (policy {demo.home / 'policy.toml'})",
         "",
         "In another terminal, push as an agent and watch it held:",
@@ -135,4 +149,7 @@ def instructions(demo: Demo) -> list[str]:
         f"Then log in at {demo.server}/login, approve the request, and push again: it passes.",
         f"The agent can wait for sign-off with its own read token: gate wait ID --server {demo.server} "
         f"--token-file {q(str(demo.agent_token_file))}",
+        "",
+        "To run gate commands (gate user list, gate pause status, gate report, ...) on the demo:",
+        "  export " + " ".join(demo.exports),
     ]

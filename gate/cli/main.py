@@ -19,9 +19,20 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _app():  # type: ignore[no-untyped-def]
+    """The server's app as configured by GATE_*, for commands that make the database."""
     from gate.server.app import create_app
 
     return create_app()
+
+
+def _database():  # type: ignore[no-untyped-def]
+    """The app, once its database is reachable and at this gate's schema (else one paragraph
+    naming the fix): every command that reads or writes the database starts here."""
+    from gate.server.database import require_schema
+
+    app = _app()
+    require_schema(app)
+    return app
 
 
 def _service_call(func, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -45,18 +56,20 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database to the newest schema."""
-    from gate.server.database import upgrade_database
+    from gate.server.database import database_name, upgrade_database
 
-    upgrade_database(_app())
-    click.echo("gate: database is up to date")
+    app = _app()
+    click.echo(f"gate: {upgrade_database(app)} in {database_name(app)}")
 
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 def serve(host: str, port: int) -> None:
-    """Run the web app and API (for production, run gate.server.app:create_app() under gunicorn)."""
-    app = _app()
+    """Run the web app and API (for production, run gate.server.app:create_app() under gunicorn).
+
+    Refuses to start unless the database has this gate's schema (`gate db upgrade` makes it)."""
+    app = _database()
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
@@ -101,6 +114,7 @@ def user_add(
     from gate.server.services.accounts import add_agent, add_user
     from gate.server.services.actor import Actor
 
+    app = _database()  # before asking for a password it could not store
     if agent:
         if not operator:
             _fail("an agent account needs --operator HUMAN: the person who runs the agent")
@@ -108,7 +122,7 @@ def user_add(
             _fail(
                 "agent accounts have no role and no password: leave out --role and --password-stdin"
             )
-        with command(_app()):
+        with command(app):
             created = _service_call(
                 add_agent, username, operator, name=name, email=email, actor=Actor.cli()
             )
@@ -126,11 +140,79 @@ def user_add(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with command(_app()):
+    with command(app):
         created = _service_call(
             add_user, username, name, email, password, role or "reviewer", actor=Actor.cli()
         )
         click.echo(f"gate: added {created.role} {created.username} ({created.display})")
+
+
+@user.command("list")
+def user_list() -> None:
+    """List accounts: username, role, enabled or disabled, name and email."""
+    from gate.server.database import command
+    from gate.server.services.accounts import list_users
+
+    with command(_database()):
+        for account in list_users():
+            state = "enabled" if account.active else "disabled"
+            click.echo(f"{account.username}\t{account.role}\t{state}\t{account.display}")
+
+
+def _set_active(username: str, active: bool) -> None:
+    from gate.server.database import command
+    from gate.server.services.accounts import set_active, user_named
+    from gate.server.services.actor import Actor
+
+    with command(_database()):
+        account = _service_call(user_named, username)
+        was = account.active
+        _service_call(set_active, account, active, actor=Actor.cli())
+        verb = "enabled" if active else "disabled"
+        if was == active:
+            click.echo(f"gate: {account.username} was already {verb}")
+        elif active:
+            click.echo(f"gate: enabled {account.username}")
+        else:
+            click.echo(
+                f"gate: disabled {account.username}: their sessions have ended, and their "
+                "approvals of undecided requests no longer count"
+            )
+
+
+@user.command("disable")
+@click.argument("username")
+def user_disable(username: str) -> None:
+    """Disable an account: it cannot log in, its sessions end, its pending approvals lapse."""
+    _set_active(username, False)
+
+
+@user.command("enable")
+@click.argument("username")
+def user_enable(username: str) -> None:
+    """Enable a disabled account again."""
+    _set_active(username, True)
+
+
+@user.command("reset-password")
+@click.argument("username")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the new password from the first line of stdin."
+)
+def user_reset_password(username: str, password_stdin: bool) -> None:
+    """Set a new password for an account; every session it has ends."""
+    from gate.server.database import command
+    from gate.server.services.accounts import reset_password, user_named
+    from gate.server.services.actor import Actor
+
+    with command(_database()):
+        account = _service_call(user_named, username)
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+        _service_call(reset_password, account, password, actor=Actor.cli())
+        click.echo(f"gate: set a new password for {account.username}; their sessions have ended")
 
 
 @cli.group()
@@ -183,7 +265,7 @@ def token_create(
         _fail("an agent's read token has no repositories: it reads that agent's requests")
     if host and read:
         _fail("--read is for agent tokens (--agent ACCOUNT --read)")
-    with command(_app()):
+    with command(_database()):
         if host:
             created, secret = _service_call(
                 create_hook_token,
@@ -213,7 +295,7 @@ def token_list() -> None:
     from gate.server.services import scopes
     from gate.server.services.accounts import list_tokens
 
-    with command(_app()):
+    with command(_database()):
         tokens = list_tokens()
         if not tokens:
             click.echo("gate: no tokens")
@@ -246,7 +328,7 @@ def token_revoke(token_id: int, yes: bool) -> None:
     from gate.server.services.accounts import revoke_token
     from gate.server.services.actor import Actor
 
-    with command(_app()):
+    with command(_database()):
         found = database.session.get(HookToken, token_id)
         if found is None:
             _fail(f"there is no token {token_id}")
@@ -413,11 +495,28 @@ def doctor_cmd(
     type=click.Path(dir_okay=False),
     help="Default: the installed hook's.",
 )
-def check(repo: str, old: str, new: str, ref: str, pusher: str | None, policy: str | None) -> None:
-    """Dry run: print what a push of OLD..NEW to REF would hold and why. Exit 1 if it holds."""
+@click.option(
+    "--history",
+    is_flag=True,
+    help="Judge OLD..NEW even where it is already on a protected ref (try a policy against "
+    "history; OLD all zeros: everything NEW reaches).",
+)
+def check(
+    repo: str,
+    old: str,
+    new: str,
+    ref: str,
+    pusher: str | None,
+    policy: str | None,
+    history: bool,
+) -> None:
+    """Dry run: print what a push of OLD..NEW to REF would hold and why. Exit 1 if it holds.
+
+    Without --history, commits some protected ref already has are not inspected, as in the
+    hook; with it, the whole range is, as though it were being pushed for the first time."""
     from gate.cli.check import check as run_check
 
-    code, lines = run_check(repo, old, new, ref, pusher, policy)
+    code, lines = run_check(repo, old, new, ref, pusher, policy, history)
     for line in lines:
         click.echo(line)
     sys.exit(code)
@@ -465,7 +564,8 @@ def wait_cmd(
       1  denied, or superseded by a newer push
       2  timed out; the request is still undecided
       3  cannot wait: bad options, unreadable token file, token refused, no such request
-      4  timed out without ever reaching the server
+      4  timed out without learning the request's state: the server was out of
+         reach, or answered only with errors
     """
     from gate.cli.wait import CANNOT_WAIT, wait_for
     from gate.git.config import read_token_file
@@ -547,7 +647,7 @@ def pause_start(
     from gate.cli.pause import start
 
     lines = _service_call(
-        start, _app(), username, _password(password_stdin), reason, list(scope), until
+        start, _database(), username, _password(password_stdin), reason, list(scope), until
     )
     for line in lines:
         click.echo(f"gate: {line}")
@@ -561,7 +661,7 @@ def pause_stop(username: str, password_stdin: bool, pause_id: int | None) -> Non
     """Stop the pauses in force (or one, with --id)."""
     from gate.cli.pause import stop
 
-    for line in _service_call(stop, _app(), username, _password(password_stdin), pause_id):
+    for line in _service_call(stop, _database(), username, _password(password_stdin), pause_id):
         click.echo(f"gate: {line}")
 
 
@@ -570,7 +670,7 @@ def pause_status() -> None:
     """Show the pauses in force."""
     from gate.cli.pause import status
 
-    for line in status(_app()):
+    for line in status(_database()):
         click.echo(f"gate: {line}")
 
 
@@ -591,7 +691,14 @@ def pause_status() -> None:
     "--export",
     default=None,
     type=click.Path(dir_okay=False),
-    help="Compute from an audit export (JSON Lines or bundle) instead of the database.",
+    help="Compute from an audit export (JSON Lines or bundle) instead of the database; it "
+    "must verify as `gate audit verify` checks it.",
+)
+@click.option(
+    "--public-key",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="With --export: the operator's audit public key (PEM) to verify it against.",
 )
 @click.option("--out", default=None, type=click.Path(dir_okay=False), help="Default: stdout.")
 def report_cmd(
@@ -600,12 +707,18 @@ def report_cmd(
     fmt: str,
     week_by: str,
     export: str | None,
+    public_key: str | None,
     out: str | None,
 ) -> None:
     """Disclosure: agent vs human commits to guarded paths, sign-offs and pauses, per week."""
     from gate.cli.report import report
 
-    click.echo(_service_call(report, since, until, fmt, week_by, export, out), nl=False)
+    if public_key is not None and export is None:
+        _fail("--public-key verifies an --export; without one the report reads the database")
+    text = _service_call(
+        report, since, until, fmt, week_by, export, out, database=_database, public_key=public_key
+    )
+    click.echo(text, nl=False)
 
 
 @cli.command("reconcile")
@@ -631,7 +744,7 @@ def heartbeats_check() -> None:
     """Alert on repositories whose hooks went quiet; exit 1 while any needs attention."""
     from gate.cli.heartbeats import check
 
-    code, lines = _service_call(check, _app())
+    code, lines = _service_call(check, _database())
     for line in lines:
         click.echo(line)
     sys.exit(code)
@@ -647,7 +760,7 @@ def audit_checkpoint() -> None:
     """Sign a checkpoint of the audit log now (run it from cron too; see docs/audit.md)."""
     from gate.cli.audit import checkpoint
 
-    for line in _service_call(checkpoint, _app()):
+    for line in _service_call(checkpoint, _database()):
         click.echo(line)
 
 
@@ -666,7 +779,7 @@ def audit_export(fmt: str, since: str | None, until: str | None, out: str) -> No
     """Export audit records; a bundle is signed and verifiable offline."""
     from gate.cli.audit import export
 
-    for line in _service_call(export, _app(), fmt, since, until, out):
+    for line in _service_call(export, _database(), fmt, since, until, out):
         click.echo(f"gate: {line}")
 
 
@@ -727,12 +840,28 @@ def audit_verify(
     sys.exit(code)
 
 
+@audit.command("public-key")
+def audit_public_key() -> None:
+    """Print the audit public key (PEM) auditors verify bundles with; its fingerprint on stderr.
+
+    \b
+    Save it for `gate audit verify`:
+      gate audit public-key > audit-ed25519.pub.pem
+    """
+    from gate.audit.keys import current_key
+    from gate.server.config import audit_key_dir
+
+    key = current_key(audit_key_dir())
+    click.echo(key.public_pem.decode("ascii"), nl=False)
+    click.echo(f"gate: fingerprint {key.fingerprint}", err=True)
+
+
 @audit.command("rotate-key")
 def audit_rotate_key() -> None:
     """Replace the audit signing key (an audited event signed by both keys)."""
     from gate.cli.audit import rotate_key
 
-    for line in _service_call(rotate_key, _app()):
+    for line in _service_call(rotate_key, _database()):
         click.echo(f"gate: {line}")
 
 
@@ -747,7 +876,7 @@ def audit_prune_diffs(older_than: int | None) -> None:
     """Drop diff bodies of long-decided requests; their SHA-256 stays."""
     from gate.cli.audit import prune_diffs
 
-    for line in _service_call(prune_diffs, _app(), older_than):
+    for line in _service_call(prune_diffs, _database(), older_than):
         click.echo(f"gate: {line}")
 
 
@@ -757,8 +886,15 @@ def main() -> None:
     except GateError as exc:
         _fail(str(exc))
     except Exception as exc:
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
         from gate.audit.verify import VerifyError  # standalone: not a GateError
 
         if isinstance(exc, VerifyError):
             _fail(str(exc), 2)
+        if isinstance(exc, OperationalError | InterfaceError):  # lost the database midway
+            from gate.server.config import config_from_env
+            from gate.server.database import unreachable
+
+            _fail(str(unreachable(config_from_env()["SQLALCHEMY_DATABASE_URI"], exc)))
         raise

@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from flask import Flask
 
 from gate.clock import parse_period
 from gate.errors import GateError
+
+
+def verified_records(export: str, public_key: str | None) -> list[dict[str, Any]]:
+    """The records of an export, once it verifies as ``gate audit verify`` checks it: a report
+    computed from records that were changed after the fact would disclose nothing."""
+    from gate.cli.audit import verify
+    from gate.disclosure.compute import read_export
+
+    if not Path(export).is_file():
+        raise GateError(f"cannot read the export {export}: there is no such file")
+    code, lines = verify(export, public_key)
+    if code == 2:  # "PATH: why"
+        raise GateError(f"cannot read the export {lines[0]}")
+    if code != 0:
+        raise GateError(
+            f"{export} does not verify, so no report was made from it:",
+            lines=[f"{export} does not verify, so no report was made from it:", *lines],
+        )
+    try:
+        return read_export(export)
+    except (OSError, ValueError) as exc:
+        raise GateError(f"cannot read the export {export}: {exc}") from None
 
 
 def report(
@@ -15,22 +41,22 @@ def report(
     week_by: str,
     export: str | None,
     out: str | None,
+    *,
+    database: Callable[[], Flask],
+    public_key: str | None = None,
 ) -> str:
-    """Render the report; write it to ``out`` when given. Returns the text (or a summary)."""
-    from gate.disclosure.compute import compute_report, read_export
+    """Render the report; write it to ``out`` when given. Returns the text (or a summary).
+    ``database`` gives the app whose records to read when there is no ``export``."""
+    from gate.disclosure.compute import compute_report
     from gate.disclosure.render import render
 
     start, end = parse_period(since, until)
     if export is not None:
-        try:
-            records = read_export(export)
-        except (OSError, ValueError) as exc:
-            raise GateError(f"cannot read the export {export}: {exc}") from None
+        records = verified_records(export, public_key)
     else:
-        from gate.server.app import create_app
         from gate.server.services.reports import audit_records
 
-        with create_app().app_context():
+        with database().app_context():
             records = audit_records()
     text = render(compute_report(records, start, end, week_by), fmt)
     if out is None:

@@ -5,7 +5,8 @@ NAME --read``: it reads only the requests that agent account pushed; a git host'
 cannot read requests at all) and returns an exit code an agent loop can act on:
 0 approved (push the same commits again), 1 denied or superseded (stop; a superseded request's
 successor is named), 2 timed out with the request still undecided, 4 timed out without ever
-reaching the server (nothing is known about the request). Network errors and server errors are
+learning the request's state (the server was out of reach, or only answered with errors).
+Network errors and server errors are
 reported and polling continues until the timeout; a refused token or an unknown request cannot
 get better by waiting and returns 3.
 """
@@ -38,7 +39,8 @@ def wait_for(
     deadline = None if timeout is None else clock() + timeout
     last_problem = ""
     last_progress = None
-    reached = False
+    reached = False  # a connection was made
+    known = False  # ... and the server said what state the request is in
     while True:
         problem = ""
         try:
@@ -56,8 +58,9 @@ def wait_for(
                 say(f"there is no request {request_id} on {server}")
                 return CANNOT_WAIT
             status = _status(response) if response.status_code == 200 else None
+            known = known or status is not None
             if response.status_code != 200:
-                problem = f"the gate server answered HTTP {response.status_code}; retrying"
+                problem = f"the gate server answered {_message(response)}; retrying"
             elif status is None:
                 problem = "the gate server sent an answer gate wait cannot use; retrying"
             elif status["state"] == "approved":
@@ -84,7 +87,16 @@ def wait_for(
             remaining = deadline - clock()
             if remaining <= 0:
                 if not reached:
-                    say(f"timed out: never reached the gate server at {server}.")
+                    say(
+                        f"timed out: cannot reach the gate server at {server}; nothing is known "
+                        f"about request {request_id}."
+                    )
+                    return UNREACHABLE
+                if not known:
+                    say(
+                        f"timed out: the gate server at {server} never said what state request "
+                        f"{request_id} is in ({last_problem.removesuffix('; retrying')})."
+                    )
                     return UNREACHABLE
                 say(f"timed out waiting for request {request_id}; it is still undecided.")
                 return TIMED_OUT
@@ -106,4 +118,5 @@ def _message(response: Any) -> str:
         body = response.json()
     except ValueError:
         body = None
-    return wire.error_text(body) or f"HTTP {response.status_code}"
+    text = wire.error_text(body)
+    return f"HTTP {response.status_code}: {text}" if text else f"HTTP {response.status_code}"

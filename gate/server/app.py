@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import SQLAlchemyError
 
+from gate import wire
 from gate.resources import resource_dir
 from gate.server import api, web
 from gate.server.config import DEFAULTS, check_config, config_from_env
-from gate.server.database import database_unavailable
+from gate.server.database import DatabaseUnavailable, database_unavailable, require_schema
 from gate.server.extensions import csrf, db, login_manager, migrate
 from gate.server.services import delivery
 from gate.server.web import admin, audit, auth, health, metrics, pause, review
@@ -30,6 +31,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
 
+    _serve_only_with_schema(app)  # first, before anything that reads the database
     delivery.init_app(app)
     web.init_app(app)  # each request's one commit
     app.register_blueprint(auth.bp)
@@ -78,6 +80,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             db.session.rollback()
             return reason, 503, {"Content-Type": "text/plain; charset=utf-8"}
 
+    @app.errorhandler(DatabaseUnavailable)
+    def _unavailable(exc: DatabaseUnavailable):  # type: ignore[no-untyped-def]
+        db.session.rollback()
+        app.logger.error("gate: %s", exc)
+        if request.path.startswith(wire.API_PREFIX):
+            return api.error("database_unavailable", str(exc), 503)
+        return render_template("unavailable.html", message=str(exc)), 503
+
     @app.after_request
     def _security_headers(response):  # type: ignore[no-untyped-def]
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -90,3 +100,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         return response
 
     return app
+
+
+def _serve_only_with_schema(app: Flask) -> None:
+    """Until the database is reachable and at this gate's schema, every request is answered
+    503 with the one paragraph that says why (under gunicorn too, where nothing checks it
+    before the first request); once it is, the check is not made again."""
+    ready = False
+
+    @app.before_request
+    def _schema_ready() -> None:
+        nonlocal ready
+        if not ready:
+            require_schema(app)
+            ready = True

@@ -98,7 +98,47 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def check_database_url(uri: str) -> None:
+    """A URL SQLAlchemy can open: it parses, names a known database, and its driver is
+    installed. Checked when the app is made, so a typo is one line, not a traceback."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    shown = f"GATE_DATABASE_URL {_without_password(uri)!r}"
+    try:
+        dialect = make_url(uri).get_dialect()
+    except NoSuchModuleError:
+        raise GateError(
+            f"{shown} names a kind of database SQLAlchemy does not know: use postgresql+psycopg:// "
+            "or sqlite:///"
+        ) from None
+    except ArgumentError:
+        raise GateError(
+            f"{shown} is not a database URL: give one such as "
+            "postgresql+psycopg://gate@db.example.com/gate or sqlite:////var/lib/gate/gate.db"
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        extra = " (pip install 'gate[postgres]')" if dialect.name == "postgresql" else ""
+        raise GateError(
+            f"{shown} needs the Python driver {exc.name or dialect.driver!r}, which is not "
+            f"installed{extra}"
+        ) from None
+
+
+def _without_password(uri: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(uri).render_as_string(hide_password=True)
+    except ArgumentError:
+        return uri
+
+
 def check_config(config: dict[str, Any]) -> None:
+    check_database_url(config["SQLALCHEMY_DATABASE_URI"])
     if not config.get("SECRET_KEY"):
         raise GateError(
             "GATE_SECRET_KEY is not set. Set it to a long random string, e.g.\n"

@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from gate.audit.verify import fingerprint as key_fingerprint
 from gate.audit.verify import parse_checkpoint, public_key_raw, verify_path
 from gate.cli import audit as commands
 from gate.cli.main import cli
 from gate.errors import GateError
 from tests.support.auditlog import build_history
+from tests.support.cli import run_gate
+from tests.support.server import add_reviewer
 
 
 @pytest.fixture
@@ -158,3 +161,80 @@ def test_the_server_signs_periodically(server, history) -> None:  # type: ignore
     with server.app.app_context():
         count = db.session.scalar(select(func.count()).select_from(AuditCheckpoint))
     assert count == 1, "the first request after start-up signs a checkpoint"
+
+
+def _tampered(bundle: Path, out: Path) -> Path:
+    """A copy of the bundle with one record's reviewer changed after the fact."""
+    with zipfile.ZipFile(bundle) as original:
+        files = {name: original.read(name) for name in original.namelist()}
+    records = files["records.jsonl"].decode().splitlines()
+    index = next(i for i, line in enumerate(records) if '"alice"' in line)
+    records[index] = records[index].replace('"alice"', '"mallory"')
+    files["records.jsonl"] = ("\n".join(records) + "\n").encode()
+    with zipfile.ZipFile(out, "w") as copy:
+        for name, data in files.items():
+            copy.writestr(name, data)
+    return out
+
+
+def test_report_from_an_export_verifies_it_first(app, history, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bundle = tmp_path / "audit.zip"
+    commands.export(app, "bundle", None, None, bundle)
+    good = run_gate(
+        app,
+        "report",
+        "--export",
+        str(bundle),
+        "--public-key",
+        str(key_file(app)),
+        "--format",
+        "json",
+    )
+    assert good.exit_code == 0, good.stderr
+    assert json.loads(good.stdout)["records"]["count"] > 10
+
+    bad = run_gate(app, "report", "--export", str(_tampered(bundle, tmp_path / "bad.zip")))
+    assert bad.exit_code == 1 and bad.stdout == "" and "Traceback" not in bad.stderr
+    assert "bad.zip does not verify, so no report was made from it" in bad.stderr
+    assert "the record was altered" in bad.stderr
+
+    jsonl = tmp_path / "audit.jsonl"
+    commands.export(app, "jsonl", None, None, jsonl)
+    lines = jsonl.read_text().splitlines()
+    jsonl.write_text("\n".join(lines[:3] + lines[4:]) + "\n")  # one record dropped mid-chain
+    gap = run_gate(app, "report", "--export", str(jsonl))
+    assert gap.exit_code == 1 and "does not verify" in gap.stderr
+
+    stray = run_gate(app, "report", "--public-key", str(key_file(app)))
+    assert stray.exit_code == 1 and "--public-key verifies an --export" in stray.stderr
+
+
+def test_public_key_from_the_cli_and_the_web_is_the_one_that_verifies(
+    server, history, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import requests
+
+    app = server.app
+    commands.checkpoint(app)  # the first checkpoint makes the key
+    printed = run_gate(app, "audit", "public-key")
+    assert printed.exit_code == 0, printed.stderr
+    assert printed.stdout.encode() == key_file(app).read_bytes()
+    fingerprint = key_fingerprint(public_key_raw(printed.stdout.encode()))
+    assert printed.stderr == f"gate: fingerprint {fingerprint}\n"
+
+    served = requests.get(f"{server.url}/audit/public-key.pem", timeout=10)  # no login: public
+    assert served.status_code == 200 and served.content == printed.stdout.encode()
+    assert served.headers["X-Gate-Key-Fingerprint"] == fingerprint
+    add_reviewer(app, "audrey", role="auditor")
+    page = server.reviewer("audrey").page("/audit")
+    assert fingerprint in page.text and 'href="/audit/public-key.pem"' in page.text
+
+    bundle = tmp_path / "audit.zip"
+    commands.export(app, "bundle", None, None, bundle)
+    assert verify_path(bundle, served.content).ok
+
+
+def test_public_key_before_there_is_one(app, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = run_gate(app, "audit", "public-key")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "there is no audit key in" in result.stderr and "gate audit checkpoint" in result.stderr

@@ -183,6 +183,39 @@ def test_check_is_a_dry_run(tmp_path: Path) -> None:
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
 
 
+def test_check_history_judges_commits_already_on_a_protected_ref(tmp_path: Path) -> None:
+    bare = tmp_path / "r.git"
+    subprocess.run(["git", "init", "-q", "--bare", "--initial-branch=main", str(bare)], check=True)
+    clone = WorkClone(bare, tmp_path / "w")
+    base = clone.commit("seed", {"README.md": "x\n"})
+    agent = clone.commit("agent", {"train/a.py": "1\n"}, trailers=[CLAUDE_TRAILER])
+    clone.push()  # both on main now, as history is
+    policy = tmp_path / "p.toml"
+    policy.write_text(POLICY)
+    args = (str(bare), base, "main", "refs/heads/main", "--policy", str(policy))
+    plain = gate("check", *args)
+    assert plain.returncode == 0 and "0 new commit(s) inspected" in plain.stdout
+    assert "--history judges them" in plain.stdout
+    history = gate("check", *args, "--history")
+    assert history.returncode == 1, history.stderr
+    assert "1 new commit(s) inspected" in history.stdout and f"HOLD {agent}" in history.stdout
+    everything = gate(
+        "check",
+        str(bare),
+        "0" * 40,
+        "main",
+        "refs/heads/main",
+        "--policy",
+        str(policy),
+        "--history",
+    )
+    assert everything.returncode == 1 and "2 new commit(s) inspected" in everything.stdout
+    refs = subprocess.run(["git", "-C", str(bare), "for-each-ref"], capture_output=True, text=True)
+    assert refs.stdout.split() == [agent, "commit", "refs/heads/main"], (
+        "the repository is unchanged"
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -169,3 +169,36 @@ def test_demo_keeps_working_after_switching_to_an_editable_install(tmp_path: Pat
         demo.wait(10)
         if demo.stdout is not None:
             demo.stdout.close()
+
+
+def test_demo_prints_every_role_and_the_environment_for_the_cli(tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    env = _clean_env(tmp_path)
+    proc = subprocess.run(
+        [GATE, "demo", "--no-serve", "--dir", str(home)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for role, user in (
+        ("reviewer", "alice"),
+        ("reviewer", "bob"),
+        ("admin", "root"),
+        ("auditor", "audrey"),
+    ):
+        assert re.search(rf"^  {role}:\s+{user} / \S+$", proc.stdout, re.M), (role, user)
+    (export,) = [
+        line.strip() for line in proc.stdout.splitlines() if line.strip().startswith("export GATE_")
+    ]
+    listed = subprocess.run(
+        ["bash", "-c", f"{export} && {GATE} user list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    roles = {line.split("\t")[0]: line.split("\t")[1] for line in listed.stdout.splitlines()}
+    assert roles == {"alice": "reviewer", "bob": "reviewer", "root": "admin", "audrey": "auditor"}

@@ -67,7 +67,7 @@ def test_cli_commands_and_the_metrics_form_agree(server: LiveServer, tmp_path: P
     )
     assert (
         paused.exit_code == 1
-        and "--until 2026-01-01T10:00:00Z is not in the future" in paused.output
+        and "the pause's end, 2026-01-01T10:00:00Z, is not in the future" in paused.output
     )
     assert "gate: gate:" not in paused.output
 

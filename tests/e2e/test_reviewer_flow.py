@@ -242,7 +242,12 @@ def test_guard_limited_to_a_group(gated: GatedRepo, server: LiveServer) -> None:
     assert admin.confirmed_post(
         f"/admin/groups/{group_id}/members", {f"g{group_id}-members": str(carol_id)}
     ).ok
-    saved = admin.confirmed_post("/admin/guards", {"guard": "training", "groups": str(group_id)})
+    typo = admin.confirmed_post("/admin/guards", {"guard": "trainig", "groups": str(group_id)})
+    assert "no policy gate has seen has a guard named &#39;trainig&#39;" in typo.text
+    # Set before the first push brings the policy to gate: the admin says so.
+    saved = admin.confirmed_post(
+        "/admin/guards", {"guard": "training", "groups": str(group_id), "not_pushed_yet": "y"}
+    )
     assert saved.ok and "Saved who may approve guard training" in saved.text
 
     clone = seed(gated)

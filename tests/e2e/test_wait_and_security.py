@@ -18,6 +18,7 @@ from tests.support.server import (
     add_reviewer,
     agent_token,
     request_id_from,
+    serving,
 )
 
 GATE = str(Path(sys.executable).with_name("gate"))
@@ -105,10 +106,34 @@ def test_gate_wait_keeps_polling_through_network_errors(tmp_path: Path) -> None:
     token.write_text("gate_x\n")
     down = gate_wait("http://127.0.0.1:9", token, 1, "--timeout", "0.6")
     assert down.returncode == 4, "never reached the server: not the same as still undecided"
-    assert down.stderr.count("cannot reach the gate server") == 1, "reported once, not per poll"
-    assert "timed out: never reached the gate server" in down.stderr
+    assert down.stderr.count("; retrying") == 1, "reported once, not per poll"
+    assert "timed out: cannot reach the gate server at http://127.0.0.1:9" in down.stderr
+    assert "still undecided" not in down.stderr
     unreadable = gate_wait("http://127.0.0.1:9", tmp_path / "nope", 1)
     assert unreadable.returncode == 3 and "cannot read the token file" in unreadable.stderr
+
+
+def test_gate_wait_never_told_the_state_is_not_still_undecided(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A server that answers, but only with errors (here: its database has no schema)."""
+    from gate.server.app import create_app
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "s" * 32})
+    token = tmp_path / "token"
+    token.write_text("gate_x\n")
+    with serving(app) as url:
+        failing = gate_wait(url, token, 1, "--timeout", "0.6")
+    with app.app_context():
+        from gate.server.extensions import db
+
+        db.engine.dispose()  # nothing of this process may hold the database the test drops
+    assert failing.returncode == 4, failing.stderr
+    assert f"timed out: the gate server at {url} never said what state request 1 is in" in (
+        failing.stderr
+    )
+    assert "HTTP 503: the database" in failing.stderr and "gate db upgrade" in failing.stderr
+    assert "still undecided" not in failing.stderr
 
 
 def test_gate_wait_reports_superseded(gated: GatedRepo, server: LiveServer) -> None:

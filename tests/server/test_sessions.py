@@ -116,7 +116,7 @@ ADMIN_CHANGES = [
     ("/admin/tokens", {"kind": "hook", "host": "another-host", "repositories": "repo"}),
     ("/admin/tokens/1/revoke", {"confirm": "y"}),
     ("/admin/groups", {"name": "leads"}),
-    ("/admin/guards", {"guard": "training", "groups": "{group}"}),
+    ("/admin/guards", {"guard": "training", "groups": "{group}", "not_pushed_yet": "y"}),
     ("/admin/groups/{group}/members", {"g{group}-members": "{alice}"}),
     ("/admin/webhooks", {"url": "https://93.184.215.14/hook", "style": "json"}),
 ]

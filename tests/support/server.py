@@ -42,6 +42,19 @@ trailers = ["Assisted-by:*"]
 PASSWORD = "correct horse battery staple"
 
 
+@contextmanager
+def serving(app) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The app on a real port on 127.0.0.1, in a thread, for the block; yields its base URL."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_port}"
+    finally:
+        httpd.shutdown()
+        thread.join(5)
+
+
 @dataclass
 class LiveServer:
     url: str

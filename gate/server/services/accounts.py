@@ -298,6 +298,13 @@ def user_for_sso(username: str) -> User | None:
     return user if user is not None and user.active and not user.is_agent else None
 
 
+def user_named(username: str) -> User:
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"there is no user {username!r} (gate user list shows them)")
+    return user
+
+
 def get_user(user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from sqlalchemy import delete, select
@@ -59,11 +60,23 @@ def set_members(group_id: int, user_ids: list[int], *, actor: Actor) -> Reviewer
     return group
 
 
-def set_guard_groups(guard: str, group_ids: list[int], *, actor: Actor) -> None:
-    """Only reviewers in these groups may approve for ``guard``; no groups: any reviewer."""
+def set_guard_groups(
+    guard: str, group_ids: list[int], *, actor: Actor, not_pushed_yet: bool = False
+) -> None:
+    """Only reviewers in these groups may approve for ``guard``; no groups: any reviewer.
+
+    A guard name no policy the server has seen uses is refused (a typo would restrict nothing),
+    unless the admin says it belongs to a policy not pushed yet. Clearing a guard's groups is
+    always allowed, so a rule for a guard since renamed can be removed."""
+    from gate.server.services.pauses import known_guards
+
     guard = guard.strip()
     if not guard or len(guard) > 200:
         raise ServiceError("name the guard as the policy does (at most 200 characters)")
+    known = known_guards()
+    seen = guard in known
+    if group_ids and not seen and not not_pushed_yet:
+        raise ServiceError(_unseen_guard(guard, known))
     groups = [_group(group_id) for group_id in sorted(set(group_ids))]
     db.session.execute(delete(GuardGroup).where(GuardGroup.guard == guard))
     for group in groups:
@@ -71,5 +84,19 @@ def set_guard_groups(guard: str, group_ids: list[int], *, actor: Actor) -> None:
     audit.append(
         "guard.groups_set",
         actor=actor,
-        subject={"guard": guard, "groups": [g.name for g in groups]},
+        subject={"guard": guard, "groups": [g.name for g in groups], "seen": seen},
+    )
+
+
+def _unseen_guard(guard: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(guard, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    listed = (
+        f"Guards gate has seen: {', '.join(known)}."
+        if known
+        else "gate has not seen any policy yet: a push to a gated repository shows it one."
+    )
+    return (
+        f"no policy gate has seen has a guard named {guard!r}{hint}. {listed} "
+        "For a guard of a policy not pushed yet, tick 'Not pushed yet'."
     )

@@ -60,7 +60,7 @@ def normalise_scope(scope: list[str]) -> list[str]:
     words = [w for part in scope for w in part.replace(",", " ").split() if w]
     if not words or "all" in words:
         if len(set(words)) > 1:
-            raise ServiceError("--scope is either 'all' or a list of guard names, not both")
+            raise ServiceError("a pause's scope is either 'all' or a list of guard names, not both")
         return ["all"]
     known = known_guards()
     unknown = sorted(set(words) - set(known))
@@ -70,7 +70,7 @@ def normalise_scope(scope: list[str]) -> list[str]:
             + (
                 f"Guards gate knows: {', '.join(known)}."
                 if known
-                else "gate has not seen any policy yet; use --scope all."
+                else "gate has not seen any policy yet; pause all guards instead."
             )
         )
     return sorted(set(words))
@@ -94,7 +94,7 @@ def start_pause(
     if until is not None:
         until = as_utc(until).replace(microsecond=0)
         if until <= now:
-            raise ServiceError(f"--until {utc_text(until)} is not in the future")
+            raise ServiceError(f"the pause's end, {utc_text(until)}, is not in the future")
     pause = Pause(scope=scope, reason=reason, started_by_id=admin.id, started_at=now, until=until)
     db.session.add(pause)
     db.session.flush()

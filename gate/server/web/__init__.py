@@ -5,6 +5,7 @@ passes where it enters (no NUL in any field or query value; ids within the datab
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from typing import Any
 
@@ -13,6 +14,7 @@ from flask_login import current_user, login_required
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.routing import BaseConverter, ValidationError
 
+from gate.clock import as_utc
 from gate.server.extensions import db
 from gate.server.services import ServiceError
 from gate.server.services.actor import Actor
@@ -53,6 +55,12 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["id"] = RowIdConverter
     app.before_request(_refuse_nul)
     app.after_request(_commit)
+    app.add_template_filter(utc_minute, "utc")
+
+
+def utc_minute(moment: datetime) -> str:
+    """A time as pages show it: to the minute, always saying UTC (SQLite hands back naive UTC)."""
+    return as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _refuse_nul() -> Any:

@@ -18,6 +18,7 @@ from gate.server.extensions import db
 from gate.server.models import WebhookDelivery
 from gate.server.services import ServiceError, accounts, groups, notify, scopes
 from gate.server.services.accounts import check_password
+from gate.server.services.pauses import known_guards
 from gate.server.web import refused, require_role, web_actor
 from gate.server.web.forms import (
     ActionForm,
@@ -244,6 +245,7 @@ def group_list():  # type: ignore[no-untyped-def]
         "admin/groups.html",
         groups=all_groups,
         rules=groups.guard_rules(),
+        known_guards=known_guards(),
         add_form=GroupForm(formdata=None),
         members_forms=members_forms,
         guard_form=guard_form,
@@ -297,6 +299,7 @@ def set_guard_groups():  # type: ignore[no-untyped-def]
             groups.set_guard_groups,
             form.guard.data or "",
             list(form.groups.data or []),
+            not_pushed_yet=bool(form.not_pushed_yet.data),
             ok=f"Saved who may approve guard {form.guard.data}.",
         )
     return redirect(url_for("admin.group_list"))

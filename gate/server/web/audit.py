@@ -23,6 +23,7 @@ from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
 
 from gate.audit.export import FORMATS, parse_period
+from gate.audit.keys import PUBLIC_FILE, current_key, load_key
 from gate.errors import GateError
 from gate.server.extensions import db
 from gate.server.models import AuditCheckpoint
@@ -30,6 +31,7 @@ from gate.server.services import ServiceError
 from gate.server.services.checkpoints import (
     checkpoint_page,
     current_alert,
+    key_directory,
     latest_checkpoint,
     maybe_checkpoint,
 )
@@ -49,7 +51,36 @@ auditor_required = require_role(*AUDIT_ROLES)
 @bp.get("")
 @auditor_required
 def index():  # type: ignore[no-untyped-def]
-    return render_template("audit/index.html", formats=FORMATS, checkpoint=latest_checkpoint())
+    return _index_page()
+
+
+def _index_page():  # type: ignore[no-untyped-def]
+    return render_template(
+        "audit/index.html",
+        formats=FORMATS,
+        checkpoint=latest_checkpoint(),
+        key=load_key(key_directory()),
+        key_file=PUBLIC_FILE,
+    )
+
+
+@bp.get("/public-key.pem")
+def public_key():  # type: ignore[no-untyped-def]
+    """The key that signs checkpoints and bundles, for `gate audit verify --public-key`.
+
+    Public, as a public key is: whoever verifies needs it, and it can only check signatures."""
+    try:
+        key = current_key(key_directory())
+    except GateError as exc:
+        return Response(str(exc) + "\n", status=404, mimetype="text/plain; charset=utf-8")
+    return Response(
+        key.public_pem,
+        mimetype="application/x-pem-file",
+        headers={
+            "Content-Disposition": f'attachment; filename="{PUBLIC_FILE}"',
+            "X-Gate-Key-Fingerprint": key.fingerprint,
+        },
+    )
 
 
 @bp.post("/export")
@@ -61,9 +92,7 @@ def export():  # type: ignore[no-untyped-def]
         made = export_audit(fmt, period)
     except (GateError, ServiceError) as exc:
         flash(str(exc), "error")
-        return render_template(
-            "audit/index.html", formats=FORMATS, checkpoint=latest_checkpoint()
-        ), getattr(exc, "status", 400)
+        return _index_page(), getattr(exc, "status", 400)
     return Response(
         made.data,
         mimetype=MIME[fmt],

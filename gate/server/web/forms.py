@@ -112,6 +112,9 @@ class GuardGroupsForm(FlaskForm):
         "Guard (as named in the policy)", validators=[DataRequired(), Length(max=200)]
     )
     groups = MultiCheckboxField("Groups that may approve (none: any reviewer)", coerce=int)
+    not_pushed_yet = BooleanField(
+        "Not pushed yet: the guard is in a policy no push has brought to gate so far"
+    )
 
 
 class WebhookForm(FlaskForm):
