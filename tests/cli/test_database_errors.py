@@ -53,7 +53,10 @@ DATABASE_COMMANDS: dict[tuple[str, ...], Call] = {
     ("user", "disable"): Call(("rita",)),
     ("user", "enable"): Call(("rita",)),
     ("user", "reset-password"): Call(("rita", "--password-stdin"), PASSWORD_INPUT),
-    ("token", "create"): Call(("--name", "git.example.com")),
+    ("token", "create"): Call(("--host", "git.example.com", "--repo", "ml/*")),
+    ("token", "list"): Call(),
+    ("token", "revoke"): Call(("1", "--yes")),
+    ("heartbeats", "check"): Call(),
     ("pause", "start"): Call(
         ("--by", "root", "--password-stdin", "--reason", "board review"), PASSWORD_INPUT
     ),
@@ -105,6 +108,9 @@ OFFLINE_COMMANDS: dict[tuple[str, ...], tuple[Call, int]] = {
     ),
     ("audit", "verify"): (Call(("{tmp}/no-such-bundle.zip",)), 2),
     ("audit", "public-key"): (Call(), 1),  # no key yet: that is not the database's fault
+    # git-host commands: no hook in this repository, which each says (exit 1)
+    ("doctor",): (Call(("{tmp}/repo.git",)), 1),
+    ("reconcile",): (Call(("{tmp}/repo.git",)), 1),
 }
 
 # How the database is broken, and what the one paragraph must name.

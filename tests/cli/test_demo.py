@@ -201,4 +201,10 @@ def test_demo_prints_every_role_and_the_environment_for_the_cli(tmp_path: Path) 
     )
     assert listed.returncode == 0, listed.stderr
     roles = {line.split("\t")[0]: line.split("\t")[1] for line in listed.stdout.splitlines()}
-    assert roles == {"alice": "reviewer", "bob": "reviewer", "root": "admin", "audrey": "auditor"}
+    assert roles == {
+        "alice": "reviewer",
+        "bob": "reviewer",
+        "root": "admin",
+        "audrey": "auditor",
+        "agent-demo": "agent",
+    }
