@@ -907,9 +907,7 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
         raise WireError(f"source must be one of {', '.join(HEARTBEAT_SOURCES)}")
     pusher_known = body.get("pusher_known")
     return heartbeat(
-        repository=_str(
-            body.get("repository"), "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES
-        ),
+        repository=parse_repository_name(body.get("repository")),
         source=source,
         hook_version=_str(body.get("hook_version"), "hook_version", VERSION_LEN),
         layout=_str(body.get("layout"), "layout", LAYOUT_LEN),
@@ -943,9 +941,7 @@ def reconcile_request(
 def parse_reconcile_request(body: Any) -> dict[str, Any]:
     body = _obj(body, "the body")
     return reconcile_request(
-        repository=_str(
-            body.get("repository"), "repository", REPOSITORY_LEN, most_bytes=INDEXED_BYTES
-        ),
+        repository=parse_repository_name(body.get("repository")),
         refs=[_ref(r, "refs") for r in _list(body.get("refs"), "refs", 10_000)],
         commits=[
             _listed(c, f"commits[{n}]")
