@@ -164,6 +164,7 @@ ELSEWHERE = "zz-elsewhere"  # a link's target directory, matched by no pattern a
     _LINK_PATH,
     st.lists(_LINK_PATH, min_size=1, max_size=4),
 )
+@example(["a/a", "!a/"], "a", ["a"])  # a file named under a directory negation stays guarded
 def test_a_guarded_name_below_a_link_is_reached(
     patterns: list[str], link: str, below: list[str]
 ) -> None:

@@ -392,7 +392,13 @@ class GuardMatcher:
         # that no later pattern picks out by name.
         below = [*components, "\0"]
         for glob in self._reversed:
-            if glob.match("/".join(below), below, self.work) != NO_MATCH:
+            found = glob.match("/".join(below), below, self.work)
+            if found == DIRECTORY_MATCH and not glob.include:
+                # A negation that takes the names below only through their directory
+                # (``!a/``) loses to a pattern naming a file there (``a/a``), as gitignore
+                # ranks them: it cannot un-guard every name below.
+                continue
+            if found != NO_MATCH:
                 return glob.include
         return True
 
