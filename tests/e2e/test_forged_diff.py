@@ -61,10 +61,11 @@ def captured_hold(tmp: Path, clone: WorkClone, respond: Any = None) -> tuple[dic
     subprocess.run(["git", "fetch", "-q", str(clone.bare), "main"], cwd=clone.path, check=True)
     assert push_to_base(clone, copy.bare)
     push_to(clone, copy.bare)
+    # The human push's post-receive reports can arrive after the hold: take holds only.
     holds = [
         wire.decode(body, headers.get("Content-Encoding"), wire.MAX_HOLD_BYTES)
-        for headers, body in receiver.received
-        if body
+        for (headers, body), path in zip(receiver.received, receiver.paths, strict=True)
+        if body and path.endswith("/holds")
     ]
     return holds[-1], receiver
 

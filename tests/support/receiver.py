@@ -22,6 +22,7 @@ class Receiver:
         self.fail_first = fail_first
         self.failure_body = failure_body
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.paths: list[str] = []  # the path of each received POST, in the same order
         self.release = threading.Event()
         self.release.set()
         self.lock = threading.Lock()
@@ -33,6 +34,7 @@ class Receiver:
                 receiver.release.wait(30)
                 with receiver.lock:
                     receiver.received.append((dict(self.headers), body))
+                    receiver.paths.append(self.path)
                     failing = len(receiver.received) <= receiver.fail_first
                 answer = receiver.failure_body if failing else b"ok"
                 if receiver.respond is not None and not failing:

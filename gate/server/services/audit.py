@@ -9,6 +9,12 @@ updates or deletes them, and database triggers (migration 0002) refuse it.
 Appends are serialised so the sequence stays gap-free: PostgreSQL takes a transaction-level
 advisory lock; SQLite takes its database write lock (a write that touches no row) before reading
 the head, so two transactions can never both read the same head.
+
+Every write takes that lock before its first row, not only appends: the session's flush and its
+INSERT/UPDATE/DELETE statements take it (see _lock_before_writing). A writer that changed a row
+first and appended later could otherwise wait for the lock while the lock's holder waits for
+that row: a hold and a post-receive report for a repository the server had not heard of each
+inserted its name, and PostgreSQL broke the deadlock by failing the hold.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from gate.audit.verify import GENESIS, canonical_json, record_hash
 from gate.server.extensions import db
@@ -61,12 +68,16 @@ def exported(record: AuditRecord) -> dict[str, Any]:
 
 
 def lock() -> None:
-    """Take the audit log's append lock for the rest of the transaction (append takes it too).
+    """Take the audit log's append lock for the rest of the transaction.
 
-    A service that writes rows and then appends takes it before its writes, so every writer
-    waits for the lock first and no two can each hold what the other waits for.
+    Writes take it by themselves; a service calls this before reading what it will change
+    (``SELECT ... FOR UPDATE``, the head of the log), so that it waits for the lock before it
+    holds anything another writer could wait for.
     """
-    session = db.session()
+    _lock_session(db.session())
+
+
+def _lock_session(session: Session) -> None:
     held_in = session.info.get(_LOCKED)
     if held_in is not None and held_in is _locked_in(session):
         return  # already held: both locks last until this transaction ends
@@ -82,6 +93,18 @@ def lock() -> None:
 
 _LOCKED = "gate.audit_locked_in"
 _HEAD = "gate.audit_head"  # (transaction, seq, hash) of the record this transaction last appended
+
+
+@event.listens_for(db.session, "before_flush")
+def _lock_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        _lock_session(session)
+
+
+@event.listens_for(db.session, "do_orm_execute")
+def _lock_before_statement(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        _lock_session(state.session)
 
 
 def _locked_in(session: Any) -> Any:

@@ -308,8 +308,14 @@ def _item_state(request: ApprovalRequest) -> str:
 
 
 def repository_named(name: str) -> Repository:
-    """The repository of that name, created when the server first hears of it."""
+    """The repository of that name, created when the server first hears of it.
+
+    Looked for again under the audit lock before creating it: another writer may have created
+    it while this one waited for the lock, and a second insert of the name would fail."""
     repo = db.session.scalar(select(Repository).where(Repository.name == name))
+    if repo is None:
+        audit.lock()
+        repo = db.session.scalar(select(Repository).where(Repository.name == name))
     if repo is None:
         repo = Repository(name=name)
         db.session.add(repo)
