@@ -332,7 +332,12 @@ def first_stage(
     guard_rules = None if rules is None else rules["guard_rules"]
     if tips:
         options, stops = range_stops(git, patterns, updates)
-        paths = ChangedPaths(git.env, pathspec)
+        tops = None if rules is None else rules["stand_in_tops"]
+
+        def weigh(output: bytes) -> None:
+            _weigh(output, guard_rules, tops, stage)
+
+        paths = ChangedPaths(git.env, pathspec, weigh=weigh)
         rev_list = git.rev_list(["--header", "--encoding=none", *options], tips, stops)
         try:
             for chunk in rev_list.records(b"\0"):
@@ -340,22 +345,27 @@ def first_stage(
                 if kept:
                     paths.add(kept)
             rev_list.check()
-            output = paths.finish_raw()
+            paths.finish_raw()
         finally:
             rev_list.release()
             paths.stop()
-        if guard_rules is not None and not _stands_in(output):
-            # The output tested as a whole first: ids, modes and status letters are in it too,
-            # which can only let more through. Mostly no rule is live and nothing is parsed.
-            text = output.decode("utf-8", "surrogateescape")
-            guard_rules = _live(f"{text}\0{fold_path(text)}", guard_rules)
-        tops = None if rules is None else rules["stand_in_tops"]
-        if guard_rules is None or guard_rules:
-            for oid, changed in parse_raw_diff(output).items():
-                if guard_rules is None or _may_be_guarded(changed, guard_rules, tops):
-                    stage.suspects[oid] = changed
     stage.settled = rules is not None and not stage.suspects and not stage.rewrites
     return stage
+
+
+def _weigh(
+    output: bytes, guard_rules: list | None, tops: "list[str] | None", stage: FirstStage
+) -> None:
+    """Keep as suspects the commits of one batch of diff-tree output a guard might match."""
+    if guard_rules is not None and not _stands_in(output):
+        # The output tested as a whole first: ids, modes and status letters are in it too,
+        # which can only let more through. Mostly no rule is live and nothing is parsed.
+        text = output.decode("utf-8", "surrogateescape")
+        guard_rules = _live(f"{text}\0{fold_path(text)}", guard_rules)
+    if guard_rules is None or guard_rules:
+        for oid, changed in parse_raw_diff(output).items():
+            if guard_rules is None or _may_be_guarded(changed, guard_rules, tops):
+                stage.suspects[oid] = changed
 
 
 def _keep(chunk: bytes, agent_rules: list | None, stage: FirstStage) -> list[bytes]:

@@ -494,6 +494,52 @@ def test_many_agent_commits_stream_into_diff_tree(tmp_path: Path, guarded_at: in
     assert full == (guarded_at is not None)
 
 
+def test_batched_diff_trees_keep_the_same_suspects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first stage weighs diff-tree's output a batch of commits at a time (memory bounded by
+    a batch, not by the history): with batches of 7, 100 and one for all, the suspects are the
+    same, and they are exactly the commits git says touch train/."""
+    import subprocess
+
+    import gate.git.plumbing
+
+    paths = [f"docs/page{n % 50}.md" for n in range(700)]
+    for at in (0, 6, 7, 349, 693, 699):  # around batch edges, first and last
+        paths[at] = "train/loop.py"
+    stdin = _linear_history(tmp_path / "many.git", [AGENT_MESSAGE] * 700, paths)
+    bare = tmp_path / "many.git"
+    _install_settings(bare, POLICY)
+    artifact = load_artifact(str(bare))
+    assert artifact is not None
+    old, new, ref = stdin.split()
+    touched = subprocess.run(
+        ["git", "log", "--format=%H", new, "--", "train/"],
+        cwd=bare,
+        capture_output=True,
+        check=True,
+    ).stdout.split()
+    assert len(touched) == 6
+    seen: dict[int, dict[bytes, list[tuple[str, ...]]]] = {}
+    for batch in (7, 100, 10_000):
+        monkeypatch.setattr(gate.git.plumbing, "BATCH_COMMITS", batch)
+        stage = first_stage(
+            Git(str(bare), PATH_ENV),
+            [RefUpdate(old, new, ref)],
+            artifact["protected_refs"],
+            artifact["pathspec"],
+            artifact["rules"],
+            None,
+        )
+        assert stage.count == 700
+        seen[batch] = {
+            oid: [tuple(getattr(c, f) for f in c.__slots__) for c in changes]
+            for oid, changes in stage.suspects.items()
+        }
+        assert sorted(stage.suspects) == sorted(touched), batch
+    assert seen[7] == seen[100] == seen[10_000]
+
+
 def test_an_early_stop_leaves_no_git_running(tmp_path: Path) -> None:
     """rev-list fails after 600 agent commits (a parent is missing): the first stage stops with
     diff-tree already running and says why; no git process is left behind."""
