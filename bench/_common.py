@@ -155,7 +155,11 @@ def new_target(path: Path, source: Path, base: str | None) -> Path:
 
 
 def install_gate(
-    target: Path, tmp: Path, server: str = "http://127.0.0.1:9", name: str | None = None
+    target: Path,
+    tmp: Path,
+    server: str = "http://127.0.0.1:9",
+    name: str | None = None,
+    budget: float | None = None,
 ) -> None:
     """Install gate's hook; with the hook's settings cache of an earlier run, as on a live server.
 
@@ -170,7 +174,7 @@ def install_gate(
     token = tmp / "token"
     if not token.exists():
         token.write_text("bench-token-not-used\n")
-    install_hook(str(target), server, str(token), str(policy), name=name)
+    install_hook(str(target), server, str(token), str(policy), name=name, budget=budget)
     for cache in CACHE_FILES:
         saved = tmp / f"{target.name}.{cache}"
         if saved.exists():
