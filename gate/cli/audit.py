@@ -68,7 +68,7 @@ def verify_repository(
     refs reach has a matching approval in it, or is named. 1 when any is not."""
     from gate.audit.landed import repositories, unsigned_commits
     from gate.disclosure.compute import read_export
-    from gate.git.install import git_dir_of
+    from gate.git.layouts import git_dir_of
     from gate.git.plumbing import environ_of_process
     from gate.git.policy import load_policy
     from gate.git.reconcile import walk_protected_refs

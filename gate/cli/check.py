@@ -11,7 +11,7 @@ from gate.errors import GateError
 from gate.git.classify import Verdict, classify
 from gate.git.config import load_hook_config
 from gate.git.detection import AgentDetector
-from gate.git.install import git_dir_of
+from gate.git.layouts import git_dir_of
 from gate.git.messages import identity_text, shown_identities
 from gate.git.plumbing import Git
 from gate.git.policy import load_policy

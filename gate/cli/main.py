@@ -470,7 +470,7 @@ def doctor_cmd(
     if report:
         from gate.git.config import load_hook_config
         from gate.git.heartbeat import report_doctor
-        from gate.git.install import git_dir_of
+        from gate.git.layouts import git_dir_of
 
         try:
             report_doctor(load_hook_config(git_dir_of(repo), environ), environ, problems)

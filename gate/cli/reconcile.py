@@ -3,7 +3,7 @@ without sign-off, checked with the server (which records each one once and alert
 
 from __future__ import annotations
 
-from gate.git.install import git_dir_of
+from gate.git.layouts import git_dir_of
 from gate.git.plumbing import environ_of_process
 from gate.git.reconcile import reconcile as run
 

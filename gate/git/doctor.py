@@ -20,7 +20,7 @@ from pathlib import Path
 from gate.errors import GateError
 from gate.git import layouts
 from gate.git.config import CONFIG_NAME, HookConfig, load_hook_config, read_token_file
-from gate.git.install import (
+from gate.git.layouts import (
     HOOKS,
     Placement,
     git_dir_of,

@@ -1,6 +1,7 @@
 """Where each git host runs hooks, and how to recognise a host's own hooks.
 
-Read by ``gate install-hook`` and ``gate doctor`` (never by the hook itself). What each host
+Read by ``gate install-hook`` and ``gate doctor`` (never by the hook itself), which also share
+from here where gate's own hooks go (``placement``) and their exact text (``hook_script``). What each host
 does, from its public source and documentation (tests/hosts re-create each of them):
 
 - git: ``hooks/pre-receive`` and ``hooks/post-receive`` in the repository (unless
@@ -26,8 +27,17 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from gate.errors import GateError
+from gate.git.config import CONFIG_NAME, LAYOUTS
+from gate.git.post_receive import CHAINED_HOOK as POST_CHAINED
+from gate.git.pre_receive import CHAINED_HOOK
+from gate.resources import resource_dir
 
 GATE_HOOK = "gate"  # gate's file name in a host's hook folder (Gitea, GitLab)
 GITOLITE_CODE = "gate"  # gate's pre-receive in gitolite's repo-specific hooks
@@ -82,3 +92,162 @@ def host_of(git_dir: Path, hook: str = "pre-receive") -> Foreign | None:
     if text and "gate-managed-hook" not in text and _OWN_NAME.search(text):
         return Foreign(f"{hooks / hook} chooses what to run from its own name ($0)", None)
     return None
+
+
+MARKER = "gate-managed-hook"
+HOOKS = (
+    ("pre-receive", CHAINED_HOOK, "gate.git.pre_receive", "push refused"),
+    ("post-receive", POST_CHAINED, "gate.git.post_receive", "push not reported"),
+)
+SERVER_WIDE = ("gitolite", "ghes")  # one hook for every repository: a central config only
+
+
+def git_dir_of(repo: str | Path, inspect_only: bool = False) -> Path:
+    """The repository's git directory. Another user's repository is refused as git refuses
+    it ("dubious ownership"), naming the owner who must run gate; ``inspect_only`` (gate
+    doctor, which writes nothing) reads it anyway."""
+    trust = ["-c", f"safe.directory={Path(repo).absolute()}"] if inspect_only else []
+    proc = subprocess.run(
+        ["git", *trust, "-C", str(repo), "rev-parse", "--absolute-git-dir"],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0 and "dubious ownership" in proc.stderr:
+        import pwd
+
+        owner = Path(repo).stat().st_uid
+        try:
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = str(owner)
+        raise GateError(
+            f"{repo} belongs to {name}, and its hooks run as {name}: run gate install-hook as "
+            f"{name} (sudo -u {name} gate install-hook ...), not as another user"
+        )
+    if proc.returncode != 0:
+        raise GateError(f"{repo} is not a git repository: {proc.stderr.strip()}")
+    return Path(proc.stdout.strip())
+
+
+def _boot_code(module: str, failure: str, central: str | None) -> str:
+    """What a hook's Python runs: gate's own directory on sys.path, then the module's main().
+
+    When gate cannot be imported from there (uninstalled, or reinstalled elsewhere, such as an
+    editable install replacing a wheel), the hook prints one ``gate:`` line and exits non-zero
+    (a pre-receive hook then refuses the push) instead of showing the pusher a traceback.
+    """
+    import gate
+
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(gate.__file__)))
+    head = (
+        f"gate: {failure}: gate is not installed where this hook expects it, in {package_parent} ("
+    )
+    tail = "); re-run `gate install-hook` for this repository (`gate demo` for its demo)."
+    call = "main()" if central is None else f"main(central={central!r})"
+    return (
+        f"import sys\n"
+        f"sys.path.insert(0, {package_parent!r})\n"
+        f"try:\n"
+        f"    from {module} import main\n"
+        f"except Exception as exc:\n"
+        f"    sys.stderr.write({head!r} + type(exc).__name__ + ': ' + str(exc) + {tail!r} + '\\n')\n"
+        f"    sys.exit(1)\n"
+        f"sys.exit({call})\n"
+    )
+
+
+def _fits_shebang(python: str) -> bool:
+    """Whether ``#!python -IS`` works on Linux: an absolute path with no whitespace, and the
+    line within the 127 bytes older kernels read."""
+    line = f"#!{python} -IS"
+    return (
+        python.startswith("/")
+        and not any(char.isspace() for char in python)
+        and len(line.encode()) <= 127
+    )
+
+
+def hook_script(name: str, central: str | None) -> str:
+    """The exact text of gate's hook ``name`` as this gate writes it (doctor compares)."""
+    _, _, module, failure = next(hook for hook in HOOKS if hook[0] == name)
+    boot = _boot_code(module, failure, central)
+    direct = resource_dir("hooks") / f"{name}.direct"
+    if direct.exists() and _fits_shebang(sys.executable):
+        script = direct.read_text(encoding="utf-8")
+        return script.replace("@PYTHON@", sys.executable).replace("@BOOT@", boot)
+    script = (resource_dir("hooks") / name).read_text(encoding="utf-8")
+    script = script.replace("'@PYTHON@'", shlex.quote(sys.executable))
+    return script.replace("'@BOOT@'", shlex.quote(boot))
+
+
+def is_gate_hook(path: Path) -> bool:
+    try:
+        return MARKER in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+@dataclass
+class Placement:
+    """Where one install puts gate: hook files by hook name, and its settings."""
+
+    layout: str
+    hooks: dict[str, Path]  # hook name -> gate's file
+    git_dir: Path | None = None  # per-repository installs
+    central: str | None = None  # server-wide: the central configuration
+    chain: bool = False  # the default layout: a foreign hook is kept and run first
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def config_path(self) -> Path | None:
+        return None if self.git_dir is None or self.central else self.git_dir / CONFIG_NAME
+
+
+def placement(
+    layout: str,
+    git_dir: Path | None,
+    central: str | None = None,
+    server_wide: str | None = None,
+    local_code: str | None = None,
+    hook_repo: str | None = None,
+) -> Placement:
+    """Where gate goes for ``layout``; GateError when the options do not fit the layout."""
+    if layout not in LAYOUTS:
+        raise GateError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if (layout in SERVER_WIDE or server_wide) and central is None:
+        raise GateError(
+            f"a server-wide install (--layout {layout}"
+            + (" --server-wide" if server_wide else "")
+            + ") serves many repositories: give it the central configuration with --config"
+        )
+    if layout == "git":
+        assert git_dir is not None
+        hooks = git_dir / "hooks"
+        return Placement(layout, {n: hooks / n for n, *_ in HOOKS}, git_dir, central, chain=True)
+    if layout in ("gitea", "forgejo"):
+        assert git_dir is not None
+        hooks = git_dir / "hooks"
+        placed = {n: hooks / f"{n}.d" / GATE_HOOK for n, *_ in HOOKS}
+        return Placement(layout, placed, git_dir, central)
+    if layout == "gitlab":
+        if server_wide:
+            base = Path(server_wide)
+            return Placement(
+                layout, {n: base / f"{n}.d" / GATE_HOOK for n, *_ in HOOKS}, None, central
+            )
+        assert git_dir is not None
+        base = git_dir / "custom_hooks"
+        placed = {n: base / f"{n}.d" / GATE_HOOK for n, *_ in HOOKS}
+        return Placement(layout, placed, git_dir, central)
+    if layout == "gitolite":
+        if not local_code:
+            raise GateError("--layout gitolite needs --local-code DIR (gitolite.rc's LOCAL_CODE)")
+        base = Path(local_code) / "hooks" / "repo-specific"
+        placed = {
+            "pre-receive": base / GITOLITE_CODE,
+            "post-receive": base / GITOLITE_POST_CODE,
+        }
+        return Placement(layout, placed, None, central)
+    if not hook_repo:
+        raise GateError("--layout ghes needs --hook-repo DIR (a clone of the hook repository)")
+    return Placement(layout, {"pre-receive": Path(hook_repo) / GHES_SCRIPT}, None, central)

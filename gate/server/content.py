@@ -18,23 +18,15 @@ what the hash covers is exactly what makes the held content.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from gate import wire
 from gate.errors import GateError
 from gate.git.commits import parse_commit
 from gate.git.objects import TreeEntry, content_sha256, object_id, parse_tree
+from gate.server.diffs import Change, diff_sha256, diffs_to_json, render_diffs
 from gate.wire import HoldRequest, WireError
-
-
-@dataclass(frozen=True)
-class Change:
-    """One path the commit changes against one parent; a side is None where it is absent."""
-
-    path: bytes
-    old: TreeEntry | None
-    new: TreeEntry | None
 
 
 def verify_hold(hold: HoldRequest) -> HoldRequest:
@@ -51,8 +43,6 @@ def verify_hold(hold: HoldRequest) -> HoldRequest:
 
 
 def verify_commit_item(item: dict[str, Any], where: str) -> dict[str, Any]:
-    from gate.server.diffs import diff_sha256, diffs_to_json, render_diffs
-
     key = item["key"]
     if len(key) != 40:
         raise WireError(

@@ -21,10 +21,19 @@ from pygit2.enums import DeltaStatus, DiffFind, ObjectType
 
 from gate.git.commits import display_path
 from gate.git.objects import GITLINK, TREE, TreeEntry, encode_tree, object_id
-from gate.server.content import Change
 
 MAX_FILE_PATCH = 256 * 1024  # bytes of patch text kept per file
 MAX_COMMIT_PATCH = 2 * 1024 * 1024  # bytes of patch text kept per commit (all files, all parents)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One path the commit changes against one parent; a side is None where it is absent."""
+
+    path: bytes
+    old: TreeEntry | None
+    new: TreeEntry | None
+
 
 _STATUS = {
     DeltaStatus.ADDED: "added",

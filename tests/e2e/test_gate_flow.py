@@ -389,7 +389,7 @@ def test_hook_in_sh_form_when_the_interpreter_path_cannot_go_on_a_shebang_line(
     import os
     import sys
 
-    from gate.git.install import _fits_shebang
+    from gate.git.layouts import _fits_shebang
 
     assert _fits_shebang("/usr/bin/python3")
     assert not _fits_shebang("/opt/my tools/python3")

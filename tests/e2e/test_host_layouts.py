@@ -12,7 +12,8 @@ import pytest
 from gate.errors import GateError
 from gate.git.config import CONFIG_NAME, HookConfig
 from gate.git.doctor import doctor
-from gate.git.install import hook_script, install_hook
+from gate.git.install import install_hook
+from gate.git.layouts import hook_script
 from tests.support.cli import GATE
 from tests.support.gitrepo import CLAUDE_TRAILER, WorkClone, remote_ref
 from tests.support.hosts import (

@@ -315,7 +315,7 @@ def get_user(user_id: int) -> User:
 def set_active(user: User, active: bool, *, actor: Actor) -> User:
     """Enable or disable an account; a disabled reviewer's approvals stop counting at once."""
     from gate.server.models import ApprovalRequest, Decision
-    from gate.server.services.decisions import settle
+    from gate.server.services.progress import settle
 
     if user.active == active:
         return user

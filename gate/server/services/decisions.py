@@ -29,15 +29,13 @@ from gate.server.services import (
     throttle,
 )
 from gate.server.services.accounts import check_password
-from gate.server.services.actor import SYSTEM, Actor
+from gate.server.services.actor import Actor
 from gate.server.services.progress import (
     Rules,
-    approvers,
     eligibility_rules,
     guard_progress,
-    is_satisfied,
     may_approve,
-    request_summary,
+    settle,
 )
 
 VERDICTS = ("approve", "deny")
@@ -392,31 +390,3 @@ def withdraw_approval(request: ApprovalRequest, reviewer: User, *, actor: Actor)
         policy_sha256=request.policy_sha256,
     )
     return decision
-
-
-def settle(request: ApprovalRequest) -> None:
-    """Move a pending request to approved or denied when its decisions say so."""
-    if request.state != "pending":
-        return
-    if any(d.verdict == "deny" and d.withdrawn_at is None for d in request.decisions):
-        state = "denied"
-    elif is_satisfied(request):
-        state = "approved"
-    else:
-        return
-    request.state = state
-    request.decided_at = datetime.now(UTC)
-    audit.append(
-        f"request.{state}",
-        actor=SYSTEM,
-        subject={
-            "request": request.id,
-            "repository": request.repository.name,
-            "ref": request.ref,
-            "keys": [item.key for item in request.items],
-            "approvers": [u.username for u in approvers(request)],
-            "progress": {g: list(p) for g, p in guard_progress(request).items()},
-        },
-        policy_sha256=request.policy_sha256,
-    )
-    notify.enqueue(f"request.{state}", request, extra={"summary": request_summary(request)})

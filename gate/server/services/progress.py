@@ -7,6 +7,7 @@ down, so that rendering a queue of many requests does not query once per row.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +15,8 @@ from sqlalchemy import select
 from gate.audit.verify import approval_progress, distinct_approvers
 from gate.server.extensions import db
 from gate.server.models import ApprovalRequest, Decision, GuardGroup, User
+from gate.server.services import audit, notify
+from gate.server.services.actor import SYSTEM
 
 Rules = dict[str, set[int]]
 
@@ -92,3 +95,31 @@ def request_summary(request: ApprovalRequest, rules: Rules | None = None) -> dic
         "denials": denials,
         "superseded_by": request.superseded_by_id,
     }
+
+
+def settle(request: ApprovalRequest) -> None:
+    """Move a pending request to approved or denied when its decisions say so."""
+    if request.state != "pending":
+        return
+    if any(d.verdict == "deny" and d.withdrawn_at is None for d in request.decisions):
+        state = "denied"
+    elif is_satisfied(request):
+        state = "approved"
+    else:
+        return
+    request.state = state
+    request.decided_at = datetime.now(UTC)
+    audit.append(
+        f"request.{state}",
+        actor=SYSTEM,
+        subject={
+            "request": request.id,
+            "repository": request.repository.name,
+            "ref": request.ref,
+            "keys": [item.key for item in request.items],
+            "approvers": [u.username for u in approvers(request)],
+            "progress": {g: list(p) for g, p in guard_progress(request).items()},
+        },
+        policy_sha256=request.policy_sha256,
+    )
+    notify.enqueue(f"request.{state}", request, extra={"summary": request_summary(request)})
