@@ -20,8 +20,8 @@ import pygit2
 from pygit2.enums import DeltaStatus, DiffFind, ObjectType
 
 from gate.git.commits import display_path
-from gate.git.objects import GITLINK, TREE, TreeEntry, encode_tree, object_id
-from gate.server.content import Change
+from gate.git.objects import TREE, TreeEntry, encode_tree, object_id
+from gate.server.content import Change, content_sent
 
 MAX_FILE_PATCH = 256 * 1024  # bytes of patch text kept per file
 MAX_COMMIT_PATCH = 2 * 1024 * 1024  # bytes of patch text kept per commit (all files, all parents)
@@ -129,10 +129,6 @@ def render_diffs(
     ]
 
 
-def _sent(side: TreeEntry | None, blobs: dict[str, bytes]) -> bool:
-    return side is None or side.mode == GITLINK or side.oid in blobs
-
-
 def _diff_against(
     repo: pygit2.Repository,
     store: _Objects,
@@ -142,7 +138,7 @@ def _diff_against(
     blobs: dict[str, bytes],
     budget: list[int],
 ) -> CommitDiff:
-    shown = [c for c in changed if _sent(c.old, blobs) and _sent(c.new, blobs)]
+    shown = [c for c in changed if content_sent(c.old, blobs) and content_sent(c.new, blobs)]
     old = store.tree([(c.path, c.old) for c in shown if c.old is not None])
     new = store.tree([(c.path, c.new) for c in shown if c.new is not None])
     old_tree, new_tree = repo[old], repo[new]
@@ -240,7 +236,7 @@ def _unsent(
         new_id=new.oid if new else _ZERO,
         old_size=len(blobs.get(old.oid, b"")) if old else 0,
         new_size=len(blobs.get(new.oid, b"")) if new else 0,
-        not_sent=not (_sent(old, blobs) and _sent(new, blobs)),
+        not_sent=not (content_sent(old, blobs) and content_sent(new, blobs)),
     )
 
 
