@@ -103,8 +103,9 @@ def refusal_lines(
         lines.append("gate: A reviewer signs off in the web app; then push the same commits again.")
         first = min(waiting)
         lines.append(
-            f"gate: Agents: wait with `gate wait {first} --server {config.server} --token-file TOKEN_FILE`, "
-            "then re-push; do not rewrite the commits (a changed commit needs a new sign-off)."
+            f"gate: Agents: wait with `gate wait {first} --server {config.server} --token-file "
+            "READ_TOKEN_FILE` (the agent account's own read token, never this hook's), then "
+            "re-push; do not rewrite the commits (a changed commit needs a new sign-off)."
         )
     else:
         lines.append(
