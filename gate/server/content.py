@@ -11,9 +11,10 @@ approval binds it, and the hook compares it with its own (gate.git.client.check_
 
 A changed blob that was not sent (over the hook's caps, gate.wire.MAX_SENT_BLOB) is shown as
 "content not sent by the hook" with its id and mode: its id is checked (it is in a verified
-tree), its content and size are not known. The item names those paths (``unsent``): such a hold
-is incomplete, and never supersedes a request (gate.server.services.holds). Any object that the diff does not use is refused:
-what the hash covers is exactly what makes the held content.
+tree), its content and size are not known. The item names those paths (``unsent``): such a
+hold is incomplete, and never supersedes a request (gate.server.services.holds). Any object
+that the diff does not use is refused: what the hash covers is exactly what makes the held
+content.
 """
 
 from __future__ import annotations
@@ -40,9 +41,8 @@ class Change:
 
 def verify_hold(hold: HoldRequest) -> HoldRequest:
     """The hold with each commit item read from its verified objects: ``commit`` (metadata),
-        ``diffs``, ``diff_sha256``, ``content_sha256`` and ``unsent`` (the changed paths whose
-    content was not sent); WireError (HTTP 400) when the objects do
-        not prove the commit."""
+    ``diffs``, ``diff_sha256``, ``content_sha256`` and ``unsent`` (the changed paths whose
+    content was not sent); WireError (HTTP 400) when the objects do not prove the commit."""
     items = []
     for n, item in enumerate(hold.items):
         if item["kind"] == "commit":

@@ -172,10 +172,10 @@ class IncompleteHold(Conflict):
         paths = sorted({path for paths in unsent.values() for path in paths})
         shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
         named = ", ".join(f"{old.id} ({old.state})" for old in kept)
+        which = f"request {named} keeps its" if len(kept) == 1 else f"requests {named} keep their"
         super().__init__(
-            f"request {named} keeps its approvals: this push would replace it, but the hook "
-            f"did not send the content of {shown}, and a hold the server cannot check never "
-            "replaces a request"
+            f"{which} approvals: this push would replace it, but the hook did not send the "
+            f"content of {shown}, and a hold the server cannot check never replaces a request"
         )
         self.token_id = token.id
         self.kept = [old.id for old in kept]
@@ -187,7 +187,9 @@ class IncompleteHold(Conflict):
             "pusher": report.pusher,
             "host": token.host,
             "kept": self.kept,
-            "unsent": {key: paths[:100] for key, paths in sorted(unsent.items())},
+            # at most 100 commits' paths, 100 each: the record stays small for a huge push
+            "unsent": {key: paths[:100] for key, paths in sorted(unsent.items())[:100]},
+            "unsent_commits": len(unsent),
         }
         self.policy_sha256 = report.policy_sha256
 
