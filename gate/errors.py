@@ -11,6 +11,10 @@ PREFIX = "gate: "
 class GateError(Exception):
     """An error with a message fit to show as-is: no traceback, says what to do."""
 
+    # What to do, where it is not what the edge that shows the error would say by default
+    # (the hook: "try again later" when the server cannot be asked).
+    advice: tuple[str, ...] = ()
+
     def __init__(self, message: str, *, lines: list[str] | None = None) -> None:
         super().__init__(message)
         self.lines = lines or [message]

@@ -115,6 +115,11 @@ class WireError(GateError):
         self.status = status
 
 
+# The error code of a hold refused because it would supersede requests while some of its
+# content was not sent (HTTP 409): the hook says what to do (gate.git.client.HoldRefused).
+HOLD_INCOMPLETE = "hold_incomplete"
+
+
 # The error code of a genuine token refused for what it asked (HTTP 403): the hook and
 # ``gate wait`` show the message, which names the token's scope and how to get the right one.
 OUT_OF_SCOPE = "out_of_scope"

@@ -25,6 +25,20 @@ from gate.git.policy import Policy
 T = TypeVar("T")
 
 
+class HoldRefused(GateError):
+    """The server would not record the hold: it would have superseded a request while some of
+    its content was not sent (wire.HOLD_INCOMPLETE). Not an outage: trying again changes
+    nothing until that request is decided."""
+
+    advice = (
+        f"gate: The hook sends no file over {wire.MAX_SENT_BLOB // 2**20} MiB, nor past "
+        f"{wire.MAX_SENT_PER_COMMIT // 2**20} MiB in one commit, and the server never lets "
+        "content it cannot check replace a request: that request and its approvals stand.",
+        "gate: Have it decided (approved or denied), then push again; or push commits whose "
+        "changed files fit. Nothing was changed.",
+    )
+
+
 class Deadline:
     """One budget of wall-clock seconds for every server call of one hook run, counted from
     the first call (not from the diff work before it)."""
@@ -145,6 +159,8 @@ def _post(
         answer = None
     if response.status_code != 200:
         detail = wire.error_text(answer) or f"HTTP {response.status_code}"
+        if wire.error_code(answer) == wire.HOLD_INCOMPLETE:
+            raise HoldRefused(f"the gate server refused to hold this push: {detail}")
         if wire.error_code(answer) == wire.DATABASE_UNAVAILABLE:
             raise GateError(f"gate server: database unavailable ({config.server}: {detail})")
         raise GateError(

@@ -386,6 +386,7 @@ def doctor(
     # config does not show: not checked there.
     if place.layout != "gitlab":
         problems.extend(_fsck(git_dir))
+    problems.extend(p for p in [object_format_problem(git_dir)] if p)
     problems.extend(_no_pusher(git_dir, config))
     return problems
 
@@ -412,6 +413,23 @@ def _chained(git_dir: Path) -> list[str]:
                 if not os.access(interpreter, os.X_OK):
                     problems.append(f"{chained} runs {interpreter}, which is not there")
     return problems
+
+
+def object_format_problem(git_dir: Path) -> str | None:
+    """What a repository in SHA-256 object format means for gate (it reads SHA-1 ids only),
+    or None for a SHA-1 repository."""
+    proc = subprocess.run(
+        ["git", *_TRUST, "--git-dir", str(git_dir), "rev-parse", "--show-object-format"],
+        capture_output=True,
+        text=True,
+    )
+    found = proc.stdout.strip()
+    if proc.returncode != 0 or found in ("", "sha1"):
+        return None
+    return (
+        f"{git_dir} uses {found} object ids, and gate supports SHA-1 repositories only: the "
+        "hook refuses every agent change to guarded paths there (no reviewer can be shown it)"
+    )
 
 
 def _fsck(git_dir: Path) -> list[str]:

@@ -114,6 +114,10 @@ def install_hook(
         )
     if git_dir is not None:
         done.extend(_turn_on_fsck(git_dir))
+        from gate.git.doctor import object_format_problem
+
+        if problem := object_format_problem(git_dir):
+            done.append(f"warning: {problem}")
     done.extend(_next_steps(place))
     return done
 

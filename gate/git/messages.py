@@ -103,8 +103,9 @@ def refusal_lines(
         lines.append("gate: A reviewer signs off in the web app; then push the same commits again.")
         first = min(waiting)
         lines.append(
-            f"gate: Agents: wait with `gate wait {first} --server {config.server} --token-file TOKEN_FILE`, "
-            "then re-push; do not rewrite the commits (a changed commit needs a new sign-off)."
+            f"gate: Agents: wait with `gate wait {first} --server {config.server} --token-file "
+            "READ_TOKEN_FILE` (the agent account's own read token, never this hook's), then "
+            "re-push; do not rewrite the commits (a changed commit needs a new sign-off)."
         )
     else:
         lines.append(
@@ -164,10 +165,15 @@ def identity_text(commit: Commit, shown: Mapping[str, str]) -> str:
 
 
 def server_down_lines(
-    config: HookConfig, verdicts: list[Verdict], reason: str, shown: Mapping[str, str]
+    config: HookConfig,
+    verdicts: list[Verdict],
+    reason: str,
+    shown: Mapping[str, str],
+    advice: list[str] | None = None,
 ) -> list[str]:
     """The refusal when gate cannot ask its server: what is held, so the pusher knows what
-    needs sign-off even so (``shown``: identities as displayed, see shown_identities)."""
+    needs sign-off even so (``shown``: identities as displayed, see shown_identities);
+    ``advice``: what to do, when it is not the server being down."""
     count = sum(len(v.held_commits) + (v.held_change is not None) for v in verdicts)
     lines = [
         f"gate: push refused: {reason}.",
@@ -187,7 +193,7 @@ def server_down_lines(
             lines.append(f"gate:     agent signals: {_signals_text(held.signals)}")
     if listed < count:
         lines.append(f"gate:   ... and {count - listed} more")
-    lines += [
+    lines += advice or [
         "gate: gate fails closed when it cannot check them. Nothing was changed.",
         "gate: Try again later; if it persists, ask your gate admin to check the gate server.",
     ]

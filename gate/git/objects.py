@@ -114,6 +114,18 @@ def encode_tree(entries: Iterable[TreeEntry]) -> bytes:
 # The hook's side: what to send for each held commit ------------------------------------
 
 
+class UnsupportedObjectFormat(GateError):
+    """A repository whose object ids are not SHA-1: its held commits cannot be sent (the
+    server checks SHA-1 ids), so they are refused; trying again changes nothing."""
+
+    advice = (
+        "gate: Agent changes to guarded paths are refused in this repository; human pushes, "
+        "and agent pushes outside guarded paths, are not affected. Nothing was changed.",
+        "gate: Ask your gate admin: gate guards SHA-1 repositories (git's default object "
+        "format); `gate doctor` names the problem.",
+    )
+
+
 @dataclass(frozen=True)
 class CommitObjects:
     commit: str
@@ -128,12 +140,11 @@ def held_objects(git: Git, commits: list[tuple[str, str, tuple[str, ...]]]) -> l
     empty tree for a root commit), one ``cat-file --batch-check`` sizes the blobs and one
     ``cat-file --batch`` reads everything sent.
     """
-    for oid, _, _ in commits:
-        if len(oid) != 40:
-            raise GateError(
-                "gate: this repository uses SHA-256 object ids; gate supports SHA-1 "
-                "repositories only, so it cannot show a reviewer what is held."
-            )
+    if any(len(oid) != 40 for oid, _, _ in commits):
+        raise UnsupportedObjectFormat(
+            "this repository uses SHA-256 object ids, and gate supports SHA-1 repositories "
+            "only: it cannot show a reviewer what these commits change"
+        )
     changed = _changed_objects(git, [oid for oid, _, _ in commits])
     candidates = {blob for _, blobs in changed.values() for blob in blobs}
     sizes = git.object_sizes(blob.encode("ascii") for blob in candidates)

@@ -260,7 +260,7 @@ def _ask_server(
             answers.append(answer)
     except GateError as exc:
         shown = shown_identities(git, verdicts)
-        return 1, server_down_lines(config, verdicts, str(exc), shown)
+        return 1, server_down_lines(config, verdicts, str(exc), shown, list(exc.advice))
     if all(item["state"] == "approved" for answer in answers for item in answer["items"]):
         return 0, signed_off_lines(verdicts, answers)
     return 1, refusal_lines(config, verdicts, answers)

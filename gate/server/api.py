@@ -29,7 +29,7 @@ from gate.server.services.actor import Actor
 from gate.server.services.decisions import get_request
 from gate.server.services.disclosure import record_push
 from gate.server.services.heartbeats import record_heartbeat
-from gate.server.services.holds import record_holds
+from gate.server.services.holds import IncompleteHold, note_incomplete_hold, record_holds
 from gate.server.services.landings import check_landed
 from gate.server.services.progress import request_summary
 
@@ -61,6 +61,14 @@ def _wire_error(exc: wire.WireError):  # type: ignore[no-untyped-def]
 def _service_error(exc: ServiceError):  # type: ignore[no-untyped-def]
     db.session.rollback()
     return error(type(exc).__name__.lower(), str(exc), exc.status)
+
+
+@bp.errorhandler(IncompleteHold)
+def _incomplete(exc: IncompleteHold):  # type: ignore[no-untyped-def]
+    """Nothing of the hold is kept; its refusal is audited, in its own transaction."""
+    db.session.rollback()
+    committed(lambda: note_incomplete_hold(exc))
+    return error(exc.code, str(exc), exc.status)
 
 
 @bp.errorhandler(scopes.OutOfScope)

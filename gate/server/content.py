@@ -11,8 +11,10 @@ approval binds it, and the hook compares it with its own (gate.git.client.check_
 
 A changed blob that was not sent (over the hook's caps, gate.wire.MAX_SENT_BLOB) is shown as
 "content not sent by the hook" with its id and mode: its id is checked (it is in a verified
-tree), its content and size are not known. Any object that the diff does not use is refused:
-what the hash covers is exactly what makes the held content.
+tree), its content and size are not known. The item names those paths (``unsent``): such a
+hold is incomplete, and never supersedes a request (gate.server.services.holds). Any object
+that the diff does not use is refused: what the hash covers is exactly what makes the held
+content.
 """
 
 from __future__ import annotations
@@ -23,22 +25,24 @@ from typing import Any
 
 from gate import wire
 from gate.errors import GateError
-from gate.git.commits import parse_commit
+from gate.git.commits import display_path, parse_commit
 from gate.git.objects import TreeEntry, content_sha256, object_id, parse_tree
-from gate.server.diffs import Change, diff_sha256, diffs_to_json, render_diffs
+from gate.server.diffs import Change, content_sent, diff_sha256, diffs_to_json, render_diffs
 from gate.wire import HoldRequest, WireError
 
 
 def verify_hold(hold: HoldRequest) -> HoldRequest:
     """The hold with each commit item read from its verified objects: ``commit`` (metadata),
-    ``diffs``, ``diff_sha256`` and ``content_sha256``; WireError (HTTP 400) when the objects do
-    not prove the commit."""
+    ``diffs``, ``diff_sha256``, ``content_sha256`` and ``unsent`` (the changed paths whose
+    content was not sent); WireError (HTTP 400) when the objects do not prove the commit."""
     items = []
     for n, item in enumerate(hold.items):
         if item["kind"] == "commit":
             items.append(verify_commit_item(item, f"items[{n}]"))
         else:
-            items.append({**item, "diffs": [], "diff_sha256": None, "content_sha256": None})
+            items.append(
+                {**item, "diffs": [], "diff_sha256": None, "content_sha256": None, "unsent": []}
+            )
     return replace(hold, items=items)
 
 
@@ -74,6 +78,15 @@ def verify_commit_item(item: dict[str, Any], where: str) -> dict[str, Any]:
                 if side is not None and side.oid in objects and objects[side.oid][0] == "blob":
                     blobs[side.oid] = objects[side.oid][1]
     used |= blobs.keys()
+    unsent = sorted(
+        {
+            display_path(change.path.decode("utf-8", errors="surrogateescape"))
+            for _, changed in changes
+            for change in changed
+            for side in (change.old, change.new)
+            if not content_sent(side, blobs)
+        }
+    )
     extra = sorted(set(objects) - used)
     if extra:
         kind = objects[extra[0]][0]
@@ -88,6 +101,7 @@ def verify_commit_item(item: dict[str, Any], where: str) -> dict[str, Any]:
         "diffs": diffs,
         "diff_sha256": diff_sha256(diffs),
         "content_sha256": content_sha256(objects.values()),
+        "unsent": unsent,
     }
 
 

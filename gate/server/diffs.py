@@ -35,6 +35,12 @@ class Change:
     new: TreeEntry | None
 
 
+def content_sent(side: TreeEntry | None, blobs: dict[str, bytes]) -> bool:
+    """Whether one side of a change has its content among the verified ``blobs`` (an absent
+    side and a submodule's commit have none to send)."""
+    return side is None or side.mode == GITLINK or side.oid in blobs
+
+
 _STATUS = {
     DeltaStatus.ADDED: "added",
     DeltaStatus.DELETED: "deleted",
@@ -138,10 +144,6 @@ def render_diffs(
     ]
 
 
-def _sent(side: TreeEntry | None, blobs: dict[str, bytes]) -> bool:
-    return side is None or side.mode == GITLINK or side.oid in blobs
-
-
 def _diff_against(
     repo: pygit2.Repository,
     store: _Objects,
@@ -151,7 +153,7 @@ def _diff_against(
     blobs: dict[str, bytes],
     budget: list[int],
 ) -> CommitDiff:
-    shown = [c for c in changed if _sent(c.old, blobs) and _sent(c.new, blobs)]
+    shown = [c for c in changed if content_sent(c.old, blobs) and content_sent(c.new, blobs)]
     old = store.tree([(c.path, c.old) for c in shown if c.old is not None])
     new = store.tree([(c.path, c.new) for c in shown if c.new is not None])
     old_tree, new_tree = repo[old], repo[new]
@@ -249,7 +251,7 @@ def _unsent(
         new_id=new.oid if new else _ZERO,
         old_size=len(blobs.get(old.oid, b"")) if old else 0,
         new_size=len(blobs.get(new.oid, b"")) if new else 0,
-        not_sent=not (_sent(old, blobs) and _sent(new, blobs)),
+        not_sent=not (content_sent(old, blobs) and content_sent(new, blobs)),
     )
 
 

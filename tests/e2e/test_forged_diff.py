@@ -22,7 +22,13 @@ from gate import wire
 from gate.git.objects import content_sha256, object_id
 from tests.support.gitrepo import WorkClone, remote_ref
 from tests.support.receiver import Receiver
-from tests.support.server import GatedRepo, LiveServer, make_gated_repo, request_id_from
+from tests.support.server import (
+    GatedRepo,
+    LiveServer,
+    make_gated_repo,
+    request_id_from,
+    request_state,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -260,3 +266,100 @@ def test_the_hook_takes_an_approval_only_for_the_content_it_read(
         assert not result.ok
         assert remote_ref(gated.bare) == before
         assert "approval was for different content" in "\n".join(result.gate_lines)
+
+
+# Incomplete holds: content the server could not verify never supersedes a request -----------
+
+
+def test_a_hold_with_a_blob_left_out_cannot_throw_away_standing_approvals(
+    gated: GatedRepo, server: LiveServer, tmp_path: Path
+) -> None:
+    """The honest push is held and approved; the agent then posts its captured hold with the
+    harmful blob left out. Superseding would discard the approval on the word of content the
+    server cannot check: the hold is refused, audited, and the approved push lands."""
+    clone = seed(gated)
+    sha = agent_commit(clone)
+    held = clone.push()
+    assert not held.ok
+    request = request_id_from(held.gate_lines)
+    alice = server.reviewer("alice")
+    assert alice.decide(request, "approve", "read the real diff").ok
+    assert request_state(server.app, request)["state"] == "approved"
+
+    body, receiver = captured_hold(tmp_path / "copy", clone)
+    receiver.close()
+    partial = [o for o in objects(body) if o != ("blob", HARMFUL.encode())]
+    answer = post(server, gated, with_objects(body, partial))
+    assert answer.status_code == 409, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "hold_incomplete"
+    assert f"request {request} (approved) keeps its approvals" in error["message"], error
+    assert "did not send the content of train/loop.py" in error["message"], error
+    assert request_count(server) == 1, "the refused hold made no request"
+    assert audit_subjects(server, "request.superseded") == []
+    (refused,) = audit_subjects(server, "hold.incomplete_refused")
+    assert refused["kept"] == [request] and refused["unsent"] == {sha: ["train/loop.py"]}
+    assert refused["approvals_kept"] == {str(request): ["alice"]}
+
+    state = request_state(server.app, request)
+    assert state["state"] == "approved" and state["approvals"]["training"]["given"] == 1
+    landed = clone.push()
+    assert landed.ok, landed.stderr
+    assert remote_ref(gated.bare) == sha
+
+
+def test_a_push_with_a_file_over_the_cap_cannot_supersede_a_pending_request(
+    gated: GatedRepo, server: LiveServer
+) -> None:
+    """The real hook, honestly: an agent's second push to the ref adds a file over the hook's
+    per-file cap (never sent). It would supersede the agent's pending request, which has one
+    of its two approvals: it is refused saying why and what to do, the request and its
+    approval stand, and once that request is decided the new commit is held on its own."""
+    clone = seed(gated)
+    before = remote_ref(gated.bare)
+    first = clone.commit("Widen the net", {"model/net.py": "layers = 2\n"}, author=AGENT)
+    request = request_id_from(clone.push(pusher="agent-ci").gate_lines)
+    assert server.reviewer("alice").decide(request, "approve", "one of two").ok
+
+    big = b"w" * (wire.MAX_SENT_BLOB + 1)
+    second = clone.commit("Add the weights", {"model/weights.bin": big}, author=AGENT)
+    refused = clone.push(pusher="agent-ci")
+    assert not refused.ok and remote_ref(gated.bare) == before
+    text = " ".join(refused.gate_lines)
+    assert f"refused to hold this push: request {request} (pending) keeps its approvals" in text
+    assert "did not send the content of model/weights.bin" in text, text
+    assert "Have it decided (approved or denied), then push again" in text, text
+    assert "Try again later" not in text, text
+    assert "Traceback" not in refused.stderr
+    state = request_state(server.app, request)
+    assert state["state"] == "pending" and state["approvals"]["model"]["given"] == 1
+    (noted,) = audit_subjects(server, "hold.incomplete_refused")
+    assert noted["kept"] == [request] and noted["unsent"] == {second: ["model/weights.bin"]}
+    assert noted["pusher"] == "agent-ci" and noted["approvals_kept"] == {str(request): ["alice"]}
+    assert audit_subjects(server, "request.superseded") == []
+
+    # The way on: the pending request decided, the new commit is held in a request of its own.
+    assert server.reviewer("bob").decide(request, "approve", "two of two").ok
+    again = clone.push(pusher="agent-ci")
+    assert not again.ok
+    fresh = request_id_from(again.gate_lines)
+    assert fresh != request and request_state(server.app, request)["state"] == "approved"
+    assert held_keys(server, fresh) == [second], "the approved commit is not held again"
+    assert (
+        "Content not sent by the hook" in server.reviewer("carol").page(f"/requests/{fresh}").text
+    )
+    assert held_keys(server, request) == [first]
+
+
+def held_keys(server: LiveServer, request_id: int) -> list[str]:
+    from gate.server.extensions import db
+    from gate.server.models import HeldItem
+
+    with server.app.app_context():
+        return list(
+            db.session.scalars(
+                select(HeldItem.key).where(
+                    HeldItem.request_id == request_id, HeldItem.active.is_(True)
+                )
+            )
+        )

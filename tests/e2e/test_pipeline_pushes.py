@@ -8,6 +8,7 @@ The hook's server is unreachable here (127.0.0.1:9): a push that holds something
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -54,6 +55,29 @@ def test_a_replace_ref_cannot_hide_a_guarded_change(tmp_path: Path) -> None:
     assert code == 1 and any(f"HOLD {evil}" in line for line in lines), lines
 
 
+def test_a_grafts_file_cannot_hide_a_guarded_change(tmp_path: Path) -> None:
+    """A grafts file in the repository (info/grafts: "E X") makes git give E the parent X, a
+    commit with E's own tree, so E would change nothing: the hook reads the commits as they
+    are (grafts ignored), and E's change to train/ is held."""
+    gated, clone, base = _seeded(tmp_path)
+    twin = clone.commit("same tree", {"train/loop.py": "steps = 666\n"})
+    assert clone.push("HEAD:refs/heads/side").ok, "an unprotected branch"
+    clone.run("reset", "--quiet", "--hard", base)
+    evil = clone.commit("train", {"train/loop.py": "steps = 666\n"}, trailers=[CLAUDE_TRAILER])
+    (gated.bare / "info").mkdir(exist_ok=True)
+    (gated.bare / "info" / "grafts").write_text(f"{evil} {twin}\n")
+    shown = subprocess.run(
+        ["git", "diff-tree", "--name-only", "-r", evil],
+        cwd=gated.bare,
+        capture_output=True,
+        text=True,
+    )
+    assert shown.returncode != 0 or "train/loop.py" not in shown.stdout, "git honours the graft"
+    result = clone.push(f"{evil}:refs/heads/main")
+    assert _held(result), result.stderr
+    assert remote_ref(gated.bare) == base
+
+
 PROD_POLICY = POLICY.replace(
     'protected_refs = ["refs/heads/main",',
     'protected_refs = ["refs/heads/main", "refs/heads/prod-ü",',
@@ -77,6 +101,31 @@ def test_a_non_ascii_protected_ref_is_protected(tmp_path: Path) -> None:
     assert clone.push("HEAD:refs/heads/prod-u").ok
     assert remote_ref(gated.bare, "refs/heads/prod-u") == agent
     assert base
+
+
+def test_an_agents_deletion_or_force_push_of_a_non_ascii_protected_ref_is_held(
+    tmp_path: Path,
+) -> None:
+    """After the first push (the settings compiled: the fast path decides from then on), an
+    agent pusher's deletion of refs/heads/prod-ü, and its force-push that removes a commit
+    touching a guarded path, are held; a human's are not,
+    and the ASCII look-alike is not protected."""
+    gated, clone, base = _seeded(tmp_path, PROD_POLICY)
+    human = clone.commit("human", {"train/loop.py": "steps = 2\n"})
+    assert clone.push("HEAD:refs/heads/prod-ü").ok
+    assert clone.push("HEAD:refs/heads/prod-u").ok
+    deletion = clone.push(":refs/heads/prod-ü", "agent-x")
+    assert _held(deletion), deletion.stderr
+    assert "deletes a protected ref" in "\n".join(deletion.gate_lines)
+    assert remote_ref(gated.bare, "refs/heads/prod-ü") == human
+    clone.run("reset", "--quiet", "--hard", base)
+    rewrite = clone.push("+HEAD:refs/heads/prod-ü", "agent-x")
+    assert _held(rewrite), rewrite.stderr
+    assert "force push removes" in "\n".join(rewrite.gate_lines)
+    assert remote_ref(gated.bare, "refs/heads/prod-ü") == human
+    assert clone.push(":refs/heads/prod-u", "agent-x").ok, "the look-alike is not protected"
+    assert clone.push("+HEAD:refs/heads/prod-ü", "dana").ok
+    assert remote_ref(gated.bare, "refs/heads/prod-ü") == base
 
 
 # The exact scripts `gate install-hook` wrote before the restructuring (hooks/pre-receive.direct

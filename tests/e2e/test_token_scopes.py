@@ -76,6 +76,39 @@ def test_a_push_through_one_host_never_supersedes_another_hosts_request(
     assert held == {held_y: "host-y", held_x: "host-x", newer: "host-y"}
 
 
+def test_only_the_same_pusher_on_the_same_ref_supersedes(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """Through one git host: another pusher's push to the ref, the same pusher's push to
+    another ref, and a push with no authenticated pusher each get a request of their own; the
+    pending request keeps its approval."""
+    for name in ("alice", "bob"):
+        add_reviewer(server.app, name)
+    gated = host_repo(server, tmp_path, "host-y")
+    seed = gated.clone()
+    seed.commit("seed", {"README.md": "x\n"})
+    assert seed.push().ok
+
+    def pushed(files: dict[str, str], ref: str, pusher: str | None) -> int:
+        clone = gated.clone()
+        clone.commit("agent change", files, trailers=[CLAUDE_TRAILER])
+        return request_id_from(clone.push(f"HEAD:{ref}", pusher).gate_lines)
+
+    first = pushed({"model/net.py": "layers = 4\n"}, "refs/heads/main", "agent-a")
+    assert server.reviewer("alice").decide(first, "approve", "one of two").ok
+    others = [
+        pushed({"model/net.py": "layers = 5\n"}, "refs/heads/main", "agent-b"),
+        pushed({"model/net.py": "layers = 6\n"}, "refs/heads/release/1", "agent-a"),
+        pushed({"model/net.py": "layers = 7\n"}, "refs/heads/main", None),
+    ]
+    assert len({first, *others}) == 4
+    kept = state(server, first)
+    assert kept["state"] == "pending" and kept["superseded_by"] is None
+    assert kept["approvals"] == {"model": {"given": 1, "needed": 2}}
+    assert all(state(server, other)["state"] == "pending" for other in others)
+    assert not [r for r in audit_records(server.app) if r["action"] == "request.superseded"]
+
+
 def test_a_forged_push_report_outside_the_tokens_scope_is_refused(
     server: LiveServer, tmp_path: Path
 ) -> None:

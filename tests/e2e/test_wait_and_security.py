@@ -98,6 +98,14 @@ def test_gate_wait_sees_only_its_own_agents_requests(gated: GatedRepo, server: L
     assert "pending" not in other.stderr and "training" not in other.stderr
     hook = gate_wait(server.url, gated.token_file, mine, "--timeout", "0.3")
     assert hook.returncode == 3 and "refused the token" in hook.stderr, hook.stderr
+    # The hook's refusal tells the agent which token to wait with.
+    clone = gated.clone()
+    clone.commit("agent", {"train/loop.py": "steps = 5\n"}, trailers=[CLAUDE_TRAILER])
+    told = "\n".join(clone.push(pusher="agent-trainer").gate_lines)
+    assert (
+        "--token-file READ_TOKEN_FILE` (the agent account's own read token, never this hook's)"
+        in told
+    )
     assert "hook token cannot read requests" in hook.stderr
 
 

@@ -275,6 +275,10 @@ def test_an_omitted_blob_is_shown_as_not_sent_and_hashes_differently(odd_repo: P
     assert entry["not_sent"] and entry["patch"] == "" and entry["new_id"] == object_id(*harmful)
     assert item["content_sha256"] != content_sha256(objects)
     assert item["content_sha256"] == content_sha256(o for o in objects if o != harmful)
+    # the paths whose content was not sent: the one left out, and those over the hook's caps
+    over_cap = server_side(commit.id, objects)["unsent"]
+    assert "train/loop.py" not in over_cap
+    assert item["unsent"] == sorted([*over_cap, "train/loop.py"])
 
 
 def test_metadata_comes_from_the_verified_commit_and_must_fit(odd_repo: Path) -> None:

@@ -162,12 +162,26 @@ class GatedRepo:
 
 
 def make_gated_repo(
-    tmp: Path, server_url: str, token: str, name: str = "repo", policy: str = POLICY
+    tmp: Path,
+    server_url: str,
+    token: str,
+    name: str = "repo",
+    policy: str = POLICY,
+    object_format: str = "sha1",
 ) -> GatedRepo:
     tmp.mkdir(parents=True, exist_ok=True)
     bare = tmp / f"{name}.git"
     subprocess.run(
-        ["git", "init", "--quiet", "--bare", "--initial-branch=main", str(bare)], check=True
+        [
+            "git",
+            "init",
+            "--quiet",
+            "--bare",
+            "--initial-branch=main",
+            f"--object-format={object_format}",
+            str(bare),
+        ],
+        check=True,
     )
     policy_file = tmp / f"{name}-policy.toml"
     policy_file.write_text(policy)

@@ -12,6 +12,11 @@ posted with other objects, say a blob left out, or one from before the server ch
 is not the content now pushed: its request is superseded like a stale one, and the commit is
 held again for review, unless that request was denied (a denial keeps refusing).
 
+Superseding throws away standing approvals, so only content the server verified may do it: a
+hold whose new items have a changed file whose content the hook did not send (over its caps,
+gate.wire.MAX_SENT_BLOB; or left out by whoever posted it) is refused when it would supersede
+anything (``IncompleteHold``); the old requests and their approvals stand.
+
 A push of thousands of items is a handful of statements: one lookup of active keys per chunk,
 one INSERT of all new items (executemany), one load of the requests with their decisions, and
 one audit record; held items' big JSON (diffs) is never read back.
@@ -37,11 +42,11 @@ from gate.server.models import (
     RequestFacet,
     User,
 )
-from gate.server.services import audit, notify
+from gate.server.services import Conflict, audit, notify
 from gate.server.services.actor import Actor
 from gate.server.services.pauses import apply_pauses
 from gate.server.services.progress import eligibility_rules, request_summary
-from gate.wire import EMAIL_LEN, NAME_LEN, HoldRequest
+from gate.wire import EMAIL_LEN, HOLD_INCOMPLETE, NAME_LEN, HoldRequest
 
 KEY_CHUNK = 500  # keys per IN list: well under SQLite's and PostgreSQL's parameter limits
 
@@ -83,6 +88,9 @@ def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
         stale = _with_changed_content(
             _supersedable(repo, report, token.host), set(changed.values())
         )
+        incomplete = {item["key"]: item["unsent"] for item in new_items if item.get("unsent")}
+        if stale and incomplete:
+            raise IncompleteHold(report, token, stale, incomplete)
         if stale:
             stale_ids = {old.id for old in stale}
             db.session.execute(
@@ -143,6 +151,71 @@ def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
         "requests": [request_summary(r, rules) for r in ordered],
         "pauses": pauses,
     }
+
+
+class IncompleteHold(Conflict):
+    """A hold that would supersede requests while some of its content was not sent.
+
+    What the server could not verify must not throw away approvals given on what it could:
+    the old requests stand, the hold is refused (HTTP 409), and the refusal is audited
+    (``hold.incomplete_refused``, in a transaction of its own: see gate.server.api)."""
+
+    code = HOLD_INCOMPLETE
+
+    def __init__(
+        self,
+        report: HoldReport,
+        token: HookToken,
+        kept: list[ApprovalRequest],
+        unsent: dict[str, list[str]],
+    ) -> None:
+        paths = sorted({path for paths in unsent.values() for path in paths})
+        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        named = ", ".join(f"{old.id} ({old.state})" for old in kept)
+        which = f"request {named} keeps its" if len(kept) == 1 else f"requests {named} keep their"
+        super().__init__(
+            f"{which} approvals: this push would replace it, but the hook did not send the "
+            f"content of {shown}, and a hold the server cannot check never replaces a request"
+        )
+        self.token_id = token.id
+        self.kept = [old.id for old in kept]
+        self.subject: dict[str, Any] = {
+            "repository": report.repository,
+            "ref": report.ref,
+            "old": report.old,
+            "new": report.new,
+            "pusher": report.pusher,
+            "host": token.host,
+            "kept": self.kept,
+            # at most 100 commits' paths, 100 each: the record stays small for a huge push
+            "unsent": {key: paths[:100] for key, paths in sorted(unsent.items())[:100]},
+            "unsent_commits": len(unsent),
+        }
+        self.policy_sha256 = report.policy_sha256
+
+
+def note_incomplete_hold(refused: IncompleteHold) -> None:
+    """Audit a refused incomplete hold, with the requests it left standing and their
+    approvals. The caller commits (in a transaction of its own: the hold's was rolled back)."""
+    token = db.session.get(HookToken, refused.token_id)  # tokens are revoked, never deleted
+    assert token is not None
+    kept = list(
+        db.session.scalars(
+            select(ApprovalRequest)
+            .where(ApprovalRequest.id.in_(refused.kept))
+            .order_by(ApprovalRequest.id)
+        )
+    )
+    _, approvers_of = _stale_details(kept)
+    audit.append(
+        "hold.incomplete_refused",
+        actor=Actor.token(token),
+        subject={
+            **refused.subject,
+            "approvals_kept": {str(old.id): approvers_of.get(old.id, []) for old in kept},
+        },
+        policy_sha256=refused.policy_sha256,
+    )
 
 
 def _operator_fields(item: dict[str, Any], agent_owner: str | None) -> dict[str, Any]:
