@@ -645,6 +645,7 @@ def parse_hold_answer(body: Any, sent_keys: list[str]) -> dict[str, Any]:
             _pause(p, f"pauses[{n}]")
             for n, p in enumerate(_list(body.get("pauses", []), "pauses", 1000))
         ],
+        "checkpoint": parse_checkpoint(body.get("checkpoint")),
     }
 
 
@@ -707,6 +708,64 @@ def parse_request_status(value: Any) -> dict[str, Any]:
 def _clean(text: str) -> str:
     """Text from the server as the hook prints it: no control characters (no forged lines)."""
     return "".join(ch if ch.isprintable() else "?" for ch in text)
+
+
+# Audit checkpoint: in the answers to holds and heartbeats ---------------------------------
+# The server's latest signed checkpoint of its audit log (docs/audit.md), for the git host to
+# keep (gate.git.checkpoints): evidence the server's database owner cannot take back. The hook
+# cannot check the signature (it has no key); the auditor does, with `gate audit verify
+# --checkpoint`. Read strictly as a C2SP signed note: origin, size, base64 SHA-256 head,
+# extension lines, a blank line, then signature lines "\u2014 NAME BASE64".
+
+MAX_NOTE_BYTES = 8 * 1024  # four lines and a few signatures take about 400 bytes
+_NOTE_NAME = re.compile(r"[!-~]{1,200}", re.ASCII)  # printable, no spaces (C2SP key names)
+
+
+def checkpoint(checkpoint_id: int, note: str) -> dict[str, Any]:
+    return {"id": checkpoint_id, "note": note}
+
+
+def parse_checkpoint(value: Any, where: str = "checkpoint") -> dict[str, Any] | None:
+    """{id, origin, size, note} of a checkpoint in an answer, or None when there is none."""
+    if value is None:
+        return None
+    value = _obj(value, where)
+    checkpoint_id = _int(value.get("id"), f"{where}.id", 1, 2**63)
+    note = _str(value.get("note"), f"{where}.note", MAX_NOTE_BYTES, most_bytes=MAX_NOTE_BYTES)
+    text, blank, signatures = note.partition("\n\n")
+    lines = text.split("\n")
+    if not blank or len(lines) < 3 or not note.endswith("\n"):
+        raise WireError(f"{where}.note is not a signed note (text, a blank line, signatures)")
+    origin, size, head, *extensions = lines
+    if not _NOTE_NAME.fullmatch(origin) or not size.isascii() or not size.isdigit():
+        raise WireError(f"{where}.note must start with the log's origin and size")
+    try:
+        head_bytes = base64.b64decode(head, validate=True)
+    except binascii.Error:
+        head_bytes = b""
+    if len(head_bytes) != 32:
+        raise WireError(f"{where}.note's third line must be a base64 SHA-256 chain head")
+    if any(not line or not line.isprintable() for line in extensions):
+        raise WireError(f"{where}.note has an empty or unprintable extension line")
+    for line in signatures[:-1].split("\n"):
+        dash, name, signature = [*line.split(" "), "", ""][:3]
+        try:
+            raw = base64.b64decode(signature, validate=True)
+        except binascii.Error:
+            raw = b""
+        if (
+            dash != "\u2014"
+            or not _NOTE_NAME.fullmatch(name)
+            or len(raw) < 5
+            or line.count(" ") != 2
+        ):
+            raise WireError(f"{where}.note has a malformed signature line")
+    return {
+        "id": checkpoint_id,
+        "origin": origin,
+        "size": _int(int(size), f"{where}.size", 0, 2**63),
+        "note": note,
+    }
 
 
 # Push report: post-receive -> POST /api/v1/pushes ------------------------------------------
@@ -927,7 +986,10 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
 
 def parse_heartbeat_answer(body: Any) -> dict[str, Any]:
     body = _obj(body, "the answer")
-    return {"recorded": _bool(body.get("recorded"), "recorded")}
+    return {
+        "recorded": _bool(body.get("recorded"), "recorded"),
+        "checkpoint": parse_checkpoint(body.get("checkpoint")),
+    }
 
 
 # Reconcile: `gate reconcile REPO` -> POST /api/v1/reconcile ---------------------------------

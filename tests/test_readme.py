@@ -81,8 +81,8 @@ def test_readme_server_and_audit_blocks_work_as_written(tmp_path: Path, database
             try:
                 if requests.get(f"http://127.0.0.1:{port}/login", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or its worker is still importing the app (a busy host)
             assert time.monotonic() < deadline, "gunicorn never answered"
             time.sleep(0.5)
     finally:

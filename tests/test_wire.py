@@ -247,7 +247,47 @@ def heartbeat(**changes: Any) -> dict[str, Any]:
 def test_heartbeats_round_trip() -> None:
     for body in (heartbeat(), heartbeat(source="post-receive", pusher_known=False, problems=[])):
         assert wire.parse_heartbeat(body) == body
-    assert wire.parse_heartbeat_answer({"recorded": True}) == {"recorded": True}
+    assert wire.parse_heartbeat_answer({"recorded": True}) == {"recorded": True, "checkpoint": None}
+
+
+def signed_note(size: int = 7) -> str:
+    """A checkpoint note signed as the server signs one (gate.audit.keys)."""
+    from gate.audit.keys import new_key, sign_note
+
+    head = base64.b64encode(bytes(range(32))).decode()
+    return sign_note(
+        f"gate-audit\n{size}\n{head}\ntime 2026-12-03T07:00:00.000000Z\n", "gate-audit", [new_key()]
+    )
+
+
+def test_a_checkpoint_in_an_answer_is_read_strictly() -> None:
+    note = signed_note()
+    answer = {"recorded": True, "checkpoint": wire.checkpoint(3, note)}
+    parsed = wire.parse_heartbeat_answer(answer)["checkpoint"]
+    assert parsed == {"id": 3, "origin": "gate-audit", "size": 7, "note": note}
+    held = wire.parse_hold_answer({"items": [], "checkpoint": wire.checkpoint(4, note)}, [])
+    assert held["checkpoint"]["id"] == 4
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not a note",
+        {"id": 0, "note": "x"},
+        {"id": 1},
+        {"id": 1, "note": "gate-audit\n7\nAAAA\n\n\u2014 gate-audit AAAAAAAA\n"},  # short head
+        {"id": 1, "note": "gate audit\n7\n" + "A" * 43 + "=\n\n\u2014 k AAAAAAAA\n"},
+        {"id": 1, "note": "gate-audit\nseven\n" + "A" * 43 + "=\n\n\u2014 k AAAAAAAA\n"},
+        {"id": 1, "note": "gate-audit\n7\n" + "A" * 43 + "=\n\n"},  # no signature
+        {"id": 1, "note": "gate-audit\n7\n" + "A" * 43 + "=\n\n- k AAAAAAAA\n"},
+        {"id": 1, "note": "gate-audit\n7\n" + "A" * 43 + "=\n\u0007\n\n\u2014 k AAAAAAAA\n"},
+        {"id": 1, "note": "x" * (wire.MAX_NOTE_BYTES + 1)},
+    ],
+)
+def test_a_malformed_checkpoint_in_an_answer_is_refused(bad: Any) -> None:
+    with pytest.raises(wire.WireError, match="checkpoint"):
+        wire.parse_heartbeat_answer({"recorded": True, "checkpoint": bad})
+    assert wire.parse_checkpoint({"id": 2, "note": signed_note(0)})["size"] == 0
 
 
 @pytest.mark.parametrize(

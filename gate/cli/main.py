@@ -468,14 +468,19 @@ def doctor_cmd(
     environ = dict(v.partition("=")[::2] for v in variables)
     problems = _service_call(doctor, repo, layout, server_wide, environ)
     if report:
+        from gate.git.checkpoints import keep_checkpoint
         from gate.git.config import load_hook_config
         from gate.git.heartbeat import report_doctor
         from gate.git.layouts import git_dir_of
 
         try:
-            report_doctor(load_hook_config(git_dir_of(repo), environ), environ, problems)
+            git_dir = git_dir_of(repo)
+            answer = report_doctor(load_hook_config(git_dir, environ), environ, problems)
         except GateError as exc:
             problems = [*problems, f"the findings could not be reported to the server: {exc}"]
+        else:
+            if kept := keep_checkpoint(git_dir, answer["checkpoint"]):
+                problems = [*problems, kept]
     if not problems:
         click.echo(f"gate: {repo}: healthy, gate guards its pushes")
         return

@@ -60,13 +60,14 @@ def heartbeat_body(
     )
 
 
-def send_heartbeat(config: HookConfig, body: dict[str, Any]) -> None:
-    """POST one heartbeat; a GateError when the server does not take it."""
+def send_heartbeat(config: HookConfig, body: dict[str, Any]) -> dict[str, Any]:
+    """POST one heartbeat; the server's answer (with its latest audit checkpoint), or a
+    GateError when the server does not take it."""
     from gate.git.client import post
 
     answer = post(config, wire.HEARTBEATS_PATH, body)
     try:
-        wire.parse_heartbeat_answer(answer)
+        return wire.parse_heartbeat_answer(answer)
     except wire.WireError as exc:
         from gate.errors import GateError
 
@@ -75,7 +76,9 @@ def send_heartbeat(config: HookConfig, body: dict[str, Any]) -> None:
         ) from None
 
 
-def report_doctor(config: HookConfig, environ: Mapping[str, str], problems: Sequence[str]) -> None:
+def report_doctor(
+    config: HookConfig, environ: Mapping[str, str], problems: Sequence[str]
+) -> dict[str, Any]:
     """What ``gate doctor --report`` calls: a heartbeat carrying doctor's findings (none when
-    healthy); the server alerts when there are problems."""
-    send_heartbeat(config, heartbeat_body(config, environ, "doctor", problems=problems))
+    healthy); the server alerts when there are problems. Returns the server's answer."""
+    return send_heartbeat(config, heartbeat_body(config, environ, "doctor", problems=problems))

@@ -205,16 +205,21 @@ def worker(
 
 
 def _heartbeat(config: Any, environ: Mapping[str, str], git_dir: str) -> int:
+    from gate.git.checkpoints import keep_checkpoint
     from gate.git.detection import find_pusher
     from gate.git.heartbeat import heartbeat_body, send_heartbeat
 
     try:
         pusher_known = find_pusher(environ) is not None
-        send_heartbeat(
+        answer = send_heartbeat(
             config, heartbeat_body(config, environ, "post-receive", pusher_known=pusher_known)
         )
     except Exception as exc:
         _log(git_dir, f"cannot send the heartbeat: {type(exc).__name__}: {exc}")
+        return 1
+    problem = keep_checkpoint(git_dir, answer["checkpoint"])
+    if problem is not None:
+        _log(git_dir, problem)
         return 1
     return 0
 

@@ -83,7 +83,7 @@ def run_pre_receive(
         return 0, []
     assert state is not None
     seconds = state.config.budget if remaining is None else remaining()
-    return _ask_server(state, environ, verdicts, seconds, Git(git_dir, environ))
+    return _ask_server(state, environ, verdicts, seconds, Git(git_dir, environ), git_dir)
 
 
 def decide(
@@ -214,7 +214,9 @@ def _ask_server(
     verdicts: "list[Any]",
     seconds: float,
     git: Git,
+    git_dir: str,
 ) -> tuple[int, list[str]]:
+    from gate.git.checkpoints import keep_checkpoint
     from gate.git.prefilter import LAYOUT_PUSHER_VARIABLES
     from gate.git.settings import enable_site_packages
 
@@ -261,9 +263,11 @@ def _ask_server(
     except GateError as exc:
         shown = shown_identities(git, verdicts)
         return 1, server_down_lines(config, verdicts, str(exc), shown, list(exc.advice))
+    kept = {keep_checkpoint(git_dir, answer["checkpoint"]) for answer in answers}
+    notes = [f"gate: note: {problem}" for problem in sorted(p for p in kept if p)]
     if all(item["state"] == "approved" for answer in answers for item in answer["items"]):
-        return 0, signed_off_lines(verdicts, answers)
-    return 1, refusal_lines(config, verdicts, answers)
+        return 0, signed_off_lines(verdicts, answers) + notes
+    return 1, refusal_lines(config, verdicts, answers) + notes
 
 
 def _run_chained(git_dir: str, stdin: bytes, budget: "Budget | None" = None) -> int:
@@ -311,7 +315,9 @@ def main(central: str | None = None) -> int:
             # down) is the one shown, not the budget's.
             margin = min(0.5, budget.seconds / 5)
             left = max(0.05, budget.remaining() - margin)
-            code, lines = _ask_server(state, environ, verdicts, left, Git(git_dir, environ))
+            code, lines = _ask_server(
+                state, environ, verdicts, left, Git(git_dir, environ), git_dir
+            )
         else:
             code, lines = 0, []
     except GateError as exc:

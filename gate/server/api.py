@@ -26,6 +26,7 @@ from gate.server.extensions import db
 from gate.server.services import ServiceError, scopes
 from gate.server.services.accounts import token_by_secret, touch_token
 from gate.server.services.actor import Actor
+from gate.server.services.checkpoints import latest_checkpoint
 from gate.server.services.decisions import get_request
 from gate.server.services.disclosure import record_push
 from gate.server.services.heartbeats import record_heartbeat
@@ -143,7 +144,7 @@ def holds():  # type: ignore[no-untyped-def]
     scopes.authorize(g.token, scopes.HOLD, repository=parsed.repository)
     # The objects are checked and the diffs rendered before the transaction starts.
     hold = verify_hold(parsed)
-    return jsonify(committed(lambda: _touched(record_holds(hold, g.token))))
+    return jsonify(committed(lambda: _touched(_with_checkpoint(record_holds(hold, g.token)))))
 
 
 @bp.get("/requests/<id:request_id>")
@@ -184,7 +185,9 @@ def heartbeats():  # type: ignore[no-untyped-def]
     beat = wire.parse_heartbeat(_body(wire.BODY_LIMITS[wire.HEARTBEATS_PATH]))
     g.target = beat["repository"]
     scopes.authorize(g.token, scopes.REPORT, repository=beat["repository"])
-    return jsonify(committed(lambda: _touched(record_heartbeat(beat, g.token, g.actor))))
+    return jsonify(
+        committed(lambda: _touched(_with_checkpoint(record_heartbeat(beat, g.token, g.actor))))
+    )
 
 
 @bp.post("/reconcile")
@@ -202,6 +205,14 @@ def reconcile():  # type: ignore[no-untyped-def]
             )
         )
     )
+
+
+def _with_checkpoint(answer: dict[str, Any]) -> dict[str, Any]:
+    """The answer with the latest signed audit checkpoint, which the git host keeps (every
+    hold and heartbeat hands it out: docs/audit.md, "Kept by the git hosts")."""
+    latest = latest_checkpoint()
+    answer["checkpoint"] = None if latest is None else wire.checkpoint(latest.id, latest.note)
+    return answer
 
 
 def _touched(answer: T) -> T:

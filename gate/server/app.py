@@ -64,6 +64,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     @app.errorhandler(404)
     def _not_found(exc: Exception):  # type: ignore[no-untyped-def]
+        if request.path.startswith(wire.API_PREFIX):  # no route matched: still the API's shape
+            return api.error("not_found", f"there is nothing at {request.path[:200]}", 404)
         return render_template(
             "error.html", title="Not found", message="There is nothing here."
         ), 404

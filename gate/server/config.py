@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from gate.errors import GateError
 from gate.server.models.base import read_stored_json
 from gate.wire import MAX_BODY_BYTES
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def gate_home() -> Path:
@@ -39,6 +42,12 @@ def config_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
         # Webhooks to loopback, private or link-local addresses: off unless set (a test rig).
         "GATE_WEBHOOK_ALLOW_PRIVATE": env.get("GATE_WEBHOOK_ALLOW_PRIVATE", "").lower()
         in ("1", "true", "yes"),
+        # Networks webhooks may reach although internal (comma-separated CIDRs), the DNS
+        # servers their names are resolved with (comma-separated ADDRESS[:PORT]; default: the
+        # system's resolver) and the CA bundle their HTTPS certificates are checked against.
+        "GATE_WEBHOOK_ALLOWED_NETWORKS": env.get("GATE_WEBHOOK_ALLOWED_NETWORKS") or None,
+        "GATE_WEBHOOK_NAMESERVERS": env.get("GATE_WEBHOOK_NAMESERVERS") or None,
+        "GATE_WEBHOOK_CA_BUNDLE": env.get("GATE_WEBHOOK_CA_BUNDLE") or None,
         **_audit_config(env),
     }
 
@@ -82,6 +91,9 @@ DEFAULTS: dict[str, Any] = {
     "GATE_LOGIN_MAX_FAILURES_PER_ADDRESS": 50,
     "GATE_LOGIN_WINDOW_SECONDS": 15 * 60,
     "GATE_WEBHOOK_ALLOW_PRIVATE": False,
+    "GATE_WEBHOOK_ALLOWED_NETWORKS": (),
+    "GATE_WEBHOOK_NAMESERVERS": (),
+    "GATE_WEBHOOK_CA_BUNDLE": None,  # certifi's bundle (as requests uses), or REQUESTS_CA_BUNDLE
     "GATE_WEBHOOK_TIMEOUT_SECONDS": 5,
     "GATE_WEBHOOK_MAX_ATTEMPTS": 6,
     "GATE_WEBHOOK_BACKOFF_SECONDS": 30,  # doubled after each failed attempt
@@ -137,8 +149,63 @@ def _without_password(uri: str) -> str:
         return uri
 
 
+def parse_networks(value: Any) -> tuple[IPNetwork, ...]:
+    """GATE_WEBHOOK_ALLOWED_NETWORKS: "10.20.0.0/16, 127.0.0.1/32, fd00::/8" (or a list)."""
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    networks = []
+    for item in items:
+        if isinstance(item, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            networks.append(item)
+            continue
+        if not str(item).strip():
+            continue
+        try:
+            networks.append(ipaddress.ip_network(str(item).strip(), strict=False))
+        except ValueError:
+            raise GateError(
+                f"GATE_WEBHOOK_ALLOWED_NETWORKS: {str(item).strip()!r} is not a network; give "
+                "addresses or CIDR networks separated by commas, e.g. 10.20.0.0/16,127.0.0.1"
+            ) from None
+    return tuple(networks)
+
+
+def parse_nameservers(value: Any) -> tuple[tuple[str, int], ...]:
+    """GATE_WEBHOOK_NAMESERVERS: "10.0.0.53, 127.0.0.1:5353, [fd00::53]:53" (or a list)."""
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    servers = []
+    for item in items:
+        if isinstance(item, tuple):
+            servers.append((str(item[0]), int(item[1])))
+            continue
+        text = str(item).strip()
+        if not text:
+            continue
+        address, port = text, "53"
+        if text.startswith("["):
+            address, _, rest = text[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else ("53" if not rest else "x")
+        elif text.count(":") == 1:
+            address, port = text.split(":")
+        try:
+            ipaddress.ip_address(address)
+            number = int(port)
+            if not 0 < number < 65536:
+                raise ValueError
+        except ValueError:
+            raise GateError(
+                f"GATE_WEBHOOK_NAMESERVERS: {text!r} is not ADDRESS or ADDRESS:PORT; give the "
+                "DNS servers' addresses separated by commas, e.g. 10.0.0.53,[fd00::53]:53"
+            ) from None
+        servers.append((address, number))
+    return tuple(servers)
+
+
 def check_config(config: dict[str, Any]) -> None:
     check_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    config["GATE_WEBHOOK_ALLOWED_NETWORKS"] = parse_networks(
+        config.get("GATE_WEBHOOK_ALLOWED_NETWORKS")
+    )
+    config["GATE_WEBHOOK_NAMESERVERS"] = parse_nameservers(config.get("GATE_WEBHOOK_NAMESERVERS"))
     if not config.get("SECRET_KEY"):
         raise GateError(
             "GATE_SECRET_KEY is not set. Set it to a long random string, e.g.\n"

@@ -205,6 +205,9 @@ def test_doctor_report_reaches_the_server_as_a_heartbeat(
     healthy = CliRunner().invoke(cli, run)
     assert healthy.exit_code == 0, healthy.output
     assert reported() == ("doctor", [])
+    from gate.git.checkpoints import CHECKPOINT_DIR
+
+    assert list((gated.bare / CHECKPOINT_DIR).glob("*.note")), "the answer's checkpoint is kept"
     (gated.bare / "hooks" / "pre-receive").unlink()  # as a host's hook rewrite would
     broken = CliRunner().invoke(cli, run)
     assert broken.exit_code == 1

@@ -95,7 +95,8 @@ def test_the_admin_page_lists_each_repository_with_its_last_heartbeat(
     server: LiveServer, admin
 ) -> None:  # type: ignore[no-untyped-def]
     token = new_token(server.app)
-    assert beat(server, token, hook_version="0.1.0", layout="gitolite").json() == {"recorded": True}
+    answer = beat(server, token, hook_version="0.1.0", layout="gitolite").json()
+    assert answer["recorded"] is True and wire.parse_heartbeat_answer(answer)["checkpoint"]
     assert beat(server, token, repository="wiki", layout="gitlab", pusher_known=False).ok
     page = admin.page("/admin/repositories")
     assert page.ok

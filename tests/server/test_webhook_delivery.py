@@ -13,6 +13,7 @@ from sqlalchemy import select
 from gate.server.services.actor import Actor
 from gate.server.services.notify import TargetRefused, add_webhook, check_target
 from tests.support.receiver import Receiver
+from tests.support.webhooks import left_in_flight, run_worker
 
 
 @pytest.fixture
@@ -25,38 +26,6 @@ def hook() -> Iterator[Receiver]:
     receiver = Receiver()
     yield receiver
     receiver.close()
-
-
-def left_in_flight(app, url: str, claim_ends: datetime) -> int:  # type: ignore[no-untyped-def]
-    """A delivery as a worker that crashed mid-send leaves it: pending, claimed until
-    ``claim_ends``, never finished."""
-    from gate.server.extensions import db
-    from gate.server.models import WebhookDelivery
-
-    with app.app_context():
-        webhook, _ = add_webhook(url, "json", [], actor=Actor.cli("test"))
-        delivery = WebhookDelivery(
-            webhook_id=webhook.id,
-            event="request.held",
-            body={"event": "request.held", "request": {"id": 1}},
-            locked_until=claim_ends,
-        )
-        db.session.add(delivery)
-        db.session.commit()
-        return delivery.id
-
-
-def run_worker(app) -> tuple[float | None, list[tuple[str, int]]]:  # type: ignore[no-untyped-def]
-    """One pass of the delivery worker, as its thread runs it; then the deliveries' states."""
-    from gate.server.extensions import db
-    from gate.server.models import WebhookDelivery
-    from gate.server.services.delivery import deliver_due
-
-    with app.app_context():
-        wait = deliver_due(app)
-        db.session.remove()
-        rows = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
-        return wait, [(d.state, d.attempts) for d in rows]
 
 
 def test_a_delivery_left_in_flight_by_a_crashed_worker_is_sent_later(app, hook) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@ stand-in for the gate server that a hook is pointed at (``respond`` makes its an
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -10,13 +11,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class Receiver:
     """Records every POST; answers 500 to the first ``fail_first`` of them, then 200 (with
-    ``respond(headers, body)`` as its body when given, as JSON)."""
+    ``respond(headers, body)`` as its body when given, as JSON). With ``tls`` (a server
+    context) it speaks HTTPS and records the server name (SNI) each client asked for."""
 
     def __init__(
         self,
         fail_first: int = 0,
         failure_body: bytes = b"no",
         respond: Callable[[dict[str, str], bytes], bytes] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.respond = respond
         self.fail_first = fail_first
@@ -26,6 +29,7 @@ class Receiver:
         self.release = threading.Event()
         self.release.set()
         self.lock = threading.Lock()
+        self.server_names: list[str | None] = []  # SNI of each TLS handshake
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,7 +53,13 @@ class Receiver:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}/hook"
+        scheme = "http"
+        if tls is not None:
+            tls.sni_callback = lambda _socket, name, _context: self.server_names.append(name)
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.port = self.httpd.server_port
+        self.url = f"{scheme}://127.0.0.1:{self.port}/hook"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 

@@ -12,17 +12,19 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
+from urllib.parse import unquote, urlsplit
 
-import requests
+import certifi
 from flask import Flask
 from sqlalchemy import CursorResult, func, or_, select, update
 
 from gate.server.extensions import db
 from gate.server.models import WebhookDelivery
-from gate.server.services.notify import TargetRefused, check_target
+from gate.server.services.notify import Target, TargetRefused, check_target
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Gate-Signature-256"
@@ -165,11 +167,14 @@ def _attempt(delivery: WebhookDelivery, config: Any) -> None:
     status: int | None = None
     error: str | None = None
     try:
-        check_target(hook.url)  # again: what a name resolves to can change after it was added
-        response = requests.post(
+        # Resolved and checked again (a name can change what it points to after it was
+        # added), once: the connection goes to an address this check saw.
+        target = check_target(hook.url)
+        status = send(
+            target,
             hook.url,
-            data=body,
-            headers={
+            body,
+            {
                 "Content-Type": "application/json",
                 "User-Agent": "gate-webhooks/1",
                 "X-Gate-Event": delivery.event,
@@ -177,16 +182,15 @@ def _attempt(delivery: WebhookDelivery, config: Any) -> None:
                 IDEMPOTENCY_HEADER: delivery.idempotency_key,
                 SIGNATURE_HEADER: sign(hook.secret, body),
             },
-            timeout=timeout,
-            allow_redirects=False,
+            timeout,
+            config.get("GATE_WEBHOOK_CA_BUNDLE"),
         )
-        status = response.status_code
         if not 200 <= status < 300:
             error = f"HTTP {status}"  # never the body: it is the receiver's, shown to admins
     except TargetRefused as exc:
         error = f"refused: {exc}"
-    except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: {str(exc)[:300]}"
+    except SendFailed as exc:
+        error = str(exc)
     delivery.attempts += 1
     delivery.last_status = status
     delivery.locked_until = None
@@ -203,6 +207,88 @@ def _attempt(delivery: WebhookDelivery, config: Any) -> None:
             backoff = float(config["GATE_WEBHOOK_BACKOFF_SECONDS"]) * 2 ** (delivery.attempts - 1)
             delivery.next_attempt_at = finished + timedelta(seconds=backoff)
     db.session.commit()
+
+
+class SendFailed(Exception):
+    """No HTTP answer from any of the receiver's addresses (the message says why)."""
+
+
+def send(
+    target: Target,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout: float,
+    ca_bundle: str | None = None,
+) -> int:
+    """POST ``body`` to ``url`` over a connection to one of ``target``'s checked addresses
+    (tried in order until one connects), never to whatever the name resolves to now; the
+    Host header, TLS SNI and certificate check use the URL's host. No redirects are followed,
+    no proxy is used, and the response body is not read. Returns the HTTP status."""
+    import urllib3
+    from urllib3.exceptions import (
+        ConnectTimeoutError,
+        HTTPError,
+        NewConnectionError,
+        ProtocolError,
+        ReadTimeoutError,
+    )
+    from urllib3.exceptions import SSLError as TLSError
+
+    parts = urlsplit(url.strip())
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    sent = {**headers, "Host": parts.netloc.rpartition("@")[2]}
+    if parts.username is not None:
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        sent.update(urllib3.util.make_headers(basic_auth=credentials))
+    limit = urllib3.Timeout(connect=timeout, read=timeout)
+    problem = "no address to connect to"
+    for address in target.addresses:
+        pool: urllib3.HTTPConnectionPool
+        if target.scheme == "https":
+            pool = urllib3.HTTPSConnectionPool(
+                address,
+                target.port,
+                timeout=limit,
+                retries=False,
+                cert_reqs="CERT_REQUIRED",
+                ca_certs=ca_bundle or os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where(),
+                server_hostname=target.host,
+                assert_hostname=target.host,
+            )
+        else:
+            pool = urllib3.HTTPConnectionPool(address, target.port, timeout=limit, retries=False)
+        where = f"{target.host} at {address} port {target.port}"
+        try:
+            response = pool.urlopen(
+                "POST",
+                path,
+                body=body,
+                headers=sent,
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                assert_same_host=False,
+            )
+            return int(response.status)
+        except (NewConnectionError, ConnectTimeoutError) as exc:
+            # NewConnectionError is a ConnectTimeoutError too
+            kind = "ConnectionError" if isinstance(exc, NewConnectionError) else "Timeout"
+            problem = f"{kind}: cannot connect to {where}: {_reason(exc)}"
+            continue  # the next checked address, if any
+        except TLSError as exc:
+            raise SendFailed(f"SSLError: {where}: {_reason(exc)}") from None
+        except ReadTimeoutError:
+            raise SendFailed(f"Timeout: {where} did not answer within {timeout:g} s") from None
+        except (ProtocolError, HTTPError, OSError) as exc:
+            raise SendFailed(f"ConnectionError: {where}: {_reason(exc)}") from None
+        finally:
+            pool.close()
+    raise SendFailed(problem)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc)[:300]
 
 
 def init_app(app: Flask) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import socket
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -119,36 +120,108 @@ class TargetRefused(ServiceError):
     """A webhook URL gate will not send to."""
 
 
-def check_target(url: str) -> None:
-    """Refuse a receiver that is, or resolves to, a loopback, link-local, private, unspecified,
-    multicast or otherwise non-public address, unless GATE_WEBHOOK_ALLOW_PRIVATE is set.
+@dataclass(frozen=True)
+class Target:
+    """A webhook receiver as resolved once for one send: the sender connects only to these
+    addresses, each of them checked, and speaks to ``host`` (Host header, TLS SNI and the
+    certificate's name) on them, so a name that answers differently the next time it is
+    looked up (DNS rebinding) cannot move the connection."""
 
-    The host is resolved as the sender will resolve it (getaddrinfo), so every spelling the
-    resolver accepts (127.1, 0x7f000001, 2130706433, ::ffff:127.0.0.1, a name) is judged by
-    the addresses it really reaches. Checked when a webhook is added and again before each send.
+    scheme: str
+    host: str  # the name (or address) in the URL
+    port: int
+    addresses: tuple[str, ...]
+
+
+def check_target(url: str) -> Target:
+    """Resolve the receiver's host once and refuse it if any address it resolves to is a
+    loopback, link-local, private, unspecified, multicast or otherwise non-public address,
+    unless GATE_WEBHOOK_ALLOW_PRIVATE is set or the address lies in a network of
+    GATE_WEBHOOK_ALLOWED_NETWORKS. Returns the checked addresses for the sender to connect to.
+
+    Numeric spellings are read as the C resolver reads them (127.1, 0x7f000001, 2130706433,
+    ::ffff:127.0.0.1), names through GATE_WEBHOOK_NAMESERVERS when set (dnspython) or else
+    the system's resolver, so each is judged by the addresses it really reaches. Checked when
+    a webhook is added and again, resolving afresh, before each send.
     """
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetRefused("the webhook URL must be an http:// or https:// address")
-    if current_app.config.get("GATE_WEBHOOK_ALLOW_PRIVATE"):
-        return
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        found = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
     except ValueError:
         raise TargetRefused("the webhook URL has an invalid port") from None
-    except (OSError, UnicodeError) as exc:
-        raise TargetRefused(f"cannot resolve the webhook host {parts.hostname!r}: {exc}") from None
-    for *_, address in found:
-        ip = ipaddress.ip_address(str(address[0]).split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
+    host = parts.hostname
+    addresses = _resolve(host, port)
+    config = current_app.config
+    allowed = config.get("GATE_WEBHOOK_ALLOWED_NETWORKS") or ()
+    if not config.get("GATE_WEBHOOK_ALLOW_PRIVATE"):
+        for address in addresses:
+            ip = _plain(ipaddress.ip_address(address))
+            if (ip.is_global and not ip.is_multicast) or any(ip in net for net in allowed):
+                continue
             raise TargetRefused(
-                f"the webhook host {parts.hostname!r} is {ip}, a loopback, private, link-local "
+                f"the webhook host {host!r} is {ip}, a loopback, private, link-local "
                 "or otherwise internal address; gate only sends to public addresses unless "
-                "GATE_WEBHOOK_ALLOW_PRIVATE is set"
+                "GATE_WEBHOOK_ALLOWED_NETWORKS names its network (or GATE_WEBHOOK_ALLOW_PRIVATE "
+                "is set)"
             )
+    return Target(parts.scheme, host, port, addresses)
+
+
+def _plain(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Any:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _resolve(host: str, port: int) -> tuple[str, ...]:
+    """Every address ``host`` names, in the resolver's order, without duplicates."""
+    try:  # an address in any spelling the C library accepts: no lookup
+        found = socket.getaddrinfo(
+            host, port, proto=socket.IPPROTO_TCP, flags=socket.AI_NUMERICHOST
+        )
+    except (OSError, UnicodeError):
+        found = None
+    if found is not None:
+        addresses = [str(address[0]).split("%", 1)[0] for *_, address in found]
+    elif current_app.config.get("GATE_WEBHOOK_NAMESERVERS"):
+        addresses = _ask_nameservers(host)
+    else:
+        try:
+            found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError) as exc:
+            raise TargetRefused(f"cannot resolve the webhook host {host!r}: {exc}") from None
+        addresses = [str(address[0]).split("%", 1)[0] for *_, address in found]
+    if not addresses:
+        raise TargetRefused(f"cannot resolve the webhook host {host!r}: no addresses")
+    return tuple(dict.fromkeys(addresses))
+
+
+def _ask_nameservers(host: str) -> list[str]:
+    """A and AAAA records of ``host`` from GATE_WEBHOOK_NAMESERVERS, one query each."""
+    import dns.exception
+    import dns.nameserver
+    import dns.resolver
+
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [
+        dns.nameserver.Do53Nameserver(ip, port)
+        for ip, port in current_app.config["GATE_WEBHOOK_NAMESERVERS"]
+    ]
+    resolver.lifetime = float(current_app.config["GATE_WEBHOOK_TIMEOUT_SECONDS"])
+    addresses: list[str] = []
+    for rdtype in ("A", "AAAA"):
+        try:
+            answer = resolver.resolve(host, rdtype, search=False)
+        except dns.resolver.NXDOMAIN:
+            raise TargetRefused(f"cannot resolve the webhook host {host!r}: no such name") from None
+        except dns.resolver.NoAnswer:
+            continue
+        except dns.exception.DNSException as exc:
+            raise TargetRefused(f"cannot resolve the webhook host {host!r}: {exc}") from None
+        addresses += [record.to_text() for record in answer]
+    return addresses
 
 
 def add_webhook(url: str, style: str, events: list[str], *, actor: Actor) -> tuple[Webhook, str]:
