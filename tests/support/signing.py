@@ -1,0 +1,127 @@
+"""Real signing keys for tests: ed25519 SSH keys from ssh-keygen, OpenPGP keys from gpg's batch
+key generation (no passphrase), and commits signed with them by git itself."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.gitrepo import HUMAN, WorkClone, git
+
+
+def require_tools(*tools: str) -> None:
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        if os.environ.get("GATE_REQUIRE_BROWSER") or os.environ.get("CI"):
+            pytest.fail(f"{', '.join(missing)} missing (.ci/run installs them)")
+        pytest.skip(f"{', '.join(missing)} not installed")
+
+
+@dataclass(frozen=True)
+class SshKey:
+    private: Path
+    public: Path
+
+    @property
+    def fingerprint(self) -> str:
+        out = subprocess.run(
+            ["ssh-keygen", "-l", "-E", "sha256", "-f", str(self.public)],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return out.split()[1]
+
+
+def ssh_key(folder: Path, name: str) -> SshKey:
+    require_tools("ssh-keygen")
+    folder.mkdir(parents=True, exist_ok=True)
+    private = folder / name
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(private)], check=True
+    )
+    return SshKey(private, folder / f"{name}.pub")
+
+
+@dataclass(frozen=True)
+class GpgKey:
+    home: Path
+    fingerprint: str
+    armored: Path
+
+
+def gpg_key(folder: Path, name: str, email: str) -> GpgKey:
+    """A key in a GnuPG home of its own. The home is under /tmp with a short name: gpg-agent's
+    socket path must fit in 108 bytes, which pytest's folders do not. Stop its agent with
+    ``stop_gpg_agent``."""
+    require_tools("gpg")
+    folder.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix="gk-", dir="/tmp"))
+    home.chmod(0o700)
+    spec = (
+        "%no-protection\nKey-Type: eddsa\nKey-Curve: ed25519\nKey-Usage: sign\n"
+        f"Name-Real: {name}\nName-Email: {email}\nExpire-Date: 0\n%commit\n"
+    )
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(["gpg", "--batch", "--quiet", "--gen-key"], input=spec.encode(), env=env,
+                   check=True, capture_output=True)  # fmt: skip
+    listing = subprocess.run(["gpg", "--with-colons", "--list-keys", email], env=env,
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+    fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
+    armored = folder / f"{name}.asc"
+    armored.write_bytes(
+        subprocess.run(["gpg", "--armor", "--export", email], env=env, capture_output=True,
+                       check=True).stdout  # fmt: skip
+    )
+    return GpgKey(home, fingerprint, armored)
+
+
+def stop_gpg_agent(key: GpgKey) -> None:
+    subprocess.run(["gpgconf", "--homedir", str(key.home), "--kill", "all"], capture_output=True)
+    shutil.rmtree(key.home, ignore_errors=True)
+
+
+def signed_commit(
+    clone: WorkClone,
+    message: str,
+    files: dict[str, str],
+    key: SshKey | GpgKey,
+    author: tuple[str, str] = HUMAN,
+) -> str:
+    """A commit signed by git itself (``commit -S``) with ``key``."""
+    for name, content in files.items():
+        clone.write(name, content)
+    git(clone.path, "add", "-A")
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": author[0],
+        "GIT_AUTHOR_EMAIL": author[1],
+        "GIT_COMMITTER_NAME": author[0],
+        "GIT_COMMITTER_EMAIL": author[1],
+    }
+    if isinstance(key, SshKey):
+        options = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={key.private}"]
+    else:
+        env["GNUPGHOME"] = str(key.home)
+        options = ["-c", "gpg.format=openpgp", "-c", f"user.signingkey={key.fingerprint}"]
+    git(clone.path, *options, "commit", "--quiet", "-S", "-m", message, env=env)
+    return clone.head()
+
+
+def forged_commit(clone: WorkClone, message: str) -> str:
+    """HEAD's signed commit with its message changed and its signature kept: a signature
+    that no longer matches (written with hash-object, as an attacker would), made HEAD."""
+    raw = subprocess.run(["git", "cat-file", "commit", "HEAD"], cwd=clone.path,
+                         capture_output=True, check=True).stdout  # fmt: skip
+    header, _, _ = raw.partition(b"\n\n")
+    forged = header + b"\n\n" + message.encode() + b"\n"
+    oid = subprocess.run(
+        ["git", "hash-object", "-t", "commit", "-w", "--stdin"],
+        cwd=clone.path, input=forged, capture_output=True, check=True,
+    ).stdout.decode().strip()  # fmt: skip
+    git(clone.path, "reset", "--quiet", "--soft", oid)
+    return oid
