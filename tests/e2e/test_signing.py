@@ -214,7 +214,11 @@ def test_the_audit_bundle_proves_each_signed_acceptance_offline(
     wait_for_push_reports(server.app, 1)
     (accepted,) = [r for r in audit_records(server.app) if r["action"] == "push.accepted"]
     (signed,) = accepted["subject"]["signed"]
-    assert (signed["id"], signed["fingerprint"], signed["account"]) == (commit, fingerprint, "alice")
+    assert (signed["id"], signed["fingerprint"], signed["account"]) == (
+        commit,
+        fingerprint,
+        "alice",
+    )
 
     report = verify.verify_bundle(export_bundle(server))
     assert report.ok, report.problems

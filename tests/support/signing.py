@@ -32,8 +32,10 @@ class SshKey:
     def fingerprint(self) -> str:
         out = subprocess.run(
             ["ssh-keygen", "-l", "-E", "sha256", "-f", str(self.public)],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         return out.split()[1]
 
 
@@ -67,15 +69,28 @@ def gpg_key(folder: Path, name: str, email: str) -> GpgKey:
         f"Name-Real: {name}\nName-Email: {email}\nExpire-Date: 0\n%commit\n"
     )
     env = {**os.environ, "GNUPGHOME": str(home)}
-    subprocess.run(["gpg", "--batch", "--quiet", "--gen-key"], input=spec.encode(), env=env,
-                   check=True, capture_output=True)  # fmt: skip
-    listing = subprocess.run(["gpg", "--with-colons", "--list-keys", email], env=env,
-                             capture_output=True, text=True, check=True).stdout  # fmt: skip
-    fingerprint = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
+    subprocess.run(
+        ["gpg", "--batch", "--quiet", "--gen-key"],
+        input=spec.encode(),
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    listing = subprocess.run(
+        ["gpg", "--with-colons", "--list-keys", email],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    fingerprint = next(
+        line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr")
+    )
     armored = folder / f"{name}.asc"
     armored.write_bytes(
-        subprocess.run(["gpg", "--armor", "--export", email], env=env, capture_output=True,
-                       check=True).stdout  # fmt: skip
+        subprocess.run(
+            ["gpg", "--armor", "--export", email], env=env, capture_output=True, check=True
+        ).stdout
     )
     return GpgKey(home, fingerprint, armored)
 
@@ -115,13 +130,21 @@ def signed_commit(
 def forged_commit(clone: WorkClone, message: str) -> str:
     """HEAD's signed commit with its message changed and its signature kept: a signature
     that no longer matches (written with hash-object, as an attacker would), made HEAD."""
-    raw = subprocess.run(["git", "cat-file", "commit", "HEAD"], cwd=clone.path,
-                         capture_output=True, check=True).stdout  # fmt: skip
+    raw = subprocess.run(
+        ["git", "cat-file", "commit", "HEAD"], cwd=clone.path, capture_output=True, check=True
+    ).stdout
     header, _, _ = raw.partition(b"\n\n")
     forged = header + b"\n\n" + message.encode() + b"\n"
-    oid = subprocess.run(
-        ["git", "hash-object", "-t", "commit", "-w", "--stdin"],
-        cwd=clone.path, input=forged, capture_output=True, check=True,
-    ).stdout.decode().strip()  # fmt: skip
+    oid = (
+        subprocess.run(
+            ["git", "hash-object", "-t", "commit", "-w", "--stdin"],
+            cwd=clone.path,
+            input=forged,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
     git(clone.path, "reset", "--quiet", "--soft", oid)
     return oid
