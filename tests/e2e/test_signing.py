@@ -26,10 +26,12 @@ from tests.support.server import (
 )
 from tests.support.signing import (
     GpgKey,
+    SkKey,
     SshKey,
     forged_commit,
     gpg_key,
     signed_commit,
+    sk_signed_commit,
     ssh_key,
     stop_gpg_agent,
 )
@@ -258,3 +260,52 @@ def export_bundle(server: LiveServer) -> bytes:
 
     with command(server.app):
         return export_audit("bundle", Period()).data
+
+
+TOUCH_AND_PIN = SIGNED_HUMANS.replace(
+    'trust = "signed-humans"\n',
+    'trust = "signed-humans"\nrequire_touch = true\nrequire_pin = true\n',
+)
+
+
+def test_require_touch_and_pin_read_the_security_keys_flags(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """sk-ssh-ed25519 signatures whose flags byte is crafted (SkKey: no hardware here), each
+    verified by git and ssh-keygen as a real one would be; only the flags differ."""
+    repo = gated_repo(server, tmp_path, TOUCH_AND_PIN)
+    key = SkKey(tmp_path / "keys", "alice-sk")
+    fingerprint = register(server.app, "alice", "ssh", key.public)
+    plain = ssh_key(tmp_path / "keys", "alice-plain")
+    register(server.app, "alice", "ssh", plain.public)
+    clone = repo.clone()
+    clone.commit("start", {"README": "start\n"})
+    assert clone.push(pusher="alice").ok
+
+    cases = [
+        (0x00, "without a touch"),
+        (0x01, "without user verification"),
+        (0x04, "without a touch"),
+    ]
+    for flags, reason in cases:
+        sk_signed_commit(clone, f"flags {flags}", {"model/net.py": f"f = {flags}\n"}, key, flags)
+        held = clone.push(pusher="alice")
+        assert not held.ok, flags
+        assert f"{reason} (guard model)" in "\n".join(held.gate_lines), (flags, held.gate_lines)
+        clone.run("reset", "--quiet", "--hard", "origin/main")
+    signed_commit(clone, "plain key", {"model/net.py": "plain\n"}, plain)
+    held = clone.push(pusher="alice")
+    assert not held.ok and "not a security key" in "\n".join(held.gate_lines)
+    clone.run("reset", "--quiet", "--hard", "origin/main")
+
+    commit = sk_signed_commit(clone, "touched", {"model/net.py": "ok\n"}, key, 0x05)
+    passed = clone.push(pusher="alice")
+    assert passed.ok, passed.stderr
+    # The bundle's acceptance is verified offline: the security key's signature over the commit.
+    from gate.audit import verify
+
+    reports = wait_for_push_reports(server.app, 2)
+    assert [s["id"] for r in reports for s in r["subject"].get("signed", [])] == [commit]
+    report = verify.verify_bundle(export_bundle(server))
+    assert report.ok, report.problems
+    assert any(fingerprint in n and "signature verified offline" in n for n in report.notes)

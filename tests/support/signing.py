@@ -3,8 +3,11 @@ key generation (no passphrase), and commits signed with them by git itself."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -146,5 +149,71 @@ def forged_commit(clone: WorkClone, message: str) -> str:
         .stdout.decode()
         .strip()
     )
+    git(clone.path, "reset", "--quiet", "--soft", oid)
+    return oid
+
+
+def _ssh_string(value: bytes) -> bytes:
+    return struct.pack(">I", len(value)) + value
+
+
+SK_TYPE = b"sk-ssh-ed25519@openssh.com"
+
+
+class SkKey:
+    """A FIDO security key's ed25519 key pair, made in software (an sk key cannot be made
+    without the hardware): its signatures are crafted here with the flags byte a test chooses,
+    in OpenSSH's exact SSHSIG format, and ssh-keygen verifies them like a real key's."""
+
+    def __init__(self, folder: Path, name: str, application: bytes = b"ssh:") -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        self._private = Ed25519PrivateKey.generate()
+        raw = self._private.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        self.application = application
+        self.blob = _ssh_string(SK_TYPE) + _ssh_string(raw) + _ssh_string(application)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.public = folder / f"{name}.pub"
+        self.public.write_text(
+            f"{SK_TYPE.decode()} {base64.b64encode(self.blob).decode()} {name}\n"
+        )
+
+    def sign(self, payload: bytes, flags: int, counter: int = 1) -> str:
+        """An armored SSH signature (namespace "git") of ``payload`` with ``flags``."""
+        signed = (
+            b"SSHSIG" + _ssh_string(b"git") + _ssh_string(b"") + _ssh_string(b"sha512")
+            + _ssh_string(hashlib.sha512(payload).digest())
+        )  # fmt: skip
+        tail = bytes([flags]) + struct.pack(">I", counter)
+        message = hashlib.sha256(self.application).digest() + tail + hashlib.sha256(signed).digest()
+        signature = _ssh_string(SK_TYPE) + _ssh_string(self._private.sign(message)) + tail
+        blob = (
+            b"SSHSIG" + struct.pack(">I", 1) + _ssh_string(self.blob) + _ssh_string(b"git")
+            + _ssh_string(b"") + _ssh_string(b"sha512") + _ssh_string(signature)
+        )  # fmt: skip
+        text = base64.b64encode(blob).decode()
+        lines = [text[i : i + 70] for i in range(0, len(text), 70)]
+        return "\n".join(["-----BEGIN SSH SIGNATURE-----", *lines, "-----END SSH SIGNATURE-----"])
+
+
+def sk_signed_commit(
+    clone: WorkClone, message: str, files: dict[str, str], key: SkKey, flags: int
+) -> str:
+    """A commit signed by ``key`` with ``flags`` (0x01 user presence, 0x04 user verified),
+    written as git writes a signed commit (a ``gpgsig`` header after the committer), made HEAD."""
+    clone.commit(message, files)
+    raw = subprocess.run(["git", "cat-file", "commit", "HEAD"], cwd=clone.path,
+                         capture_output=True, check=True).stdout  # fmt: skip
+    header, _, body = raw.partition(b"\n\n")
+    first, *rest = key.sign(raw, flags).split("\n")
+    gpgsig = "gpgsig " + first + "".join("\n " + line for line in rest)
+    signed = header + b"\n" + gpgsig.encode() + b"\n\n" + body
+    oid = subprocess.run(
+        ["git", "hash-object", "-t", "commit", "-w", "--stdin"],
+        cwd=clone.path, input=signed, capture_output=True, check=True,
+    ).stdout.decode().strip()  # fmt: skip
     git(clone.path, "reset", "--quiet", "--soft", oid)
     return oid
