@@ -163,33 +163,56 @@ SK_TYPE = b"sk-ssh-ed25519@openssh.com"
 class SkKey:
     """A FIDO security key's ed25519 key pair, made in software (an sk key cannot be made
     without the hardware): its signatures are crafted here with the flags byte a test chooses,
-    in OpenSSH's exact SSHSIG format, and ssh-keygen verifies them like a real key's."""
+    in OpenSSH's exact SSHSIG format, and ssh-keygen verifies them like a real key's.
+    ``security_key=False``: a plain ssh-ed25519 key, signed the same way (no flags).
+    ``seed``: a fixed private key, for signatures that are the same on every run."""
 
-    def __init__(self, folder: Path, name: str, application: bytes = b"ssh:") -> None:
+    def __init__(
+        self,
+        folder: Path | None,
+        name: str,
+        application: bytes = b"ssh:",
+        security_key: bool = True,
+        seed: bytes | None = None,
+    ) -> None:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        self._private = Ed25519PrivateKey.generate()
+        self._private = (
+            Ed25519PrivateKey.generate()
+            if seed is None
+            else Ed25519PrivateKey.from_private_bytes(seed)
+        )
         raw = self._private.public_key().public_bytes(
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
-        self.application = application
-        self.blob = _ssh_string(SK_TYPE) + _ssh_string(raw) + _ssh_string(application)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.public = folder / f"{name}.pub"
-        self.public.write_text(
-            f"{SK_TYPE.decode()} {base64.b64encode(self.blob).decode()} {name}\n"
-        )
+        self.type = SK_TYPE if security_key else b"ssh-ed25519"
+        self.application = application if security_key else None
+        self.blob = _ssh_string(self.type) + _ssh_string(raw)
+        if self.application is not None:
+            self.blob += _ssh_string(self.application)
+        self.line = f"{self.type.decode()} {base64.b64encode(self.blob).decode()}"
+        self.fingerprint = "SHA256:" + base64.b64encode(
+            hashlib.sha256(self.blob).digest()
+        ).decode().rstrip("=")
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            self.public = folder / f"{name}.pub"
+            self.public.write_text(f"{self.line} {name}\n")
 
-    def sign(self, payload: bytes, flags: int, counter: int = 1) -> str:
-        """An armored SSH signature (namespace "git") of ``payload`` with ``flags``."""
+    def sign(self, payload: bytes, flags: int = 0x05, counter: int = 1) -> str:
+        """An armored SSH signature (namespace "git") of ``payload`` (with ``flags``)."""
         signed = (
             b"SSHSIG" + _ssh_string(b"git") + _ssh_string(b"") + _ssh_string(b"sha512")
             + _ssh_string(hashlib.sha512(payload).digest())
         )  # fmt: skip
-        tail = bytes([flags]) + struct.pack(">I", counter)
-        message = hashlib.sha256(self.application).digest() + tail + hashlib.sha256(signed).digest()
-        signature = _ssh_string(SK_TYPE) + _ssh_string(self._private.sign(message)) + tail
+        if self.application is None:
+            signature = _ssh_string(self.type) + _ssh_string(self._private.sign(signed))
+        else:
+            tail = bytes([flags]) + struct.pack(">I", counter)
+            application = hashlib.sha256(self.application).digest()
+            message = application + tail + hashlib.sha256(signed).digest()
+            signature = _ssh_string(self.type) + _ssh_string(self._private.sign(message)) + tail
         blob = (
             b"SSHSIG" + struct.pack(">I", 1) + _ssh_string(self.blob) + _ssh_string(b"git")
             + _ssh_string(b"") + _ssh_string(b"sha512") + _ssh_string(signature)
@@ -197,6 +220,14 @@ class SkKey:
         text = base64.b64encode(blob).decode()
         lines = [text[i : i + 70] for i in range(0, len(text), 70)]
         return "\n".join(["-----BEGIN SSH SIGNATURE-----", *lines, "-----END SSH SIGNATURE-----"])
+
+
+def with_signature(raw: bytes, signature: str) -> bytes:
+    """The commit object ``raw`` with ``signature`` in a ``gpgsig`` header, as git writes it."""
+    header, _, body = raw.partition(b"\n\n")
+    first, *rest = signature.split("\n")
+    gpgsig = "gpgsig " + first + "".join("\n " + line for line in rest)
+    return header + b"\n" + gpgsig.encode() + b"\n\n" + body
 
 
 def sk_signed_commit(
@@ -207,10 +238,7 @@ def sk_signed_commit(
     clone.commit(message, files)
     raw = subprocess.run(["git", "cat-file", "commit", "HEAD"], cwd=clone.path,
                          capture_output=True, check=True).stdout  # fmt: skip
-    header, _, body = raw.partition(b"\n\n")
-    first, *rest = key.sign(raw, flags).split("\n")
-    gpgsig = "gpgsig " + first + "".join("\n " + line for line in rest)
-    signed = header + b"\n" + gpgsig.encode() + b"\n\n" + body
+    signed = with_signature(raw, key.sign(raw, flags))
     oid = subprocess.run(
         ["git", "hash-object", "-t", "commit", "-w", "--stdin"],
         cwd=clone.path, input=signed, capture_output=True, check=True,
