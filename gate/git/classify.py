@@ -11,10 +11,12 @@ a guarded change by the pusher, held when the pusher is an agent.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from gate.errors import GateError
 from gate.git.commits import Commit, parse_commit
 from gate.git.detection import AgentDetector, is_agent
 from gate.git.plumbing import Git, PathChange
@@ -83,14 +85,21 @@ class Signatures:
         self.now = time.time() if now is None else now
         self.raws: dict[str, bytes] = {}
         self.checks: dict[str, SignatureCheck] | None = None
+        self.failed: GateError | None = None  # the registry could not be had: asked once
 
     def check(self, oid: str) -> SignatureCheck:
         raw = self.raws[oid]
         if not is_signed(raw):
             return SignatureCheck(oid, "N", "", None)
+        if self.failed is not None:
+            raise self.failed
         if self.checks is None:
             signed = {o: r for o, r in self.raws.items() if is_signed(r)}
-            self.checks = verify_commits(self.git, self.git_dir, self.registry(), signed)
+            try:
+                self.checks = verify_commits(self.git, self.git_dir, self.registry(), signed)
+            except GateError as exc:
+                self.failed = exc
+                raise
         return self.checks[oid]
 
 
@@ -203,7 +212,11 @@ def _held(
     if not guards:
         return None
     check = None
-    if signatures is not None and (signed or not is_agent(signals)):
+    if signatures is not None and is_agent(signals) and signed:
+        # Held anyway: the key only adds evidence, when the registry can be had.
+        with contextlib.suppress(GateError):
+            signals += signature_signals(signatures.check(commit.id))
+    elif signatures is not None and not is_agent(signals):
         check = signatures.check(commit.id)
         signals += signature_signals(check)
     if is_agent(signals):
