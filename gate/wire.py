@@ -992,6 +992,7 @@ def parse_reconcile_answer(body: Any, sent: list[str]) -> dict[str, Any]:
 # The signing-key registry: GET /api/v1/keys ------------------------------------------------
 
 KEY_KINDS = ("ssh", "gpg")
+_SSH_PUBLIC_KEY = re.compile(r"[a-z0-9@.-]{1,60} [A-Za-z0-9+/]+={0,2}", re.ASCII)
 ACCOUNT_KINDS = ("human", "agent")
 KEY_FINGERPRINT_LEN = 100
 MAX_KEYS = 100_000
@@ -1017,8 +1018,9 @@ def parse_key_registry(body: Any) -> dict[str, Any]:
             raise WireError(f"{where}.account_kind must be one of {', '.join(ACCOUNT_KINDS)}")
         revoked = key.get("revoked_at")
         public_key = _str(key.get("public_key"), f"{where}.public_key", 64 * 1024)
-        if kind == "ssh" and ("\n" in public_key or "\r" in public_key):
-            raise WireError(f"{where}.public_key must be one line")
+        if kind == "ssh" and not _SSH_PUBLIC_KEY.fullmatch(public_key):
+            # It becomes a line of the hook's allowed-signers file: nothing but TYPE BASE64.
+            raise WireError(f"{where}.public_key must be an OpenSSH key: TYPE BASE64")
         keys.append(
             {
                 "fingerprint": _str(

@@ -113,3 +113,18 @@ def test_the_trust_options_are_checked_with_their_lines() -> None:
         "p.toml:6: guard 'model': 'require_touch' needs trust = \"signed-humans\" (it says "
         "which signatures count as a human's)"
     ]
+
+
+def test_a_registry_key_cannot_add_options_to_the_allowed_signers_file() -> None:
+    from gate import wire
+
+    def registry(public_key: str) -> dict:  # type: ignore[type-arg]
+        key = {"fingerprint": "SHA256:x", "account": "a", "account_kind": "human", "kind": "ssh",
+               "key_type": "ssh-ed25519", "public_key": public_key,
+               "added_at": "2026-01-01T00:00:00Z", "revoked_at": None}  # fmt: skip
+        return {"generated_at": "2026-01-01T00:00:00Z", "keys": [key]}
+
+    assert wire.parse_key_registry(registry("ssh-ed25519 AAAAC3Nz=="))["keys"]
+    for bad in ("cert-authority ssh-ed25519 AAAA", "ssh-ed25519 AAAA\nb ssh-rsa AAAA", ""):
+        with pytest.raises(wire.WireError, match="must be an OpenSSH key"):
+            wire.parse_key_registry(registry(bad))
