@@ -34,6 +34,7 @@ HEARTBEATS_PATH = f"{API_PREFIX}/heartbeats"
 RECONCILE_PATH = f"{API_PREFIX}/reconcile"
 REQUEST_PATH = f"{API_PREFIX}/requests/{{request_id}}"
 TOKEN_PATH = f"{API_PREFIX}/token"  # the calling token's own scope
+KEYS_PATH = f"{API_PREFIX}/keys"  # the signing-key registry, for the hooks
 
 ITEM_KINDS = ("commit", "ref-update")
 ITEM_STATES = ("approved", "pending", "denied", "paused")
@@ -784,9 +785,13 @@ def push_report(
     guarded: list[dict[str, Any]],
     agent_commits: list[dict[str, Any]],
     agent_commits_truncated: bool,
+    signed: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """What landed in one accepted push: ``guarded`` counts {guard, day, agent, human, agents}
-    per guard and committer day; ``agent_commits`` lists {id, guards, agents}."""
+    per guard and committer day; ``agent_commits`` lists {id, guards, agents}; ``signed`` (only
+    when there are any) the commits a ``trust = "signed-humans"`` guard accepted for their
+    signature: {id, guards, fingerprint, account, commit (the raw object, base64)}."""
+    extra = {"signed": signed} if signed else {}
     return {
         "report_id": report_id,
         "repository": repository,
@@ -798,6 +803,7 @@ def push_report(
         "guarded": guarded,
         "agent_commits": agent_commits,
         "agent_commits_truncated": agent_commits_truncated,
+        **extra,
     }
 
 
@@ -833,7 +839,30 @@ def parse_push_report(body: Any) -> dict[str, Any]:
         agent_commits_truncated=_bool(
             body.get("agent_commits_truncated", False), "agent_commits_truncated"
         ),
+        signed=[
+            _signed(c, f"signed[{n}]")
+            for n, c in enumerate(_list(body.get("signed", []), "signed", MAX_ITEMS))
+        ],
     )
+
+
+def _signed(value: Any, where: str) -> dict[str, Any]:
+    signed = _obj(value, where)
+    raw = _str(signed.get("commit"), f"{where}.commit", 4 * MiB)
+    try:
+        base64.b64decode(raw, validate=True)
+    except (ValueError, binascii.Error):
+        raise WireError(f"{where}.commit must be base64") from None
+    return {
+        "id": _oid(signed.get("id"), f"{where}.id"),
+        "guards": [
+            _str(g, f"{where}.guards", GUARD_LEN)
+            for g in _list(signed.get("guards", []), f"{where}.guards", 1000, 1)
+        ],
+        "fingerprint": _str(signed.get("fingerprint"), f"{where}.fingerprint", KEY_FINGERPRINT_LEN),
+        "account": _str(signed.get("account"), f"{where}.account", PUSHER_LEN),
+        "commit": raw,
+    }
 
 
 def _ref_update(value: Any, where: str) -> dict[str, str]:
@@ -1025,3 +1054,52 @@ def parse_reconcile_answer(body: Any, sent: list[str]) -> dict[str, Any]:
     if not set(unsigned) <= set(sent):
         raise WireError("unsigned names commits that were not sent")
     return {"unsigned": unsigned, "recorded": _int(body.get("recorded"), "recorded", 0, MAX_ITEMS)}
+
+
+# The signing-key registry: GET /api/v1/keys ------------------------------------------------
+
+KEY_KINDS = ("ssh", "gpg")
+_SSH_PUBLIC_KEY = re.compile(r"[a-z0-9@.-]{1,60} [A-Za-z0-9+/]+={0,2}", re.ASCII)
+ACCOUNT_KINDS = ("human", "agent")
+KEY_FINGERPRINT_LEN = 100
+MAX_KEYS = 100_000
+
+
+def key_registry(keys: list[dict[str, Any]], *, generated_at: str) -> dict[str, Any]:
+    """Every registered key: {fingerprint, account, account_kind, kind, key_type, public_key,
+    added_at, revoked_at (or None)}."""
+    return {"generated_at": generated_at, "keys": keys}
+
+
+def parse_key_registry(body: Any) -> dict[str, Any]:
+    body = _obj(body, "the answer")
+    keys = []
+    for n, value in enumerate(_list(body.get("keys"), "keys", MAX_KEYS)):
+        where = f"keys[{n}]"
+        key = _obj(value, where)
+        kind = key.get("kind")
+        if kind not in KEY_KINDS:
+            raise WireError(f"{where}.kind must be one of {', '.join(KEY_KINDS)}")
+        account_kind = key.get("account_kind")
+        if account_kind not in ACCOUNT_KINDS:
+            raise WireError(f"{where}.account_kind must be one of {', '.join(ACCOUNT_KINDS)}")
+        revoked = key.get("revoked_at")
+        public_key = _str(key.get("public_key"), f"{where}.public_key", 64 * 1024)
+        if kind == "ssh" and not _SSH_PUBLIC_KEY.fullmatch(public_key):
+            # It becomes a line of the hook's allowed-signers file: nothing but TYPE BASE64.
+            raise WireError(f"{where}.public_key must be an OpenSSH key: TYPE BASE64")
+        keys.append(
+            {
+                "fingerprint": _str(
+                    key.get("fingerprint"), f"{where}.fingerprint", KEY_FINGERPRINT_LEN
+                ),
+                "account": _str(key.get("account"), f"{where}.account", PUSHER_LEN),
+                "account_kind": account_kind,
+                "kind": kind,
+                "key_type": _str(key.get("key_type"), f"{where}.key_type", 60),
+                "public_key": public_key,
+                "added_at": _time(key.get("added_at"), f"{where}.added_at"),
+                "revoked_at": None if revoked is None else _time(revoked, f"{where}.revoked_at"),
+            }
+        )
+    return key_registry(keys, generated_at=_time(body.get("generated_at"), "generated_at"))

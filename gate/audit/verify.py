@@ -173,6 +173,7 @@ class Report:
     last_seq: int | None = None
     checkpoints: int = 0
     pushes_checked: int = 0
+    signed_checked: int = 0
     pauses: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -873,12 +874,224 @@ def check_pauses_held(records: list[Record], partial: bool) -> Iterator[Problem]
             )
 
 
+# --- signed commits: what a signed-humans guard accepted, against the key registry -----------
+
+SSH_SIGNATURE_BEGIN, SSH_SIGNATURE_END = (
+    "-----BEGIN SSH SIGNATURE-----",
+    "-----END SSH SIGNATURE-----",
+)
+
+
+OFFLINE_KEY_TYPES = ("ssh-ed25519", "sk-ssh-ed25519@openssh.com")
+
+
+@dataclass
+class RegisteredKey:
+    fingerprint: str
+    account: str
+    account_kind: str
+    kind: str
+    key_type: str
+    public_key: str
+    added_seq: int
+    revoked_at: str | None = None
+
+
+def key_registry(records: list[Record]) -> dict[str, RegisteredKey]:
+    """Every key the records register (``key.added``), with its revocation (``key.revoked``,
+    wherever it comes: a revocation from a past time reaches back to acceptances before it)."""
+    keys: dict[str, RegisteredKey] = {}
+    for record in records:
+        subject = record.subject
+        if record.action == "key.added":
+            keys[subject["fingerprint"]] = RegisteredKey(
+                subject["fingerprint"],
+                subject["account"],
+                subject["account_kind"],
+                subject["kind"],
+                subject["key_type"],
+                subject["public_key"],
+                record.seq,
+            )
+        elif record.action == "key.revoked" and subject.get("fingerprint") in keys:
+            keys[subject["fingerprint"]].revoked_at = subject.get("revoked_at")
+    return keys
+
+
+def _ssh_string(data: bytes, pos: int) -> tuple[bytes, int]:
+    if pos + 4 > len(data):
+        raise ValueError("truncated")
+    length = int.from_bytes(data[pos : pos + 4], "big")
+    if pos + 4 + length > len(data):
+        raise ValueError("truncated")
+    return data[pos + 4 : pos + 4 + length], pos + 4 + length
+
+
+def _ssh_wire(value: bytes) -> bytes:
+    return len(value).to_bytes(4, "big") + value
+
+
+def split_commit_signature(raw: bytes) -> tuple[bytes, bytes] | None:
+    """(signed payload, signature) of a raw commit object, as git splits them."""
+    header, sep, message = raw.partition(b"\n\n")
+    kept: list[bytes] = []
+    signature: list[bytes] = []
+    inside = False
+    for line in header.split(b"\n"):
+        if inside and line.startswith(b" "):
+            signature.append(line[1:])
+            continue
+        inside = False
+        name = line.partition(b" ")[0]
+        if name in (b"gpgsig", b"gpgsig-sha256") and not signature:
+            inside = True
+            signature.append(line[len(name) + 1 :])
+            continue
+        kept.append(line)
+    if not signature:
+        return None
+    return b"\n".join(kept) + sep + message, b"\n".join(signature) + b"\n"
+
+
+def verify_ssh_commit_signature(public_key: str, payload: bytes, armored: bytes) -> str | None:
+    """None when ``armored`` (an SSHSIG, namespace "git") is a valid signature of ``payload``
+    by the OpenSSH ``public_key`` ("TYPE BASE64"); else why not. Ed25519 keys, plain and FIDO
+    (sk-ssh-ed25519, whose signature covers the flags and counter too)."""
+    key_type, _, key_b64 = public_key.partition(" ")
+    text = armored.decode("ascii", "replace").strip()
+    if not (text.startswith(SSH_SIGNATURE_BEGIN) and text.endswith(SSH_SIGNATURE_END)):
+        return "the signature is not an SSH signature"
+    try:
+        blob = base64.b64decode(
+            "".join(text[len(SSH_SIGNATURE_BEGIN) : -len(SSH_SIGNATURE_END)].split()), validate=True
+        )
+        if blob[:6] != b"SSHSIG":
+            return "the signature is not an SSHSIG blob"
+        pos = 10
+        signer, pos = _ssh_string(blob, pos)
+        namespace, pos = _ssh_string(blob, pos)
+        reserved, pos = _ssh_string(blob, pos)
+        hash_algorithm, pos = _ssh_string(blob, pos)
+        signature_blob, pos = _ssh_string(blob, pos)
+        registered = base64.b64decode(key_b64.split()[0], validate=True)
+        if signer != registered:
+            return "the signature was made by another key than the registered one"
+        if namespace != b"git":
+            return (
+                f"the signature's namespace is {namespace.decode('utf-8', 'replace')!r}, not 'git'"
+            )
+        digests = {b"sha256": hashlib.sha256, b"sha512": hashlib.sha512}
+        if hash_algorithm not in digests:
+            return f"unknown SSHSIG hash algorithm {hash_algorithm!r}"
+        signed = (
+            b"SSHSIG"
+            + _ssh_wire(namespace)
+            + _ssh_wire(reserved)
+            + _ssh_wire(hash_algorithm)
+            + _ssh_wire(digests[hash_algorithm](payload).digest())
+        )
+        sig_type, at = _ssh_string(signature_blob, 0)
+        raw_signature, at = _ssh_string(signature_blob, at)
+        _key_name, kpos = _ssh_string(registered, 0)
+        key_bytes, kpos = _ssh_string(registered, kpos)
+        if key_type == "ssh-ed25519" and sig_type == b"ssh-ed25519":
+            message = signed
+        elif key_type == "sk-ssh-ed25519@openssh.com" and sig_type == key_type.encode():
+            application, _ = _ssh_string(registered, kpos)
+            flags_counter = signature_blob[at : at + 5]
+            if len(flags_counter) != 5:
+                return "the security-key signature has no flags and counter"
+            message = (
+                hashlib.sha256(application).digest()
+                + flags_counter
+                + hashlib.sha256(signed).digest()
+            )
+        else:
+            return f"{key_type} signatures are not verified offline (only Ed25519 keys are)"
+        Ed25519PublicKey.from_public_bytes(key_bytes).verify(raw_signature, message)
+    except InvalidSignature:
+        return "the signature does not verify with the registered key"
+    except (ValueError, binascii.Error):
+        return "the signature does not parse"
+    return None
+
+
+def check_signed_acceptances(records: list[Record], partial: bool) -> Iterator[Problem]:
+    """Every commit a ``trust = "signed-humans"`` guard accepted for its signature (a
+    ``push.accepted`` record's ``signed``) was signed by a key the records register for that
+    human account before the push, not revoked by the time of the push; its object hashes to
+    its id; an Ed25519 SSH signature is verified here, over the commit as git signs it."""
+    keys = key_registry(records)
+    for record in records:
+        if record.action != "push.accepted":
+            continue
+        for entry in record.subject.get("signed") or []:
+            reason = _signed_problem(entry, record, keys, partial)
+            if reason is not None:
+                guards = ", ".join(entry.get("guards") or [])
+                yield Problem(
+                    record.where,
+                    f"commit {str(entry.get('id'))[:12]} accepted in signed-humans guard(s) "
+                    f"{guards} for its signature: {reason}",
+                )
+
+
+def _signed_problem(
+    entry: dict[str, Any], record: Record, keys: dict[str, RegisteredKey], partial: bool
+) -> str | None:
+    fingerprint = entry.get("fingerprint")
+    key = keys.get(fingerprint)  # type: ignore[arg-type]
+    if key is None or key.added_seq > record.seq:
+        if partial and key is None:
+            return None  # registered before the export starts: cannot be checked here
+        return f"the key {fingerprint} is not in the key registry before this push"
+    if key.account != entry.get("account") or key.account_kind != "human":
+        return f"the key {fingerprint} is {key.account_kind} account {key.account}'s, not a human's named {entry.get('account')}"
+    pushed_at = record.subject.get("pushed_at", "")
+    if key.revoked_at is not None and _time(key.revoked_at) <= _time(pushed_at):
+        return f"the key {fingerprint} ({key.account}) was revoked from {key.revoked_at}, before the push at {pushed_at}"
+    try:
+        raw = base64.b64decode(entry.get("commit", ""), validate=True)
+    except (ValueError, binascii.Error):
+        return "the commit object is not base64"
+    if hashlib.sha1(b"commit %d\0" % len(raw) + raw).hexdigest() != entry.get("id"):
+        return "the commit object does not hash to its id"
+    parts = split_commit_signature(raw)
+    if parts is None:
+        return "the commit carries no signature"
+    if key.kind == "ssh":
+        return verify_ssh_commit_signature(key.public_key, *parts)
+    return None  # OpenPGP: the registry is checked; the signature itself is not, offline
+
+
+def signed_acceptance_notes(records: list[Record]) -> list[str]:
+    keys = key_registry(records)
+    notes = []
+    for record in records:
+        if record.action != "push.accepted":
+            continue
+        for entry in record.subject.get("signed") or []:
+            key = keys.get(str(entry.get("fingerprint")))
+            offline = key is not None and key.key_type in OFFLINE_KEY_TYPES
+            how = (
+                "signature verified offline"
+                if offline
+                else "registry checked; the signature itself is not verified offline"
+            )
+            notes.append(
+                f"commit {entry.get('id')} accepted in guard(s) {', '.join(entry.get('guards') or [])}: "
+                f"signed by {entry.get('account')}'s key {entry.get('fingerprint')} ({how})"
+            )
+    return notes
+
+
 Invariant = Callable[[list[Record], bool], Iterator[Problem]]
 # Add checks here: each walks the records in order and yields the problems it finds.
 INVARIANTS: list[Invariant] = [
     check_pushes_were_approved,
     check_decisions_bind_content,
     check_pauses_held,
+    check_signed_acceptances,
 ]
 
 
@@ -893,6 +1106,11 @@ def _record_checks(report: Report, records: list[Record], partial: bool) -> None
     for invariant in INVARIANTS:
         report.problems.extend(invariant(records, partial))
     report.pushes_checked = sum(1 for r in records if r.action == "push.allowed")
+    signed = signed_acceptance_notes(records)
+    report.signed_checked = len(signed)
+    report.notes.extend(signed[:50])
+    if len(signed) > 50:
+        report.notes.append(f"... and {len(signed) - 50} more signed acceptances")
     report.pauses = [w.to_dict() for w in check_pauses([r.body for r in records]).windows]
     if partial and records:
         report.notes.append(
@@ -1068,6 +1286,11 @@ def report_lines(report: Report, limit: int = 50) -> list[str]:
     summary = (
         f"{report.records} records ({span}), {report.checkpoints} checkpoints, "
         f"{report.pushes_checked} accepted pushes checked against the approval policy"
+        + (
+            f", {report.signed_checked} signed commits checked against the key registry"
+            if report.signed_checked
+            else ""
+        )
     )
     if report.ok:
         lines.append(f"OK: verified {summary}")

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gate.errors import GateError
-from gate.git.classify import Verdict, classify
+from gate.git.classify import Signatures, Verdict, classify
 from gate.git.config import load_hook_config
 from gate.git.detection import AgentDetector
 from gate.git.layouts import git_dir_of
@@ -16,6 +16,7 @@ from gate.git.messages import identity_text, shown_identities
 from gate.git.plumbing import Git
 from gate.git.policy import load_policy
 from gate.git.refs import RefUpdate, decode_ref
+from gate.git.signing import KEYS_FILE, Registry, load_registry
 
 
 def _resolve(git: Git, rev: str) -> str:
@@ -43,6 +44,17 @@ def history_view(git: Git, git_dir: Path, ref: str, old: str) -> Iterator[Git]:
         yield view
 
 
+def _kept_registry(repo: str, git_dir: str) -> Registry:
+    """gate check asks no server: the hook's copy of the key registry, or a clear error."""
+    kept = load_registry(git_dir)
+    if kept is None:
+        raise GateError(
+            f"signed commits need the signing-key registry, and {repo} has no copy of it "
+            f"({KEYS_FILE}; the hook keeps one after each push)"
+        )
+    return kept
+
+
 def check(
     repo: str,
     old: str,
@@ -65,8 +77,9 @@ def check(
     if not policy.is_protected(ref):
         return 0, [f"{ref} is not a protected ref: the push would pass untouched."]
     detector = AgentDetector(policy.agents, pusher)
+    signatures = Signatures(git, str(git_dir), lambda: _kept_registry(repo, str(git_dir)))
     if not history:
-        verdicts = classify(git, policy, [update], detector)
+        verdicts = classify(git, policy, [update], detector, None, signatures)
         code, lines = describe(verdicts, pusher, shown_identities(git, verdicts))
         if update.old != update.new and not any(v.inspected for v in verdicts):
             lines.append(
@@ -75,7 +88,8 @@ def check(
             )
         return code, lines
     with history_view(git, Path(git_dir), ref, update.old) as view:
-        verdicts = classify(view, policy, [update], detector)
+        signatures.git = view
+        verdicts = classify(view, policy, [update], detector, None, signatures)
         code, lines = describe(verdicts, pusher, shown_identities(view, verdicts))
     return code, [
         f"history of {ref}: {update.old[:12]}..{update.new[:12]} judged as though no protected "

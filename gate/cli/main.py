@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from gate import __version__
-from gate.clock import DAY_HELP, TIME_HELP
+from gate.clock import DAY_HELP, FORMATS_HELP, TIME_HELP
 from gate.errors import GateError, prefixed
 from gate.git.config import LAYOUTS
 
@@ -344,6 +344,88 @@ def token_revoke(token_id: int, yes: bool) -> None:
             _fail("nothing revoked")
         revoked = _service_call(revoke_token, token_id, actor=Actor.cli())
         click.echo(f"gate: revoked token {revoked.id} ({revoked.name})")
+
+
+@cli.group()
+def key() -> None:
+    """Signing keys: which SSH and OpenPGP keys sign commits for which account (docs/signing.md)."""
+
+
+@key.command("add")
+@click.argument("account")
+@click.option(
+    "--ssh", "ssh_file", type=click.Path(dir_okay=False), help="An SSH public key (.pub)."
+)
+@click.option(
+    "--gpg", "gpg_file", type=click.Path(dir_okay=False), help="An armored OpenPGP public key."
+)
+def key_add(account: str, ssh_file: str | None, gpg_file: str | None) -> None:
+    """Register a public key that signs commits for ACCOUNT (a human or an agent account)."""
+    from gate.server.database import command
+    from gate.server.services.actor import Actor
+    from gate.server.services.signing_keys import add_key
+
+    if (ssh_file is None) == (gpg_file is None):
+        _fail("give exactly one of --ssh PUBKEY_FILE or --gpg PUBKEY_FILE")
+    path = ssh_file or gpg_file
+    assert path is not None
+    app = _database()  # before reading a key it could not store
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}")
+    with command(app):
+        kind = "ssh" if ssh_file else "gpg"
+        added = _service_call(add_key, account, kind, text, actor=Actor.cli())
+        who = "agent" if added.account.is_agent else "human"
+        click.echo(
+            f"gate: registered {added.key_type} key {added.fingerprint} for {who} "
+            f"{added.account.username}"
+        )
+
+
+@key.command("revoke")
+@click.argument("fingerprint")
+@click.option(
+    "--from",
+    "start",
+    default=None,
+    help=f"Revoked from this time (default now): {FORMATS_HELP}; {TIME_HELP}.",
+)
+def key_revoke(fingerprint: str, start: str | None) -> None:
+    """Revoke a key: from then on it signs for no one (never human, in any guard)."""
+    from gate.clock import parse_moment, utc_text
+    from gate.server.database import command
+    from gate.server.services.actor import Actor
+    from gate.server.services.signing_keys import revoke_key
+
+    moment = _service_call(parse_moment, start) if start else None
+    with command(_database()):
+        revoked = _service_call(revoke_key, fingerprint, start=moment, actor=Actor.cli())
+        click.echo(
+            f"gate: revoked key {revoked.fingerprint} of {revoked.account.username} from "
+            f"{utc_text(revoked.revoked_at)}"
+        )
+
+
+@key.command("list")
+def key_list() -> None:
+    """List registered keys: fingerprint, account, human or agent, type, added, revoked."""
+    from gate.clock import utc_text
+    from gate.server.database import command
+    from gate.server.services.signing_keys import list_keys
+
+    with command(_database()):
+        keys = list_keys()
+        if not keys:
+            click.echo("gate: no signing keys")
+        for found in keys:
+            who = "agent" if found.account.is_agent else "human"
+            state = f"revoked from {utc_text(found.revoked_at)}" if found.revoked_at else "active"
+            click.echo(
+                f"{found.fingerprint}\t{found.account.username}\t{who}\t{found.key_type}\t"
+                f"added {utc_text(found.added_at)}\t{state}"
+            )
 
 
 @cli.command("install-hook")

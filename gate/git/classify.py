@@ -11,9 +11,12 @@ a guarded change by the pusher, held when the pusher is an agent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from gate.errors import GateError
 from gate.git.commits import Commit, parse_commit
 from gate.git.detection import AgentDetector, is_agent
 from gate.git.plumbing import Git, PathChange
@@ -27,6 +30,9 @@ from gate.git.prefilter import (
 )
 from gate.git.refs import RefUpdate, is_zero
 from gate.git.signals import Signal
+from gate.git.signing import Registry, SignatureCheck, is_signed, verify_commits
+
+TRUST_RULE = 'trust = "signed-humans"'
 
 
 @dataclass
@@ -67,17 +73,67 @@ class Verdict:
         return bool(self.held_commits) or self.held_change is not None
 
 
+class Signatures:
+    """The signatures of one push's suspects, checked on first need: all signed ones in one
+    git call, against the registry ``registry`` returns (which may raise GateError: the
+    registry is needed and cannot be had). Unsigned commits need no registry."""
+
+    def __init__(
+        self, git: Git, git_dir: str, registry: Callable[[], Registry], now: float | None = None
+    ) -> None:
+        self.git, self.git_dir, self.registry = git, git_dir, registry
+        self.now = time.time() if now is None else now
+        self.raws: dict[str, bytes] = {}
+        self.checks: dict[str, SignatureCheck] | None = None
+        self.failed: GateError | None = None  # the registry could not be had: asked once
+
+    def check(self, oid: str) -> SignatureCheck:
+        raw = self.raws[oid]
+        if not is_signed(raw):
+            return SignatureCheck(oid, "N", "", None)
+        if self.failed is not None:
+            raise self.failed
+        if self.checks is None:
+            signed = {o: r for o, r in self.raws.items() if is_signed(r)}
+            try:
+                self.checks = verify_commits(self.git, self.git_dir, self.registry(), signed)
+            except GateError as exc:
+                self.failed = exc
+                raise
+        return self.checks[oid]
+
+
+def signature_signals(check: SignatureCheck) -> list[Signal]:
+    """Evidence from the signature: a registered agent key makes the commit that agent's."""
+    key = check.agent_key
+    if key is None:
+        return []
+    verdict = "good" if check.good else f"git's verdict {check.status}"
+    return [
+        Signal(
+            "signature",
+            "registry",
+            f"agent account {key.account}",
+            f"{key.key_type} key {key.fingerprint}",
+            f"signed by {key.fingerprint} ({verdict})",
+        )
+    ]
+
+
 def classify(
     git: Git,
     policy: Policy,
     updates: Iterable[RefUpdate],
     detector: AgentDetector,
     first: FirstStage | None = None,
+    signatures: Signatures | None = None,
 ) -> list[Verdict]:
     """Classify every update to a protected ref; updates to other refs are not looked at.
 
     ``first``: what the first stage already read of this push (the hook); without it the
-    first stage runs here, letting everything through.
+    first stage runs here, letting everything through. ``signatures``: how to check commit
+    signatures against the key registry; without it a signature proves nothing, and a
+    ``signed-humans`` guard holds every commit that touches it.
     """
     protected = [u for u in updates if policy.is_protected(u.ref)]
     if not protected:
@@ -110,9 +166,12 @@ def classify(
                             raw_objects.update(git.raw_commits(first.suspects))
                             raw = raw_objects[oid]
                         commits[oid] = parse_commit(oid.decode("ascii"), raw)
+                        if signatures is not None:
+                            signatures.raws[oid.decode("ascii")] = raw
                     held[key] = _held(
-                        git, policy, detector, commits[oid], update, first.suspects[oid]
-                    )
+                        git, policy, detector, commits[oid], update, first.suspects[oid],
+                        signatures,
+                    )  # fmt: skip
                 if held[key] is not None:
                     verdict.held_commits.append(held[key])  # type: ignore[arg-type]
         if pusher_signals and not update.is_create:
@@ -142,12 +201,42 @@ def _held(
     commit: Commit,
     update: RefUpdate,
     changes: list,
+    signatures: Signatures | None = None,
 ) -> HeldCommit | None:
     signals = detector.signals(commit, update.ref)
-    if not is_agent(signals):
-        return None
+    trusting = [guard for guard in policy.guards if guard.signed_humans]
+    signed = signatures is not None and is_signed(signatures.raws[commit.id])
+    if not is_agent(signals) and not signed and not trusting:
+        return None  # only a signature or a signed-humans guard could hold it
     guards = guards_of_changes(git, policy, changes)
-    return HeldCommit(commit, signals, guards) if guards else None
+    if not guards:
+        return None
+    check = None
+    if signatures is not None and is_agent(signals) and signed:
+        # Held anyway: the key only adds evidence, when the registry can be had.
+        with contextlib.suppress(GateError):
+            signals += signature_signals(signatures.check(commit.id))
+    elif signatures is not None and not is_agent(signals):
+        check = signatures.check(commit.id)
+        signals += signature_signals(check)
+    if is_agent(signals):
+        return HeldCommit(commit, signals, guards)
+    held: dict[str, list[str]] = {}
+    reasons: list[str] = []
+    for guard in trusting:
+        if guard.name not in guards:
+            continue
+        if check is None:
+            reason: str | None = "no signature could be checked (no key registry)"
+        else:
+            reason = check.why_not_human(signatures.now, guard.require_touch, guard.require_pin)  # type: ignore[union-attr]
+        if reason is not None:
+            held[guard.name] = guards[guard.name]
+            reasons.append(f"{reason} (guard {guard.name})")
+    if not held:
+        return None
+    trust = [Signal("signature", "policy", "trust", TRUST_RULE, reason) for reason in reasons]
+    return HeldCommit(commit, trust, held)
 
 
 def guards_of_changes(git: Git, policy: Policy, changes: list[PathChange]) -> dict[str, list[str]]:

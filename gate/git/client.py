@@ -185,6 +185,17 @@ def token_scope(
     return _usable(config, lambda: wire.parse_token_scope(answer))
 
 
+def fetch_key_registry(config: HookConfig, deadline: Deadline | None = None) -> dict[str, Any]:
+    """The server's signing-key registry (gate.git.signing keeps a copy on the git host)."""
+    deadline = deadline or Deadline(config.budget)
+    headers = {"Authorization": f"Bearer {config.token()}"}
+    answer = deadline.run(
+        config.server,
+        lambda seconds: _post(config, wire.KEYS_PATH, None, headers, seconds, "GET"),
+    )
+    return _usable(config, lambda: wire.parse_key_registry(answer))
+
+
 def _usable(config: HookConfig, parse: Callable[[], T]) -> T:
     """The server's answer as ``parse`` reads it, or a GateError saying it cannot be used."""
     try:

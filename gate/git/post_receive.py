@@ -93,7 +93,11 @@ def build_report(
             ids.setdefault(oid, update.ref)
     buckets: dict[tuple[str, str], dict[str, Any]] = {}
     listed: list[dict[str, Any]] = []
-    for oid, guards, agents, commit in guarded_commits(git, policy, detector, ids):
+    signatures = _signatures(git, git_dir)
+    signed: list[dict[str, Any]] = []
+    for oid, guards, agents, commit in guarded_commits(git, policy, detector, ids, signatures):
+        if not agents:
+            signed += _signed_acceptance(policy, signatures, oid, guards)
         day = datetime.fromtimestamp(commit.committer.time, UTC).strftime("%Y-%m-%d")
         for guard in guards:
             bucket = buckets.setdefault(
@@ -120,26 +124,72 @@ def build_report(
         ],
         agent_commits=listed[:MAX_LISTED_COMMITS],
         agent_commits_truncated=len(listed) > MAX_LISTED_COMMITS,
+        signed=signed[:MAX_LISTED_COMMITS],
     )
 
 
+def _signatures(git: Any, git_dir: str) -> Any:
+    """Signature checks against the kept key registry (the worker refreshed it first); with
+    no copy, an empty registry: no signature then counts for anyone."""
+    from gate.git.classify import Signatures
+    from gate.git.signing import Registry, load_registry
+
+    kept = load_registry(git_dir)
+    registry = kept or Registry({"generated_at": "", "keys": []}, 0.0)
+    return Signatures(git, git_dir, lambda: registry)
+
+
+def _signed_acceptance(
+    policy: Any, signatures: Any, oid: str, guards: list[str]
+) -> list[dict[str, Any]]:
+    """The commit as a signed-humans guard accepted it (its signature by a human's key), for
+    the audit log: gate audit verify checks it against the key registry in the bundle."""
+    trusting = [g for g in policy.guards if g.signed_humans and g.name in guards]
+    if not trusting:
+        return []
+    check = signatures.check(oid)
+    if any(
+        check.why_not_human(signatures.now, g.require_touch, g.require_pin) is not None
+        for g in trusting
+    ):
+        return []  # it landed only with sign-off (or not through gate): not a signed acceptance
+    import base64
+
+    return [
+        {
+            "id": oid,
+            "guards": [g.name for g in trusting],
+            "fingerprint": check.key.fingerprint,
+            "account": check.key.account,
+            "commit": base64.b64encode(signatures.raws[oid]).decode("ascii"),
+        }
+    ]
+
+
 def guarded_commits(
-    git: Any, policy: Any, detector: Any, ids: Mapping[str, str]
+    git: Any, policy: Any, detector: Any, ids: Mapping[str, str], signatures: Any = None
 ) -> Iterator[tuple[str, list[str], list[str], Any]]:
     """(id, guards, agent names or [], commit) for each of ``ids`` (id -> the ref that brought
-    it) that touches a guard. Only those commits' objects are read, as stored (git's reading)."""
-    from gate.git.classify import pathspec_of
+    it) that touches a guard. Only those commits' objects are read, as stored (git's reading).
+    ``signatures`` (gate.git.classify.Signatures): a commit signed by an agent's key is that
+    agent's."""
+    from gate.git.classify import pathspec_of, signature_signals
     from gate.git.commits import parse_commit
     from gate.git.detection import is_agent
+    from gate.git.signing import is_signed
 
     changed = dict(git.changed_paths(ids, pathspec_of(policy)))
     raw = git.raw_commits(oid.encode("ascii") for oid in changed)
+    if signatures is not None:
+        signatures.raws.update({oid.decode("ascii"): data for oid, data in raw.items()})
     for oid, changes in changed.items():
         guards = sorted(policy.guards_for_paths(c.path for c in changes))
         if not guards:
             continue
         commit = parse_commit(oid, raw[oid.encode("ascii")])
         signals = detector.signals(commit, ids[oid])
+        if signatures is not None and is_signed(raw[oid.encode("ascii")]):
+            signals += signature_signals(signatures.check(oid))
         yield oid, guards, (_agent_names(signals) if is_agent(signals) else []), commit
 
 
@@ -191,6 +241,13 @@ def worker(
     except Exception as exc:  # never let the worker die silently: leave a trace for the admin
         _log(git_dir, f"cannot read the hook's settings: {type(exc).__name__}: {exc}")
         return 1
+    if config.guarded:
+        try:  # the pre-receive hook reads this copy; it asks the server only when it is stale
+            from gate.git.signing import refresh_registry
+
+            refresh_registry(config, git_dir, min(10.0, max(1.0, config.budget)))
+        except Exception as exc:
+            _log(git_dir, f"cannot refresh the signing-key registry: {type(exc).__name__}: {exc}")
     try:
         report = build_report(stdin, environ, git_dir, central)
         if report is not None:

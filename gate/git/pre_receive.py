@@ -151,8 +151,25 @@ def decide(
     if state is None:
         state = _load_state(git_dir, artifact, environ, central)
     detector = AgentDetector(state.policy.agents, pusher, state.catalog(), unknown, variables)
-    verdicts = classify(git, state.policy, protected, detector, first)
+    verdicts = classify(git, state.policy, protected, detector, first, _signatures(git, state))
     return [v for v in verdicts if v.holds], state
+
+
+def _signatures(git: Git, state: "HookState") -> "Any":
+    """Signature checks against the key registry kept in the repository (fetched from the
+    server when missing or stale, only if a decision needs it)."""
+    from gate.git.classify import Signatures
+    from gate.git.settings import enable_site_packages
+    from gate.git.signing import registry_for_push
+
+    config = state.config
+    git_dir = git.env["GIT_DIR"]
+
+    def registry() -> "Any":
+        enable_site_packages()  # requests, for the server
+        return registry_for_push(config, git_dir, max(1.0, config.budget / 3))
+
+    return Signatures(git, git_dir, registry)
 
 
 def _hook_settings(state: "HookState") -> dict:

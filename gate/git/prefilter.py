@@ -328,7 +328,8 @@ def first_stage(
             u.is_create or (not u.is_delete and git.is_ancestor(u.old, u.new)) for u in updates
         )
     tips = [u.new for u in updates if not u.is_delete]
-    agent_rules = None if rules is None or stage.agent_pusher else rules["agent_rules"]
+    every_commit = rules is None or stage.agent_pusher or rules.get("every_commit", False)
+    agent_rules = None if every_commit else rules["agent_rules"]  # type: ignore[index]
     guard_rules = None if rules is None else rules["guard_rules"]
     if tips:
         options, stops = range_stops(git, patterns, updates)

@@ -240,6 +240,8 @@ def prefilter_rules(state: HookState) -> dict[str, Any] | None:
         ]
         if catalog is not None:
             agent_sources += catalog.evidence_sources
+        # A signed commit may be signed by an agent's registered key (gate.git.signing).
+        agent_sources.append("gpgsig")
         agent_rules = commit_rules(agent_sources)
         pusher_rules = commit_rules(fnmatch.translate(p) for p in rules.pushers)
         if agent_rules is None or pusher_rules is None:
@@ -256,6 +258,8 @@ def prefilter_rules(state: HookState) -> dict[str, Any] | None:
             guard_rules = None
         patterns = [p for guard in state.policy.guards for p in guard.paths]
         return {
+            # signed-humans guards weigh every commit that touches them, marks or not
+            "every_commit": state.policy.signed_humans,
             "pusher_rules": pusher_rules,
             "agent_rules": agent_rules,
             "guard_rules": guard_rules,

@@ -177,6 +177,16 @@ def token_self():  # type: ignore[no-untyped-def]
     return jsonify(committed(lambda: _touched(scopes.scope_of(g.token, repository))))
 
 
+@bp.get("/keys")
+@token_required(scopes.KEYS)
+def keys():  # type: ignore[no-untyped-def]
+    """The signing-key registry (public keys, their accounts, revocations), which the hooks
+    keep a copy of to verify commit signatures without asking the server on each push."""
+    from gate.server.services.signing_keys import registry
+
+    return jsonify(committed(lambda: _touched(registry())))
+
+
 @bp.post("/heartbeats")
 @token_required(scopes.REPORT)
 def heartbeats():  # type: ignore[no-untyped-def]

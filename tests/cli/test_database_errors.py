@@ -57,6 +57,9 @@ DATABASE_COMMANDS: dict[tuple[str, ...], Call] = {
     ("token", "list"): Call(),
     ("token", "revoke"): Call(("1", "--yes")),
     ("heartbeats", "check"): Call(),
+    ("key", "add"): Call(("rita", "--ssh", "{tmp}/rita.pub")),
+    ("key", "revoke"): Call(("SHA256:AAAA", "--from", "2026-12-01")),
+    ("key", "list"): Call(),
     ("pause", "start"): Call(
         ("--by", "root", "--password-stdin", "--reason", "board review"), PASSWORD_INPUT
     ),

@@ -109,6 +109,8 @@ CALLS = [
          lambda n: reconcile_for("ml/a"), refused({SCOPED: 200})),
     Call("reconcile out of scope", "/api/v1/reconcile", "post", lambda _: wire.RECONCILE_PATH,
          lambda n: reconcile_for("secret/b"), refused({})),
+    Call("read the signing-key registry", "/api/v1/keys", "get", lambda _: wire.KEYS_PATH, None,
+         refused({SCOPED: 200, OTHER_HOST: 200})),
 ]  # fmt: skip
 
 

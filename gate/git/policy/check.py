@@ -9,13 +9,21 @@ from typing import Any
 
 from gate.git.policy.errors import PolicyError, Problem
 from gate.git.policy.limits import MAX_APPROVALS, MAX_EMAIL, MAX_GUARD_NAME, MAX_PUSHER_NAME
-from gate.git.policy.model import AGENT_GLOB_KEYS, AgentRules, Guard, Policy
+from gate.git.policy.model import (
+    AGENT_GLOB_KEYS,
+    TRUST_EVIDENCE,
+    TRUST_SIGNED_HUMANS,
+    TRUST_VALUES,
+    AgentRules,
+    Guard,
+    Policy,
+)
 from gate.git.policy.paths import bracket_end, check_path_pattern
 from gate.git.policy.refs import check_ref_pattern
 from gate.git.policy.toml_lines import KeyPath, SourceMap
 
 TOP_LEVEL_KEYS = ("protected_refs", "guard", "agents")
-GUARD_KEYS = ("name", "paths", "approvals")
+GUARD_KEYS = ("name", "paths", "approvals", "trust", "require_touch", "require_pin")
 AGENT_KEYS = ("builtin", "pushers", "emails", "names", "trailers", "owners")
 
 
@@ -194,7 +202,33 @@ class _Checker:
         label = f"guard {name!r}" if name else f"guard #{index + 1}"
         self.check_guard_paths(path, guard, label)
         self.check_approvals(path, guard, label)
+        self.check_trust(path, guard, label)
         return name
+
+    def check_trust(self, path: KeyPath, guard: dict[str, Any], label: str) -> None:
+        trust = guard.get("trust", TRUST_EVIDENCE)
+        if not isinstance(trust, str) or trust not in TRUST_VALUES:
+            shown = repr(trust) if isinstance(trust, str) else _type_name(trust)
+            self.report(
+                (*path, "trust"),
+                f"{label}: 'trust' must be one of {', '.join(map(repr, TRUST_VALUES))}, not "
+                f"{shown}{_did_you_mean(trust, TRUST_VALUES) if isinstance(trust, str) else ''}",
+            )
+            trust = None
+        for key in ("require_touch", "require_pin"):
+            if key not in guard:
+                continue
+            if not isinstance(guard[key], bool):
+                self.report(
+                    (*path, key),
+                    f"{label}: '{key}' must be true or false, not {_type_name(guard[key])}",
+                )
+            elif trust is not None and trust != TRUST_SIGNED_HUMANS:
+                self.report(
+                    (*path, key),
+                    f"{label}: '{key}' needs trust = \"{TRUST_SIGNED_HUMANS}\" (it says which "
+                    "signatures count as a human's)",
+                )
 
     def check_guard_name(self, path: KeyPath, guard: dict[str, Any], index: int) -> str | None:
         if "name" not in guard:
@@ -319,7 +353,12 @@ def build_policy(doc: dict[str, Any], sha256: str, source: str) -> Policy:
         protected_refs=tuple(doc["protected_refs"]),
         guards=tuple(
             Guard(
-                name=guard["name"], paths=tuple(guard["paths"]), approvals=guard.get("approvals", 1)
+                name=guard["name"],
+                paths=tuple(guard["paths"]),
+                approvals=guard.get("approvals", 1),
+                trust=guard.get("trust", TRUST_EVIDENCE),
+                require_touch=guard.get("require_touch", False),
+                require_pin=guard.get("require_pin", False),
             )
             for guard in doc["guard"]
         ),
@@ -342,7 +381,11 @@ def policy_summary(policy: Policy) -> str:
     ]
     for guard in policy.guards:
         plural = "approval" if guard.approvals == 1 else "approvals"
-        lines.append(f"  {guard.name}: {guard.approvals} {plural}; {', '.join(guard.paths)}")
+        trust = ""
+        if guard.signed_humans:
+            needs = [k for k in ("require_touch", "require_pin") if getattr(guard, k)]
+            trust = f"; trust signed-humans{' (' + ', '.join(needs) + ')' if needs else ''}"
+        lines.append(f"  {guard.name}: {guard.approvals} {plural}; {', '.join(guard.paths)}{trust}")
     agents = policy.agents
     lines.append("agents:")
     lines.append(f"  built-in catalog: {'on' if agents.builtin else 'off'}")

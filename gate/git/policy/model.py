@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     import pathspec
 
 AGENT_GLOB_KEYS = ("pushers", "emails", "names", "trailers")
+# A guard's trust: "evidence" (the default) holds the commits agent evidence marks;
+# "signed-humans" holds every commit that touches it unless a registered, unrevoked human key
+# validly signed it (gate.git.signing), whatever the marks and the pusher say.
+TRUST_EVIDENCE, TRUST_SIGNED_HUMANS = "evidence", "signed-humans"
+TRUST_VALUES = (TRUST_EVIDENCE, TRUST_SIGNED_HUMANS)
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,13 @@ class Guard:
     name: str
     paths: tuple[str, ...]
     approvals: int = 1
+    trust: str = TRUST_EVIDENCE
+    require_touch: bool = False  # signed-humans: only FIDO signatures with user presence
+    require_pin: bool = False  # ... and with user verification (PIN or biometric)
+
+    @property
+    def signed_humans(self) -> bool:
+        return self.trust == TRUST_SIGNED_HUMANS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "paths", tuple(self.paths))
@@ -82,7 +94,18 @@ class Guard:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "paths": list(self.paths), "approvals": self.approvals}
+        doc: dict[str, Any] = {
+            "name": self.name,
+            "paths": list(self.paths),
+            "approvals": self.approvals,
+        }
+        if self.signed_humans:  # only when set: older records and caches read the same
+            doc |= {
+                "trust": self.trust,
+                "require_touch": self.require_touch,
+                "require_pin": self.require_pin,
+            }
+        return doc
 
 
 @dataclass(frozen=True)
@@ -137,6 +160,11 @@ class Policy:
     def is_protected(self, ref: str) -> bool:
         """Whether pushes to ``ref`` are checked ('*' within one component, '**' across)."""
         return ref_is_protected(ref, self.protected_refs)
+
+    @property
+    def signed_humans(self) -> bool:
+        """Whether any guard trusts only signatures by registered human keys."""
+        return any(guard.signed_humans for guard in self.guards)
 
     def guards_for(self, path: str) -> list[Guard]:
         """The guards whose patterns match ``path``, in policy order."""

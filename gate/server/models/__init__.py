@@ -16,6 +16,7 @@ from gate.server.models.core import (
     utcnow,
 )
 from gate.server.models.health import RepositoryHeartbeat, UnsignedLanding
+from gate.server.models.keys import SigningKey
 from gate.server.models.pause import Pause, PushReport
 from gate.server.models.review import (
     GuardGroup,
@@ -43,6 +44,7 @@ __all__ = [
     "RepositoryHeartbeat",
     "RequestFacet",
     "ReviewerGroup",
+    "SigningKey",
     "UnsignedLanding",
     "User",
     "Webhook",

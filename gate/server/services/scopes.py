@@ -6,6 +6,8 @@ Two kinds of token, and nothing else reaches the API (a web session is not a tok
   push reports (POST /pushes) for the repositories its patterns name, or for every repository
   when made with ``--all-repos`` (or before scopes existed: ``unscoped``). It cannot read
   requests: the hook never does (its hold answer carries what it prints).
+- ``hook`` tokens may also read the signing-key registry (GET /keys): public keys and which
+  account each signs for, which the hooks verify commit signatures against.
 - Either kind may read its own scope (GET /token), and nothing about any other token.
 - ``agent-read``: an agent account's. It may read (GET /requests/ID) exactly the requests whose
   recorded pusher is that account's username, as a git host's hook token reported it; nothing
@@ -35,14 +37,15 @@ from gate.server.services.actor import Actor
 
 HOOK, AGENT_READ = "hook", "agent-read"
 KINDS = (HOOK, AGENT_READ)
-HOLD, REPORT, READ, SELF = "hold", "report", "read", "self"
+HOLD, REPORT, READ, SELF, KEYS = "hold", "report", "read", "self", "keys"
 # Which kinds of token may take each action at all; the target is checked after.
-MAY = {HOLD: (HOOK,), REPORT: (HOOK,), READ: (AGENT_READ,), SELF: KINDS}
+MAY = {HOLD: (HOOK,), REPORT: (HOOK,), READ: (AGENT_READ,), SELF: KINDS, KEYS: (HOOK,)}
 ACTION_TEXT = {
     HOLD: "hold pushes",
     REPORT: "report pushes",
     READ: "read requests",
     SELF: "read its own scope",
+    KEYS: "read the signing-key registry",
 }
 PATTERN_LEN = 500  # a repository name's length (repositories.name)
 HOST_LEN = 200
