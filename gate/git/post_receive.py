@@ -243,9 +243,11 @@ def worker(
         return 1
     if config.guarded:
         try:  # the pre-receive hook reads this copy; it asks the server only when it is stale
+            from gate.git.client import Deadline, fetch_key_registry
             from gate.git.signing import refresh_registry
 
-            refresh_registry(config, git_dir, min(10.0, max(1.0, config.budget)))
+            seconds = min(10.0, max(1.0, config.budget))
+            refresh_registry(lambda: fetch_key_registry(config, Deadline(seconds)), git_dir)
         except Exception as exc:
             _log(git_dir, f"cannot refresh the signing-key registry: {type(exc).__name__}: {exc}")
     try:

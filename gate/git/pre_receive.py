@@ -167,7 +167,10 @@ def _signatures(git: Git, state: "HookState") -> "Any":
 
     def registry() -> "Any":
         enable_site_packages()  # requests, for the server
-        return registry_for_push(config, git_dir, max(1.0, config.budget / 3))
+        from gate.git.client import Deadline, fetch_key_registry
+
+        seconds = max(1.0, config.budget / 3)
+        return registry_for_push(lambda: fetch_key_registry(config, Deadline(seconds)), git_dir)
 
     return Signatures(git, git_dir, registry)
 

@@ -27,7 +27,7 @@ import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -306,25 +306,24 @@ def save_registry(git_dir: str, document: dict[str, Any]) -> Registry:
     return registry
 
 
-def refresh_registry(config: Any, git_dir: str, seconds: float) -> Registry:
-    """Fetch the registry from the server and keep it; GateError when that cannot be done."""
-    from gate.git.client import Deadline, fetch_key_registry
-
-    document = fetch_key_registry(config, Deadline(seconds))
+def refresh_registry(fetch: Callable[[], dict[str, Any]], git_dir: str) -> Registry:
+    """Fetch the registry from the server (``fetch``: gate.git.client.fetch_key_registry with
+    the hook's settings and deadline) and keep it; GateError when that cannot be done."""
+    document = fetch()
     try:
         return save_registry(git_dir, document)
     except OSError as exc:
         raise GateError(f"cannot keep the key registry in {git_dir}: {exc.strerror}") from None
 
 
-def registry_for_push(config: Any, git_dir: str, seconds: float) -> Registry:
+def registry_for_push(fetch: Callable[[], dict[str, Any]], git_dir: str) -> Registry:
     """The registry for a decision that needs it: the kept copy when fresh enough, else the
     server's; if neither, a GateError that refuses the push."""
     kept = load_registry(git_dir)
     if kept is not None and 0 <= kept.age() <= KEYS_MAX_AGE:
         return kept
     try:
-        return refresh_registry(config, git_dir, seconds)
+        return refresh_registry(fetch, git_dir)
     except GateError as exc:
         age = "no copy" if kept is None else f"its copy is {int(kept.age())} s old"
         raise GateError(
