@@ -35,6 +35,7 @@ from gate.server.services.queue import (
     search_requests,
     waiting_on,
 )
+from gate.server.services.rereview import compare_with_superseded
 from gate.server.web import require_role, row_id, shows_refusals, web_actor
 from gate.server.web.diffview import diff_views, highlight_css, stored_guards, stored_signals
 from gate.server.web.forms import ActionForm, DecisionForm
@@ -57,6 +58,7 @@ def age(moment: datetime | None) -> str:
     return f"{seconds}s"
 
 
+REREVIEW_SHOWN = 200  # commits listed in "since request #N" (the counts cover all)
 WAITING_SHOWN = 20  # requests listed under "Waiting on you" on the queue page
 _WAITING = "gate_waiting"
 
@@ -159,6 +161,8 @@ def _render_detail(request_id: int, form: DecisionForm, status: int = 200, page:
                 page,
             ),
             highlight_css=highlight_css(),
+            rereview=compare_with_superseded(req),
+            rereview_shown=REREVIEW_SHOWN,
         ),
         status,
     )
