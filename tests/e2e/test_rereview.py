@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.support.server import GatedRepo, LiveServer, request_id_from
 
 AGENT = ("Build Bot", "ci@bots.example.com")
@@ -72,3 +74,31 @@ def test_superseding_request_shows_what_is_unchanged(gated: GatedRepo, server: L
 
     # A request that superseded nothing approved shows no comparison.
     assert "Since request #" not in alice.page(f"/requests/{first}").text
+
+
+@pytest.mark.browser
+def test_a_reviewer_in_the_browser_finds_what_waits_and_what_changed(
+    gated: GatedRepo, server: LiveServer, browser
+) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    from tests.e2e.test_browser import log_in
+
+    agent = gated.clone()
+    agent.commit("initial", {"model/a.py": "a = 1\n", "model/b.py": "b = 1\n"})
+    assert agent.push().ok
+    a = agent.commit("a", {"model/a.py": "a = 2\n"}, author=AGENT)
+    first = request_id_from(agent.push(pusher="agent-x").gate_lines)
+    assert server.reviewer("alice").decide(first, "approve", "ok").ok
+    b = agent.commit("b", {"model/b.py": "b = 2\n"}, author=AGENT)
+    second = request_id_from(agent.push(pusher="agent-x").gate_lines)
+
+    context, page = log_in(browser, server, "bob")
+    expect(page.locator("a.waiting-link")).to_have_text("Waiting on me 1")
+    waiting = page.get_by_role("region", name="Waiting on you (1)")
+    waiting.get_by_role("link", name=f"Request #{second}").click()
+    block = page.get_by_role("region", name=f"Since request #{first}, which alice approved")
+    expect(block).to_contain_text("1 unchanged")
+    expect(block.get_by_role("row", name=re.compile(a[:12]))).to_contain_text("unchanged")
+    expect(block.get_by_role("row", name=re.compile(b[:12]))).to_contain_text("new or changed")
+    context.close()
