@@ -49,6 +49,22 @@ def config_from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
         "GATE_WEBHOOK_NAMESERVERS": env.get("GATE_WEBHOOK_NAMESERVERS") or None,
         "GATE_WEBHOOK_CA_BUNDLE": env.get("GATE_WEBHOOK_CA_BUNDLE") or None,
         **_audit_config(env),
+        **_smtp_config(env),
+    }
+
+
+def _smtp_config(env: Any) -> dict[str, Any]:
+    """GATE_SMTP_*: e-mail to reviewers (gate.server.services.mail); off without a host."""
+    port = env.get("GATE_SMTP_PORT", "").strip()
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise GateError(f"GATE_SMTP_PORT must be a port number (1-65535), not {port!r}")
+    return {
+        "GATE_SMTP_HOST": env.get("GATE_SMTP_HOST", "").strip(),
+        "GATE_SMTP_PORT": int(port) if port else 25,
+        "GATE_SMTP_USER": env.get("GATE_SMTP_USER") or "",
+        "GATE_SMTP_PASSWORD": env.get("GATE_SMTP_PASSWORD") or "",
+        "GATE_SMTP_FROM": env.get("GATE_SMTP_FROM") or "gate@localhost",
+        "GATE_SMTP_STARTTLS": env.get("GATE_SMTP_STARTTLS", "").lower() in ("1", "true", "yes"),
     }
 
 
@@ -98,6 +114,10 @@ DEFAULTS: dict[str, Any] = {
     "GATE_WEBHOOK_MAX_ATTEMPTS": 6,
     "GATE_WEBHOOK_BACKOFF_SECONDS": 30,  # doubled after each failed attempt
     "GATE_QUEUE_PAGE_SIZE": 50,
+    "GATE_SMTP_HOST": "",  # e-mail to reviewers: off
+    "GATE_SMTP_PORT": 25,
+    "GATE_SMTP_FROM": "gate@localhost",
+    "GATE_SMTP_STARTTLS": False,
     "WTF_CSRF_TIME_LIMIT": None,
     "MAX_CONTENT_LENGTH": MAX_BODY_BYTES,  # as sent; gate.wire caps each path decompressed
     "GATE_MAX_DIFF_BYTES": 4 * 1024 * 1024,

@@ -41,7 +41,14 @@ def verify_hold(hold: HoldRequest) -> HoldRequest:
             items.append(verify_commit_item(item, f"items[{n}]"))
         else:
             items.append(
-                {**item, "diffs": [], "diff_sha256": None, "content_sha256": None, "unsent": []}
+                {
+                    **item,
+                    "diffs": [],
+                    "diff_sha256": None,
+                    "content_sha256": None,
+                    "patch_id": None,
+                    "unsent": [],
+                }
             )
     return replace(hold, items=items)
 
@@ -94,7 +101,8 @@ def verify_commit_item(item: dict[str, Any], where: str) -> dict[str, Any]:
             f"{where}.objects: {kind} {extra[0]} is not part of commit {key}'s diff"
             + (f" (and {len(extra) - 1} more)" if len(extra) > 1 else "")
         )
-    diffs = diffs_to_json(render_diffs(key, changes, blobs))
+    rendered = render_diffs(key, changes, blobs)
+    diffs = diffs_to_json(rendered)
     return {
         **{k: v for k, v in item.items() if k != "objects"},
         "commit": wire.commit_fields(_metadata(commit), f"{where}: commit {key}"),
@@ -102,6 +110,8 @@ def verify_commit_item(item: dict[str, Any], where: str) -> dict[str, Any]:
         "diff_sha256": diff_sha256(diffs),
         "content_sha256": content_sha256(objects.values()),
         "unsent": unsent,
+        # A merge's change is not one diff: no patch id compares it with another commit.
+        "patch_id": rendered[0].patch_id if len(rendered) == 1 else None,
     }
 
 

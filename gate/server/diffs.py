@@ -21,6 +21,7 @@ from pygit2.enums import DeltaStatus, DiffFind, ObjectType
 
 from gate.git.commits import display_path
 from gate.git.objects import GITLINK, TREE, TreeEntry, encode_tree, object_id
+from gate.server.patchid import stable_patch_id
 
 MAX_FILE_PATCH = 256 * 1024  # bytes of patch text kept per file
 MAX_COMMIT_PATCH = 2 * 1024 * 1024  # bytes of patch text kept per commit (all files, all parents)
@@ -77,6 +78,11 @@ class CommitDiff:
     parent: str | None
     files: list[FileDiff] = field(default_factory=list)
     truncated: bool = False
+    # ``git patch-id --stable`` of the whole diff, renames not detected (as for
+    # ``git show --no-renames --full-index``; gate.server.patchid); None when a changed
+    # path's content was not sent (the diff is not the commit's whole change) or it is empty.
+    # Not part of the stored diff JSON: the held item keeps it in its own column.
+    patch_id: str | None = None
 
 
 class _Objects(pygit2.OdbBackend):
@@ -159,6 +165,9 @@ def _diff_against(
     old_tree, new_tree = repo[old], repo[new]
     assert isinstance(old_tree, pygit2.Tree) and isinstance(new_tree, pygit2.Tree)
     diff = old_tree.diff_to_tree(new_tree)
+    # Before renames are found: git's "similarity index" of a rename is its own estimate,
+    # which libgit2's differs from, and the line is part of what a patch id hashes.
+    patch_id = None if len(shown) < len(changed) else _patch_id(diff)
     diff.find_similar(DiffFind.FIND_RENAMES)
     entries: list[tuple[FileDiff, int | None]] = [
         (_file_entry(delta, blobs), index) for index, delta in enumerate(diff.deltas)
@@ -166,7 +175,7 @@ def _diff_against(
     unsent = [c for c in changed if c not in shown]
     entries += [(entry, None) for entry in _not_sent(unsent, blobs)]
     entries.sort(key=lambda pair: (pair[0].path, pair[0].old_path or ""))
-    result = CommitDiff(commit=commit_id, parent=parent)
+    result = CommitDiff(commit=commit_id, parent=parent, patch_id=patch_id)
     for entry, index in entries:
         if index is None:  # content not sent: nothing to show
             pass
@@ -178,6 +187,25 @@ def _diff_against(
                 budget[0] -= len(entry.patch)
         result.files.append(entry)
     return result
+
+
+def _patch_id(diff: pygit2.Diff) -> str | None:
+    """The diff's stable patch id over git's text of it, as ``git show --no-renames
+    --full-index`` prints it (a rename is a deletion and an addition): libgit2 abbreviates
+    the ids of the ``index`` line, which count for binary files."""
+    text = []
+    for patch in diff:
+        if patch is None:
+            continue
+        delta = patch.delta
+        head, sep, rest = patch.data.partition(b"\nindex ")
+        if sep:
+            ids, newline, tail = rest.partition(b"\n")
+            mode = ids.split(b" ", 1)[1:]
+            full = f"{delta.old_file.id}..{delta.new_file.id}".encode()
+            rest = b" ".join([full, *mode]) + newline + tail
+        text.append(head + sep + rest)
+    return stable_patch_id(b"".join(text))
 
 
 def _file_entry(delta: Any, blobs: dict[str, bytes]) -> FileDiff:

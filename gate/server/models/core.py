@@ -196,6 +196,9 @@ class HeldItem(Model):
     # Of the objects the diff was rendered from (gate.git.objects.content_sha256), as the
     # server verified them; NULL for items held before it did.
     content_sha256: Mapped[str | None] = mapped_column(String(64))
+    # ``git patch-id --stable`` of the commit's diff, computed from the verified objects
+    # (gate.server.patchid); NULL for merges, partial diffs and items held before 0015.
+    patch_id: Mapped[str | None] = mapped_column(String(40))
 
     request: Mapped[ApprovalRequest] = relationship(back_populates="items")
 

@@ -104,7 +104,9 @@ class WebhookDelivery(Model):
     __table_args__ = (Index("ix_webhook_deliveries_state_due", "state", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    # A webhook's delivery, or (NULL) an e-mail to ``email_to`` (gate.server.services.mail).
+    webhook_id: Mapped[int | None] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    email_to: Mapped[str | None] = mapped_column(String(320))
     event: Mapped[str] = mapped_column(String(60))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(12), default="pending")  # pending|delivered|failed
@@ -118,4 +120,4 @@ class WebhookDelivery(Model):
     # Sent with every attempt: a receiver that sees a key twice has seen the event already.
     idempotency_key: Mapped[str] = mapped_column(String(64), default=lambda: uuid.uuid4().hex)
 
-    webhook: Mapped[Webhook] = relationship()
+    webhook: Mapped[Webhook | None] = relationship()

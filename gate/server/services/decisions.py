@@ -291,26 +291,26 @@ def lock_request(request: ApprovalRequest) -> None:
     )
 
 
-def _check_may_approve(request: ApprovalRequest, reviewer: User) -> list[str]:
-    """Refuse an approval the reviewer may not give; give the claimed conflicts an admin
-    overrides by giving it."""
+def approval_refusal(request: ApprovalRequest, reviewer: User, rules: Rules) -> ServiceError | None:
+    """Why ``reviewer`` may not approve ``request`` (None: they may): a conflict of interest
+    they cannot override, no group that may approve any of its guards, or a standing approval
+    of theirs already. The one rule: ``decide`` raises what it answers, and the "waiting on
+    me" queue (gate.server.services.queue) lists the requests it answers None for."""
     reasons = conflicts_of_interest(request, reviewer)
-    overrides = claimed_conflicts(request, reviewer) if may_override(request, reviewer) else []
-    if reasons and not overrides:
+    if reasons and not may_override(request, reviewer):
         hint = (
             " An admin may approve despite an On-behalf-of trailer (recorded as an override)."
             if claimed_conflicts(request, reviewer)
             else ""
         )
-        raise Forbidden(
+        return Forbidden(
             "you cannot approve this request: "
             + "; ".join(reasons)
             + ". Another reviewer must."
             + hint
         )
-    rules = eligibility_rules()
     if ineligible_guards(request, reviewer, rules) == sorted(request.required):
-        raise Forbidden(
+        return Forbidden(
             "you are in none of the reviewer groups that may approve "
             + ", ".join(sorted(request.required))
             + "; a reviewer from those groups must."
@@ -319,8 +319,17 @@ def _check_may_approve(request: ApprovalRequest, reviewer: User) -> list[str]:
         d.reviewer_id == reviewer.id and d.verdict == "approve" and d.withdrawn_at is None
         for d in request.decisions
     ):
-        raise Conflict(ALREADY_APPROVED)
-    return overrides
+        return Conflict(ALREADY_APPROVED)
+    return None
+
+
+def _check_may_approve(request: ApprovalRequest, reviewer: User) -> list[str]:
+    """Refuse an approval the reviewer may not give; give the claimed conflicts an admin
+    overrides by giving it."""
+    refusal = approval_refusal(request, reviewer, eligibility_rules())
+    if refusal is not None:
+        raise refusal
+    return claimed_conflicts(request, reviewer) if may_override(request, reviewer) else []
 
 
 def _step_up(reviewer: User, password: str | None, address: str | None) -> None:

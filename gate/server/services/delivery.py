@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import os
+import smtplib
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -23,7 +24,8 @@ from flask import Flask
 from sqlalchemy import CursorResult, func, or_, select, update
 
 from gate.server.extensions import db
-from gate.server.models import WebhookDelivery
+from gate.server.models import Webhook, WebhookDelivery
+from gate.server.services import mail
 from gate.server.services.notify import Target, TargetRefused, check_target
 
 log = logging.getLogger(__name__)
@@ -163,6 +165,28 @@ def _attempt(delivery: WebhookDelivery, config: Any) -> None:
     if claimed != 1:
         return
     hook = delivery.webhook
+    status: int | None = None
+    error: str | None = None
+    if hook is None:
+        error = _send_mail(delivery, config)
+    else:
+        status, error = _post(delivery, hook, timeout, config)
+    _record(delivery, config, status, error)
+
+
+def _send_mail(delivery: WebhookDelivery, config: Any) -> str | None:
+    if not config.get("GATE_SMTP_HOST") or not delivery.email_to:
+        return "e-mail is not configured (GATE_SMTP_HOST)"
+    try:
+        mail.send(delivery, config)
+    except (OSError, smtplib.SMTPException) as exc:
+        return f"{type(exc).__name__}: {str(exc)[:300]}"
+    return None
+
+
+def _post(
+    delivery: WebhookDelivery, hook: Webhook, timeout: float, config: Any
+) -> tuple[int | None, str | None]:
     body = render_body(hook.style, delivery.body)
     status: int | None = None
     error: str | None = None
@@ -191,6 +215,10 @@ def _attempt(delivery: WebhookDelivery, config: Any) -> None:
         error = f"refused: {exc}"
     except SendFailed as exc:
         error = str(exc)
+    return status, error
+
+
+def _record(delivery: WebhookDelivery, config: Any, status: int | None, error: str | None) -> None:
     delivery.attempts += 1
     delivery.last_status = status
     delivery.locked_until = None

@@ -498,6 +498,7 @@ def _new_request(
                 "diffs": item["diffs"],
                 "diff_sha256": item["diff_sha256"],
                 "content_sha256": item["content_sha256"],
+                "patch_id": item.get("patch_id"),
             }
         )
     db.session.execute(insert(HeldItem), rows)

@@ -37,7 +37,7 @@ EVENTS = (
     "commit.landed_without_signoff",  # an agent commit on a guarded path, found unapproved
 )
 STYLES = ("json", "slack")
-_PENDING_FLAG = "gate.webhooks_enqueued"
+PENDING_FLAG = "gate.webhooks_enqueued"
 
 
 def public_url() -> str:
@@ -51,25 +51,28 @@ def public_url() -> str:
 
 def enqueue(event_name: str, request: ApprovalRequest, extra: dict[str, Any] | None = None) -> int:
     """Queue ``event_name`` about ``request`` for every webhook that wants it (caller commits)."""
-    if not _subscribed(event_name):
+    from gate.server.services.mail import MAIL_EVENTS, enabled, enqueue_mail
+
+    mailed = event_name in MAIL_EVENTS and enabled()
+    if not mailed and not _subscribed(event_name):
         return 0
     base = public_url()
-    return enqueue_event(
-        event_name,
-        {
-            "request": {
-                "id": request.id,
-                "state": request.state,
-                "repository": request.repository.name,
-                "ref": request.ref,
-                "pusher": request.pusher,
-                "required": dict(request.required),
-                "commits": [item.key for item in request.items if item.kind == "commit"],
-                "url": f"{base}/requests/{request.id}" if base else f"/requests/{request.id}",
-            },
-            **(extra or {}),
+    fields = {
+        "request": {
+            "id": request.id,
+            "state": request.state,
+            "repository": request.repository.name,
+            "ref": request.ref,
+            "pusher": request.pusher,
+            "required": dict(request.required),
+            "commits": [item.key for item in request.items if item.kind == "commit"],
+            "url": f"{base}/requests/{request.id}" if base else f"/requests/{request.id}",
         },
-    )
+        **(extra or {}),
+    }
+    if mailed:
+        enqueue_mail(event_name, request, {"event": event_name, **fields})
+    return enqueue_event(event_name, fields)
 
 
 def _subscribed(event_name: str) -> list[Webhook]:
@@ -85,7 +88,7 @@ def enqueue_event(event_name: str, fields: dict[str, Any]) -> int:
     body = {"event": event_name, **fields}
     for hook in hooks:
         db.session.add(WebhookDelivery(webhook_id=hook.id, event=event_name, body=body))
-    db.session.info[_PENDING_FLAG] = True
+    db.session.info[PENDING_FLAG] = True
     return len(hooks)
 
 
@@ -105,7 +108,7 @@ def _active_webhooks() -> list[Webhook]:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
-    if session.info.pop(_PENDING_FLAG, False):
+    if session.info.pop(PENDING_FLAG, False):
         from gate.server.services.delivery import kick
 
         kick(current_app._get_current_object())  # type: ignore[attr-defined]
@@ -113,7 +116,7 @@ def _after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING_FLAG, None)
+    session.info.pop(PENDING_FLAG, None)
 
 
 class TargetRefused(ServiceError):
@@ -242,6 +245,55 @@ def add_webhook(url: str, style: str, events: list[str], *, actor: Actor) -> tup
         subject={"webhook": hook.id, "url": hook.url, "style": style, "events": hook.events},
     )
     return hook, secret
+
+
+def send_test(webhook_id: int, *, actor: Actor) -> WebhookDelivery:
+    """Queue a test delivery to one webhook (active or not), sent like any other."""
+    hook = db.session.get(Webhook, webhook_id)
+    if hook is None:
+        raise NotFound(f"there is no webhook {webhook_id}")
+    delivery = WebhookDelivery(
+        webhook_id=hook.id,
+        event="webhook.test",
+        body={"event": "webhook.test", "message": f"a test delivery to webhook {hook.id}"},
+    )
+    db.session.add(delivery)
+    db.session.flush()
+    audit.append(
+        "webhook.test_sent",
+        actor=actor,
+        subject={"webhook": hook.id, "url": hook.url, "delivery": delivery.id},
+    )
+    db.session.info[PENDING_FLAG] = True
+    return delivery
+
+
+def retry_now(delivery_id: int, *, actor: Actor) -> WebhookDelivery:
+    """Send a pending or failed delivery again now: one more attempt, whatever its back-off."""
+    from datetime import UTC, datetime
+
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None:
+        raise NotFound(f"there is no delivery {delivery_id}")
+    if delivery.state == "delivered":
+        raise ServiceError(f"delivery {delivery_id} has already arrived; nothing to retry")
+    before = delivery.state
+    delivery.state = "pending"
+    delivery.next_attempt_at = datetime.now(UTC)
+    audit.append(
+        "webhook.delivery_retried",
+        actor=actor,
+        subject={
+            "delivery": delivery.id,
+            "webhook": delivery.webhook_id,
+            "email_to": delivery.email_to,
+            "event": delivery.event,
+            "state": before,
+            "attempts": delivery.attempts,
+        },
+    )
+    db.session.info[PENDING_FLAG] = True
+    return delivery
 
 
 def set_webhook_active(webhook_id: int, active: bool, *, actor: Actor) -> Webhook:

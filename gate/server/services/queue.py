@@ -194,3 +194,94 @@ def filter_options() -> dict[str, list[str]]:
             )
         ),
     }
+
+
+WAITING_SCAN = 200  # pending requests read per look at "waiting on me", at most
+
+
+@dataclass
+class Waiting:
+    """The requests waiting on one reviewer, oldest first: at most ``WAITING_SCAN`` read."""
+
+    requests: list[ApprovalRequest]
+    more: bool  # more pending requests may wait on them than were read
+
+    @property
+    def count(self) -> str:
+        return f"{len(self.requests)}+" if self.more else str(len(self.requests))
+
+
+def waiting_on(reviewer: User, scan: int = WAITING_SCAN) -> Waiting:
+    """The pending requests ``reviewer`` may approve and has not approved, oldest first.
+
+    The rule is the decision service's (decisions.approval_refusal), applied to every request
+    listed. Reading every pending request to apply it would grow with the queue, so SQL first
+    leaves out the requests the rule surely refuses (the reviewer's standing approval, their
+    own commits or push, an agent they own, guards none of their groups may approve) and reads
+    at most ``scan`` of the rest, with only the columns the rule reads.
+    """
+    from gate.server.services.decisions import DECIDING_ROLES, approval_refusal
+    from gate.server.services.progress import eligibility_rules
+
+    if not reviewer.active or reviewer.role not in DECIDING_ROLES:
+        return Waiting([], False)
+    rules = eligibility_rules()
+    mine = {group.id for group in reviewer.groups}
+    closed = sorted(guard for guard, groups in rules.items() if not groups & mine)
+    email = reviewer.email.lower()
+    guard_open = exists().where(
+        RequestFacet.request_id == ApprovalRequest.id,
+        RequestFacet.kind == "guard",
+        RequestFacet.value.not_in(closed) if closed else literal(True),
+    )
+    own_item = exists().where(
+        HeldItem.request_id == ApprovalRequest.id,
+        or_(
+            func.lower(HeldItem.author_email) == email,
+            func.lower(HeldItem.committer_email) == email,
+        ),
+    )
+    approved = exists().where(
+        Decision.request_id == ApprovalRequest.id,
+        Decision.reviewer_id == reviewer.id,
+        Decision.verdict == "approve",
+        Decision.withdrawn_at.is_(None),
+    )
+    candidates = db.session.scalars(
+        select(ApprovalRequest)
+        .where(
+            ApprovalRequest.state == "pending",
+            guard_open,
+            ~approved,
+            ~own_item,
+            or_(
+                ApprovalRequest.pusher.is_(None),
+                func.lower(ApprovalRequest.pusher).not_in([reviewer.username.lower(), email]),
+            ),
+            or_(
+                ApprovalRequest.agent_owner.is_(None),
+                func.lower(ApprovalRequest.agent_owner) != email,
+            ),
+        )
+        .order_by(ApprovalRequest.created_at, ApprovalRequest.id)
+        .limit(scan)
+        .options(
+            joinedload(ApprovalRequest.repository),
+            selectinload(ApprovalRequest.items).load_only(
+                HeldItem.id,
+                HeldItem.request_id,
+                HeldItem.key,
+                HeldItem.kind,
+                HeldItem.summary,
+                HeldItem.author_email,
+                HeldItem.committer_email,
+                HeldItem.meta,
+            ),
+            selectinload(ApprovalRequest.facets),
+            selectinload(ApprovalRequest.decisions)
+            .joinedload(Decision.reviewer)
+            .selectinload(User.groups),
+        )
+    ).all()
+    listed = [r for r in candidates if approval_refusal(r, reviewer, rules) is None]
+    return Waiting(listed, len(candidates) == scan)

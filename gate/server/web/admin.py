@@ -374,3 +374,25 @@ def toggle_webhook(webhook_id: int):  # type: ignore[no-untyped-def]
         ok="Saved.",
     )
     return redirect(url_for("admin.webhooks"))
+
+
+@bp.post("/webhooks/<id:webhook_id>/test")
+@admin_required
+@fresh_password("admin.webhooks")
+def test_webhook(webhook_id: int):  # type: ignore[no-untyped-def]
+    ActionForm().validate_on_submit() or abort(400)
+    _run(
+        notify.send_test,
+        webhook_id,
+        ok=f"A test delivery to webhook {webhook_id} is queued; its result shows below.",
+    )
+    return redirect(url_for("admin.webhooks"))
+
+
+@bp.post("/webhooks/deliveries/<id:delivery_id>/retry")
+@admin_required
+@fresh_password("admin.webhooks")
+def retry_delivery(delivery_id: int):  # type: ignore[no-untyped-def]
+    ActionForm().validate_on_submit() or abort(400)
+    _run(notify.retry_now, delivery_id, ok=f"Delivery {delivery_id} is being sent again now.")
+    return redirect(url_for("admin.webhooks"))

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gate.audit.export import FORMATS, parse_period
 from gate.audit.keys import PUBLIC_FILE, current_key, load_key
-from gate.errors import GateError
+from gate.errors import GateError, InputError
 from gate.server.extensions import db
 from gate.server.models import AuditCheckpoint
 from gate.server.services import ServiceError
@@ -36,6 +36,7 @@ from gate.server.services.checkpoints import (
     maybe_checkpoint,
 )
 from gate.server.services.exports import export_audit
+from gate.server.services.records import RecordFilters, RecordPage, browse, known_actions
 from gate.server.web import require_role, row_id
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -62,6 +63,26 @@ def _index_page():  # type: ignore[no-untyped-def]
         key=load_key(key_directory()),
         key_file=PUBLIC_FILE,
     )
+
+
+@bp.get("/records")
+@auditor_required
+def records():  # type: ignore[no-untyped-def]
+    """The audit records, newest first, filtered by action, actor, repository and time."""
+    filters = RecordFilters.from_args(request.args)
+    raw = request.args.get("before", "")
+    before = row_id(raw)
+    status = 200
+    try:
+        if raw and before is None:
+            raise InputError("the page asked for is not a record number")
+        page = browse(filters, before)
+    except InputError as exc:
+        flash(f"Cannot show these records: {exc}", "error")
+        page, status = RecordPage([], None), 400
+    return render_template(
+        "audit/records.html", page=page, filters=filters, actions=known_actions()
+    ), status
 
 
 @bp.get("/public-key.pem")

@@ -8,12 +8,14 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask import request as http
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from gate.server.database import transaction
 from gate.server.extensions import db
 from gate.server.models import HeldItem
 from gate.server.services import ServiceError
 from gate.server.services.decisions import (
+    DECIDING_ROLES,
     StepUpFailed,
     attestation_for,
     conflicts_of_interest,
@@ -26,7 +28,14 @@ from gate.server.services.decisions import (
     withdraw_approval,
 )
 from gate.server.services.progress import approvers, eligibility_rules, guard_progress
-from gate.server.services.queue import QueueFilters, filter_options, search_requests
+from gate.server.services.queue import (
+    QueueFilters,
+    Waiting,
+    filter_options,
+    search_requests,
+    waiting_on,
+)
+from gate.server.services.rereview import compare_with_superseded
 from gate.server.web import require_role, row_id, shows_refusals, web_actor
 from gate.server.web.diffview import diff_views, highlight_css, stored_guards, stored_signals
 from gate.server.web.forms import ActionForm, DecisionForm
@@ -49,6 +58,33 @@ def age(moment: datetime | None) -> str:
     return f"{seconds}s"
 
 
+REREVIEW_SHOWN = 200  # commits listed in "since request #N" (the counts cover all)
+WAITING_SHOWN = 20  # requests listed under "Waiting on you" on the queue page
+_WAITING = "gate_waiting"
+
+
+def _waiting() -> Waiting:
+    """The requests waiting on the logged-in user, read once per HTTP request."""
+    from flask import g
+
+    found = g.get(_WAITING)
+    if found is None:
+        found = waiting_on(current_user)
+        setattr(g, _WAITING, found)
+    return found
+
+
+@bp.app_context_processor
+def waiting_count() -> dict[str, Any]:
+    """How many requests wait on the logged-in reviewer, for the navigation bar."""
+    if current_user.is_authenticated and current_user.role in DECIDING_ROLES:
+        try:
+            return {"waiting_count": _waiting().count}
+        except SQLAlchemyError:  # a page about the database's trouble still renders
+            pass
+    return {"waiting_count": None}
+
+
 @bp.get("/")
 def index():  # type: ignore[no-untyped-def]
     return redirect(url_for("review.queue"))
@@ -62,8 +98,12 @@ def queue():  # type: ignore[no-untyped-def]
     per_page = int(current_app.config["GATE_QUEUE_PAGE_SIZE"])
     page = search_requests(filters, page_number, per_page)
     rules = eligibility_rules()
+    waiting = _waiting()
     return render_template(
         "review/queue.html",
+        waiting=waiting,
+        waiting_shown=WAITING_SHOWN,
+        waiting_progress={r.id: guard_progress(r, rules) for r in waiting.requests[:WAITING_SHOWN]},
         page=page,
         filters=filters,
         options=filter_options(),
@@ -121,6 +161,8 @@ def _render_detail(request_id: int, form: DecisionForm, status: int = 200, page:
                 page,
             ),
             highlight_css=highlight_css(),
+            rereview=compare_with_superseded(req),
+            rereview_shown=REREVIEW_SHOWN,
         ),
         status,
     )

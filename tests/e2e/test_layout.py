@@ -1,0 +1,165 @@
+"""No page of the app scrolls sideways, at 1280 px or on a 390 px phone, with a filled queue.
+
+The pages are the app's own GET routes (Flask's url_map), so a page added later is visited too:
+a route whose arguments this test cannot fill fails it, naming the argument. Each page is
+opened in Chromium by a user whose role may see it, checked with
+``document.scrollingElement.scrollWidth`` against the viewport, and kept as a screenshot
+under the directory the test prints (GATE_TEST_ARTIFACTS, else pytest's tmp_path).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gate.server.database import command
+from gate.server.services.actor import Actor
+from tests.e2e.test_browser import DESKTOP, PHONE
+from tests.support.gitrepo import CLAUDE_TRAILER
+from tests.support.server import PASSWORD, GatedRepo, LiveServer, add_reviewer, request_id_from
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+AGENT = ("Build Bot With A Rather Long Name", "continuous-integration-robot@bots.example.com")
+LONG = "a_very_long_identifier_without_any_break_" * 4
+ROLE_OF = {"admin": "root", "health": "root", "pause": "root", "audit": "audrey"}
+SKIPPED_BLUEPRINTS = {"static", "api"}  # files and JSON for programs, not pages
+
+
+@pytest.fixture
+def app_overrides() -> dict[str, object]:
+    return {"GATE_WEBHOOK_ALLOW_PRIVATE": True, "GATE_WEBHOOK_BACKOFF_SECONDS": 3600}
+
+
+def fill_queue(gated: GatedRepo, server: LiveServer) -> dict[str, list[str]]:
+    """Requests of every state, long names everywhere, a superseded approved one, a failed
+    webhook delivery; the values each route argument takes."""
+    from gate.server.services.groups import add_group, set_guard_groups
+    from gate.server.services.notify import add_webhook
+
+    app = server.app
+    with command(app):
+        add_webhook(f"http://127.0.0.1:9/{LONG}/{LONG}", "json", [], actor=Actor.cli())
+    clone = gated.clone()
+    clone.commit("initial", {"train/loop.py": "x = 0\n", "model/net.py": "n = 0\n"})
+    assert clone.push().ok
+    ids = []
+    branch = f"release/{LONG}"
+    clone.run("checkout", "-q", "-b", branch)
+    clone.commit(
+        f"Change {LONG} everywhere",
+        {f"train/{LONG}/{LONG}.py": f"{LONG} = '{LONG * 3}'\n", "model/net.py": "n = 1\n"},
+        author=AGENT,
+        trailers=[CLAUDE_TRAILER],
+    )
+    ids.append(request_id_from(clone.push(f"HEAD:refs/heads/{branch}", "agent-x").gate_lines))
+    assert server.reviewer("alice").decide(ids[0], "approve", LONG).ok
+    clone.commit("and more", {"model/net.py": "n = 2\n"}, author=AGENT)
+    ids.append(request_id_from(clone.push(f"HEAD:refs/heads/{branch}", "agent-x").gate_lines))
+    clone.run("checkout", "-q", "-b", "release/denied", "main")
+    clone.commit("denied one", {"train/loop.py": "x = 9\n"}, author=AGENT)
+    ids.append(request_id_from(clone.push("HEAD:refs/heads/release/denied").gate_lines))
+    assert server.reviewer("bob").decide(ids[-1], "deny", f"No: {LONG}").ok
+    with command(app):
+        group = add_group(f"group-{LONG}"[:120], actor=Actor.cli())
+        set_guard_groups("training", [group.id], actor=Actor.cli())
+    return {"request_id": [str(i) for i in ids], "fmt": ["html"], "checkpoint_id": []}
+
+
+def routes(app) -> list[tuple[str, str, list[str]]]:  # type: ignore[no-untyped-def]
+    return sorted(
+        (rule.endpoint, rule.rule, sorted(rule.arguments))
+        for rule in app.url_map.iter_rules()
+        if "GET" in (rule.methods or ())
+        and rule.endpoint.split(".", 1)[0] not in SKIPPED_BLUEPRINTS
+    )
+
+
+def pages(app, values: dict[str, list[str]]) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """(endpoint, path) for every page, each argument filled with each of its values."""
+    found = []
+    for endpoint, rule, arguments in routes(app):
+        if not arguments:
+            found.append((endpoint, rule))
+            continue
+        assert len(arguments) == 1, f"{rule}: fill its arguments in this test"
+        (name,) = arguments
+        assert name in values, f"{rule}: this test has no value for <{name}>; add one"
+        for value in values[name]:
+            path = rule.replace(f"<id:{name}>", value).replace(f"<{name}>", value)
+            found.append((endpoint, path))
+    return found
+
+
+def artifacts(tmp_path: Path) -> Path:
+    base = os.environ.get("GATE_TEST_ARTIFACTS")
+    folder = (Path(base) if base else tmp_path) / "layout"
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"layout screenshots: {folder}")
+    return folder
+
+
+def test_no_page_scrolls_sideways(
+    gated: GatedRepo, server: LiveServer, browser, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    add_reviewer(server.app, "root", role="admin")
+    add_reviewer(server.app, "audrey", role="auditor")
+    values = fill_queue(gated, server)
+    with server.app.app_context():  # type: ignore[attr-defined]
+        from gate.server.extensions import db
+        from gate.server.models import AuditCheckpoint
+
+        values["checkpoint_id"] = [
+            str(i) for i in db.session.scalars(db.select(AuditCheckpoint.id)).all()[:1]
+        ]
+    folder = artifacts(tmp_path)
+    contexts = {}
+    for role_user in {"root", "audrey", "alice", None}:
+        context = browser.new_context(viewport=DESKTOP)
+        page = context.new_page()
+        if role_user:
+            page.goto(f"{server.url}/login")
+            page.get_by_label("Username").fill(role_user)
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_load_state()
+        contexts[role_user] = (context, page)
+    overflows = []
+    visited = 0
+    try:
+        for endpoint, path in pages(server.app, values):
+            blueprint = endpoint.split(".", 1)[0]
+            users = (
+                ["alice", "root"]
+                if blueprint in ("review", "metrics")
+                else [ROLE_OF.get(blueprint, "root")]
+            )
+            if endpoint == "auth.login":
+                users = [None]
+            for user in users:
+                context, page = contexts[user]
+                probe = context.request.get(f"{server.url}{path}")
+                assert probe.status < 400, f"{path} as {user}: HTTP {probe.status}"
+                headers = probe.headers
+                if "text/html" not in headers.get(
+                    "content-type", ""
+                ) or "attachment" in headers.get("content-disposition", ""):
+                    continue  # a download, not a page
+                response = page.goto(f"{server.url}{path}")
+                assert response is not None and response.status < 400, path
+                visited += 1
+                for label, size in (("1280", DESKTOP), ("390", PHONE)):
+                    page.set_viewport_size(size)
+                    width = page.evaluate("document.scrollingElement.scrollWidth")
+                    name = f"{endpoint}-{path.strip('/').replace('/', '_')[:60]}-{user}-{label}.png"
+                    page.screenshot(path=str(folder / name), full_page=True)
+                    if width > size["width"]:
+                        overflows.append(f"{path} as {user} at {label} px: {width} px wide")
+                page.set_viewport_size(DESKTOP)
+    finally:
+        for context, _ in contexts.values():
+            context.close()
+    assert visited >= 15
+    assert not overflows, "\n".join(overflows)
