@@ -20,13 +20,14 @@ from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import certifi
-from flask import Flask
-from sqlalchemy import CursorResult, func, or_, select, update
+from flask import Flask, current_app
+from flask_sqlalchemy.session import Session
+from sqlalchemy import CursorResult, event, func, or_, select, update
 
 from gate.server.extensions import db
 from gate.server.models import Webhook, WebhookDelivery
 from gate.server.services import mail
-from gate.server.services.notify import Target, TargetRefused, check_target
+from gate.server.services.notify import PENDING_FLAG, Target, TargetRefused, check_target
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Gate-Signature-256"
@@ -111,6 +112,18 @@ def kick(app: Flask) -> None:
             worker.start()
         else:
             worker.wake.set()
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    """A transaction that queued deliveries (notify, mail) wakes the sender once it commits."""
+    if session.info.pop(PENDING_FLAG, False):
+        kick(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(PENDING_FLAG, None)
 
 
 def _aware(value: datetime) -> datetime:

@@ -42,7 +42,7 @@ from gate.server.models import (
     RequestFacet,
     User,
 )
-from gate.server.services import Conflict, audit, notify
+from gate.server.services import Conflict, audit, mail, notify
 from gate.server.services.actor import Actor
 from gate.server.services.pauses import apply_pauses
 from gate.server.services.progress import eligibility_rules, request_summary
@@ -533,4 +533,5 @@ def _new_request(
         policy_sha256=report.policy_sha256,
     )
     notify.enqueue("request.held", request)
+    mail.enqueue_mail("request.held", request)
     return request

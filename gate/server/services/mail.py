@@ -19,7 +19,9 @@ from sqlalchemy import select
 
 from gate.server.extensions import db
 from gate.server.models import ApprovalRequest, User, WebhookDelivery
-from gate.server.services.notify import PENDING_FLAG
+from gate.server.services.decisions import DECIDING_ROLES, approval_refusal
+from gate.server.services.notify import PENDING_FLAG, request_fields
+from gate.server.services.progress import eligibility_rules
 
 MAIL_EVENTS = ("request.held",)
 
@@ -30,9 +32,6 @@ def enabled() -> bool:
 
 def reviewers_to_tell(request: ApprovalRequest) -> list[User]:
     """The active reviewers and admins who may approve ``request`` now."""
-    from gate.server.services.decisions import DECIDING_ROLES, approval_refusal
-    from gate.server.services.progress import eligibility_rules
-
     rules = eligibility_rules()
     users = db.session.scalars(
         select(User)
@@ -42,10 +41,11 @@ def reviewers_to_tell(request: ApprovalRequest) -> list[User]:
     return [user for user in users if approval_refusal(request, user, rules) is None]
 
 
-def enqueue_mail(event_name: str, request: ApprovalRequest, body: dict[str, Any]) -> int:
+def enqueue_mail(event_name: str, request: ApprovalRequest) -> int:
     """Queue the e-mails for ``event_name`` about ``request`` (caller commits)."""
     if event_name not in MAIL_EVENTS or not enabled():
         return 0
+    body = {"event": event_name, **request_fields(request)}
     users = reviewers_to_tell(request)
     for user in users:
         db.session.add(

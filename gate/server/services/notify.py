@@ -17,8 +17,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app, has_request_context
 from flask import request as http_request
-from flask_sqlalchemy.session import Session
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from gate.server.extensions import db
 from gate.server.models import ApprovalRequest, Webhook, WebhookDelivery
@@ -51,13 +50,15 @@ def public_url() -> str:
 
 def enqueue(event_name: str, request: ApprovalRequest, extra: dict[str, Any] | None = None) -> int:
     """Queue ``event_name`` about ``request`` for every webhook that wants it (caller commits)."""
-    from gate.server.services.mail import MAIL_EVENTS, enabled, enqueue_mail
-
-    mailed = event_name in MAIL_EVENTS and enabled()
-    if not mailed and not _subscribed(event_name):
+    if not _subscribed(event_name):
         return 0
+    return enqueue_event(event_name, request_fields(request, extra))
+
+
+def request_fields(request: ApprovalRequest, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What an event about ``request`` tells its receivers (webhooks and e-mail alike)."""
     base = public_url()
-    fields = {
+    return {
         "request": {
             "id": request.id,
             "state": request.state,
@@ -70,9 +71,6 @@ def enqueue(event_name: str, request: ApprovalRequest, extra: dict[str, Any] | N
         },
         **(extra or {}),
     }
-    if mailed:
-        enqueue_mail(event_name, request, {"event": event_name, **fields})
-    return enqueue_event(event_name, fields)
 
 
 def _subscribed(event_name: str) -> list[Webhook]:
@@ -104,19 +102,6 @@ def _active_webhooks() -> list[Webhook]:
     hooks = list(session.scalars(select(Webhook).where(Webhook.active.is_(True))))
     session.info[_WEBHOOKS] = (session.get_transaction(), hooks)
     return hooks
-
-
-@event.listens_for(Session, "after_commit")
-def _after_commit(session: Session) -> None:
-    if session.info.pop(PENDING_FLAG, False):
-        from gate.server.services.delivery import kick
-
-        kick(current_app._get_current_object())  # type: ignore[attr-defined]
-
-
-@event.listens_for(Session, "after_rollback")
-def _after_rollback(session: Session) -> None:
-    session.info.pop(PENDING_FLAG, None)
 
 
 class TargetRefused(ServiceError):
