@@ -720,9 +720,14 @@ def push_report(
     guarded: list[dict[str, Any]],
     agent_commits: list[dict[str, Any]],
     agent_commits_truncated: bool,
+    remembered: list[dict[str, Any]] | None = None,
+    remembered_truncated: bool = False,
 ) -> dict[str, Any]:
     """What landed in one accepted push: ``guarded`` counts {guard, day, agent, human, agents}
-    per guard and committer day; ``agent_commits`` lists {id, guards, agents}."""
+    per guard and committer day; ``agent_commits`` lists {id, guards, agents}; ``remembered``
+    lists {id, ref, pusher, pushed_at}, the commits new to the repository that an agent
+    account pushed, to any ref (gate.git.provenance). ``refs``: the protected refs updated
+    (none when the push only brought remembered commits to other refs)."""
     return {
         "report_id": report_id,
         "repository": repository,
@@ -734,6 +739,8 @@ def push_report(
         "guarded": guarded,
         "agent_commits": agent_commits,
         "agent_commits_truncated": agent_commits_truncated,
+        "remembered": remembered or [],
+        "remembered_truncated": remembered_truncated,
     }
 
 
@@ -741,7 +748,7 @@ def parse_push_report(body: Any) -> dict[str, Any]:
     """A post-receive report, checked; the stored form (an audit record's subject)."""
     body = _obj(body, "the body")
     policy = _obj(body.get("policy"), "policy")
-    return push_report(
+    report = push_report(
         report_id=_match(body.get("report_id"), "report_id", _REPORT_ID, "32 hexadecimal digits"),
         repository=parse_repository_name(body.get("repository")),
         pusher=_opt_str(body.get("pusher"), "pusher", PUSHER_LEN, PUSHER_BYTES),
@@ -755,7 +762,7 @@ def parse_push_report(body: Any) -> dict[str, Any]:
         ],
         refs=[
             _ref_update(r, f"refs[{n}]")
-            for n, r in enumerate(_list(body.get("refs"), "refs", 10_000, 1))
+            for n, r in enumerate(_list(body.get("refs"), "refs", 10_000))
         ],
         commits=_int(body.get("commits"), "commits", 0, MAX_COUNT),
         guarded=[
@@ -769,7 +776,25 @@ def parse_push_report(body: Any) -> dict[str, Any]:
         agent_commits_truncated=_bool(
             body.get("agent_commits_truncated", False), "agent_commits_truncated"
         ),
+        remembered=[
+            _remembered(c, f"remembered[{n}]")
+            for n, c in enumerate(_list(body.get("remembered", []), "remembered", MAX_ITEMS))
+        ],
+        remembered_truncated=_bool(body.get("remembered_truncated", False), "remembered_truncated"),
     )
+    if not report["refs"] and not report["remembered"]:
+        raise WireError("refs must list at least one protected ref update, or remembered a commit")
+    return report
+
+
+def _remembered(value: Any, where: str) -> dict[str, Any]:
+    entry = _obj(value, where)
+    return {
+        "id": _oid(entry.get("id"), f"{where}.id"),
+        "ref": _ref(entry.get("ref"), f"{where}.ref"),
+        "pusher": _opt_str(entry.get("pusher"), f"{where}.pusher", PUSHER_LEN, PUSHER_BYTES),
+        "pushed_at": _time(entry.get("pushed_at"), f"{where}.pushed_at"),
+    }
 
 
 def _ref_update(value: Any, where: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ from gate.git.prefilter import (
     first_stage,
     guard_pathspec,
 )
+from gate.git.provenance import Remembered
 from gate.git.refs import RefUpdate, is_zero
 from gate.git.signals import Signal
 
@@ -110,9 +111,7 @@ def classify(
                             raw_objects.update(git.raw_commits(first.suspects))
                             raw = raw_objects[oid]
                         commits[oid] = parse_commit(oid.decode("ascii"), raw)
-                    held[key] = _held(
-                        git, policy, detector, commits[oid], update, first.suspects[oid]
-                    )
+                    held[key] = _held(git, policy, detector, commits[oid], update, first, oid)
                 if held[key] is not None:
                     verdict.held_commits.append(held[key])  # type: ignore[arg-type]
         if pusher_signals and not update.is_create:
@@ -141,13 +140,30 @@ def _held(
     detector: AgentDetector,
     commit: Commit,
     update: RefUpdate,
-    changes: list,
+    first: FirstStage,
+    oid: bytes,
 ) -> HeldCommit | None:
     signals = detector.signals(commit, update.ref)
+    remembered = first.remembered.get(oid)
+    if remembered is not None:
+        signals.append(provenance_signal(remembered))  # type: ignore[arg-type]
     if not is_agent(signals):
+        if first.memory_error is not None and guards_of_changes(git, policy, first.suspects[oid]):
+            raise first.memory_error
         return None
-    guards = guards_of_changes(git, policy, changes)
+    guards = guards_of_changes(git, policy, first.suspects[oid])
     return HeldCommit(commit, signals, guards) if guards else None
+
+
+def provenance_signal(remembered: Remembered) -> Signal:
+    """The evidence that an agent account pushed a commit before (gate.git.provenance)."""
+    return Signal(
+        "provenance",
+        "memory",
+        remembered.account(),
+        "first pushed by an agent account",
+        remembered.evidence(),
+    )
 
 
 def guards_of_changes(git: Git, policy: Policy, changes: list[PathChange]) -> dict[str, list[str]]:

@@ -33,6 +33,7 @@ CHAINED_HOOK = "post-receive.gate-chained"
 SPOOL_DIR = "gate-spool"
 NO_PUSHER_LOG = "no-pusher.log"  # protected pushes that named no authenticated pusher
 MAX_LISTED_COMMITS = 1000
+MAX_REMEMBERED = 20_000  # wire.MAX_ITEMS: the host's store keeps them all regardless
 
 
 def spawn_worker(stdin: bytes) -> None:
@@ -62,8 +63,9 @@ def spawn_worker(stdin: bytes) -> None:
 def build_report(
     stdin: bytes, environ: Mapping[str, str], git_dir: str, central: str | None = None
 ) -> dict[str, Any] | None:
-    """The summary of one accepted push, or None when it updated no protected ref (or the
-    repository is one a central configuration passes unguarded)."""
+    """The summary of one accepted push, or None when it updated no protected ref and brought
+    no commit an agent account pushed (or the repository is one a central configuration
+    passes unguarded)."""
     from gate.git.config import load_hook_config
     from gate.git.policy import load_policy
     from gate.git.refs import parse_ref_updates
@@ -74,7 +76,10 @@ def build_report(
         return None
     policy = load_policy(config.policy)
     protected = [u for u in updates if policy.is_protected(u.ref) and not u.is_delete]
-    if not protected:
+    from gate.git.provenance import take_unreported
+
+    remembered = take_unreported(git_dir, [(u.ref, u.old, u.new) for u in updates])
+    if not protected and not remembered:
         return None
 
     from gate.git.detection import AgentDetector, find_pusher
@@ -93,7 +98,8 @@ def build_report(
             ids.setdefault(oid, update.ref)
     buckets: dict[tuple[str, str], dict[str, Any]] = {}
     listed: list[dict[str, Any]] = []
-    for oid, guards, agents, commit in guarded_commits(git, policy, detector, ids):
+    guarded = guarded_commits(git, policy, detector, ids, git_dir) if ids else iter(())
+    for oid, guards, agents, commit in guarded:
         day = datetime.fromtimestamp(commit.committer.time, UTC).strftime("%Y-%m-%d")
         for guard in guards:
             bucket = buckets.setdefault(
@@ -120,17 +126,31 @@ def build_report(
         ],
         agent_commits=listed[:MAX_LISTED_COMMITS],
         agent_commits_truncated=len(listed) > MAX_LISTED_COMMITS,
+        remembered=[
+            {
+                "id": r.id,
+                "ref": r.ref,
+                "pusher": r.pusher,
+                "pushed_at": utc_text(datetime.fromtimestamp(r.pushed_at, UTC)),
+            }
+            for r in remembered[:MAX_REMEMBERED]
+        ],
+        remembered_truncated=len(remembered) > MAX_REMEMBERED,
     )
 
 
 def guarded_commits(
-    git: Any, policy: Any, detector: Any, ids: Mapping[str, str]
+    git: Any, policy: Any, detector: Any, ids: Mapping[str, str], git_dir: str | None = None
 ) -> Iterator[tuple[str, list[str], list[str], Any]]:
     """(id, guards, agent names or [], commit) for each of ``ids`` (id -> the ref that brought
-    it) that touches a guard. Only those commits' objects are read, as stored (git's reading)."""
-    from gate.git.classify import pathspec_of
+    it) that touches a guard. Only those commits' objects are read, as stored (git's reading).
+    A commit the provenance store of ``git_dir`` names is an agent's, as in pre-receive."""
+    from gate.git.classify import pathspec_of, provenance_signal
     from gate.git.commits import parse_commit
     from gate.git.detection import is_agent
+    from gate.git.provenance import AgentCommits
+
+    memory = AgentCommits.open(git_dir) if git_dir is not None else None
 
     changed = dict(git.changed_paths(ids, pathspec_of(policy)))
     raw = git.raw_commits(oid.encode("ascii") for oid in changed)
@@ -140,6 +160,9 @@ def guarded_commits(
             continue
         commit = parse_commit(oid, raw[oid.encode("ascii")])
         signals = detector.signals(commit, ids[oid])
+        remembered = memory.get(oid) if memory is not None else None
+        if remembered is not None:
+            signals.append(provenance_signal(remembered))
         yield oid, guards, (_agent_names(signals) if is_agent(signals) else []), commit
 
 
@@ -195,6 +218,7 @@ def worker(
         report = build_report(stdin, environ, git_dir, central)
         if report is not None:
             _spool(git_dir, report)
+            _reported(git_dir, stdin)
             if report["pusher"] is None:  # gate doctor reports these
                 _log(git_dir, "push with no authenticated pusher", NO_PUSHER_LOG)
     except Exception as exc:
@@ -202,6 +226,14 @@ def worker(
         return max(1, _heartbeat(config, environ, git_dir))
     sent = _send_spool(config, git_dir)
     return max(sent, _heartbeat(config, environ, git_dir))
+
+
+def _reported(git_dir: str, stdin: bytes) -> None:
+    """The remembered commits are in a spooled report: their unreported copies can go."""
+    from gate.git.provenance import forget_unreported
+    from gate.git.refs import parse_ref_updates
+
+    forget_unreported(git_dir, [(u.ref, u.old, u.new) for u in parse_ref_updates(stdin)])
 
 
 def _heartbeat(config: Any, environ: Mapping[str, str], git_dir: str) -> int:
