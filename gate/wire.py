@@ -427,11 +427,14 @@ def commit_item(
     objects: Iterable[tuple[str, bytes]],
     signals: list[dict[str, str]],
     guards: dict[str, list[str]],
+    first_pushed_by: str | None = None,
 ) -> dict[str, Any]:
     """A held commit, as the git objects that make it: (type, raw bytes) each. The server
     reads the commit's metadata and renders its diff from these alone, once it has checked
-    every object id (gate.server.content)."""
-    return {
+    every object id (gate.server.content). ``first_pushed_by``: the agent account the host's
+    provenance store remembers pushing the commit first (gate.git.provenance), whose operator
+    may not approve it any more than the pusher's."""
+    item = {
         "key": commit_id,
         "kind": "commit",
         "objects": [
@@ -440,6 +443,9 @@ def commit_item(
         "signals": signals,
         "guards": guards,
     }
+    if first_pushed_by is not None:
+        item["first_pushed_by"] = first_pushed_by
+    return item
 
 
 def ref_update_item(
@@ -512,6 +518,13 @@ def _hold_item(value: Any, where: str) -> dict[str, Any]:
     if kind == "commit":
         _oid(key, f"{where}.key")
         parsed["objects"] = _objects(item.get("objects"), f"{where}.objects")
+        if "first_pushed_by" in item:
+            parsed["first_pushed_by"] = _str(
+                item["first_pushed_by"],
+                f"{where}.first_pushed_by",
+                PUSHER_LEN,
+                most_bytes=PUSHER_BYTES,
+            )
     else:
         parsed["reason"] = _str(item.get("reason", ""), f"{where}.reason", SHORT_LEN, empty=True)
         parsed["removed"] = [

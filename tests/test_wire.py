@@ -92,6 +92,13 @@ def test_bad_push_reports_are_refused_naming_the_field(changes: dict[str, Any], 
     assert refused.value.status == 400 and not str(refused.value).startswith("gate:")
 
 
+def test_a_held_commit_names_the_agent_account_that_first_pushed_it() -> None:
+    body = hold_request()
+    body["items"][0]["first_pushed_by"] = "agent-bot"
+    assert wire.parse_hold_request(body).items[0]["first_pushed_by"] == "agent-bot"
+    assert "first_pushed_by" not in wire.parse_hold_request(hold_request()).items[0]
+
+
 def test_times_are_stored_in_one_form() -> None:
     parsed = wire.parse_push_report(push_report(pushed_at="2026-11-30t13:30:00.25+01:30"))
     assert parsed["pushed_at"] == "2026-11-30T12:00:00Z"
@@ -115,6 +122,10 @@ def test_times_are_stored_in_one_form() -> None:
         lambda b: b["items"][0]["signals"].append({"kind": "x"}),
         lambda b: b["items"][0]["guards"].update(training="train/a.py"),
         lambda b: b["policy"]["owners"].update({"agent-bot": "e" * 321}),
+        lambda b: b["items"][0].update(first_pushed_by=None),
+        lambda b: b["items"][0].update(first_pushed_by=""),
+        lambda b: b["items"][0].update(first_pushed_by=["agent-bot"]),
+        lambda b: b["items"][0].update(first_pushed_by="\N{GRINNING FACE}" * 200),
         lambda b: b.update(items=[b["items"][0]] * 2),
         lambda b: b.update(
             pusher="\N{GRINNING FACE}" * 200

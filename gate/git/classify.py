@@ -35,6 +35,7 @@ class HeldCommit:
     commit: Commit
     signals: list[Signal]
     guards: dict[str, list[str]]  # guard name -> matched paths
+    first_pushed_by: str | None = None  # the agent account the provenance store names
 
     @property
     def key(self) -> str:
@@ -152,7 +153,10 @@ def _held(
             raise first.memory_error
         return None
     guards = guards_of_changes(git, policy, first.suspects[oid])
-    return HeldCommit(commit, signals, guards) if guards else None
+    if not guards:
+        return None
+    first_pushed_by = remembered.pusher if remembered is not None else None  # type: ignore[attr-defined]
+    return HeldCommit(commit, signals, guards, first_pushed_by)
 
 
 def provenance_signal(remembered: Remembered) -> Signal:

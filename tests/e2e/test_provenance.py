@@ -10,7 +10,16 @@ import pytest
 
 from gate.git.provenance import AgentCommits, check_store, remembered_count
 from tests.support.gitrepo import remote_ref
-from tests.support.server import GatedRepo, LiveServer, request_id_from
+from tests.support.server import (
+    POLICY,
+    GatedRepo,
+    LiveServer,
+    add_agent,
+    add_reviewer,
+    make_gated_repo,
+    new_token,
+    request_id_from,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -194,3 +203,38 @@ def test_remembered_commits_reach_the_servers_audit_trail(
     agent_report = next(r for r in reports if r["subject"]["remembered"])
     assert agent_report["subject"]["refs"] == []  # no protected ref moved
     assert not list((gated.bare / "gate" / "unreported").iterdir()), "reported, then dropped"
+
+
+def _fast_forward_held_for_review(gated: GatedRepo) -> int:
+    """The agent account pushes a guarded change to a feature branch; dana, a human,
+    fast-forwards main to it: held, the request's id."""
+    clone = _seeded(gated)
+    _agent_feature(gated, clone)
+    held = clone.push("HEAD:refs/heads/main", pusher="dana")
+    assert not held.ok
+    return request_id_from(held.gate_lines)
+
+
+def test_the_policy_owner_of_the_agent_that_first_pushed_may_not_approve(
+    tmp_path, server: LiveServer
+) -> None:  # type: ignore[no-untyped-def]
+    for name in ("alice", "bob"):
+        add_reviewer(server.app, name)
+    policy = POLICY + f'\n[agents.owners]\n{AGENT} = "Bob@example.com"\n'
+    gated = make_gated_repo(tmp_path / "git", server.url, new_token(server.app), policy=policy)
+    request = _fast_forward_held_for_review(gated)
+    bob = server.reviewer("bob")
+    assert "You cannot approve: you operate the agent" in bob.page(f"/requests/{request}").text
+    refused = bob.decide(request, "approve", "mine")
+    assert refused.status_code == 403 and "you operate the agent" in refused.text
+    assert server.reviewer("alice").decide(request, "approve", "read it").ok
+
+
+def test_the_server_operator_of_the_agent_that_first_pushed_may_not_approve(
+    gated: GatedRepo, server: LiveServer
+) -> None:
+    add_agent(server.app, AGENT, operator="carol")
+    request = _fast_forward_held_for_review(gated)
+    refused = server.reviewer("carol").decide(request, "approve", "mine")
+    assert refused.status_code == 403 and "you operate the agent" in refused.text
+    assert server.reviewer("alice").decide(request, "approve", "read it").ok
