@@ -923,11 +923,15 @@ def heartbeat(
     sent_at: str,
     pusher_known: bool | None,
     problems: list[str],
+    remembered: int | None = None,
 ) -> dict[str, Any]:
     """A guarded repository saying it is there: which gate version its hook runs and how the
     host runs it. ``pusher_known`` (post-receive) says whether the push came with an
-    authenticated pusher; ``problems`` (doctor) lists what ``gate doctor`` found wrong."""
+    authenticated pusher; ``problems`` (doctor) lists what ``gate doctor`` found wrong;
+    ``remembered`` how many commits the host's provenance store counts (a count, never a
+    list: the server compares it with the commits push reports named)."""
     return {
+        "remembered": remembered,
         "repository": repository,
         "source": source,
         "hook_version": hook_version,
@@ -955,12 +959,22 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
             _str(problem, f"problems[{n}]", SHORT_LEN)
             for n, problem in enumerate(_list(body.get("problems", []), "problems", MAX_PROBLEMS))
         ],
+        remembered=_opt_count(body.get("remembered"), "remembered"),
     )
 
 
+def _opt_count(value: Any, where: str) -> int | None:
+    return None if value is None else _int(value, where, 0, 2**53)
+
+
 def parse_heartbeat_answer(body: Any) -> dict[str, Any]:
+    """``remembered_reported``: how many agent-pushed commits the server was told of for the
+    repository (absent from servers before it counted them)."""
     body = _obj(body, "the answer")
-    return {"recorded": _bool(body.get("recorded"), "recorded")}
+    return {
+        "recorded": _bool(body.get("recorded"), "recorded"),
+        "remembered_reported": _opt_count(body.get("remembered_reported"), "remembered_reported"),
+    }
 
 
 # Reconcile: `gate reconcile REPO` -> POST /api/v1/reconcile ---------------------------------

@@ -256,9 +256,21 @@ def heartbeat(**changes: Any) -> dict[str, Any]:
 
 
 def test_heartbeats_round_trip() -> None:
-    for body in (heartbeat(), heartbeat(source="post-receive", pusher_known=False, problems=[])):
+    for body in (
+        heartbeat(),
+        heartbeat(source="post-receive", pusher_known=False, problems=[]),
+        heartbeat(remembered=3),
+        heartbeat(remembered=0),
+    ):
         assert wire.parse_heartbeat(body) == body
-    assert wire.parse_heartbeat_answer({"recorded": True}) == {"recorded": True}
+    assert wire.parse_heartbeat_answer({"recorded": True}) == {
+        "recorded": True,
+        "remembered_reported": None,
+    }
+    answer = {"recorded": True, "remembered_reported": 7}
+    assert wire.parse_heartbeat_answer(answer) == answer
+    with pytest.raises(wire.WireError, match="remembered_reported"):
+        wire.parse_heartbeat_answer({"recorded": True, "remembered_reported": -1})
 
 
 @pytest.mark.parametrize(
@@ -273,6 +285,10 @@ def test_heartbeats_round_trip() -> None:
         ({"problems": "broken"}, "problems"),
         ({"problems": ["p"] * 101}, "problems"),
         ({"problems": [""]}, "problems"),
+        ({"remembered": -1}, "remembered"),
+        ({"remembered": "12"}, "remembered"),
+        ({"remembered": True}, "remembered"),
+        ({"remembered": 2**53 + 1}, "remembered"),
     ],
 )
 def test_bad_heartbeats_are_refused_naming_the_field(changes: dict[str, Any], field: str) -> None:

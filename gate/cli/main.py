@@ -473,7 +473,11 @@ def doctor_cmd(
         from gate.git.install import git_dir_of
 
         try:
-            report_doctor(load_hook_config(git_dir_of(repo), environ), environ, problems)
+            git_dir = str(git_dir_of(repo))
+            problems = [
+                *problems,
+                *report_doctor(load_hook_config(git_dir, environ), environ, problems, git_dir),
+            ]
         except GateError as exc:
             problems = [*problems, f"the findings could not be reported to the server: {exc}"]
     if not problems:

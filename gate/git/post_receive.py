@@ -243,7 +243,10 @@ def _heartbeat(config: Any, environ: Mapping[str, str], git_dir: str) -> int:
     try:
         pusher_known = find_pusher(environ) is not None
         send_heartbeat(
-            config, heartbeat_body(config, environ, "post-receive", pusher_known=pusher_known)
+            config,
+            heartbeat_body(
+                config, environ, "post-receive", pusher_known=pusher_known, git_dir=git_dir
+            ),
         )
     except Exception as exc:
         _log(git_dir, f"cannot send the heartbeat: {type(exc).__name__}: {exc}")
