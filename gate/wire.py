@@ -433,11 +433,14 @@ def commit_item(
     objects: Iterable[tuple[str, bytes]],
     signals: list[dict[str, str]],
     guards: dict[str, list[str]],
+    first_pushed_by: str | None = None,
 ) -> dict[str, Any]:
     """A held commit, as the git objects that make it: (type, raw bytes) each. The server
     reads the commit's metadata and renders its diff from these alone, once it has checked
-    every object id (gate.server.content)."""
-    return {
+    every object id (gate.server.content). ``first_pushed_by``: the agent account the host's
+    provenance store remembers pushing the commit first (gate.git.provenance), whose operator
+    may not approve it any more than the pusher's."""
+    item = {
         "key": commit_id,
         "kind": "commit",
         "objects": [
@@ -446,6 +449,9 @@ def commit_item(
         "signals": signals,
         "guards": guards,
     }
+    if first_pushed_by is not None:
+        item["first_pushed_by"] = first_pushed_by
+    return item
 
 
 def ref_update_item(
@@ -518,6 +524,13 @@ def _hold_item(value: Any, where: str) -> dict[str, Any]:
     if kind == "commit":
         _oid(key, f"{where}.key")
         parsed["objects"] = _objects(item.get("objects"), f"{where}.objects")
+        if "first_pushed_by" in item:
+            parsed["first_pushed_by"] = _str(
+                item["first_pushed_by"],
+                f"{where}.first_pushed_by",
+                PUSHER_LEN,
+                most_bytes=PUSHER_BYTES,
+            )
     else:
         parsed["reason"] = _str(item.get("reason", ""), f"{where}.reason", SHORT_LEN, empty=True)
         parsed["removed"] = [
@@ -786,11 +799,16 @@ def push_report(
     agent_commits: list[dict[str, Any]],
     agent_commits_truncated: bool,
     signed: list[dict[str, Any]] | None = None,
+    remembered: list[dict[str, Any]] | None = None,
+    remembered_truncated: bool = False,
 ) -> dict[str, Any]:
     """What landed in one accepted push: ``guarded`` counts {guard, day, agent, human, agents}
     per guard and committer day; ``agent_commits`` lists {id, guards, agents}; ``signed`` (only
     when there are any) the commits a ``trust = "signed-humans"`` guard accepted for their
-    signature: {id, guards, fingerprint, account, commit (the raw object, base64)}."""
+    signature: {id, guards, fingerprint, account, commit (the raw object, base64)};
+    ``remembered`` lists {id, ref, pusher, pushed_at}, the commits new to the repository that
+    an agent account pushed, to any ref (gate.git.provenance). ``refs``: the protected refs
+    updated (none when the push only brought remembered commits to other refs)."""
     extra = {"signed": signed} if signed else {}
     return {
         "report_id": report_id,
@@ -804,6 +822,8 @@ def push_report(
         "agent_commits": agent_commits,
         "agent_commits_truncated": agent_commits_truncated,
         **extra,
+        "remembered": remembered or [],
+        "remembered_truncated": remembered_truncated,
     }
 
 
@@ -811,7 +831,7 @@ def parse_push_report(body: Any) -> dict[str, Any]:
     """A post-receive report, checked; the stored form (an audit record's subject)."""
     body = _obj(body, "the body")
     policy = _obj(body.get("policy"), "policy")
-    return push_report(
+    report = push_report(
         report_id=_match(body.get("report_id"), "report_id", _REPORT_ID, "32 hexadecimal digits"),
         repository=parse_repository_name(body.get("repository")),
         pusher=_opt_str(body.get("pusher"), "pusher", PUSHER_LEN, PUSHER_BYTES),
@@ -825,7 +845,7 @@ def parse_push_report(body: Any) -> dict[str, Any]:
         ],
         refs=[
             _ref_update(r, f"refs[{n}]")
-            for n, r in enumerate(_list(body.get("refs"), "refs", 10_000, 1))
+            for n, r in enumerate(_list(body.get("refs"), "refs", 10_000))
         ],
         commits=_int(body.get("commits"), "commits", 0, MAX_COUNT),
         guarded=[
@@ -843,7 +863,25 @@ def parse_push_report(body: Any) -> dict[str, Any]:
             _signed(c, f"signed[{n}]")
             for n, c in enumerate(_list(body.get("signed", []), "signed", MAX_ITEMS))
         ],
+        remembered=[
+            _remembered(c, f"remembered[{n}]")
+            for n, c in enumerate(_list(body.get("remembered", []), "remembered", MAX_ITEMS))
+        ],
+        remembered_truncated=_bool(body.get("remembered_truncated", False), "remembered_truncated"),
     )
+    if not report["refs"] and not report["remembered"]:
+        raise WireError("refs must list at least one protected ref update, or remembered a commit")
+    return report
+
+
+def _remembered(value: Any, where: str) -> dict[str, Any]:
+    entry = _obj(value, where)
+    return {
+        "id": _oid(entry.get("id"), f"{where}.id"),
+        "ref": _ref(entry.get("ref"), f"{where}.ref"),
+        "pusher": _opt_str(entry.get("pusher"), f"{where}.pusher", PUSHER_LEN, PUSHER_BYTES),
+        "pushed_at": _time(entry.get("pushed_at"), f"{where}.pushed_at"),
+    }
 
 
 def _signed(value: Any, where: str) -> dict[str, Any]:
@@ -978,11 +1016,15 @@ def heartbeat(
     sent_at: str,
     pusher_known: bool | None,
     problems: list[str],
+    remembered: int | None = None,
 ) -> dict[str, Any]:
     """A guarded repository saying it is there: which gate version its hook runs and how the
     host runs it. ``pusher_known`` (post-receive) says whether the push came with an
-    authenticated pusher; ``problems`` (doctor) lists what ``gate doctor`` found wrong."""
+    authenticated pusher; ``problems`` (doctor) lists what ``gate doctor`` found wrong;
+    ``remembered`` how many commits the host's provenance store counts (a count, never a
+    list: the server compares it with the commits push reports named)."""
     return {
+        "remembered": remembered,
         "repository": repository,
         "source": source,
         "hook_version": hook_version,
@@ -1010,14 +1052,22 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
             _str(problem, f"problems[{n}]", SHORT_LEN)
             for n, problem in enumerate(_list(body.get("problems", []), "problems", MAX_PROBLEMS))
         ],
+        remembered=_opt_count(body.get("remembered"), "remembered"),
     )
 
 
+def _opt_count(value: Any, where: str) -> int | None:
+    return None if value is None else _int(value, where, 0, 2**53)
+
+
 def parse_heartbeat_answer(body: Any) -> dict[str, Any]:
+    """``remembered_reported``: how many agent-pushed commits the server was told of for the
+    repository (absent from servers before it counted them)."""
     body = _obj(body, "the answer")
     return {
         "recorded": _bool(body.get("recorded"), "recorded"),
         "checkpoint": parse_checkpoint(body.get("checkpoint")),
+        "remembered_reported": _opt_count(body.get("remembered_reported"), "remembered_reported"),
     }
 
 

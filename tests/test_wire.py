@@ -92,6 +92,13 @@ def test_bad_push_reports_are_refused_naming_the_field(changes: dict[str, Any], 
     assert refused.value.status == 400 and not str(refused.value).startswith("gate:")
 
 
+def test_a_held_commit_names_the_agent_account_that_first_pushed_it() -> None:
+    body = hold_request()
+    body["items"][0]["first_pushed_by"] = "agent-bot"
+    assert wire.parse_hold_request(body).items[0]["first_pushed_by"] == "agent-bot"
+    assert "first_pushed_by" not in wire.parse_hold_request(hold_request()).items[0]
+
+
 def test_times_are_stored_in_one_form() -> None:
     parsed = wire.parse_push_report(push_report(pushed_at="2026-11-30t13:30:00.25+01:30"))
     assert parsed["pushed_at"] == "2026-11-30T12:00:00Z"
@@ -115,6 +122,10 @@ def test_times_are_stored_in_one_form() -> None:
         lambda b: b["items"][0]["signals"].append({"kind": "x"}),
         lambda b: b["items"][0]["guards"].update(training="train/a.py"),
         lambda b: b["policy"]["owners"].update({"agent-bot": "e" * 321}),
+        lambda b: b["items"][0].update(first_pushed_by=None),
+        lambda b: b["items"][0].update(first_pushed_by=""),
+        lambda b: b["items"][0].update(first_pushed_by=["agent-bot"]),
+        lambda b: b["items"][0].update(first_pushed_by="\N{GRINNING FACE}" * 200),
         lambda b: b.update(items=[b["items"][0]] * 2),
         lambda b: b.update(
             pusher="\N{GRINNING FACE}" * 200
@@ -245,9 +256,22 @@ def heartbeat(**changes: Any) -> dict[str, Any]:
 
 
 def test_heartbeats_round_trip() -> None:
-    for body in (heartbeat(), heartbeat(source="post-receive", pusher_known=False, problems=[])):
+    for body in (
+        heartbeat(),
+        heartbeat(source="post-receive", pusher_known=False, problems=[]),
+        heartbeat(remembered=3),
+        heartbeat(remembered=0),
+    ):
         assert wire.parse_heartbeat(body) == body
-    assert wire.parse_heartbeat_answer({"recorded": True}) == {"recorded": True, "checkpoint": None}
+    assert wire.parse_heartbeat_answer({"recorded": True}) == {
+        "recorded": True,
+        "checkpoint": None,
+        "remembered_reported": None,
+    }
+    answer = {"recorded": True, "remembered_reported": 7}
+    assert wire.parse_heartbeat_answer(answer) == {**answer, "checkpoint": None}
+    with pytest.raises(wire.WireError, match="remembered_reported"):
+        wire.parse_heartbeat_answer({"recorded": True, "remembered_reported": -1})
 
 
 def signed_note(size: int = 7) -> str:
@@ -302,6 +326,10 @@ def test_a_malformed_checkpoint_in_an_answer_is_refused(bad: Any) -> None:
         ({"problems": "broken"}, "problems"),
         ({"problems": ["p"] * 101}, "problems"),
         ({"problems": [""]}, "problems"),
+        ({"remembered": -1}, "remembered"),
+        ({"remembered": "12"}, "remembered"),
+        ({"remembered": True}, "remembered"),
+        ({"remembered": 2**53 + 1}, "remembered"),
     ],
 )
 def test_bad_heartbeats_are_refused_naming_the_field(changes: dict[str, Any], field: str) -> None:

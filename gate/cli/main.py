@@ -556,8 +556,10 @@ def doctor_cmd(
         from gate.git.layouts import git_dir_of
 
         try:
-            git_dir = git_dir_of(repo)
-            answer = report_doctor(load_hook_config(git_dir, environ), environ, problems)
+            git_dir = str(git_dir_of(repo))
+            config = load_hook_config(git_dir, environ)
+            answer, lost = report_doctor(config, environ, problems, git_dir)
+            problems = [*problems, *lost]
         except GateError as exc:
             problems = [*problems, f"the findings could not be reported to the server: {exc}"]
         else:

@@ -28,6 +28,7 @@ from gate.git.prefilter import (
     first_stage,
     guard_pathspec,
 )
+from gate.git.provenance import Remembered
 from gate.git.refs import RefUpdate, is_zero
 from gate.git.signals import Signal
 from gate.git.signing import Registry, SignatureCheck, is_signed, verify_commits
@@ -40,6 +41,7 @@ class HeldCommit:
     commit: Commit
     signals: list[Signal]
     guards: dict[str, list[str]]  # guard name -> matched paths
+    first_pushed_by: str | None = None  # the agent account the provenance store names
 
     @property
     def key(self) -> str:
@@ -169,9 +171,8 @@ def classify(
                         if signatures is not None:
                             signatures.raws[oid.decode("ascii")] = raw
                     held[key] = _held(
-                        git, policy, detector, commits[oid], update, first.suspects[oid],
-                        signatures,
-                    )  # fmt: skip
+                        git, policy, detector, commits[oid], update, first, oid, signatures
+                    )
                 if held[key] is not None:
                     verdict.held_commits.append(held[key])  # type: ignore[arg-type]
         if pusher_signals and not update.is_create:
@@ -200,17 +201,26 @@ def _held(
     detector: AgentDetector,
     commit: Commit,
     update: RefUpdate,
-    changes: list,
+    first: FirstStage,
+    oid: bytes,
     signatures: Signatures | None = None,
 ) -> HeldCommit | None:
     signals = detector.signals(commit, update.ref)
+    remembered = first.remembered.get(oid)
+    if remembered is not None:
+        signals.append(provenance_signal(remembered))  # type: ignore[arg-type]
+    changes = first.suspects[oid]
     trusting = [guard for guard in policy.guards if guard.signed_humans]
     signed = signatures is not None and is_signed(signatures.raws[commit.id])
     if not is_agent(signals) and not signed and not trusting:
-        return None  # only a signature or a signed-humans guard could hold it
+        # only a signature, a signed-humans guard or the lost memory could hold it
+        if first.memory_error is not None and guards_of_changes(git, policy, changes):
+            raise first.memory_error
+        return None
     guards = guards_of_changes(git, policy, changes)
     if not guards:
         return None
+    first_pushed_by = remembered.pusher if remembered is not None else None  # type: ignore[attr-defined]
     check = None
     if signatures is not None and is_agent(signals) and signed:
         # Held anyway: the key only adds evidence, when the registry can be had.
@@ -220,7 +230,9 @@ def _held(
         check = signatures.check(commit.id)
         signals += signature_signals(check)
     if is_agent(signals):
-        return HeldCommit(commit, signals, guards)
+        return HeldCommit(commit, signals, guards, first_pushed_by)
+    if first.memory_error is not None:
+        raise first.memory_error  # it may be an agent's commit that gate no longer remembers
     held: dict[str, list[str]] = {}
     reasons: list[str] = []
     for guard in trusting:
@@ -237,6 +249,17 @@ def _held(
         return None
     trust = [Signal("signature", "policy", "trust", TRUST_RULE, reason) for reason in reasons]
     return HeldCommit(commit, trust, held)
+
+
+def provenance_signal(remembered: Remembered) -> Signal:
+    """The evidence that an agent account pushed a commit before (gate.git.provenance)."""
+    return Signal(
+        "provenance",
+        "memory",
+        remembered.account(),
+        "first pushed by an agent account",
+        remembered.evidence(),
+    )
 
 
 def guards_of_changes(git: Git, policy: Policy, changes: list[PathChange]) -> dict[str, list[str]]:

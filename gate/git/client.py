@@ -87,7 +87,11 @@ def commit_item(held: HeldCommit, objects: list[tuple[str, bytes]]) -> dict[str,
     """A held commit as the objects that make it (gate.git.objects): the server reads its
     author, message and diff from them, never from anything else the hook could claim."""
     return wire.commit_item(
-        held.commit.id, objects, [s.to_dict() for s in held.signals], _shown_guards(held.guards)
+        held.commit.id,
+        objects,
+        [s.to_dict() for s in held.signals],
+        _shown_guards(held.guards),
+        held.first_pushed_by,
     )
 
 
@@ -108,7 +112,12 @@ def hold_payload(
     verdict: Verdict,
     items: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    owner = policy.agents.owner_of(pusher)
+    accounts = {pusher} | {item["first_pushed_by"] for item in items if "first_pushed_by" in item}
+    owners = {}
+    for account in sorted(a for a in accounts if a):
+        owner = policy.agents.owner_of(account)
+        if owner:
+            owners[account] = owner
     return wire.HoldRequest(
         repository=config.repository,
         ref=verdict.update.ref,
@@ -118,7 +127,7 @@ def hold_payload(
         policy_sha256=policy.sha256,
         approvals={guard.name: guard.approvals for guard in policy.guards},
         items=items,
-        owners={pusher: owner} if pusher and owner else {},
+        owners=owners,
     ).to_json()
 
 

@@ -388,7 +388,20 @@ def doctor(
         problems.extend(_fsck(git_dir))
     problems.extend(p for p in [object_format_problem(git_dir)] if p)
     problems.extend(_no_pusher(git_dir, config))
+    problems.extend(_provenance(git_dir))
     return problems
+
+
+def _provenance(git_dir: Path) -> list[str]:
+    """The memory of agent-pushed commits (gate.git.provenance): readable and whole."""
+    from gate.git.provenance import check_store
+
+    return [
+        f"{problem}; fix: restore {git_dir}/gate from a backup of the repository's directory "
+        "(until then pushes that bring commits on guarded paths are refused), or, if it "
+        f"cannot be restored, run `gate reconcile {git_dir}` and review what it names"
+        for problem in check_store(str(git_dir))
+    ]
 
 
 def _chained(git_dir: Path) -> list[str]:

@@ -48,7 +48,10 @@ def heartbeat_body(
     *,
     pusher_known: bool | None = None,
     problems: Sequence[str] = (),
+    git_dir: str | None = None,
 ) -> dict[str, Any]:
+    from gate.git.provenance import remembered_count
+
     return wire.heartbeat(
         repository=config.repository,
         source=source,
@@ -57,11 +60,12 @@ def heartbeat_body(
         sent_at=utc_text(datetime.now(UTC)),
         pusher_known=pusher_known,
         problems=[problem[: wire.SHORT_LEN] for problem in problems][: wire.MAX_PROBLEMS],
+        remembered=remembered_count(git_dir) if git_dir is not None else None,
     )
 
 
 def send_heartbeat(config: HookConfig, body: dict[str, Any]) -> dict[str, Any]:
-    """POST one heartbeat; the server's answer (with its latest audit checkpoint), or a
+    """POST one heartbeat; the server's parsed answer (with its latest audit checkpoint), or a
     GateError when the server does not take it."""
     from gate.git.client import post
 
@@ -77,8 +81,27 @@ def send_heartbeat(config: HookConfig, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def report_doctor(
-    config: HookConfig, environ: Mapping[str, str], problems: Sequence[str]
-) -> dict[str, Any]:
+    config: HookConfig, environ: Mapping[str, str], problems: Sequence[str], git_dir: str
+) -> tuple[dict[str, Any], list[str]]:
     """What ``gate doctor --report`` calls: a heartbeat carrying doctor's findings (none when
-    healthy); the server alerts when there are problems. Returns the server's answer."""
-    return send_heartbeat(config, heartbeat_body(config, environ, "doctor", problems=problems))
+    healthy) and the count of remembered commits; the server alerts when there are problems.
+    The server's answer, and the problems it shows (the store holds fewer commits than the
+    server was told of)."""
+    body = heartbeat_body(config, environ, "doctor", problems=problems, git_dir=git_dir)
+    answer = send_heartbeat(config, body)
+    return answer, lost_memory(git_dir, body["remembered"], answer["remembered_reported"])
+
+
+def lost_memory(git_dir: str, on_host: int | None, reported: int | None) -> list[str]:
+    """The problem when the host's provenance store counts fewer commits than the server was
+    told agent accounts pushed: the store was lost or replaced (restored from a backup, or
+    the repository moved without ``GIT_DIR/gate/``), so gate no longer knows those commits."""
+    if on_host is None or reported is None or on_host >= reported:
+        return []
+    from gate.git.provenance import store_path
+
+    return [
+        f"gate's memory of agent-pushed commits ({store_path(git_dir)}) counts {on_host} "
+        f"commit(s), but the gate server was told of {reported}: it was lost or replaced; "
+        "restore GIT_DIR/gate/ from the copy taken with the repository"
+    ]

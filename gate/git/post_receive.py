@@ -33,6 +33,7 @@ CHAINED_HOOK = "post-receive.gate-chained"
 SPOOL_DIR = "gate-spool"
 NO_PUSHER_LOG = "no-pusher.log"  # protected pushes that named no authenticated pusher
 MAX_LISTED_COMMITS = 1000
+MAX_REMEMBERED = 20_000  # wire.MAX_ITEMS: the host's store keeps them all regardless
 
 
 def spawn_worker(stdin: bytes) -> None:
@@ -62,8 +63,9 @@ def spawn_worker(stdin: bytes) -> None:
 def build_report(
     stdin: bytes, environ: Mapping[str, str], git_dir: str, central: str | None = None
 ) -> dict[str, Any] | None:
-    """The summary of one accepted push, or None when it updated no protected ref (or the
-    repository is one a central configuration passes unguarded)."""
+    """The summary of one accepted push, or None when it updated no protected ref and brought
+    no commit an agent account pushed (or the repository is one a central configuration
+    passes unguarded)."""
     from gate.git.config import load_hook_config
     from gate.git.policy import load_policy
     from gate.git.refs import parse_ref_updates
@@ -74,7 +76,10 @@ def build_report(
         return None
     policy = load_policy(config.policy)
     protected = [u for u in updates if policy.is_protected(u.ref) and not u.is_delete]
-    if not protected:
+    from gate.git.provenance import take_unreported
+
+    remembered = take_unreported(git_dir, [(u.ref, u.old, u.new) for u in updates])
+    if not protected and not remembered:
         return None
 
     from gate.git.detection import AgentDetector, find_pusher
@@ -95,7 +100,8 @@ def build_report(
     listed: list[dict[str, Any]] = []
     signatures = _signatures(git, git_dir)
     signed: list[dict[str, Any]] = []
-    for oid, guards, agents, commit in guarded_commits(git, policy, detector, ids, signatures):
+    guarded = guarded_commits(git, policy, detector, ids, signatures, git_dir) if ids else iter(())
+    for oid, guards, agents, commit in guarded:
         if not agents:
             signed += _signed_acceptance(policy, signatures, oid, guards)
         day = datetime.fromtimestamp(commit.committer.time, UTC).strftime("%Y-%m-%d")
@@ -125,6 +131,16 @@ def build_report(
         agent_commits=listed[:MAX_LISTED_COMMITS],
         agent_commits_truncated=len(listed) > MAX_LISTED_COMMITS,
         signed=signed[:MAX_LISTED_COMMITS],
+        remembered=[
+            {
+                "id": r.id,
+                "ref": r.ref,
+                "pusher": r.pusher,
+                "pushed_at": utc_text(datetime.fromtimestamp(r.pushed_at, UTC)),
+            }
+            for r in remembered[:MAX_REMEMBERED]
+        ],
+        remembered_truncated=len(remembered) > MAX_REMEMBERED,
     )
 
 
@@ -167,16 +183,25 @@ def _signed_acceptance(
 
 
 def guarded_commits(
-    git: Any, policy: Any, detector: Any, ids: Mapping[str, str], signatures: Any = None
+    git: Any,
+    policy: Any,
+    detector: Any,
+    ids: Mapping[str, str],
+    signatures: Any = None,
+    git_dir: str | None = None,
 ) -> Iterator[tuple[str, list[str], list[str], Any]]:
     """(id, guards, agent names or [], commit) for each of ``ids`` (id -> the ref that brought
     it) that touches a guard. Only those commits' objects are read, as stored (git's reading).
     ``signatures`` (gate.git.classify.Signatures): a commit signed by an agent's key is that
-    agent's."""
-    from gate.git.classify import pathspec_of, signature_signals
+    agent's. A commit the provenance store of ``git_dir`` names is an agent's, as in
+    pre-receive."""
+    from gate.git.classify import pathspec_of, provenance_signal, signature_signals
     from gate.git.commits import parse_commit
     from gate.git.detection import is_agent
+    from gate.git.provenance import AgentCommits
     from gate.git.signing import is_signed
+
+    memory = AgentCommits.open(git_dir) if git_dir is not None else None
 
     changed = dict(git.changed_paths(ids, pathspec_of(policy)))
     raw = git.raw_commits(oid.encode("ascii") for oid in changed)
@@ -190,6 +215,9 @@ def guarded_commits(
         signals = detector.signals(commit, ids[oid])
         if signatures is not None and is_signed(raw[oid.encode("ascii")]):
             signals += signature_signals(signatures.check(oid))
+        remembered = memory.get(oid) if memory is not None else None
+        if remembered is not None:
+            signals.append(provenance_signal(remembered))
         yield oid, guards, (_agent_names(signals) if is_agent(signals) else []), commit
 
 
@@ -254,6 +282,7 @@ def worker(
         report = build_report(stdin, environ, git_dir, central)
         if report is not None:
             _spool(git_dir, report)
+            _reported(git_dir, stdin)
             if report["pusher"] is None:  # gate doctor reports these
                 _log(git_dir, "push with no authenticated pusher", NO_PUSHER_LOG)
     except Exception as exc:
@@ -261,6 +290,14 @@ def worker(
         return max(1, _heartbeat(config, environ, git_dir))
     sent = _send_spool(config, git_dir)
     return max(sent, _heartbeat(config, environ, git_dir))
+
+
+def _reported(git_dir: str, stdin: bytes) -> None:
+    """The remembered commits are in a spooled report: their unreported copies can go."""
+    from gate.git.provenance import forget_unreported
+    from gate.git.refs import parse_ref_updates
+
+    forget_unreported(git_dir, [(u.ref, u.old, u.new) for u in parse_ref_updates(stdin)])
 
 
 def _heartbeat(config: Any, environ: Mapping[str, str], git_dir: str) -> int:
@@ -271,7 +308,10 @@ def _heartbeat(config: Any, environ: Mapping[str, str], git_dir: str) -> int:
     try:
         pusher_known = find_pusher(environ) is not None
         answer = send_heartbeat(
-            config, heartbeat_body(config, environ, "post-receive", pusher_known=pusher_known)
+            config,
+            heartbeat_body(
+                config, environ, "post-receive", pusher_known=pusher_known, git_dir=git_dir
+            ),
         )
     except Exception as exc:
         _log(git_dir, f"cannot send the heartbeat: {type(exc).__name__}: {exc}")

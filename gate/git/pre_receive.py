@@ -23,7 +23,10 @@ from gate.git.prefilter import (
     config_origin,
     find_pusher,
     first_stage,
+    fold,
     load_artifact,
+    may_match,
+    unknown_pusher_is_agent,
 )
 from gate.git.refs import is_protected, parse_ref_updates, through_symbolic_refs
 
@@ -173,6 +176,71 @@ def _signatures(git: Git, state: "HookState") -> "Any":
         return registry_for_push(lambda: fetch_key_registry(config, Deadline(seconds)), git_dir)
 
     return Signatures(git, git_dir, registry)
+
+
+def remember_agent_push(
+    stdin: bytes,
+    environ: "Mapping[str, str]",
+    git_dir: str,
+    central: str | None,
+    artifact: "dict | None",
+    state: "HookState | None",
+) -> int:
+    """When the pusher is an agent account, remember the commits this accepted push brings
+    that no ref has yet (gate.git.provenance), on every ref; the number remembered. Called as
+    the hook's last step, once gate accepts the push: a push gate refuses leaves nothing, and
+    one it accepts is remembered before git updates a ref. GateError when the store cannot be
+    written: the push is refused, since an accepted agent push must not be forgotten."""
+    hook = artifact["hook"] if artifact and "hook" in artifact else None
+    if hook is None:
+        state = state or _load_state(git_dir, artifact, environ, central)
+        hook = _hook_settings(state)
+    if not hook["guarded"]:
+        return 0
+    pusher = find_pusher(environ, hook["pusher_variables"])
+    rules = artifact.get("rules") if artifact else None
+    if (
+        rules is not None
+        and not unknown_pusher_is_agent(pusher, hook["unknown_pusher"])
+        and (pusher is None or not may_match(fold(pusher), rules["pusher_rules"]))
+    ):
+        return 0  # certainly no agent account: the human fast path reads nothing more
+    from dataclasses import replace
+
+    from gate.git.detection import AgentDetector
+
+    state = state or _load_state(git_dir, artifact, environ, central)
+    agents = replace(state.policy.agents, builtin=False)  # the catalog reads commits only
+    detector = AgentDetector(agents, pusher, None, hook["unknown_pusher"], hook["pusher_variables"])
+    if not detector.pusher_signals():
+        return 0
+    from gate.git.provenance import damaged, remember
+
+    git = Git(git_dir, environ)
+    pushes = []
+    earlier: list[str] = []
+    for update in parse_ref_updates(stdin):
+        if update.is_delete:
+            continue
+        # New to the repository: reachable from no ref before this push (nor from an
+        # earlier update of the same push, which names them first).
+        ids = git.commit_ids([update.new], earlier, ["--not", "--all"])
+        pushes.append((update.ref, update.old, update.new, ids))
+        earlier.append(update.new)
+    try:
+        return remember(git_dir, pushes, pusher)
+    except OSError as exc:
+        error = damaged(git_dir, f"not writable ({exc.strerror}: {exc.filename})")
+        raise GateError(
+            error.args[0],
+            lines=[
+                f"gate: push refused: gate could not remember the commits agent account "
+                f"{pusher or '(no authenticated pusher)'} pushes ({exc.strerror}: "
+                f"{exc.filename}), so a later push of them to a protected ref could not be "
+                "told an agent's.",
+                *error.lines[1:],
+            ],
+        ) from None
 
 
 def _hook_settings(state: "HookState") -> dict:
@@ -340,6 +408,8 @@ def main(central: str | None = None) -> int:
             )
         else:
             code, lines = 0, []
+        if code == 0:
+            remember_agent_push(stdin, environ, git_dir, central, artifact, state)
     except GateError as exc:
         code, lines = (
             1,

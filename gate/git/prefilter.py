@@ -24,6 +24,7 @@ import sys
 import gate
 from gate.errors import GateError
 from gate.git.plumbing import ChangedPaths, Git, is_object_id, parse_raw_diff
+from gate.git.provenance import AgentCommits
 from gate.git.refs import RefUpdate, is_protected
 
 TYPE_CHECKING = False
@@ -294,7 +295,16 @@ def _plain(char: str) -> bool:
 class FirstStage:
     """What the first stage read and kept of one push's protected updates."""
 
-    __slots__ = ("agent_pusher", "count", "rewrites", "settled", "suspects", "updates")
+    __slots__ = (
+        "agent_pusher",
+        "count",
+        "memory_error",
+        "remembered",
+        "rewrites",
+        "settled",
+        "suspects",
+        "updates",
+    )
 
     def __init__(self, updates: list[RefUpdate]) -> None:
         self.updates = updates
@@ -303,6 +313,10 @@ class FirstStage:
         self.agent_pusher = True  # the pusher might be an agent: every commit may be an agent's
         self.rewrites = True  # a deletion or non-fast-forward the exact stage must weigh
         self.settled = False  # True: certainly nothing to hold
+        # Commits an agent account first pushed (gate.git.provenance): id -> its Remembered.
+        self.remembered: dict[bytes, object] = {}
+        # The store cannot be read: a commit on a guarded path cannot be told a human's.
+        self.memory_error: GateError | None = None
 
 
 def first_stage(
@@ -329,7 +343,16 @@ def first_stage(
         )
     tips = [u.new for u in updates if not u.is_delete]
     every_commit = rules is None or stage.agent_pusher or rules.get("every_commit", False)
+    memory = None
+    git_dir = git.env.get("GIT_DIR")
+    if git_dir is not None:
+        try:
+            memory = AgentCommits.open(git_dir)
+        except GateError as exc:
+            stage.memory_error = exc
     agent_rules = None if every_commit else rules["agent_rules"]  # type: ignore[index]
+    if stage.memory_error is not None:
+        agent_rules = None  # any commit may be an agent's: those on guarded paths are refused
     guard_rules = None if rules is None else rules["guard_rules"]
     if tips:
         options, stops = range_stops(git, patterns, updates)
@@ -342,7 +365,7 @@ def first_stage(
         rev_list = git.rev_list(["--header", "--encoding=none", *options], tips, stops)
         try:
             for chunk in rev_list.records(b"\0"):
-                kept = _keep(chunk, agent_rules, stage)
+                kept = _keep(chunk, agent_rules, stage, memory)
                 if kept:
                     paths.add(kept)
             rev_list.check()
@@ -369,12 +392,15 @@ def _weigh(
                 stage.suspects[oid] = changed
 
 
-def _keep(chunk: bytes, agent_rules: list | None, stage: FirstStage) -> list[bytes]:
+def _keep(
+    chunk: bytes, agent_rules: list | None, stage: FirstStage, memory: AgentCommits | None
+) -> list[bytes]:
     """Ids of the records in ``chunk`` that might be an agent's commit.
 
     The records are tested together first: most pushes are human and settle there; otherwise
     only the rules that fired on the whole are tried on each commit. A record in another
-    encoding, or not UTF-8, is kept: the exact stage decodes it field by field.
+    encoding, or not UTF-8, is kept: the exact stage decodes it field by field. A commit that
+    ``memory`` says an agent account first pushed is kept whatever its text.
     """
     records = [r for r in chunk.split(b"\0") if r]
     stage.count += len(records)
@@ -386,7 +412,7 @@ def _keep(chunk: bytes, agent_rules: list | None, stage: FirstStage) -> list[byt
             text = None
         if text is not None and "\nencoding " not in text:
             rules = _live(fold(text), rules)
-            if not rules:
+            if not rules and memory is None:
                 return []
     kept = []
     for record in records:
@@ -394,6 +420,14 @@ def _keep(chunk: bytes, agent_rules: list | None, stage: FirstStage) -> list[byt
         if not (is_object_id(oid) and body.startswith(b"tree ")):
             # Also a NUL inside a commit, which splits it: records cannot be told apart.
             raise GateError(f"unexpected git rev-list output: {record[:80]!r}")
+        if memory is not None:
+            remembered = memory.get(oid)
+            if remembered is not None:
+                stage.remembered[oid] = remembered
+                kept.append(oid)
+                continue
+            if rules is not None and not rules:
+                continue
         if rules is not None and b"\nencoding " not in body:
             try:
                 text = body.decode("utf-8")

@@ -76,7 +76,10 @@ def walk_protected_refs(
     detector = AgentDetector(policy.agents, None)
     listed = [
         {"id": oid, "guards": guards, "agents": agents}
-        for oid, guards, agents, _ in guarded_commits(git, policy, detector, ids)
+        # On the host, commits an agent account first pushed are an agent's (gate.git.provenance).
+        for oid, guards, agents, _ in guarded_commits(
+            git, policy, detector, ids, git_dir=None if clone else git_dir
+        )
         if agents
     ]
     return Walk(list(tips), set(ids), listed)

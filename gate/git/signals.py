@@ -10,9 +10,10 @@ class Signal:
     """One piece of evidence that a commit was made by an automated agent.
 
     kind:     where the evidence was found: "pusher", "author", "committer", "trailer",
-              "message" or "ref".
-    source:   which rule set fired: "catalog" (built-in), "policy", or "config" (the hook's
-              settings: unknown_pusher = "agent").
+              "message", "ref", or "provenance" (an agent account pushed the commit
+              earlier: gate.git.provenance).
+    source:   which rule set fired: "catalog" (built-in), "policy", "config" (the hook's
+              settings: unknown_pusher = "agent"), or "memory" (the provenance store).
     agent:    the tool's name for catalog hits (e.g. "Claude Code"), else the policy key.
     rule:     the rule or pattern that matched, as written in the catalog or policy.
     evidence: the exact text that matched (a trailer line, an email, a pusher name).

@@ -92,3 +92,62 @@ def test_hooks_replaced_by_the_host_raise_the_overdue_alert(
     body = json.loads(receiver.received[0][1])
     assert body["event"] == "repository.heartbeat_overdue"
     assert body["repository"]["repository"] == "repo" and "gate doctor" in body["message"]
+
+
+def test_a_lost_provenance_store_raises_an_alert_and_doctor_names_it(
+    gated: GatedRepo, server: LiveServer, receiver: Receiver
+) -> None:
+    """GIT_DIR/gate/ gone whole (a restore from a backup without it): the next heartbeat counts
+    fewer remembered commits than push reports named, and the server says so."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from gate.cli.main import cli
+    from gate.server.database import command
+    from gate.server.services.actor import Actor
+    from gate.server.services.heartbeats import banner
+    from gate.server.services.notify import add_webhook
+    from tests.support.audit import audit_records, wait_for_push_reports
+
+    with command(server.app):
+        add_webhook(receiver.url, "json", ["repository.problem"], actor=Actor.cli())
+    clone = gated.clone()
+    clone.commit("seed", {"README.md": "hi\n"})
+    assert clone.push(pusher="dana").ok
+    clone.run("checkout", "-q", "-b", "feature")
+    clone.commit("tune", {"train/loop.py": "steps = 9\n"})
+    clone.commit("tune more", {"train/loop.py": "steps = 10\n"})
+    assert clone.push("HEAD:refs/heads/feature", pusher="agent-trainer").ok
+    wait_for_push_reports(server.app, 2)
+    eventually(
+        lambda: (row := heartbeat_of(server.app, "repo")) and row.remembered_on_host == 2,
+        "a heartbeat counting the two remembered commits",
+        60,
+    )
+    assert heartbeat_of(server.app, "repo").remembered_reported == 2
+    assert not any(r["action"] == "repository.provenance_lost" for r in audit_records(server.app))
+
+    shutil.rmtree(gated.bare / "gate")  # the store is gone whole
+    clone.run("checkout", "-q", "main")
+    clone.commit("docs", {"docs/a.md": "a\n"})
+    assert clone.push(pusher="dana").ok
+    eventually(
+        lambda: any(r["action"] == "repository.provenance_lost" for r in audit_records(server.app)),
+        "the lost-memory alert in the audit log",
+        60,
+    )
+    (alert,) = [r for r in audit_records(server.app) if r["action"] == "repository.provenance_lost"]
+    assert alert["subject"]["remembered_on_host"] == 0
+    assert alert["subject"]["remembered_reported"] == 2
+    eventually(lambda: receiver.received, "the lost-memory alert at the webhook receiver")
+    body = json.loads(receiver.received[0][1])
+    assert body["event"] == "repository.problem" and "GIT_DIR/gate/" in body["message"]
+    with server.app.app_context():
+        shown = banner()
+    assert shown is not None and "lost gate's memory of agent-pushed commits of repo" in shown
+
+    # In process: the hook was written by this process's gate, which doctor compares with.
+    report = CliRunner().invoke(cli, ["doctor", str(gated.bare), "--report"])
+    assert report.exit_code == 1, report.output
+    assert "counts 0 commit(s), but the gate server was told of 2" in report.output

@@ -24,6 +24,7 @@ from tests.support.hosts import (
     gitea_resync,
     gitlab_env,
     gitlab_repo,
+    gitlab_web_merge,
     gitolite_site,
 )
 from tests.support.server import POLICY, LiveServer, add_reviewer, new_token
@@ -162,6 +163,38 @@ def test_gitlab_per_repository_hook_runs_in_gitalys_chain_with_gl_hook_err(
     gate_lines = [line for line in gate_lines if "gate:" in line]
     assert gate_lines and all(line.startswith("GL-HOOK-ERR: gate: ") for line in gate_lines)
     assert any("waiting for approval" in line for line in gate_lines)
+
+
+def test_gitlab_web_merge_of_an_agents_branch_is_held_through_provenance(
+    tmp_path: Path, server: LiveServer, token_file: Path, policy_file: Path
+) -> None:
+    bare = gitlab_repo(tmp_path / "gitlab" / "models.git")
+    install_hook(str(bare), server.url, str(token_file), str(policy_file), layout="gitlab")
+    clone = WorkClone(bare, tmp_path / "work")
+    clone.commit("seed", {"README.md": "x\n"})
+    assert clone.push(env=gitlab_env("dana")).ok
+    main = remote_ref(bare)
+    clone.run("checkout", "-q", "-b", "tune")
+    agents = clone.commit("looks human", {"train/loop.py": "steps = 4\n"})
+    pushed = clone.push("HEAD:refs/heads/tune", env=gitlab_env("agent-trainer"))
+    assert pushed.ok, pushed.stderr  # a merge request's branch: not protected
+    merged = gitlab_web_merge(bare, "main", "tune", "dana")
+    assert merged.returncode != 0, merged.stdout
+    assert remote_ref(bare) == main
+    assert not list((bare / "objects").glob("incoming-*")), "the quarantine is gone"
+    lines = [line for line in merged.stderr.splitlines() if "gate:" in line]
+    bare_lines = [line for line in lines if not line.startswith("GL-HOOK-ERR: gate:")]
+    assert lines and not bare_lines, bare_lines
+    text = "\n".join(lines)
+    assert agents[:12] in text
+    assert "first pushed by agent account agent-trainer to refs/heads/tune" in text, text
+    # A merge request of the human's own commits merges.
+    clone.run("checkout", "-q", "-b", "docs", main)
+    clone.commit("docs", {"docs/a.md": "a\n"})
+    assert clone.push("HEAD:refs/heads/docs", env=gitlab_env("dana")).ok
+    merged = gitlab_web_merge(bare, "main", "docs", "dana")
+    assert merged.returncode == 0, merged.stderr
+    assert remote_ref(bare) == merged.stdout.strip().splitlines()[-1]
 
 
 def test_gitlab_server_wide_hook_guards_unlisted_repositories_by_the_default_policy(

@@ -603,5 +603,5 @@ def test_a_human_push_imports_nothing_beyond_python_start_up(tmp_path: Path) -> 
     assert (
         out.strip()
         == "(0, []) ['gate', 'gate.errors', 'gate.git', 'gate.git.plumbing', 'gate.git.pre_receive',"
-        " 'gate.git.prefilter', 'gate.git.refs']"
+        " 'gate.git.prefilter', 'gate.git.provenance', 'gate.git.refs']"
     )

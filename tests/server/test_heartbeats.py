@@ -195,8 +195,12 @@ def test_what_gate_doctor_report_calls_sends_its_problems(server: LiveServer, tm
     token_file = tmp_path / "token"
     token_file.write_text(new_token(server.app) + "\n")
     config = HookConfig(server.url, str(token_file), "unused.toml", "models")
-    report_doctor(config, {"GITEA_REPO_NAME": "models"}, ["core.hooksPath hides hooks/"])
+    found = report_doctor(
+        config, {"GITEA_REPO_NAME": "models"}, ["core.hooksPath hides hooks/"], str(tmp_path)
+    )
+    assert found == [], "no store, nothing reported: nothing lost"
     row = heartbeat_of(server.app, "models")
+    assert (row.remembered_on_host, row.remembered_reported) == (0, 0)
     assert (row.source, row.layout, row.problems) == (
         "doctor",
         "gitea",

@@ -64,6 +64,18 @@ def gitlab_env(
     }
 
 
+def gitlab_web_merge(
+    bare: Path, target: str, source: str, user: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A merge request merged in GitLab's web UI by ``user`` (tests/hosts/gitlab/web-merge)."""
+    return subprocess.run(
+        [str(HOSTS / "gitlab" / "web-merge"), str(bare), target, source, user],
+        env={**os.environ, **gitlab_env(user), **(env or {})},
+        capture_output=True,
+        text=True,
+    )
+
+
 @dataclass
 class GitoliteSite:
     """gitolite's repositories and LOCAL_CODE, with its rules and repo options as files."""

@@ -446,6 +446,87 @@ def start_apache(directory: Path, site: str) -> Daemon:
     )
 
 
+# nginx and fcgiwrap in front of git http-backend -------------------------------------------
+
+
+@dataclass
+class NginxSite:
+    """nginx (as root, workers as www-data) and fcgiwrap (as www-data); ``stop`` ends both."""
+
+    nginx: Daemon
+    fcgiwrap: subprocess.Popen[bytes]
+
+    @property
+    def port(self) -> int:
+        return self.nginx.port
+
+    def stop(self) -> None:
+        self.nginx.stop()
+        if self.fcgiwrap.poll() is None:
+            self.fcgiwrap.terminate()
+            try:
+                self.fcgiwrap.wait(10)
+            except subprocess.TimeoutExpired:
+                self.fcgiwrap.kill()
+                self.fcgiwrap.wait(10)
+
+
+def start_nginx(directory: Path, site: str) -> NginxSite:
+    """fcgiwrap as www-data on a socket in ``directory``, as Debian's fcgiwrap.socket runs it,
+    then nginx on 127.0.0.1 with ``site`` (the README's server block, its paths replaced) and
+    nothing else; ``site`` names the socket ``/run/fcgiwrap.socket``."""
+    paths = need("/usr/sbin/nginx", "/usr/sbin/fcgiwrap", "/usr/lib/git-core/git-http-backend")
+    run = directory / "nginx-run"
+    run.mkdir()
+    subprocess.run(["chown", "www-data:", str(run)], check=True)
+    sock = run / "fcgiwrap.socket"
+    log = directory / "fcgiwrap.log"
+    with open(log, "ab") as out:
+        fcgiwrap = subprocess.Popen(
+            ["runuser", "-u", "www-data", "--", paths["/usr/sbin/fcgiwrap"], "-s", f"unix:{sock}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    end = time.monotonic() + 30
+    while not sock.exists():
+        if fcgiwrap.poll() is not None or time.monotonic() > end:
+            fcgiwrap.kill()
+            raise AssertionError(f"fcgiwrap did not start:\n{log.read_text(errors='replace')}")
+        time.sleep(0.05)
+    port = free_port()
+    temp = "".join(
+        f"{kind}_temp_path {run / kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    config = directory / "nginx.conf"
+    config.write_text(
+        f"daemon off;\nuser www-data;\npid {directory / 'nginx.pid'};\n"
+        f"error_log {directory / 'nginx-error.log'} warn;\nevents {{}}\n"
+        f"http {{\naccess_log off;\n{temp}"
+        + site.replace("listen 80;", f"listen 127.0.0.1:{port};").replace(
+            "/run/fcgiwrap.socket", str(sock)
+        )
+        + "}\n"
+    )
+    check = subprocess.run(
+        [paths["/usr/sbin/nginx"], "-t", "-c", str(config)], capture_output=True, text=True
+    )
+    if check.returncode != 0:
+        fcgiwrap.kill()
+        raise AssertionError(f"nginx rejects its configuration: {check.stderr}")
+    try:
+        nginx = start(
+            "nginx",
+            [paths["/usr/sbin/nginx"], "-c", str(config)],
+            port,
+            directory / "nginx-error.log",
+        )
+    except BaseException:
+        fcgiwrap.kill()
+        raise
+    return NginxSite(nginx, fcgiwrap)
+
+
 def pushes_without_pusher(server: LiveServer, count: int) -> None:
     """The server has counted ``count`` pushes whose hook saw no authenticated pusher."""
     eventually(

@@ -31,6 +31,11 @@ class RepositoryHeartbeat(Model):
     # What `gate doctor --report` last found wrong ([] when healthy), and when.
     problems: Mapped[list[Any]] = mapped_column(JSON, default=list)
     doctor_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Agent-pushed commits push reports named (``remembered``), and how many the host's
+    # provenance store counted in its last heartbeat (None: the hook did not say). Fewer on
+    # the host than reported means the store was lost or replaced.
+    remembered_reported: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    remembered_on_host: Mapped[int | None] = mapped_column(Integer)
     # Set when the overdue alert was raised; cleared by the next heartbeat.
     overdue_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

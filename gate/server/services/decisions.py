@@ -129,9 +129,20 @@ def _trailer_operators_of(request: ApprovalRequest) -> set[str]:
     return found
 
 
+def _first_pushers_owners_of(request: ApprovalRequest) -> set[str]:
+    """The operators of the agent accounts the host remembers pushing held commits first
+    (holds._first_pushers_owners), read defensively like the trailers."""
+    found: set[str] = set()
+    for item in request.items:
+        owners = item.meta.get("agent_owners") if isinstance(item.meta, dict) else None
+        found.update(o.lower() for o in owners or [] if isinstance(o, str) and o)
+    return found
+
+
 def operators(request: ApprovalRequest) -> set[str]:
-    """Emails of the humans operating the agent: On-behalf-of trailers and the policy's owner."""
-    found = _trailer_operators_of(request)
+    """Emails of the humans operating the agent: On-behalf-of trailers, the policy's owner of
+    the pusher, and the owners of the agent accounts that first pushed held commits."""
+    found = _trailer_operators_of(request) | _first_pushers_owners_of(request)
     if request.agent_owner:
         found.add(request.agent_owner.lower())
     return found
@@ -142,9 +153,9 @@ def claimed_conflicts(request: ApprovalRequest, reviewer: User) -> list[str]:
     could name every reviewer and so leave nobody to approve. An admin may approve despite
     them; the approval then records them as overridden (decision.approve's ``overrides``)."""
     email = reviewer.email.lower()
-    owner = (request.agent_owner or "").lower()
+    owners = {(request.agent_owner or "").lower()} | _first_pushers_owners_of(request)
     trailers = _trailer_operators_of(request)
-    if email in trailers and email != owner:
+    if email in trailers and email not in owners:
         return ["you operate the agent that made these changes (an On-behalf-of trailer says so)"]
     return []
 

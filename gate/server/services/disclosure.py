@@ -14,6 +14,7 @@ from gate.server.extensions import db
 from gate.server.models import PushReport
 from gate.server.services import audit
 from gate.server.services.actor import Actor
+from gate.server.services.heartbeats import count_reported_memory
 from gate.server.services.landings import check_landed
 
 
@@ -33,6 +34,7 @@ def record_push(report: dict[str, Any], actor: Actor) -> dict[str, Any]:
             report_id=report["report_id"], repository=report["repository"], audit_seq=record.seq
         )
     )
+    count_reported_memory(report["repository"], len(report["remembered"]))
     # What landed is checked against the approvals: a hook that did not run lets anything in.
     check_landed(report["repository"], report["agent_commits"], "post-receive", actor)
     return {"recorded": True, "seq": record.seq}

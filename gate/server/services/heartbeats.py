@@ -38,7 +38,9 @@ def _aware(moment: datetime | None) -> datetime | None:
 def _row(repo: Repository) -> RepositoryHeartbeat:
     row = db.session.get(RepositoryHeartbeat, repo.id)
     if row is None:
-        row = RepositoryHeartbeat(repository_id=repo.id, problems=[], unknown_pusher_pushes=0)
+        row = RepositoryHeartbeat(
+            repository_id=repo.id, problems=[], unknown_pusher_pushes=0, remembered_reported=0
+        )
         db.session.add(row)
     return row
 
@@ -108,7 +110,50 @@ def record_heartbeat(beat: dict[str, Any], token: HookToken, actor: Actor) -> di
                 )
         row.problems = problems
         row.doctor_at = now
-    return {"recorded": True}
+    if beat["remembered"] is None:
+        return {"recorded": True}
+    _check_memory(row, beat["remembered"], beat["source"])
+    return {"recorded": True, "remembered_reported": row.remembered_reported or 0}
+
+
+def memory_lost(row: RepositoryHeartbeat | None) -> bool:
+    """Whether the host's provenance store last counted fewer commits than push reports named:
+    it was lost or replaced, and the commits agents pushed there are no longer known."""
+    return (
+        row is not None
+        and row.remembered_on_host is not None
+        and row.remembered_on_host < (row.remembered_reported or 0)
+    )
+
+
+def _check_memory(row: RepositoryHeartbeat, on_host: int, source: str) -> None:
+    """Note the host's count; alert once when it falls below what the server was told of."""
+    was_lost = memory_lost(row)
+    row.remembered_on_host = on_host
+    if memory_lost(row) and not was_lost:
+        reported = row.remembered_reported or 0
+        _alert(
+            "repository.provenance_lost",
+            "repository.problem",
+            row,
+            f"the git host of {row.repository.name} remembers {on_host} commit(s) agent "
+            f"accounts pushed, but push reports named {reported}: its GIT_DIR/gate/ was lost "
+            "or replaced, so a human's push of those commits is not held as an agent's; "
+            "restore it and run `gate doctor` on the git host",
+            remembered_on_host=on_host,
+            remembered_reported=reported,
+            source=source,
+        )
+
+
+def count_reported_memory(repository: str, remembered: int) -> None:
+    """Add the commits one push report named as remembered (disclosure.record_push)."""
+    if not remembered:
+        return
+    repo = repository_named(repository)
+    row = _row(repo)
+    row.repository = repo
+    row.remembered_reported = (row.remembered_reported or 0) + remembered
 
 
 def check_overdue(now: datetime | None = None) -> list[str]:
@@ -167,6 +212,7 @@ class RepositoryHealth:
     unknown_pusher_pushes: int
     unknown_pusher_at: datetime | None
     unsigned: int  # agent commits found landed without sign-off
+    memory_lost: bool = False  # the host's provenance store counts fewer than were reported
 
 
 def repository_health(now: datetime | None = None) -> list[RepositoryHealth]:
@@ -180,6 +226,11 @@ def repository_health(now: datetime | None = None) -> list[RepositoryHealth]:
     for repo, row in _repositories():
         seen = _aware(row.last_seen_at) if row is not None else None
         problems = list(row.problems or []) if row is not None else []
+        if memory_lost(row) and row is not None:
+            problems.append(
+                f"the host's provenance store counts {row.remembered_on_host} commit(s), push "
+                f"reports named {row.remembered_reported}: GIT_DIR/gate/ was lost or replaced"
+            )
         since = seen or _aware(repo.created_at)
         if problems:
             state = "problem"
@@ -201,6 +252,7 @@ def repository_health(now: datetime | None = None) -> list[RepositoryHealth]:
                 unknown_pusher_pushes=row.unknown_pusher_pushes if row else 0,
                 unknown_pusher_at=_aware(row.unknown_pusher_at) if row else None,
                 unsigned=unsigned.get(repo.name, 0),
+                memory_lost=memory_lost(row),
             )
         )
     return health
@@ -210,8 +262,13 @@ def banner(now: datetime | None = None) -> str | None:
     """One line for the admins' banner, or None when every repository's hooks are fine."""
     health = repository_health(now)
     overdue = [h.name for h in health if h.state == "overdue"]
-    problems = [h.name for h in health if h.state == "problem"]
+    problems = [h.name for h in health if h.state == "problem" and not h.memory_lost]
+    lost = [h.name for h in health if h.memory_lost]
     parts = []
+    if lost:
+        parts.append(
+            f"the git host lost gate's memory of agent-pushed commits of {', '.join(lost)}"
+        )
     if overdue:
         parts.append(f"no heartbeat within {_duration(overdue_after())} from {', '.join(overdue)}")
     if problems:

@@ -34,6 +34,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from gate.server.extensions import db
 from gate.server.models import (
+    AGENT_ROLE,
     ApprovalRequest,
     Decision,
     HeldItem,
@@ -223,9 +224,35 @@ def _operator_fields(item: dict[str, Any], agent_owner: str | None) -> dict[str,
     from gate.server.services.decisions import trailer_operators
 
     found = trailer_operators(item["commit"]["trailers"] if item["kind"] == "commit" else [])
-    if agent_owner and agent_owner.lower() not in found:
-        found.append(agent_owner.lower())
+    for owner in [agent_owner or "", *item.get("agent_owners", [])]:
+        if owner and owner.lower() not in found:
+            found.append(owner.lower())
     return {"operator": found[0], "operators": found} if found else {}
+
+
+def _first_pushers_owners(report: HoldReport, items: list[dict[str, Any]]) -> None:
+    """Name, on each held commit the host remembers an agent account pushing first, the humans
+    who operate that account: the policy's ``[agents.owners]`` entry the hook sent, and the
+    operator of the server's agent account of that name. They stand to the commit as the
+    pusher's owner does (decisions.operators), so they cannot approve it either."""
+    names = {item["first_pushed_by"] for item in items if "first_pushed_by" in item}
+    if not names:
+        return
+    accounts = db.session.scalars(
+        select(User)
+        .where(User.username.in_(sorted(names)), User.role == AGENT_ROLE)
+        .options(joinedload(User.operator))
+    )
+    owners: dict[str, set[str]] = {name: set() for name in names}
+    for account in accounts:
+        if account.operator is not None:
+            owners[account.username].add(account.operator.email.lower())
+    for name in names:
+        if report.owners.get(name):
+            owners[name].add(report.owners[name].lower())
+    for item in items:
+        if "first_pushed_by" in item:
+            item["agent_owners"] = sorted(owners[item["first_pushed_by"]])
 
 
 def _supersedable(repo: Repository, report: HoldReport, host: str | None) -> list[ApprovalRequest]:
@@ -448,6 +475,7 @@ def _new_request(
 ) -> ApprovalRequest:
     guards = sorted({name for item in items for name in item["guards"]})
     required = {name: max(1, int(report.approvals.get(name, 1))) for name in guards}
+    _first_pushers_owners(report, items)
     audit.lock()  # before the inserts: see audit.lock
     request = ApprovalRequest(
         repository_id=repo.id,
@@ -492,7 +520,11 @@ def _new_request(
                 "committer_email": clipped(committer["email"], EMAIL_LEN),
                 "summary": message.split("\n", 1)[0][:500],
                 "message": message,
-                "meta": {k: v for k, v in item.items() if k in ("commit", "reason", "removed")},
+                "meta": {
+                    k: v
+                    for k, v in item.items()
+                    if k in ("commit", "reason", "removed", "first_pushed_by", "agent_owners")
+                },
                 "signals": item["signals"],
                 "guards": item["guards"],
                 "diffs": item["diffs"],
