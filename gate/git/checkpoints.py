@@ -2,7 +2,7 @@
 
 Every answer to a hold (pre-receive) and to a heartbeat (the post-receive worker) carries the
 server's latest signed checkpoint (gate.wire.parse_checkpoint); the hook keeps each new one as
-a file in the repository, ``$GIT_DIR/gate/checkpoints/ID-SIZE-DIGEST.note``, exactly as signed.
+a file in the repository, ``$GIT_DIR/gate-checkpoints/ID-SIZE-DIGEST.note``, exactly as signed.
 An auditor passes them to ``gate audit verify --checkpoint``: a log the server's database owner
 later cut short or rewrote disagrees with them (docs/audit.md). A file is never overwritten
 (a different note under a reused id gets its own name: both are evidence), and a push never
@@ -16,7 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-CHECKPOINT_DIR = Path("gate") / "checkpoints"
+# Beside gate/, which is the provenance store's own folder (gate.git.provenance).
+CHECKPOINT_DIR = Path("gate-checkpoints")
 
 
 def checkpoint_name(checkpoint: dict[str, Any]) -> str:

@@ -1,5 +1,5 @@
 """Every answer to a hold and to a heartbeat hands the git host the server's latest signed audit
-checkpoint, and the hook keeps each new one in the repository ($GIT_DIR/gate/checkpoints/).
+checkpoint, and the hook keeps each new one in the repository ($GIT_DIR/gate-checkpoints/).
 With real pushes: after a hold the repository holds the checkpoint, exactly as the public feed
 serves it; when the server's database owner later cuts the audit log short (and deletes the
 stored checkpoints and the signer's memory, so the server alone would sign the shorter log),
@@ -90,11 +90,11 @@ def test_a_heartbeat_brings_the_checkpoint_after_a_push_nothing_held(
 def test_a_hook_that_cannot_keep_it_still_decides_and_says_so(
     gated: GatedRepo, server: LiveServer
 ) -> None:
-    (gated.bare / "gate").write_text("in the way\n")  # a file where the directory would go
+    (gated.bare / "gate-checkpoints").write_text("in the way\n")  # a file where the directory would go
     clone, result = held_push(gated)
     assert "need sign-off by a named human reviewer" in result.stderr
     (note,) = [line for line in result.gate_lines if "could not keep" in line]
-    assert "audit checkpoint" in note and str(gated.bare / "gate" / "checkpoints") in note
+    assert "audit checkpoint" in note and str(gated.bare / "gate-checkpoints") in note
     request_id = request_id_from(result.gate_lines)
     assert server.reviewer("alice").decide(request_id, "approve", "fine").status_code == 200
     landed = clone.push()

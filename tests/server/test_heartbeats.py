@@ -195,10 +195,11 @@ def test_what_gate_doctor_report_calls_sends_its_problems(server: LiveServer, tm
     token_file = tmp_path / "token"
     token_file.write_text(new_token(server.app) + "\n")
     config = HookConfig(server.url, str(token_file), "unused.toml", "models")
-    found = report_doctor(
+    answer, found = report_doctor(
         config, {"GITEA_REPO_NAME": "models"}, ["core.hooksPath hides hooks/"], str(tmp_path)
     )
     assert found == [], "no store, nothing reported: nothing lost"
+    assert answer["recorded"] is True
     row = heartbeat_of(server.app, "models")
     assert (row.remembered_on_host, row.remembered_reported) == (0, 0)
     assert (row.source, row.layout, row.problems) == (
