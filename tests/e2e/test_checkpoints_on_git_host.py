@@ -90,7 +90,9 @@ def test_a_heartbeat_brings_the_checkpoint_after_a_push_nothing_held(
 def test_a_hook_that_cannot_keep_it_still_decides_and_says_so(
     gated: GatedRepo, server: LiveServer
 ) -> None:
-    (gated.bare / "gate-checkpoints").write_text("in the way\n")  # a file where the directory would go
+    (gated.bare / "gate-checkpoints").write_text(
+        "in the way\n"
+    )  # a file where the directory would go
     clone, result = held_push(gated)
     assert "need sign-off by a named human reviewer" in result.stderr
     (note,) = [line for line in result.gate_lines if "could not keep" in line]

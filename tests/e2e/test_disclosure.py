@@ -134,7 +134,11 @@ def test_post_receive_spools_when_the_server_is_down_and_resends(
     assert clone.push().ok, "a server that is down never fails a human push"
     spool = gated.bare / "gate-spool"
     deadline = time.monotonic() + 60
-    while not (spool / "errors.log").exists() and time.monotonic() < deadline:
+    log = spool / "errors.log"
+    # The worker logs other misses first (the key registry): wait for the report's own line.
+    while time.monotonic() < deadline and not (
+        log.exists() and "cannot send" in log.read_text(encoding="utf-8")
+    ):
         time.sleep(0.1)
     assert len(list(spool.glob("*.json"))) == 1, "the report waits in the spool"
 
