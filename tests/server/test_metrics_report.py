@@ -39,6 +39,8 @@ def push_report(n: int, guard: str, agent: int, human: int) -> dict:  # type: ig
         ],
         "agent_commits": [],
         "agent_commits_truncated": False,
+        "remembered": [],
+        "remembered_truncated": False,
     }
 
 
