@@ -5,6 +5,7 @@ period, and shows the audit alert to admins and auditors."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -176,13 +177,20 @@ def periodic_checkpoint() -> None:
     period = int(current_app.config.get("GATE_AUDIT_CHECKPOINT_SECONDS") or 0)
     if not period:
         return
-    state = current_app.extensions.setdefault("gate_audit", {"looked": float("-inf")})
-    now = time.monotonic()
-    if now - state["looked"] < min(_CHECK_EVERY, period):
-        return
-    state["looked"] = now
-    try:
-        maybe_checkpoint(period)
-    except (GateError, ServiceError, SQLAlchemyError, OSError) as exc:
-        db.session.rollback()
-        current_app.logger.warning("gate: could not sign the periodic audit checkpoint: %s", exc)
+    state = current_app.extensions.setdefault(
+        "gate_audit", {"looked": float("-inf"), "lock": threading.Lock()}
+    )
+    # Held while signing: a request that arrives meanwhile waits, and then answers with the
+    # new checkpoint (a hold answer hands it to the git host) instead of with none.
+    with state["lock"]:
+        now = time.monotonic()
+        if now - state["looked"] < min(_CHECK_EVERY, period):
+            return
+        try:
+            maybe_checkpoint(period)
+        except (GateError, ServiceError, SQLAlchemyError, OSError) as exc:
+            db.session.rollback()
+            current_app.logger.warning(
+                "gate: could not sign the periodic audit checkpoint: %s", exc
+            )
+        state["looked"] = now
