@@ -684,6 +684,43 @@ def _pause(value: Any, where: str) -> dict[str, Any]:
 # Request status: GET /api/v1/requests/ID, and each of a hold answer's requests ------------
 
 
+# A denial's line comments (gate.server.services.reading), carried to the agent: the server
+# refuses to store more or longer ones, and the parser refuses an answer that holds more.
+MAX_LINE_COMMENTS = 100  # per decision
+COMMENT_LEN = 2000  # characters of one line comment
+COMMENT_PATH_LEN = 4096  # characters of the path it names
+MAX_LINE_NUMBER = 10_000_000
+COMMENT_SIDES = ("old", "new")
+
+
+def line_comment(key: str, path: str, side: str, line: int, text: str) -> dict[str, Any]:
+    """One reviewer's comment on a line, as a denial in a request status carries it."""
+    return {"key": key, "path": path, "side": side, "line": line, "text": text}
+
+
+def _line_comment(value: Any, where: str) -> dict[str, Any]:
+    comment = _obj(value, where)
+    side = comment.get("side")
+    if side not in COMMENT_SIDES:
+        raise WireError(f"{where}.side must be one of {', '.join(COMMENT_SIDES)}")
+    return {
+        "key": _match(comment.get("key"), f"{where}.key", _OID, "a full hexadecimal object id"),
+        "path": terminal_text(_str(comment.get("path"), f"{where}.path", COMMENT_PATH_LEN)),
+        "side": side,
+        "line": _int(comment.get("line"), f"{where}.line", 1, MAX_LINE_NUMBER),
+        "text": terminal_text(_str(comment.get("text"), f"{where}.text", COMMENT_LEN)),
+    }
+
+
+def terminal_text(text: str) -> str:
+    """Text a reviewer wrote, fit for the agent's terminal: every character that is not
+    printable (controls, escape sequences, bidi overrides, line breaks) written as an escape
+    such as ``\\n`` or ``\\x1b``, so it cannot move the cursor, colour, hide or forge lines."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def parse_request_status(value: Any) -> dict[str, Any]:
     status = _obj(value, "the request")
     state = status.get("state")
@@ -708,6 +745,12 @@ def parse_request_status(value: Any) -> dict[str, Any]:
                     _str(d.get("reviewer"), "denials.reviewer", SHORT_LEN, empty=True)
                 ),
                 "comment": _str(d.get("comment"), "denials.comment", TEXT_LEN, empty=True),
+                "comments": [
+                    _line_comment(c, f"denials.comments[{n}]")
+                    for n, c in enumerate(
+                        _list(d.get("comments", []), "denials.comments", MAX_LINE_COMMENTS)
+                    )
+                ],
             }
             for d in (
                 _obj(x, "denials[]") for x in _list(status.get("denials", []), "denials", 1000)

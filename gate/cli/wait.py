@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gate import wire
+from gate.git.messages import line_comment_lines
 
 APPROVED, DENIED, TIMED_OUT, CANNOT_WAIT, UNREACHABLE = 0, 1, 2, 3, 4
 
@@ -69,6 +70,8 @@ def wait_for(
             elif status["state"] == "denied":
                 for denial in status["denials"]:
                     say(f"denied by {denial['reviewer']}: {denial['comment']!r}")
+                    for text in line_comment_lines(denial):
+                        say(f"  {text}")
                 say(f"request {request_id} is denied; revise the change.")
                 return DENIED
             elif status["state"] == "superseded":

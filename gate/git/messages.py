@@ -71,6 +71,7 @@ def refusal_lines(
                         f"gate:     DENIED in request {item['request_id']} by {denial['reviewer']}: "
                         f"{denial['comment']!r}"
                     )
+                    lines += [f"gate:       {text}" for text in line_comment_lines(denial, key)]
                 lines.append(f"gate:     {url}")
             elif item["state"] == "pending":
                 progress = item.get("short") or request.get("progress", "")
@@ -112,6 +113,24 @@ def refusal_lines(
             "gate: Denied changes stay refused: revise them (new commits get a new request)."
         )
     return lines
+
+
+SHOWN_COMMENTS = 20  # line comments shown per denial and commit; the page has them all
+
+
+def line_comment_lines(denial: dict[str, Any], key: str | None = None) -> list[str]:
+    """A denial's line comments, one line each (of commit ``key`` only, when given), as the
+    wire's parser left them: terminal-safe (gate.wire.terminal_text)."""
+    comments = [c for c in denial.get("comments", []) if key is None or c["key"] == key]
+    shown = [
+        f"{c['path']}:{c['line']} ({c['side']}) {c['key'][:12]}: {c['text']}"
+        if key is None
+        else f"{c['path']}:{c['line']} ({c['side']}): {c['text']}"
+        for c in comments[:SHOWN_COMMENTS]
+    ]
+    if len(comments) > SHOWN_COMMENTS:
+        shown.append(f"... and {len(comments) - SHOWN_COMMENTS} more line comments on the page")
+    return shown
 
 
 def pause_lines(pauses: Any) -> list[str]:

@@ -27,7 +27,14 @@ from gate import wire
 from gate.errors import GateError
 from gate.git.commits import display_path, parse_commit
 from gate.git.objects import TreeEntry, content_sha256, object_id, parse_tree
-from gate.server.diffs import Change, content_sent, diff_sha256, diffs_to_json, render_diffs
+from gate.server.diffs import (
+    Change,
+    content_sent,
+    context_blobs,
+    diff_sha256,
+    diffs_to_json,
+    render_diffs,
+)
 from gate.wire import HoldRequest, WireError
 
 
@@ -110,6 +117,7 @@ def verify_commit_item(item: dict[str, Any], where: str) -> dict[str, Any]:
         "diff_sha256": diff_sha256(diffs),
         "content_sha256": content_sha256(objects.values()),
         "unsent": unsent,
+        "blobs": context_blobs(blobs),
         # A merge's change is not one diff: no patch id compares it with another commit.
         "patch_id": rendered[0].patch_id if len(rendered) == 1 else None,
     }

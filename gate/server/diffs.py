@@ -25,6 +25,7 @@ from gate.server.patchid import stable_patch_id
 
 MAX_FILE_PATCH = 256 * 1024  # bytes of patch text kept per file
 MAX_COMMIT_PATCH = 2 * 1024 * 1024  # bytes of patch text kept per commit (all files, all parents)
+MAX_CONTEXT_BLOB = 1024 * 1024  # text blobs up to this size are kept to expand context from
 
 
 @dataclass(frozen=True)
@@ -295,6 +296,36 @@ def _fill_patch(patch: Any, entry: FileDiff) -> None:
         text = text[:MAX_FILE_PATCH]
         entry.truncated = True
     entry.patch = text
+
+
+def stored_guards(value: Any) -> dict[str, list[str]]:
+    """A held item's guards (guard -> paths), keeping only what has the right types (stored
+    rows may hold any JSON: rows written before the API validated bodies)."""
+    if not isinstance(value, dict):
+        return {}
+    return {
+        guard: [p for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
+        for guard, paths in value.items()
+        if isinstance(guard, str)
+    }
+
+
+def file_guards(path: str, old_path: str | None, guard_paths: dict[str, set[str]]) -> list[str]:
+    """The guards a file of a held item's diff falls under: either of its names is a path the
+    guard matched (the one rule the page's marks and the viewed ticks both follow)."""
+    return sorted(
+        guard for guard, paths in guard_paths.items() if path in paths or old_path in paths
+    )
+
+
+def context_blobs(blobs: dict[str, bytes]) -> dict[str, bytes]:
+    """The verified blobs the review page may read more context lines from: text (no NUL in
+    git's sniffing window, as libgit2 decides binary) and at most MAX_CONTEXT_BLOB bytes."""
+    return {
+        oid: data
+        for oid, data in blobs.items()
+        if len(data) <= MAX_CONTEXT_BLOB and b"\0" not in data[:8000]
+    }
 
 
 def diffs_to_json(diffs: list[CommitDiff]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.e2e.conftest import ARTIFACTS
 from tests.support.gitrepo import CLAUDE_TRAILER, remote_ref
+from tests.support.reading import tick_every_file
 from tests.support.server import PASSWORD, GatedRepo, LiveServer, request_id_from
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -33,6 +34,7 @@ def log_in(browser, server: LiveServer, username: str):  # type: ignore[no-untyp
 def approve(page, comment: str) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
+    tick_every_file(page, guarded_only=True)
     page.get_by_role("radio", name="Approve").check()
     page.get_by_label("Comment").fill(comment)
     page.get_by_role("checkbox", name=re.compile(r"I reviewed commit")).check()

@@ -39,6 +39,8 @@ def clicks_at_once(
     """``CLICKS`` POSTs of the same form from one logged-in browser, released together."""
     reviewer = ReviewerSession(base_url)
     assert reviewer.login(username, PASSWORD).ok
+    if path == "decision":
+        reviewer.view_files(request_id)
     page = reviewer.page(f"/requests/{request_id}")
     form = {"csrf_token": csrf_from(page.text)}
     if path == "decision":

@@ -18,6 +18,7 @@ from gate.server.services.actor import Actor
 from tests.support.audit import audit_problems
 from tests.support.auditlog import approve, commit_item, report
 from tests.support.auditlog import push as hook_push
+from tests.support.reading import view_as
 from tests.support.server import LiveServer, new_token
 
 ALICE = Actor("alice", "session-password")
@@ -237,6 +238,7 @@ def test_approval_of_a_request_superseded_meanwhile_is_refused(app) -> None:  # 
 
     setup_app(app)
     first = hook_push(app, [commit_item(1, "train")])["items"][0]["request_id"]
+    view_as(app, first, "alice")  # the reading an approval needs
     with app.app_context():
         alice = db.session.scalar(select(User).where(User.username == "alice"))
         stale = get_request(first)
@@ -269,6 +271,7 @@ def test_approval_racing_a_superseding_push_is_never_lost(app, monkeypatch) -> N
 
     setup_app(app)
     first = hook_push(app, [commit_item(1, "train")])["items"][0]["request_id"]
+    view_as(app, first, "alice")  # the reading an approval needs
     read, approved = threading.Event(), threading.Event()
     outcome: list[str] = []
     real = holds_service._supersedable
@@ -339,6 +342,7 @@ def test_approval_and_a_new_policys_first_push_do_not_deadlock(app, monkeypatch)
 
     setup_app(app)
     first = hook_push(app, [commit_item(1, "train")])["items"][0]["request_id"]
+    view_as(app, first, "alice")  # the reading an approval needs
     reviewer_waits, push_locked = threading.Event(), threading.Event()
     outcome: list[str] = []
     real_append, real_supersedable = audit_module.append, holds_service._supersedable

@@ -11,6 +11,7 @@ from gate.server.database import command
 from gate.server.services.actor import Actor
 from tests.support.auditlog import PASSWORD, commit_item
 from tests.support.auditlog import push as hook_push
+from tests.support.reading import view_guarded_files
 from tests.support.server import add_reviewer, new_token
 
 
@@ -54,6 +55,7 @@ def test_a_decision_is_kept_only_when_its_edge_commits(app) -> None:  # type: ig
         alice = db.session.scalar(select(User).where(User.username == "alice"))
         assert alice is not None
         actor = Actor.web(alice, "password")
+        view_guarded_files(get_request(request_id), alice)
         decide(
             get_request(request_id),
             alice,

@@ -16,6 +16,7 @@ from gate.server.services.holds import HoldReport, record_holds
 from gate.wire import commit_item as commit_item_body
 from gate.wire import parse_hold_request
 from tests.support.objects import root_commit
+from tests.support.reading import view_guarded_files
 
 PASSWORD = "correct horse battery staple"
 POLICY_SHA = "ab" * 32
@@ -69,6 +70,8 @@ def approve(app, request_id: int, username: str, verdict: str = "approve", comme
         # Approvals re-enter the password and tick the attestation, as the web form requires.
         step_up = {"password": PASSWORD, "attest": True} if verdict == "approve" else {}
         actor = Actor(username, "session-password")
+        if verdict == "approve":
+            view_guarded_files(get_request(request_id), reviewer)
         return decide(get_request(request_id), reviewer, verdict, comment, actor=actor, **step_up)
 
 

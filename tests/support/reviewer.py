@@ -9,6 +9,12 @@ import requests
 
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _SHOWN = re.compile(r'name="shown_sha256"[^>]*value="([0-9a-f]{64})"')
+_TICK = re.compile(
+    r'<form class="viewed-form".*?name="item" value="(\d+)"><input type="hidden" name="path" '
+    r'value="([^"]*)">.*?name="viewed" value="1"',
+    re.S,
+)
+_PAGES = re.compile(r'href="/requests/\d+\?page=(\d+)"')
 
 
 def csrf_from(html: str) -> str:
@@ -45,11 +51,50 @@ class ReviewerSession:
         """POST an admin form as an admin does: re-entering their own password to confirm."""
         return self.post(path, {"current_password": self.password, **(data or {})})
 
+    def view_files(self, request_id: int, guarded_only: bool = True) -> int:
+        """Tick each file of the request (its guarded ones: what approval needs) as viewed,
+        with the form the page shows for it, on every page of the request; how many."""
+        ticked = 0
+        pages, seen = [1], set()
+        while pages:
+            number = pages.pop()
+            if number in seen:
+                continue
+            seen.add(number)
+            html = self.http.get(f"{self.base}/requests/{request_id}?page={number}").text
+            pages += [int(n) for n in _PAGES.findall(html)]
+            for chunk in html.split('<details class="file')[1:]:
+                match = _TICK.search(chunk)
+                if match is None or (guarded_only and not chunk.startswith(" is-guarded")):
+                    continue
+                answer = self.http.post(
+                    f"{self.base}/requests/{request_id}/viewed",
+                    data={
+                        "csrf_token": csrf_from(html),
+                        "item": match.group(1),
+                        "path": unescape(match.group(2)),
+                        "viewed": "1",
+                    },
+                    headers={"X-Requested-With": "fetch"},
+                )
+                assert answer.ok, answer.text
+                ticked += 1
+        return ticked
+
     def decide(
-        self, request_id: int, decision: str, comment: str = "", **extra: str
+        self,
+        request_id: int,
+        decision: str,
+        comment: str = "",
+        *,
+        view: bool = True,
+        **extra: str,
     ) -> requests.Response:
-        """Post the decision form as a person would: approvals re-enter the password (step-up)
-        and tick the attestation, unless ``extra`` says otherwise."""
+        """Post the decision form as a person would: approvals first tick every guarded file
+        as viewed (unless ``view`` is false), re-enter the password (step-up) and tick the
+        attestation, unless ``extra`` says otherwise."""
+        if decision == "approve" and view:
+            self.view_files(request_id)
         page = self.http.get(f"{self.base}/requests/{request_id}")
         data = {"decision": decision, "comment": comment, "csrf_token": csrf_from(page.text)}
         if decision == "approve":

@@ -6,6 +6,7 @@ Every module's tables must be imported here so that Alembic sees the whole metad
 from gate.server.models.audit import AuditCheckpoint
 from gate.server.models.core import (
     AGENT_ROLE,
+    DECIDING_ROLES,
     ApprovalRequest,
     AuditRecord,
     Decision,
@@ -18,6 +19,7 @@ from gate.server.models.core import (
 from gate.server.models.health import RepositoryHeartbeat, UnsignedLanding
 from gate.server.models.keys import SigningKey
 from gate.server.models.pause import Pause, PushReport
+from gate.server.models.reading import HeldBlob, LineComment, ViewedFile
 from gate.server.models.review import (
     GuardGroup,
     LoginAttempt,
@@ -30,13 +32,16 @@ from gate.server.models.review import (
 
 __all__ = [
     "AGENT_ROLE",
+    "DECIDING_ROLES",
     "ApprovalRequest",
     "AuditCheckpoint",
     "AuditRecord",
     "Decision",
     "GuardGroup",
+    "HeldBlob",
     "HeldItem",
     "HookToken",
+    "LineComment",
     "LoginAttempt",
     "Pause",
     "PushReport",
@@ -47,6 +52,7 @@ __all__ = [
     "SigningKey",
     "UnsignedLanding",
     "User",
+    "ViewedFile",
     "Webhook",
     "WebhookDelivery",
     "group_members",

@@ -33,6 +33,8 @@ def utcnow() -> datetime:
 
 # The role of agent accounts: not one of the human roles, so no role check ever lets one in.
 AGENT_ROLE = "agent"
+# The roles that decide requests (and read them to decide: viewed ticks, line comments).
+DECIDING_ROLES = ("reviewer", "admin")
 
 
 class User(UserMixin, Model):

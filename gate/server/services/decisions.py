@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from gate.server.extensions import db
-from gate.server.models import ApprovalRequest, Decision, User
+from gate.server.models import DECIDING_ROLES, ApprovalRequest, Decision, User
 from gate.server.services import (
     Conflict,
     Forbidden,
@@ -37,9 +37,14 @@ from gate.server.services.progress import (
     may_approve,
     settle,
 )
+from gate.server.services.reading import (
+    attach_drafts,
+    comment_record,
+    unviewed_guarded,
+    viewed_record,
+)
 
 VERDICTS = ("approve", "deny")
-DECIDING_ROLES = ("reviewer", "admin")
 _EMAIL_IN = re.compile(r"<([^<>\s]+@[^<>\s]+)>|([^<>\s]+@[^<>\s]+)")
 
 
@@ -235,6 +240,15 @@ def decide(
             raise Conflict(
                 "the request changed since you loaded it; reload the page and review it again"
             )
+        unviewed = unviewed_guarded(request, reviewer, attestation.sha256)
+        if unviewed:
+            shown = ", ".join(unviewed[:10]) + (
+                f" and {len(unviewed) - 10} more" if len(unviewed) > 10 else ""
+            )
+            raise Conflict(
+                f"mark every guarded file as viewed before you approve: {len(unviewed)} not "
+                f"viewed yet: {shown}. Nothing was recorded."
+            )
         if not attest:
             raise ServiceError("tick the statement of what you reviewed to approve")
         _step_up(reviewer, password, address)
@@ -256,6 +270,7 @@ def decide(
         # Only reachable if the lock above did not serialise this decision with its twin.
         raise Conflict(ALREADY_APPROVED) from None
     db.session.refresh(request)
+    comments = attach_drafts(request, reviewer, decision)
     subject = {
         "request": request.id,
         "decision": decision.id,
@@ -276,6 +291,12 @@ def decide(
     }
     if overrides:
         subject["overrides"] = overrides
+    if verdict == "approve":
+        subject["viewed_files"] = viewed_record(request, reviewer, attestation.sha256)
+    if comments:
+        subject["line_comments"] = comment_record(
+            comments, {item.id: item.key for item in request.items}
+        )
     audit.append(
         f"decision.{verdict}", actor=actor, subject=subject, policy_sha256=request.policy_sha256
     )

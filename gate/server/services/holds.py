@@ -37,6 +37,7 @@ from gate.server.models import (
     AGENT_ROLE,
     ApprovalRequest,
     Decision,
+    HeldBlob,
     HeldItem,
     HookToken,
     Repository,
@@ -534,6 +535,14 @@ def _new_request(
             }
         )
     db.session.execute(insert(HeldItem), rows)
+    blobs: dict[str, bytes] = {}
+    for item in items:
+        blobs.update(item.get("blobs", {}))
+    if blobs:
+        db.session.execute(
+            insert(HeldBlob),
+            [{"request_id": request.id, "oid": oid, "data": data} for oid, data in blobs.items()],
+        )
     audit.append(
         "request.held",
         actor=actor,

@@ -12,11 +12,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gate import wire
 from gate.audit.verify import approval_progress, distinct_approvers
 from gate.server.extensions import db
 from gate.server.models import ApprovalRequest, Decision, GuardGroup, User
 from gate.server.services import audit, notify
 from gate.server.services.actor import SYSTEM
+from gate.server.services.reading import decision_comments
 
 Rules = dict[str, set[int]]
 
@@ -78,10 +80,15 @@ def progress_text(request: ApprovalRequest, rules: Rules | None = None) -> str:
 def request_summary(request: ApprovalRequest, rules: Rules | None = None) -> dict[str, Any]:
     if rules is None:
         rules = eligibility_rules()
+    denied = [d for d in active_decisions(request) if d.verdict == "deny"]
+    comments = decision_comments([d.id for d in denied])
     denials = [
-        {"reviewer": d.reviewer.display, "comment": d.comment}
-        for d in active_decisions(request)
-        if d.verdict == "deny"
+        {
+            "reviewer": d.reviewer.display,
+            "comment": d.comment,
+            "comments": comments.get(d.id, [])[: wire.MAX_LINE_COMMENTS],
+        }
+        for d in denied
     ]
     progress = guard_progress(request, rules)
     return {

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from gate.server.extensions import db
-from gate.server.models import ApprovalRequest, HeldItem
+from gate.server.models import ApprovalRequest, HeldBlob, HeldItem
 from gate.server.services import ServiceError, audit
 from gate.server.services.actor import Actor
 
@@ -36,6 +36,10 @@ def prune_diffs(older_than_days: int, *, actor: Actor) -> int:
     for item in pruned:
         item.diffs = []
         item.meta = {**(item.meta or {}), "diffs_pruned_at": when}
+    # The blobs context is expanded from are the diff's content: they go with it.
+    db.session.execute(
+        delete(HeldBlob).where(HeldBlob.request_id.in_({i.request_id for i in pruned}))
+    )
     audit.append(
         "diffs.pruned",
         actor=actor,

@@ -30,10 +30,13 @@ from pygments.lexers import TextLexer, get_lexer_for_filename
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
+from gate.server.diffs import file_guards, stored_guards
+
 COLLAPSE_LINES = 300  # files with longer diffs start collapsed (still one click away)
 MAX_HIGHLIGHT_CHARS = 200_000  # beyond this a file's diff is shown plain, to keep pages fast
 MAX_PLAIN_COPY = 100_000  # patches up to this size also get a plain-text copy (copy, search)
-_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+CONTEXT_SHOWN = 500  # hidden lines one "show hidden lines" expands, at most
 
 
 @dataclass
@@ -42,6 +45,116 @@ class Line:
     old_no: int | None
     new_no: int | None
     html: Markup
+    hunk: int = -1  # a hunk line: its place among the file's hunks, from 0
+
+
+@dataclass(frozen=True)
+class Hunk:
+    """One hunk's header: where it starts on each side and how many lines it covers."""
+
+    old_start: int
+    old_count: int
+    new_start: int
+    new_count: int
+
+    @property
+    def new_end(self) -> int:
+        return self.new_start + self.new_count - 1 if self.new_count else self.new_start
+
+    @property
+    def old_end(self) -> int:
+        return self.old_start + self.old_count - 1 if self.old_count else self.old_start
+
+
+def hunks_of(patch: str) -> list[Hunk]:
+    """The hunk headers of a unified diff, in order."""
+    found = []
+    for line in patch.split("\n"):
+        match = _HUNK.match(line) if line.startswith("@@") else None
+        if match:
+            old, old_count, new, new_count = match.groups()
+            found.append(
+                Hunk(
+                    int(old),
+                    1 if old_count is None else int(old_count),
+                    int(new),
+                    1 if new_count is None else int(new_count),
+                )
+            )
+    return found
+
+
+def hidden_before(hunks: list[Hunk], index: int) -> tuple[int, int, int]:
+    """The unchanged lines hidden before hunk ``index`` (``len(hunks)``: after the last one,
+    up to the end of the file, unknown here: 0 for the last line), as (first new line, last
+    new line, new minus old line number); first > last when none are hidden."""
+    if index < len(hunks):
+        hunk = hunks[index]
+        # A side of no lines names the line before the hunk (git's convention), not its first.
+        new_first = hunk.new_start + (0 if hunk.new_count else 1)
+        old_first = hunk.old_start + (0 if hunk.old_count else 1)
+        first = hunks[index - 1].new_end + 1 if index else 1
+        return first, new_first - 1, new_first - old_first
+    last = hunks[-1]
+    return last.new_end + 1, 0, last.new_end - last.old_end
+
+
+def context_lines(path: str, text: str, first: int, last: int, shift: int) -> list[Line]:
+    """Lines ``first`` to ``last`` (new side, from 1) of a file's text as unchanged lines,
+    numbered on both sides (``shift``: new minus old line number), highlighted like the diff."""
+    code = text.split("\n")
+    if code and code[-1] == "":
+        code.pop()
+    last = min(last, len(code))
+    if first > last:
+        return []
+    shown = code[first - 1 : last]
+    return [
+        Line("ctx", number - shift, number, html)
+        for number, html in zip(range(first, last + 1), highlight_lines(path, shown), strict=True)
+    ]
+
+
+@dataclass
+class SplitRow:
+    """A row of the side-by-side view: the old line on the left, the new on the right."""
+
+    kind: str  # hunk | note | change | ctx
+    left: Line | None
+    right: Line | None
+
+
+def split_rows(lines: list[Line]) -> list[SplitRow]:
+    """The unified lines side by side: a run of deletions paired with the additions after it,
+    line for line; unchanged lines on both sides; headers across."""
+    rows: list[SplitRow] = []
+    deleted: list[Line] = []
+    added: list[Line] = []
+
+    def flush() -> None:
+        for n in range(max(len(deleted), len(added))):
+            rows.append(
+                SplitRow(
+                    "change",
+                    deleted[n] if n < len(deleted) else None,
+                    added[n] if n < len(added) else None,
+                )
+            )
+        deleted.clear()
+        added.clear()
+
+    for line in lines:
+        if line.kind == "del":
+            if added:
+                flush()
+            deleted.append(line)
+        elif line.kind == "add":
+            added.append(line)
+        else:
+            flush()
+            rows.append(SplitRow(line.kind, line, line))
+    flush()
+    return rows
 
 
 @dataclass
@@ -187,6 +300,12 @@ def visible(text: str) -> Markup:
     return Markup("".join(parts))
 
 
+def visible_text(text: str) -> Markup:
+    """Text a person wrote (a line comment), escaped with hidden characters marked as in the
+    diff, its line breaks kept as breaks."""
+    return Markup("<br>").join(visible(line) for line in text.split("\n"))
+
+
 def _labelled(path: str, text: str) -> list[tuple[str, str]]:
     """(css class, text) pieces that join to exactly ``text``: Pygments' tokens, or one plain
     piece when the text is too large or the lexer would add, drop or change a character."""
@@ -236,12 +355,16 @@ def patch_lines(path: str, patch: str) -> list[Line]:
     html_for = dict(zip(code_index, highlighted, strict=True))
     lines: list[Line] = []
     old_no = new_no = 0
+    hunks = 0
     for index, line in enumerate(body):
         if line.startswith("@@"):
             match = _HUNK.match(line)
             if match:
-                old_no, new_no = int(match.group(1)), int(match.group(2))
-            lines.append(Line("hunk", None, None, visible(line)))
+                old_no, new_no = int(match.group(1)), int(match.group(3))
+                lines.append(Line("hunk", None, None, visible(line), hunks))
+                hunks += 1
+            else:
+                lines.append(Line("hunk", None, None, visible(line)))
         elif line.startswith("+"):
             lines.append(Line("add", None, new_no, html_for[index]))
             new_no += 1
@@ -266,17 +389,6 @@ def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
-def stored_guards(value: Any) -> dict[str, list[str]]:
-    """A held item's guards (guard -> paths), keeping only what has the right types."""
-    if not isinstance(value, dict):
-        return {}
-    return {
-        guard: [p for p in paths if isinstance(p, str)] if isinstance(paths, list) else []
-        for guard, paths in value.items()
-        if isinstance(guard, str)
-    }
-
-
 def stored_signals(value: Any) -> list[dict[str, str]]:
     """A held item's agent signals, each a mapping of text to text."""
     if not isinstance(value, list):
@@ -291,9 +403,7 @@ def stored_signals(value: Any) -> list[dict[str, str]]:
 def _file_view(entry: dict[str, Any], guard_paths: dict[str, set[str]]) -> FileView:
     path = _text(entry.get("path"))
     old_path = entry.get("old_path") if isinstance(entry.get("old_path"), str) else None
-    guards = sorted(
-        guard for guard, paths in guard_paths.items() if path in paths or old_path in paths
-    )
+    guards = file_guards(path, old_path, guard_paths)
     view = FileView(
         path=path,
         old_path=old_path,

@@ -4,6 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
+    IntegerField,
     PasswordField,
     RadioField,
     SelectField,
@@ -12,8 +13,18 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms.validators import (
+    AnyOf,
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from gate.wire import COMMENT_LEN, TEXT_LEN
 
 
 class LoginForm(FlaskForm):
@@ -35,6 +46,33 @@ class DecisionForm(FlaskForm):
     shown_sha256 = HiddenField(
         validators=[Optional(), Regexp(r"^[0-9a-f]{64}$", message="not a SHA-256 digest")]
     )
+
+
+class ViewedForm(FlaskForm):
+    """A file's "viewed" tick: the held item, the file's path, ticked (1) or not (0)."""
+
+    item = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=2**31 - 1)])
+    path = StringField(validators=[InputRequired(), Length(max=TEXT_LEN)])
+    viewed = HiddenField(validators=[AnyOf(["0", "1"])], default="1")
+    page = IntegerField(validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
+
+
+class LineCommentForm(FlaskForm):
+    item = IntegerField(validators=[InputRequired(), NumberRange(min=1, max=2**31 - 1)])
+    path = StringField(validators=[InputRequired(), Length(max=TEXT_LEN)])
+    side = SelectField(
+        "Side",
+        choices=[SelectChoice("new", "new (after)"), SelectChoice("old", "old (before)")],
+        default="new",
+    )
+    line = IntegerField(
+        "Line", validators=[InputRequired(message="Give a line number."), NumberRange(min=1)]
+    )
+    text = TextAreaField(
+        "Comment on this line",
+        validators=[DataRequired(message="Write the comment."), Length(max=COMMENT_LEN)],
+    )
+    page = IntegerField(validators=[Optional(), NumberRange(min=1, max=2**31 - 1)])
 
 
 class ActionForm(FlaskForm):

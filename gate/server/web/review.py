@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask import request as http
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy.exc import SQLAlchemyError
 
 from gate.server.database import transaction
 from gate.server.extensions import db
-from gate.server.models import HeldItem
+from gate.server.models import DECIDING_ROLES, ApprovalRequest, HeldItem
 from gate.server.services import ServiceError
 from gate.server.services.decisions import (
-    DECIDING_ROLES,
     StepUpFailed,
     attestation_for,
     conflicts_of_interest,
@@ -35,10 +36,23 @@ from gate.server.services.queue import (
     search_requests,
     waiting_on,
 )
+from gate.server.services.reading import file_key, shown_comments
 from gate.server.services.rereview import compare_with_superseded
 from gate.server.web import require_role, row_id, shows_refusals, web_actor
-from gate.server.web.diffview import diff_views, highlight_css, stored_guards, stored_signals
+from gate.server.web.diffview import (
+    FileView,
+    Line,
+    diff_views,
+    hidden_before,
+    highlight_css,
+    hunks_of,
+    split_rows,
+    stored_guards,
+    stored_signals,
+    visible_text,
+)
 from gate.server.web.forms import ActionForm, DecisionForm
+from gate.server.web.reading import diff_view_mode, viewed_progress
 from gate.server.web.requestpage import MESSAGE_SHOWN, SIGNALS_SHOWN, request_page
 
 bp = Blueprint("review", __name__)
@@ -129,6 +143,9 @@ def _render_detail(request_id: int, form: DecisionForm, status: int = 200, page:
         if d.reviewer_id == current_user.id and d.verdict == "approve" and d.withdrawn_at is None
     ]
     shown = {item.id: _shown_item(item) for item in req.items}
+    attestation = attestation_for(req)
+    viewed = viewed_progress(req, current_user, attestation.sha256)
+    previous_request, next_request = _neighbours(req.id)
     signals: dict[tuple[str, ...], dict[str, str]] = {}
     guard_paths: dict[str, dict[str, None]] = {}  # guard -> its paths, in order, each once
     for item in shown.values():
@@ -152,7 +169,11 @@ def _render_detail(request_id: int, form: DecisionForm, status: int = 200, page:
             may_override=may_override(req, current_user),
             ineligible=ineligible_guards(req, current_user, rules),
             operators=sorted(operators(req)),
-            attestation=attestation_for(req),
+            attestation=attestation,
+            viewed=viewed,
+            rv=_reader_state(req, page, viewed),
+            previous_request=previous_request,
+            next_request=next_request,
             my_approval=mine[0] if mine else None,
             shown=shown,
             page=request_page(
@@ -166,6 +187,117 @@ def _render_detail(request_id: int, form: DecisionForm, status: int = 200, page:
         ),
         status,
     )
+
+
+@dataclass
+class ShownComment:
+    id: int
+    reviewer_name: str
+    side: str
+    line: int
+    path: str
+    item_id: int
+    key: str
+    decision_id: int | None
+    html: Markup
+
+    @property
+    def draft(self) -> bool:
+        return self.decision_id is None
+
+
+@dataclass
+class ReaderState:
+    """What the page needs to draw one reader's ticks, comments and chosen diff layout."""
+
+    request_id: int
+    pending: bool
+    page: int
+    mode: str
+    ticked: set[str]
+    comments: list[ShownComment] = field(default_factory=list)
+    _at: dict[tuple[int, str, str, int], list[ShownComment]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for c in self.comments:
+            self._at.setdefault((c.item_id, c.path, c.side, c.line), []).append(c)
+
+    split = staticmethod(split_rows)
+
+    def file_key(self, item: HeldItem, f: FileView) -> str:
+        return file_key(item.key, f.path)
+
+    def is_viewed(self, key: str) -> bool:
+        return key in self.ticked
+
+    def comments_at(
+        self, item_id: int, path: str, line: Line | None, side: str | None = None
+    ) -> list[ShownComment]:
+        """The comments on ``line`` of a file: on the given side, or on whichever sides the
+        line has (an unchanged line has both)."""
+        if line is None:
+            return []
+        found: list[ShownComment] = []
+        if side in (None, "old") and line.old_no is not None and line.kind != "add":
+            found += self._at.get((item_id, path, "old", line.old_no), [])
+        if side in (None, "new") and line.new_no is not None and line.kind != "del":
+            found += self._at.get((item_id, path, "new", line.new_no), [])
+        return found
+
+    def of_decision(self, decision_id: int) -> list[ShownComment]:
+        return [c for c in self.comments if c.decision_id == decision_id]
+
+    def drafts(self) -> list[ShownComment]:
+        return [c for c in self.comments if c.draft]
+
+    def hunk_count(self, f: FileView) -> int:
+        return len(hunks_of(f.patch))
+
+    def expandable(self, f: FileView, hunk: int) -> bool:
+        """Whether unchanged lines are hidden before hunk ``hunk`` (after the last: maybe)."""
+        if f.status in ("added", "deleted") or not f.patch:
+            return False
+        hunks = hunks_of(f.patch)
+        if not hunks or hunk > len(hunks):
+            return False
+        first, last, _ = hidden_before(hunks, hunk)
+        return hunk == len(hunks) or first <= last
+
+
+def _reader_state(req: ApprovalRequest, page: int, progress: dict[str, Any]) -> ReaderState:
+    keys = {item.id: item.key for item in req.items}
+    comments = [
+        ShownComment(
+            id=c.id,
+            reviewer_name=who.display,
+            side=c.side,
+            line=c.line,
+            path=c.path,
+            item_id=c.item_id,
+            key=keys.get(c.item_id, ""),
+            decision_id=c.decision_id,
+            html=visible_text(c.body),
+        )
+        for c, who in shown_comments(req, current_user)
+    ]
+    return ReaderState(
+        request_id=req.id,
+        pending=req.state == "pending" and current_user.role in DECIDING_ROLES,
+        page=page,
+        mode=diff_view_mode(),
+        ticked=progress["ticked"],
+        comments=comments,
+    )
+
+
+def _neighbours(request_id: int) -> tuple[int | None, int | None]:
+    """The requests before and after this one in the reader's "waiting on me" order (n / p):
+    from a request not in it, the first waiting one is next."""
+    order = [r.id for r in _waiting().requests]
+    if request_id not in order:
+        return None, (order[0] if order else None)
+    at = order.index(request_id)
+    return (order[at - 1] if at else None), (order[at + 1] if at + 1 < len(order) else None)
 
 
 def _shown_item(item: HeldItem) -> dict[str, Any]:
