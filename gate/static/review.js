@@ -8,10 +8,10 @@
   function ticked(form, answer) {
     const file = form.closest("details.file");
     const button = form.querySelector("button");
-    form.querySelector('input[name="viewed"]').value = answer.viewed ? "0" : "1";
-    button.textContent = answer.viewed ? "Viewed \u2713 (undo)" : "Mark as viewed";
-    button.setAttribute("aria-pressed", answer.viewed ? "true" : "false");
-    file.classList.toggle("is-viewed", answer.viewed);
+    form.querySelector('input[name="viewed"]').value = answer.ticked ? "0" : "1";
+    button.textContent = answer.ticked ? "Viewed \u2713 (undo)" : "Mark as viewed";
+    button.setAttribute("aria-pressed", answer.ticked ? "true" : "false");
+    file.classList.toggle("is-viewed", answer.ticked);
     for (const [name, value] of Object.entries(answer)) {
       document.querySelectorAll(`[data-count="${name}"]`).forEach((el) => { el.textContent = String(value); });
     }
@@ -22,7 +22,7 @@
       const more = answer.unviewed.length > 20 ? ` and ${answer.unviewed.length - 20} more` : "";
       document.getElementById("unviewed-list").textContent = shown + more;
     }
-    if (answer.viewed) file.open = false;
+    if (answer.ticked) file.open = false;
   }
 
   function fail(form, message) {

@@ -113,9 +113,9 @@ def viewed(request_id: int):  # type: ignore[no-untyped-def]
         progress = viewed_progress(request, current_user, attested)
         return jsonify(
             {
-                "viewed": found.file_key in progress["ticked"],
-                "file_key": found.file_key,
                 **{k: v for k, v in progress.items() if k != "ticked"},
+                "ticked": found.file_key in progress["ticked"],
+                "file_key": found.file_key,
             }
         )
     return _back(request_id, page, f"file-{found.file_key[:16]}")
