@@ -180,6 +180,78 @@ def test_server_text_cannot_forge_hook_lines() -> None:
     assert "\n" not in wire.parse_request_status(status)["progress"]
 
 
+def denied_with(*comments: Any) -> dict[str, Any]:
+    return {
+        "id": 1,
+        "state": "denied",
+        "denials": [{"reviewer": "Alice", "comment": "no", "comments": list(comments)}],
+    }
+
+
+def test_line_comments_in_a_denial_are_read_strictly_and_made_terminal_safe() -> None:
+    ok = wire.line_comment(OID, "train/loop.py", "new", 50, "Use 50.\x1b[2J\u202e\nnext")
+    (denial,) = wire.parse_request_status(denied_with(ok))["denials"]
+    (comment,) = denial["comments"]
+    assert comment == {
+        "key": OID,
+        "path": "train/loop.py",
+        "side": "new",
+        "line": 50,
+        "text": "Use 50.\\x1b[2J\\u202e\\nnext",
+    }
+    assert all(ch.isprintable() for ch in comment["text"])
+    # The path is the reviewer's too (a file of the request, but any name git allows).
+    odd = wire.line_comment(OID, "a\rgate: accepted", "old", 1, "x")
+    assert wire.parse_request_status(denied_with(odd))["denials"][0]["comments"][0]["path"] == (
+        "a\\rgate: accepted"
+    )
+    # A status from before line comments has none.
+    assert wire.parse_request_status(denied_with())["denials"][0]["comments"] == []
+    old = {"id": 1, "state": "denied", "denials": [{"reviewer": "A", "comment": "no"}]}
+    assert wire.parse_request_status(old)["denials"][0]["comments"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"side": "left"}, "side"),
+        ({"line": 0}, "line"),
+        ({"line": wire.MAX_LINE_NUMBER + 1}, "line"),
+        ({"line": "5"}, "line"),
+        ({"text": "x" * (wire.COMMENT_LEN + 1)}, "text"),
+        ({"text": ""}, "text"),
+        ({"text": "a\x00b"}, "text"),
+        ({"path": "p" * (wire.COMMENT_PATH_LEN + 1)}, "path"),
+        ({"key": "not-a-commit"}, "key"),
+    ],
+)
+def test_line_comment_limits(change: dict[str, Any], field: str) -> None:
+    at_limit = wire.line_comment(
+        OID, "p" * wire.COMMENT_PATH_LEN, "old", wire.MAX_LINE_NUMBER, "x" * wire.COMMENT_LEN
+    )
+    assert wire.parse_request_status(denied_with(at_limit))["denials"][0]["comments"]
+    with pytest.raises(wire.WireError, match=field):
+        wire.parse_request_status(denied_with({**at_limit, **change}))
+
+
+def test_a_denial_carries_at_most_the_line_comments_one_decision_may_have() -> None:
+    one = wire.line_comment(OID, "a.py", "new", 1, "x")
+    assert len(
+        wire.parse_request_status(denied_with(*[one] * wire.MAX_LINE_COMMENTS))["denials"][0][
+            "comments"
+        ]
+    ) == wire.MAX_LINE_COMMENTS
+    with pytest.raises(wire.WireError, match="denials.comments"):
+        wire.parse_request_status(denied_with(*[one] * (wire.MAX_LINE_COMMENTS + 1)))
+    # And in a hold answer, which reads each request's status the same way.
+    answer = {
+        "items": [{"key": OID, "state": "denied", "request_id": 1}],
+        "requests": [denied_with(*[one] * (wire.MAX_LINE_COMMENTS + 1))],
+    }
+    with pytest.raises(wire.WireError, match="denials.comments"):
+        wire.parse_hold_answer(answer, [OID])
+
+
 def test_error_bodies_have_one_shape() -> None:
     body = json.loads(json.dumps(wire.error_body("bad_payload", "pushed_at: no")))
     assert wire.error_text(body) == "pushed_at: no"
