@@ -35,6 +35,7 @@ def tick_every_file(page: Any, guarded_only: bool = False) -> int:
     for _ in range(count):
         button = buttons.first
         form = button.locator("xpath=..")
+        form.evaluate("form => { form.closest('details').open = true; }")  # collapsed files
         button.click()
         expect(form.locator("button")).to_have_attribute("aria-pressed", "true")
     return count
