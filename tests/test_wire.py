@@ -236,19 +236,22 @@ def test_line_comment_limits(change: dict[str, Any], field: str) -> None:
 
 def test_a_denial_carries_at_most_the_line_comments_one_decision_may_have() -> None:
     one = wire.line_comment(OID, "a.py", "new", 1, "x")
-    assert len(
-        wire.parse_request_status(denied_with(*[one] * wire.MAX_LINE_COMMENTS))["denials"][0][
-            "comments"
-        ]
-    ) == wire.MAX_LINE_COMMENTS
-    with pytest.raises(wire.WireError, match="denials.comments"):
+    assert (
+        len(
+            wire.parse_request_status(denied_with(*[one] * wire.MAX_LINE_COMMENTS))["denials"][0][
+                "comments"
+            ]
+        )
+        == wire.MAX_LINE_COMMENTS
+    )
+    with pytest.raises(wire.WireError, match=r"denials\.comments"):
         wire.parse_request_status(denied_with(*[one] * (wire.MAX_LINE_COMMENTS + 1)))
     # And in a hold answer, which reads each request's status the same way.
     answer = {
         "items": [{"key": OID, "state": "denied", "request_id": 1}],
         "requests": [denied_with(*[one] * (wire.MAX_LINE_COMMENTS + 1))],
     }
-    with pytest.raises(wire.WireError, match="denials.comments"):
+    with pytest.raises(wire.WireError, match=r"denials\.comments"):
         wire.parse_hold_answer(answer, [OID])
 
 

@@ -82,7 +82,9 @@ def test_approval_is_refused_until_every_guarded_file_is_viewed(
     _, sha, request_id = held_request(gated)
     alice, bob = server.reviewer("alice"), server.reviewer("bob")
     page = alice.page(f"/requests/{request_id}").text
-    assert "You have viewed <strong><span data-count=\"guarded_viewed\">0</span> of 2</strong>" in page
+    assert (
+        'You have viewed <strong><span data-count="guarded_viewed">0</span> of 2</strong>' in page
+    )
 
     # A forged POST with everything but the ticks: refused by the decision service.
     forged = alice.http.post(
@@ -199,9 +201,7 @@ def test_a_denial_needs_no_ticks_and_its_line_comments_reach_the_agent(
     with server.app.app_context():  # type: ignore[attr-defined]
         comment = db.session.scalar(select(LineComment))
         assert comment is not None and comment.decision_id is not None
-        record = db.session.scalar(
-            select(AuditRecord).where(AuditRecord.action == "decision.deny")
-        )
+        record = db.session.scalar(select(AuditRecord).where(AuditRecord.action == "decision.deny"))
         assert record is not None
         assert record.subject["line_comments"] == [
             {"key": sha, "path": "train/loop.py", "side": "new", "line": 50, "text": evil.strip()}
