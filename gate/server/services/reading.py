@@ -54,6 +54,11 @@ class ReviewFile:
     def file_key(self) -> str:
         return file_key(self.key, self.path)
 
+    @property
+    def label(self) -> str:
+        """How refusals and the page name it: ``path (commit)``."""
+        return f"{self.path} ({self.key[:12]})"
+
 
 def file_key(item_key: str, path: str) -> str:
     text = f"{item_key} {path}".encode("utf-8", errors="surrogatepass")
@@ -105,11 +110,7 @@ def viewed_ticks(request: ApprovalRequest, reviewer: User, attested: str) -> dic
 def unviewed_guarded(request: ApprovalRequest, reviewer: User, attested: str) -> list[str]:
     """The guarded files ``reviewer`` has not ticked for this version, as "path (commit)"."""
     ticked = viewed_ticks(request, reviewer, attested)
-    return [
-        f"{f.path} ({f.key[:12]})"
-        for f in request_files(request)
-        if f.guarded and f.file_key not in ticked
-    ]
+    return [f.label for f in request_files(request) if f.guarded and f.file_key not in ticked]
 
 
 def viewed_record(request: ApprovalRequest, reviewer: User, attested: str) -> list[dict[str, str]]:

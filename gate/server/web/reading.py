@@ -25,7 +25,6 @@ from gate.server.services.reading import (
     delete_draft,
     request_files,
     set_viewed,
-    unviewed_guarded,
     viewed_ticks,
 )
 from gate.server.web import require_role, row_id
@@ -88,7 +87,7 @@ def viewed_progress(request: ApprovalRequest, reviewer: Any, attested: str) -> d
         "files": len(files),
         "guarded_viewed": sum(f.file_key in ticked for f in guarded),
         "guarded": len(guarded),
-        "unviewed": unviewed_guarded(request, reviewer, attested),
+        "unviewed": [f.label for f in guarded if f.file_key not in ticked],
     }
 
 
@@ -193,7 +192,7 @@ def context(request_id: int):  # type: ignore[no-untyped-def]
     lines: list[Any] = []
     problem = ""
     item = next((i for i in request.items if i.id == item_id), None)
-    if item is None or not path or not hunk.isdigit():
+    if item is None or not path or not (hunk.isascii() and hunk.isdigit() and len(hunk) <= 6):
         problem = "Choose a hunk's “show hidden lines” link on the request's page."
     else:
         try:

@@ -41,6 +41,7 @@ from gate.server.services.rereview import compare_with_superseded
 from gate.server.web import require_role, row_id, shows_refusals, web_actor
 from gate.server.web.diffview import (
     FileView,
+    Hunk,
     Line,
     diff_views,
     hidden_before,
@@ -217,6 +218,7 @@ class ReaderState:
     ticked: set[str]
     comments: list[ShownComment] = field(default_factory=list)
     _at: dict[tuple[int, str, str, int], list[ShownComment]] = field(default_factory=dict)
+    _hunks: dict[int, list[Hunk]] = field(default_factory=dict)  # id(FileView) -> its hunks
 
     def __post_init__(self) -> None:
         for c in self.comments:
@@ -250,14 +252,20 @@ class ReaderState:
     def drafts(self) -> list[ShownComment]:
         return [c for c in self.comments if c.draft]
 
+    def hunks(self, f: FileView) -> list[Hunk]:
+        found = self._hunks.get(id(f))
+        if found is None:
+            found = self._hunks[id(f)] = hunks_of(f.patch)
+        return found
+
     def hunk_count(self, f: FileView) -> int:
-        return len(hunks_of(f.patch))
+        return len(self.hunks(f))
 
     def expandable(self, f: FileView, hunk: int) -> bool:
         """Whether unchanged lines are hidden before hunk ``hunk`` (after the last: maybe)."""
         if f.status in ("added", "deleted") or not f.patch:
             return False
-        hunks = hunks_of(f.patch)
+        hunks = self.hunks(f)
         if not hunks or hunk > len(hunks):
             return False
         first, last, _ = hidden_before(hunks, hunk)
