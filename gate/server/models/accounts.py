@@ -24,6 +24,7 @@ from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 from gate.server.extensions import db
 from gate.server.models.base import Model, utcnow
+from gate.wire import GUARD_LEN
 
 # The role of agent accounts: not one of the human roles, so no role check ever lets one in.
 AGENT_ROLE = "agent"
@@ -105,7 +106,7 @@ class GuardGroup(Model):
 
     __tablename__ = "guard_groups"
 
-    guard: Mapped[str] = mapped_column(String(200), primary_key=True)
+    guard: Mapped[str] = mapped_column(String(GUARD_LEN), primary_key=True)
     group_id: Mapped[int] = mapped_column(
         ForeignKey("reviewer_groups.id", ondelete="CASCADE"), primary_key=True
     )

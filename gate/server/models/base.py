@@ -14,6 +14,14 @@ else:
     Model = db.Model
 
 
+def max_length(column: Any) -> int:
+    """The most characters a String column holds (``User.username``, say): forms and services
+    bound their input by the column itself, so the limit is written once, in the model."""
+    length = column.property.columns[0].type.length
+    assert isinstance(length, int), column
+    return length
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -28,4 +36,4 @@ def read_stored_json(text: str | bytes) -> Any:
         return None
 
 
-__all__ = ["Model", "read_stored_json", "utcnow"]
+__all__ = ["Model", "max_length", "read_stored_json", "utcnow"]
