@@ -8,8 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gate.server.models.base import Model
-from gate.server.models.core import utcnow
+from gate.server.models.base import Model, utcnow
 
 
 class ViewedFile(Model):
