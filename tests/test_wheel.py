@@ -32,6 +32,7 @@ def test_wheel_carries_runtime_files(wheel: Path) -> None:
     for needed in (
         "gate/templates/base.html",
         "gate/templates/review/detail.html",
+        "gate/static/review.js",
         "gate/migrations/env.py",
         "gate/migrations/versions/0001_initial_schema.py",
         "gate/hooks/pre-receive",
