@@ -75,11 +75,24 @@
     const number = event.target.closest && event.target.closest("td.no[data-line]");
     if (number && number.dataset.line) {
       const file = number.closest("details.file");
-      const form = file && file.querySelector("details.comment-form");
-      if (!form) return;
-      form.open = true;
+      const link = file && file.querySelector(".comment-link a");
+      const form = document.getElementById("line-comment-form");
+      if (!link || !form) return;
+      form.querySelector('input[name="item"]').value = link.dataset.item;
+      form.querySelector('input[name="path"]').value = link.dataset.path;
       form.querySelector('select[name="side"]').value = number.dataset.side;
       form.querySelector('input[name="line"]').value = number.dataset.line;
+      let slot = document.getElementById("comment-slot");
+      if (!slot) {
+        slot = document.createElement("tr");
+        slot.id = "comment-slot";
+        const cell = document.createElement("td");
+        cell.colSpan = 4;
+        slot.appendChild(cell);
+      }
+      slot.firstChild.appendChild(form);
+      number.closest("tr").after(slot);
+      form.hidden = false;
       form.querySelector("textarea").focus();
     }
   });

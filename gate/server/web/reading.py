@@ -150,6 +150,31 @@ def comment(request_id: int):  # type: ignore[no-untyped-def]
     return _back(request_id, page, f"comment-{added.id}")
 
 
+@bp.get("/requests/<id:request_id>/comment")
+@require_role()
+def comment_page(request_id: int):  # type: ignore[no-untyped-def]
+    """The line comment form for one file, for browsers without JavaScript (with it, the
+    request's page moves the same form under the line clicked)."""
+    try:
+        request = get_request(request_id)
+    except ServiceError:
+        abort(404)
+    item_id = row_id(http.args.get("item", ""))
+    path = http.args.get("path", "")
+    known = any(f.item_id == item_id and f.path == path for f in request_files(request))
+    problem = "" if known else "Choose a file's “Comment on a line” link on the request's page."
+    if known and request.state != "pending":
+        problem = f"Request {request.id} is {request.state}: it takes no more comments."
+    return render_template(
+        "review/comment.html",
+        req=request,
+        item_id=item_id,
+        path=path,
+        page=row_id(http.args.get("page", "")) or 1,
+        problem=problem,
+    )
+
+
 @bp.post("/requests/<id:request_id>/comments/<id:comment_id>/delete")
 @require_role()
 def delete_comment(request_id: int, comment_id: int):  # type: ignore[no-untyped-def]
