@@ -36,7 +36,7 @@ def approve(page, comment: str) -> None:  # type: ignore[no-untyped-def]
 
     tick_every_file(page, guarded_only=True)
     page.get_by_role("radio", name="Approve").check()
-    page.get_by_label("Comment").fill(comment)
+    page.get_by_label("Comment", exact=True).fill(comment)
     page.get_by_role("checkbox", name=re.compile(r"I reviewed commit")).check()
     page.get_by_label("Your password (needed to approve)").fill(PASSWORD)
     page.get_by_role("button", name="Record decision").click()

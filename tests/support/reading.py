@@ -30,14 +30,17 @@ def tick_every_file(page: Any, guarded_only: bool = False) -> int:
     from playwright.sync_api import expect
 
     selector = "details.file.is-guarded" if guarded_only else "details.file"
-    buttons = page.locator(f"{selector} form.viewed-form button[aria-pressed='false']")
-    count = buttons.count()
-    for _ in range(count):
-        button = buttons.first
-        form = button.locator("xpath=..")
+    forms = page.locator(f"{selector} form.viewed-form")
+    count = 0
+    for n in range(forms.count()):
+        form = forms.nth(n)  # the forms stay; their buttons change
+        button = form.locator("button")
+        if button.get_attribute("aria-pressed") == "true":
+            continue
         form.evaluate("form => { form.closest('details').open = true; }")  # collapsed files
         button.click()
-        expect(form.locator("button")).to_have_attribute("aria-pressed", "true")
+        expect(button).to_have_attribute("aria-pressed", "true")
+        count += 1
     return count
 
 
