@@ -8,7 +8,14 @@
   function ticked(form, answer) {
     const file = form.closest("details.file");
     const button = form.querySelector("button");
-    form.querySelector('input[name="viewed"]').value = answer.ticked ? "0" : "1";
+    let viewed = form.querySelector('input[name="viewed"]');
+    if (!viewed) {
+      viewed = document.createElement("input");
+      viewed.type = "hidden";
+      viewed.name = "viewed";
+      form.insertBefore(viewed, button);
+    }
+    viewed.value = answer.ticked ? "0" : "1";
     button.textContent = answer.ticked ? "Viewed \u2713 (undo)" : "Mark as viewed";
     button.setAttribute("aria-pressed", answer.ticked ? "true" : "false");
     file.classList.toggle("is-viewed", answer.ticked);
@@ -72,16 +79,19 @@
       row.remove();
       return;
     }
-    const number = event.target.closest && event.target.closest("td.no[data-line]");
-    if (number && number.dataset.line) {
+    const number = event.target.closest && event.target.closest("td.no");
+    const row = number && number.closest("tr");
+    if (number && number.textContent.trim() && row && !row.classList.contains("hunk")) {
       const file = number.closest("details.file");
       const link = file && file.querySelector(".comment-link a");
       const form = document.getElementById("line-comment-form");
       if (!link || !form) return;
-      form.querySelector('input[name="item"]').value = link.dataset.item;
-      form.querySelector('input[name="path"]').value = link.dataset.path;
-      form.querySelector('select[name="side"]').value = number.dataset.side;
-      form.querySelector('input[name="line"]').value = number.dataset.line;
+      const target = new URL(link.href).searchParams;
+      const side = Array.from(row.querySelectorAll("td.no")).indexOf(number) === 0 ? "old" : "new";
+      form.querySelector('input[name="item"]').value = target.get("item");
+      form.querySelector('input[name="path"]').value = target.get("path");
+      form.querySelector('select[name="side"]').value = side;
+      form.querySelector('input[name="line"]').value = number.textContent.trim();
       let slot = document.getElementById("comment-slot");
       if (!slot) {
         slot = document.createElement("tr");
@@ -91,7 +101,7 @@
         slot.appendChild(cell);
       }
       slot.firstChild.appendChild(form);
-      number.closest("tr").after(slot);
+      row.after(slot);
       form.hidden = false;
       form.querySelector("textarea").focus();
     }

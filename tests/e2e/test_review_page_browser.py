@@ -48,7 +48,7 @@ def test_layouts_hidden_lines_and_keys(gated: GatedRepo, server: LiveServer, bro
     links.first.click()
     expect(table.locator("tr.context-line").first).to_contain_text("number 7,")
     assert page.url == url
-    numbers = table.locator('tr.context-line td.no[data-side="new"]').all_inner_texts()
+    numbers = table.locator("tr.context-line td.no:nth-child(2)").all_inner_texts()
     assert numbers == [str(n) for n in range(7, 37)]
     assert table.locator("tr.ctx").count() == before + 30
 

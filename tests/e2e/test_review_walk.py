@@ -93,7 +93,7 @@ def test_review_walk(gated: GatedRepo, server: LiveServer, browser) -> None:  # 
     # A comment on line 20: clicking the line number aims the form at it.
     loop_file.evaluate("el => { el.open = true; }")
     loop_table = loop_file.get_by_role("table", name="Changes to train/loop.py")
-    loop_table.locator('tr.add td.no[data-side="new"][data-line="20"]').click()
+    loop_table.locator("tr.add", has_text="step_20 = 2000").locator("td.no").nth(1).click()
     expect(loop_file.get_by_label("Line", exact=True)).to_have_value("20")
     loop_file.get_by_label("Comment on this line").fill("2000 steps is too many; keep it near 20.")
     loop_file.get_by_role("button", name="Add comment").click()

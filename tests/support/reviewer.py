@@ -10,9 +10,9 @@ import requests
 _CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _SHOWN = re.compile(r'name="shown_sha256"[^>]*value="([0-9a-f]{64})"')
 _TICK = re.compile(
-    r'<form class="viewed-form".*?name="item" value="(\d+)"><input type="hidden" name="path" '
-    r'value="([^"]*)">.*?name="viewed" value="1"',
-    re.S,
+    r'<form class="viewed-form"[^>]*>(?:<input[^>]*>)*?<input type="hidden" name="item" '
+    r'value="(\d+)"><input type="hidden" name="path" value="([^"]*)">(?:<input[^>]*>)*'
+    r'<button type="submit" aria-pressed="false">'
 )
 _PAGES = re.compile(r'href="/requests/\d+\?page=(\d+)"')
 
@@ -73,7 +73,6 @@ class ReviewerSession:
                         "csrf_token": csrf_from(html),
                         "item": match.group(1),
                         "path": unescape(match.group(2)),
-                        "viewed": "1",
                     },
                     headers={"X-Requested-With": "fetch"},
                 )

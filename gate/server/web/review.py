@@ -226,6 +226,10 @@ class ReaderState:
 
     split = staticmethod(split_rows)
 
+    @property
+    def viewed_url(self) -> str:
+        return url_for("reading.viewed", request_id=self.request_id)
+
     def file_key(self, item: HeldItem, f: FileView) -> str:
         return file_key(item.key, f.path)
 
