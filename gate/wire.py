@@ -801,14 +801,17 @@ def push_report(
     signed: list[dict[str, Any]] | None = None,
     remembered: list[dict[str, Any]] | None = None,
     remembered_truncated: bool = False,
+    remembered_count: int | None = None,
 ) -> dict[str, Any]:
     """What landed in one accepted push: ``guarded`` counts {guard, day, agent, human, agents}
     per guard and committer day; ``agent_commits`` lists {id, guards, agents}; ``signed`` (only
     when there are any) the commits a ``trust = "signed-humans"`` guard accepted for their
     signature: {id, guards, fingerprint, account, commit (the raw object, base64)};
     ``remembered`` lists {id, ref, pusher, pushed_at}, the commits new to the repository that
-    an agent account pushed, to any ref (gate.git.provenance). ``refs``: the protected refs
-    updated (none when the push only brought remembered commits to other refs)."""
+    an agent account pushed, to any ref (gate.git.provenance), at most MAX_ITEMS of them;
+    ``remembered_count`` how many there were in all, listed or not (the server compares it
+    with the host's store). ``refs``: the protected refs updated (none when the push only
+    brought remembered commits to other refs)."""
     extra = {"signed": signed} if signed else {}
     return {
         "report_id": report_id,
@@ -824,6 +827,7 @@ def push_report(
         **extra,
         "remembered": remembered or [],
         "remembered_truncated": remembered_truncated,
+        "remembered_count": len(remembered or []) if remembered_count is None else remembered_count,
     }
 
 
@@ -869,6 +873,13 @@ def parse_push_report(body: Any) -> dict[str, Any]:
         ],
         remembered_truncated=_bool(body.get("remembered_truncated", False), "remembered_truncated"),
     )
+    listed = len(report["remembered"])
+    count = _int(body.get("remembered_count", listed), "remembered_count", listed, MAX_COUNT)
+    if count > listed and not report["remembered_truncated"]:
+        raise WireError(
+            f"remembered_count is {count} but remembered lists {listed} and is not truncated"
+        )
+    report["remembered_count"] = count
     if not report["refs"] and not report["remembered"]:
         raise WireError("refs must list at least one protected ref update, or remembered a commit")
     return report

@@ -84,12 +84,31 @@ def test_what_the_builders_make_the_parsers_take_unchanged() -> None:
         ({"refs": []}, "refs"),
         ({"commits": 1.5}, "commits"),
         ({"report_id": "C" * 32}, "report_id"),
+        ({"remembered_count": -1}, "remembered_count"),
+        ({"remembered_count": 3}, "remembered_count"),  # more than listed, not truncated
+        ({"remembered_count": "3", "remembered_truncated": True}, "remembered_count"),
     ],
 )
 def test_bad_push_reports_are_refused_naming_the_field(changes: dict[str, Any], field: str) -> None:
     with pytest.raises(wire.WireError, match=field) as refused:
         wire.parse_push_report(push_report(**changes))
     assert refused.value.status == 400 and not str(refused.value).startswith("gate:")
+
+
+def test_a_report_counts_the_remembered_commits_it_could_not_list() -> None:
+    listed = [
+        {
+            "id": OID,
+            "ref": "refs/heads/x",
+            "pusher": "agent-bot",
+            "pushed_at": "2026-11-30T12:00:00Z",
+        }
+    ]
+    cut = push_report(remembered=listed, remembered_truncated=True, remembered_count=25_000)
+    assert wire.parse_push_report(cut)["remembered_count"] == 25_000
+    older = push_report(remembered=listed)  # a hook from before the count: what it listed
+    del older["remembered_count"]
+    assert wire.parse_push_report(older)["remembered_count"] == 1
 
 
 def test_a_held_commit_names_the_agent_account_that_first_pushed_it() -> None:
