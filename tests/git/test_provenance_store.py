@@ -82,3 +82,59 @@ def test_a_bad_line_in_an_unreported_file_is_an_error(tmp_path: Path) -> None:
         parse_line("zz 1 refs/heads/f -")
     with pytest.raises(ValueError):
         parse_line(f"{A} 1 heads/f -")
+
+
+def test_the_index_spares_a_lookup_the_commit_files_it_need_not_open(tmp_path: Path) -> None:
+    """Ids the sorted index does not hold are answered without opening their commit file;
+    one it holds is read from its file as before."""
+    import random
+
+    rng = random.Random(3)
+    ids = [f"{rng.getrandbits(160):040x}" for _ in range(3000)]
+    remember(str(tmp_path), [("refs/heads/f", "0" * 40, ids[0], ids[:2000])], "agent-x", now=5)
+    remember(str(tmp_path), [("refs/heads/g", "0" * 40, ids[1], ids[2000:2500])], "agent-x")
+    memory = AgentCommits.open(str(tmp_path))
+    assert memory is not None
+    assert all(memory.get(oid) is None for oid in ids[2500:])
+    assert memory._buckets == {}, "no commit file opened for ids the index does not hold"
+    found = [memory.get(oid) for oid in ids[:2500]]
+    assert [r.ref for r in found if r is not None] == ["refs/heads/f"] * 2000 + [
+        "refs/heads/g"
+    ] * 500
+    index = (tmp_path / "gate" / "agent-commits.idx").read_bytes()
+    assert index.count(b"\n") >= 1 and len(index.split(b"\n", 1)[1]) == 2500 * 20
+    assert check_store(str(tmp_path)) == []
+
+
+def test_a_stale_or_broken_index_is_not_trusted(tmp_path: Path) -> None:
+    remember(str(tmp_path), [("refs/heads/f", "0" * 40, A, [A])], "agent-x", now=1)
+    root = tmp_path / "gate"
+    # Lines an older gate appended without updating the index: the pushes log grew, so the
+    # index no longer matches it and the commit files are read.
+    with (root / "agent-commits" / "abc").open("a") as bucket:
+        bucket.write(f"{B} 2 refs/heads/g agent-x\n")
+    with (root / "agent-pushes").open("a") as log:
+        log.write("2 1 refs/heads/g agent-x\n")
+    found = AgentCommits.open(str(tmp_path)).get(B)  # type: ignore[union-attr]
+    assert found is not None and found.ref == "refs/heads/g"
+    remember(str(tmp_path), [("refs/heads/h", "0" * 40, "e" * 40, ["e" * 40])], "agent-x")
+    memory = AgentCommits.open(str(tmp_path))
+    assert memory is not None and all(memory.get(oid) for oid in (A, B, "e" * 40))
+    assert memory._index is not None, "rebuilt from the commit files by the next agent push"
+
+    (root / "agent-commits.idx").write_bytes(b"not an index")
+    assert AgentCommits.open(str(tmp_path)).get(B) is not None  # type: ignore[union-attr]
+
+
+def test_an_index_naming_a_commit_its_file_lacks_is_damage(tmp_path: Path) -> None:
+    remember(str(tmp_path), [("refs/heads/f", "0" * 40, A, [A, B])], "agent-x")
+    root = tmp_path / "gate"
+    header, _ = (root / "agent-commits.idx").read_bytes().split(b"\n", 1)
+    (root / "agent-commits" / "abc").write_text("")  # B's line gone, the log unchanged
+    with pytest.raises(GateError) as damaged:
+        AgentCommits.open(str(tmp_path)).get(B)  # type: ignore[union-attr]
+    assert "which its index names" in str(damaged.value)
+    # An index that matches the log but lacks a commit would let pushes forget it.
+    (root / "agent-commits" / "abc").write_text(f"{B} 1 refs/heads/f agent-x\n")
+    (root / "agent-commits.idx").write_bytes(header + b"\n" + bytes.fromhex(A))
+    assert any("lacks 1 remembered commit" in p for p in check_store(str(tmp_path)))
