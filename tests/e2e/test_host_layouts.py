@@ -77,11 +77,13 @@ def test_default_layout_refuses_to_rename_giteas_dispatcher(
     assert not (bare / "gate.toml").exists()
 
 
+@pytest.mark.parametrize("layout", ["gitea", "forgejo"])
 def test_gitea_layout_guards_keeps_giteas_hooks_and_survives_resync(
-    tmp_path: Path, server: LiveServer, token_file: Path, policy_file: Path
+    tmp_path: Path, server: LiveServer, token_file: Path, policy_file: Path, layout: str
 ) -> None:
+    """Forgejo, a fork of Gitea, kept its hook layout, dispatchers and GITEA_* variables."""
     bare = gitea_repo(tmp_path / "gitea" / "models.git")
-    install_hook(str(bare), server.url, str(token_file), str(policy_file), layout="gitea")
+    install_hook(str(bare), server.url, str(token_file), str(policy_file), layout=layout)
     log = bare / "gitea-hooks.log"
     clone = WorkClone(bare, tmp_path / "work")
     clone.commit("seed", {"README.md": "x\n"})
