@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gate.server.models.base import Model
-from gate.server.models.core import User, utcnow
+from gate.server.models.accounts import User
+from gate.server.models.base import Model, utcnow
 
 
 class SigningKey(Model):

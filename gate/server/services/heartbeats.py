@@ -147,7 +147,7 @@ def _check_memory(row: RepositoryHeartbeat, on_host: int, source: str) -> None:
 
 
 def count_reported_memory(repository: str, remembered: int) -> None:
-    """Add the commits one push report named as remembered (disclosure.record_push)."""
+    """Add the commits one push report named as remembered (pushes.record_push)."""
     if not remembered:
         return
     repo = repository_named(repository)
