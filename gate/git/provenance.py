@@ -21,8 +21,7 @@ The store, ``GIT_DIR/gate/``, is append-only text:
   one header line naming the size of ``agent-pushes`` it was written for and a fan-out table
   (4,096 cumulative counts, 4 bytes each, by the ids' first three hex digits). A lookup reads it
   once (20 bytes per remembered commit: 2 MB for 100,000) and opens a commit file only for
-  an id it holds, so a human push of many commits opens ~33 files, not one per id prefix
-  (a push's first 32 files are read without it: a push of a few commits reads a few KB). It is used only while ``agent-pushes`` still has the
+  an id it holds, so a human push of many commits opens one file, not one per id prefix. It is used only while ``agent-pushes`` still has the
   size its header names (a writer rewrites it after each push's lines); otherwise, or when
   it is missing or malformed, the commit files are read as before. Nothing is forgotten by
   trusting it: an id it holds whose line is not in its commit file is damage.
@@ -50,7 +49,6 @@ PUSHES_LOG = "agent-pushes"
 UNREPORTED_DIR = "unreported"
 LOCK_NAME = "lock"
 INDEX_NAME = "agent-commits.idx"
-INDEX_AFTER = 32  # commit files a push reads before the index (a few small reads cost less)
 INDEX_MAGIC = b"gate-provenance-index 1 "
 ID_BYTES = 20  # the index holds SHA-1 ids only (gate refuses SHA-256 repositories)
 BUCKET_DIGITS = 3
@@ -178,7 +176,7 @@ class AgentCommits:
     def get(self, oid: "bytes | str") -> Remembered | None:
         """The first remembered push of commit ``oid``, or None."""
         text = oid.decode("ascii") if isinstance(oid, bytes) else oid
-        if not self._index_read and len(self._buckets) >= INDEX_AFTER:
+        if not self._index_read:
             self._index_read = True
             self._index = read_index(self.root)
         indexed = self._index is not None and len(text) == 2 * ID_BYTES

@@ -9,12 +9,10 @@ import pytest
 
 from gate.errors import GateError
 from gate.git.provenance import (
-    INDEX_AFTER,
     AgentCommits,
     check_store,
     escape,
     parse_line,
-    read_index,
     remember,
     remembered_count,
     take_unreported,
@@ -87,8 +85,8 @@ def test_a_bad_line_in_an_unreported_file_is_an_error(tmp_path: Path) -> None:
 
 
 def test_the_index_spares_a_lookup_the_commit_files_it_need_not_open(tmp_path: Path) -> None:
-    """Once a push has read INDEX_AFTER commit files, ids the sorted index does not hold are
-    answered without opening theirs; one it holds is read from its file as before."""
+    """Ids the sorted index does not hold are answered without opening their commit file;
+    one it holds is read from its file as before."""
     import random
 
     rng = random.Random(3)
@@ -98,7 +96,7 @@ def test_the_index_spares_a_lookup_the_commit_files_it_need_not_open(tmp_path: P
     memory = AgentCommits.open(str(tmp_path))
     assert memory is not None
     assert all(memory.get(oid) is None for oid in ids[2500:])
-    assert len(memory._buckets) == INDEX_AFTER, "then no file opened for ids it does not hold"
+    assert memory._buckets == {}, "no commit file opened for ids the index does not hold"
     found = [memory.get(oid) for oid in ids[:2500]]
     assert [r.ref for r in found if r is not None] == ["refs/heads/f"] * 2000 + [
         "refs/heads/g"
@@ -106,16 +104,6 @@ def test_the_index_spares_a_lookup_the_commit_files_it_need_not_open(tmp_path: P
     index = (tmp_path / "gate" / "agent-commits.idx").read_bytes()
     assert len(index.split(b"\n", 1)[1]) == 4096 * 4 + 2500 * 20  # fan-out, then the ids
     assert check_store(str(tmp_path)) == []
-
-
-def primed(git_dir: Path) -> AgentCommits:
-    """The store as a push sees it once it has read INDEX_AFTER commit files (and so the
-    index, if it trusts it)."""
-    memory = AgentCommits.open(str(git_dir))
-    assert memory is not None
-    for n in range(INDEX_AFTER):
-        assert memory.get(f"{n:03x}" + "0" * 37) is None
-    return memory
 
 
 def test_a_stale_or_broken_index_is_not_trusted(tmp_path: Path) -> None:
@@ -127,15 +115,15 @@ def test_a_stale_or_broken_index_is_not_trusted(tmp_path: Path) -> None:
         bucket.write(f"{B} 2 refs/heads/g agent-x\n")
     with (root / "agent-pushes").open("a") as log:
         log.write("2 1 refs/heads/g agent-x\n")
-    found = primed(tmp_path).get(B)
+    found = AgentCommits.open(str(tmp_path)).get(B)  # type: ignore[union-attr]
     assert found is not None and found.ref == "refs/heads/g"
     remember(str(tmp_path), [("refs/heads/h", "0" * 40, "e" * 40, ["e" * 40])], "agent-x")
-    memory = primed(tmp_path)
-    assert all(memory.get(oid) for oid in (A, B, "e" * 40)) and memory._index is not None
-    assert read_index(str(root)) is not None, "rebuilt from the commit files by the next push"
+    memory = AgentCommits.open(str(tmp_path))
+    assert memory is not None and all(memory.get(oid) for oid in (A, B, "e" * 40))
+    assert memory._index is not None, "rebuilt from the commit files by the next agent push"
 
     (root / "agent-commits.idx").write_bytes(b"not an index")
-    assert primed(tmp_path).get(B) is not None
+    assert AgentCommits.open(str(tmp_path)).get(B) is not None  # type: ignore[union-attr]
 
 
 def test_an_index_naming_a_commit_its_file_lacks_is_damage(tmp_path: Path) -> None:
@@ -144,7 +132,7 @@ def test_an_index_naming_a_commit_its_file_lacks_is_damage(tmp_path: Path) -> No
     header, _ = (root / "agent-commits.idx").read_bytes().split(b"\n", 1)
     (root / "agent-commits" / "abc").write_text("")  # B's line gone, the log unchanged
     with pytest.raises(GateError) as damaged:
-        primed(tmp_path).get(B)
+        AgentCommits.open(str(tmp_path)).get(B)  # type: ignore[union-attr]
     assert "which its index names" in str(damaged.value)
     # An index that matches the log but lacks a commit would let pushes forget it.
     (root / "agent-commits" / "abc").write_text(f"{B} 1 refs/heads/f agent-x\n")
