@@ -18,8 +18,7 @@ The store, ``GIT_DIR/gate/``, is append-only text:
 - ``unreported/<key>``: each remembered ref update's lines until post-receive has put them
   in its report to the server (``key``: the SHA-256 of the update's line).
 - ``agent-commits.idx``: the ids of every commit file's lines, sorted, 20 bytes each, after
-  one header line naming the size of ``agent-pushes`` it was written for and a fan-out table
-  (4,096 cumulative counts, 4 bytes each, by the ids' first three hex digits). A lookup reads it
+  one header line naming the size of ``agent-pushes`` it was written for. A lookup reads it
   once (20 bytes per remembered commit: 2 MB for 100,000) and opens a commit file only for
   an id it holds, so a human push of many commits opens one file, not one per id prefix. It is used only while ``agent-pushes`` still has the
   size its header names (a writer rewrites it after each push's lines); otherwise, or when
@@ -147,7 +146,7 @@ class AgentCommits:
         self.git_dir = git_dir
         self.root = store_path(git_dir)
         self._buckets: dict[str, bytes] = {}
-        self._index: Index | None = None
+        self._index: bytes | None = None
         self._index_read = False
 
     @classmethod
@@ -180,7 +179,7 @@ class AgentCommits:
             self._index_read = True
             self._index = read_index(self.root)
         indexed = self._index is not None and len(text) == 2 * ID_BYTES
-        if indexed and not self._index.has(bytes.fromhex(text)):  # type: ignore[union-attr]
+        if indexed and not has_id(self._index, bytes.fromhex(text)):  # type: ignore[arg-type]
             return None
         data = self._bucket(text[:BUCKET_DIGITS])
         at = data.find(f"\n{text} ".encode("ascii"))
@@ -211,43 +210,9 @@ class AgentCommits:
         return data
 
 
-class Index:
-    """The sorted ids of the index file, and its fan-out: for each of the 4,096 first three
-    hex digits, how many ids sort at or below them (so a lookup searches ~1/4096th)."""
-
-    __slots__ = ("fan", "ids")
-
-    def __init__(self, fan: bytes, ids: bytes) -> None:
-        self.fan = fan
-        self.ids = ids
-
-    def _count(self, prefix: int) -> int:
-        return int.from_bytes(self.fan[prefix * 4 : prefix * 4 + 4], "big") if prefix >= 0 else 0
-
-    def position(self, key: bytes) -> int:
-        """The first id not below ``key``."""
-        prefix = (key[0] << 4) | (key[1] >> 4)
-        low, high = self._count(prefix - 1), self._count(prefix)
-        while low < high:
-            middle = (low + high) // 2
-            if self.ids[middle * ID_BYTES : (middle + 1) * ID_BYTES] < key:
-                low = middle + 1
-            else:
-                high = middle
-        return low
-
-    def has(self, key: bytes) -> bool:
-        at = self.position(key) * ID_BYTES
-        return self.ids[at : at + ID_BYTES] == key
-
-
-FAN_OUT = 4096  # the first 12 bits of an id, as the commit files' names
-FAN_BYTES = 4 * FAN_OUT
-
-
-def read_index(root: str) -> Index | None:
-    """The index, or None when it is missing, malformed or not for the pushes log as it is
-    now (read first, then the log's size: a writer writes the log first)."""
+def read_index(root: str) -> bytes | None:
+    """The index's sorted ids, or None when it is missing, malformed or not for the pushes
+    log as it is now (read first, then the log's size: a writer writes the log first)."""
     try:
         with open(f"{root}/{INDEX_NAME}", "rb") as file:
             data = file.read()
@@ -257,40 +222,41 @@ def read_index(root: str) -> Index | None:
     end = data.find(b"\n")
     if not data.startswith(INDEX_MAGIC) or end < 0:
         return None
-    fan, ids = data[end + 1 : end + 1 + FAN_BYTES], data[end + 1 + FAN_BYTES :]
-    if data[len(INDEX_MAGIC) : end] != str(size).encode("ascii") or len(fan) < FAN_BYTES:
+    body = data[end + 1 :]
+    if data[len(INDEX_MAGIC) : end] != str(size).encode("ascii") or len(body) % ID_BYTES:
         return None
-    index = Index(fan, ids)
-    if len(ids) % ID_BYTES or index._count(FAN_OUT - 1) != len(ids) // ID_BYTES:
-        return None
-    return index
+    return body
 
 
-def _merged(index: Index | None, keys: "Iterable[bytes]") -> bytes:
-    """The ids of ``index`` with ``keys`` added in order (each new id spliced in)."""
-    old = index or Index(bytes(FAN_BYTES), b"")
+def _position(index: bytes, key: bytes) -> int:
+    """The first record of ``index`` not below ``key``."""
+    low, high = 0, len(index) // ID_BYTES
+    while low < high:
+        middle = (low + high) // 2
+        if index[middle * ID_BYTES : (middle + 1) * ID_BYTES] < key:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def has_id(index: bytes, key: bytes) -> bool:
+    at = _position(index, key) * ID_BYTES
+    return index[at : at + ID_BYTES] == key
+
+
+def _merged(index: bytes, ids: "Iterable[bytes]") -> bytes:
+    """``index`` with ``ids`` added in order (each new id spliced in; the rest copied)."""
     pieces = []
     copied = 0
-    for key in sorted(set(keys)):
-        at = old.position(key)
-        if old.ids[at * ID_BYTES : (at + 1) * ID_BYTES] == key:
+    for key in sorted(set(ids)):
+        at = _position(index, key)
+        if index[at * ID_BYTES : (at + 1) * ID_BYTES] == key:
             continue
-        pieces += [old.ids[copied * ID_BYTES : at * ID_BYTES], key]
+        pieces += [index[copied * ID_BYTES : at * ID_BYTES], key]
         copied = at
-    pieces.append(old.ids[copied * ID_BYTES :])
+    pieces.append(index[copied * ID_BYTES :])
     return b"".join(pieces)
-
-
-def _fan_out(ids: bytes) -> bytes:
-    counts = [0] * FAN_OUT
-    for at in range(0, len(ids), ID_BYTES):
-        counts[(ids[at] << 4) | (ids[at + 1] >> 4)] += 1
-    total = 0
-    fan = bytearray()
-    for count in counts:
-        total += count
-        fan += total.to_bytes(4, "big")
-    return bytes(fan)
 
 
 def _bucket_ids(root: str) -> "list[bytes] | None":
@@ -308,7 +274,7 @@ def _bucket_ids(root: str) -> "list[bytes] | None":
     return ids
 
 
-def _write_index(root: str, before: Index | None, ids: "list[str]") -> None:
+def _write_index(root: str, before: bytes | None, ids: "list[str]") -> None:
     """Rewrite the index once this push's ``ids`` and pushes-log lines are appended (under
     the lock): ``before`` (the index that was valid when the lock was taken) with ``ids``
     added, or, without one, every id of the commit files. Only an optimisation: on any
@@ -323,13 +289,12 @@ def _write_index(root: str, before: Index | None, ids: "list[str]") -> None:
             if found is None:
                 posix.unlink(f"{root}/{INDEX_NAME}")
                 return
-            keys = found
-        merged = _merged(before, keys)
+            keys, before = found, b""
         size = posix.stat(f"{root}/{PUSHES_LOG}").st_size
         tmp = f"{root}/{INDEX_NAME}.{posix.getpid()}.tmp"
         with open(tmp, "wb") as file:
             file.write(INDEX_MAGIC + str(size).encode("ascii") + b"\n")
-            file.write(_fan_out(merged) + merged)
+            file.write(_merged(before, keys))
         posix.replace(tmp, f"{root}/{INDEX_NAME}")
     except (OSError, ValueError):
         pass
@@ -480,7 +445,7 @@ def check_store(git_dir: str) -> "list[str]":
         )
     index = read_index(root)
     if index is not None:  # the hook trusts it: it must name every remembered commit
-        missing = sum(1 for key in set(_bucket_ids(root) or []) if not index.has(key))
+        missing = sum(1 for key in set(_bucket_ids(root) or []) if not has_id(index, key))
         if missing:
             problems.append(
                 f"{root}/{INDEX_NAME} lacks {missing} remembered commit(s), which pushes "

@@ -102,7 +102,7 @@ def test_the_index_spares_a_lookup_the_commit_files_it_need_not_open(tmp_path: P
         "refs/heads/g"
     ] * 500
     index = (tmp_path / "gate" / "agent-commits.idx").read_bytes()
-    assert len(index.split(b"\n", 1)[1]) == 4096 * 4 + 2500 * 20  # fan-out, then the ids
+    assert index.count(b"\n") >= 1 and len(index.split(b"\n", 1)[1]) == 2500 * 20
     assert check_store(str(tmp_path)) == []
 
 
@@ -136,6 +136,5 @@ def test_an_index_naming_a_commit_its_file_lacks_is_damage(tmp_path: Path) -> No
     assert "which its index names" in str(damaged.value)
     # An index that matches the log but lacks a commit would let pushes forget it.
     (root / "agent-commits" / "abc").write_text(f"{B} 1 refs/heads/f agent-x\n")
-    fan = b"".join((0 if prefix < 0xAAA else 1).to_bytes(4, "big") for prefix in range(4096))
-    (root / "agent-commits.idx").write_bytes(header + b"\n" + fan + bytes.fromhex(A))
+    (root / "agent-commits.idx").write_bytes(header + b"\n" + bytes.fromhex(A))
     assert any("lacks 1 remembered commit" in p for p in check_store(str(tmp_path)))
