@@ -12,18 +12,12 @@ The store, ``GIT_DIR/gate/``, is append-only text:
 - ``agent-commits/XYZ``: one file per first three hex digits of the commit id (4096 at most),
   one line per remembered commit, ``<id> <unix time> <ref> <pusher>`` (the pusher %-escaped,
   ``-`` when no authenticated pusher was known). A lookup reads one file, a 4096th of the
-  store, once per push whatever the number of its commits there.
+  store, once per push whatever the number of its commits there: a push's cost grows with its
+  commits, not with the history of agent pushes.
 - ``agent-pushes``: one line per remembered push, ``<unix time> <count> <ref> <pusher>``:
   the totals ``gate doctor`` checks the commit files against.
 - ``unreported/<key>``: each remembered ref update's lines until post-receive has put them
   in its report to the server (``key``: the SHA-256 of the update's line).
-- ``agent-commits.idx``: the ids of every commit file's lines, sorted, 20 bytes each, after
-  one header line naming the size of ``agent-pushes`` it was written for. A lookup reads it
-  once (20 bytes per remembered commit: 2 MB for 100,000) and opens a commit file only for
-  an id it holds, so a human push of many commits opens one file, not one per id prefix. It is used only while ``agent-pushes`` still has the
-  size its header names (a writer rewrites it after each push's lines); otherwise, or when
-  it is missing or malformed, the commit files are read as before. Nothing is forgotten by
-  trusting it: an id it holds whose line is not in its commit file is damage.
 - ``lock``: writers take it (flock), so concurrent pushes' lines never interleave.
 
 A store that existed (``gate/`` is there) but whose files are missing or unreadable is not
@@ -47,9 +41,6 @@ COMMITS_DIR = "agent-commits"
 PUSHES_LOG = "agent-pushes"
 UNREPORTED_DIR = "unreported"
 LOCK_NAME = "lock"
-INDEX_NAME = "agent-commits.idx"
-INDEX_MAGIC = b"gate-provenance-index 1 "
-ID_BYTES = 20  # the index holds SHA-1 ids only (gate refuses SHA-256 repositories)
 BUCKET_DIGITS = 3
 NO_PUSHER = "-"
 
@@ -146,8 +137,6 @@ class AgentCommits:
         self.git_dir = git_dir
         self.root = store_path(git_dir)
         self._buckets: dict[str, bytes] = {}
-        self._index: bytes | None = None
-        self._index_read = False
 
     @classmethod
     def open(cls, git_dir: str) -> "AgentCommits | None":
@@ -175,17 +164,9 @@ class AgentCommits:
     def get(self, oid: "bytes | str") -> Remembered | None:
         """The first remembered push of commit ``oid``, or None."""
         text = oid.decode("ascii") if isinstance(oid, bytes) else oid
-        if not self._index_read:
-            self._index_read = True
-            self._index = read_index(self.root)
-        indexed = self._index is not None and len(text) == 2 * ID_BYTES
-        if indexed and not has_id(self._index, bytes.fromhex(text)):  # type: ignore[arg-type]
-            return None
         data = self._bucket(text[:BUCKET_DIGITS])
         at = data.find(f"\n{text} ".encode("ascii"))
         if at < 0:
-            if indexed:
-                raise damaged(self.git_dir, f"damaged (no line for {text}, which its index names)")
             return None
         end = data.find(b"\n", at + 1)
         if end < 0:  # a line still being written: its push has not been accepted yet
@@ -208,96 +189,6 @@ class AgentCommits:
                 raise damaged(self.git_dir, f"unreadable ({exc.strerror}: {path})") from None
             self._buckets[prefix] = data
         return data
-
-
-def read_index(root: str) -> bytes | None:
-    """The index's sorted ids, or None when it is missing, malformed or not for the pushes
-    log as it is now (read first, then the log's size: a writer writes the log first)."""
-    try:
-        with open(f"{root}/{INDEX_NAME}", "rb") as file:
-            data = file.read()
-        size = posix.stat(f"{root}/{PUSHES_LOG}").st_size
-    except OSError:
-        return None
-    end = data.find(b"\n")
-    if not data.startswith(INDEX_MAGIC) or end < 0:
-        return None
-    body = data[end + 1 :]
-    if data[len(INDEX_MAGIC) : end] != str(size).encode("ascii") or len(body) % ID_BYTES:
-        return None
-    return body
-
-
-def _position(index: bytes, key: bytes) -> int:
-    """The first record of ``index`` not below ``key``."""
-    low, high = 0, len(index) // ID_BYTES
-    while low < high:
-        middle = (low + high) // 2
-        if index[middle * ID_BYTES : (middle + 1) * ID_BYTES] < key:
-            low = middle + 1
-        else:
-            high = middle
-    return low
-
-
-def has_id(index: bytes, key: bytes) -> bool:
-    at = _position(index, key) * ID_BYTES
-    return index[at : at + ID_BYTES] == key
-
-
-def _merged(index: bytes, ids: "Iterable[bytes]") -> bytes:
-    """``index`` with ``ids`` added in order (each new id spliced in; the rest copied)."""
-    pieces = []
-    copied = 0
-    for key in sorted(set(ids)):
-        at = _position(index, key)
-        if index[at * ID_BYTES : (at + 1) * ID_BYTES] == key:
-            continue
-        pieces += [index[copied * ID_BYTES : at * ID_BYTES], key]
-        copied = at
-    pieces.append(index[copied * ID_BYTES :])
-    return b"".join(pieces)
-
-
-def _bucket_ids(root: str) -> "list[bytes] | None":
-    """Every id the commit files name (None when one is not a SHA-1 id: no index then)."""
-    ids = []
-    for entry in posix.scandir(f"{root}/{COMMITS_DIR}"):
-        with open(entry.path, "rb") as file:
-            for line in file:
-                if not line.endswith(b"\n"):
-                    continue
-                oid = line.split(b" ", 1)[0]
-                if len(oid) != 2 * ID_BYTES:
-                    return None
-                ids.append(bytes.fromhex(oid.decode("ascii")))
-    return ids
-
-
-def _write_index(root: str, before: bytes | None, ids: "list[str]") -> None:
-    """Rewrite the index once this push's ``ids`` and pushes-log lines are appended (under
-    the lock): ``before`` (the index that was valid when the lock was taken) with ``ids``
-    added, or, without one, every id of the commit files. Only an optimisation: on any
-    failure the stale index stays, which readers then ignore."""
-    try:
-        if any(len(oid) != 2 * ID_BYTES for oid in ids):
-            posix.unlink(f"{root}/{INDEX_NAME}")
-            return
-        keys = [bytes.fromhex(oid) for oid in ids]
-        if before is None:
-            found = _bucket_ids(root)
-            if found is None:
-                posix.unlink(f"{root}/{INDEX_NAME}")
-                return
-            keys, before = found, b""
-        size = posix.stat(f"{root}/{PUSHES_LOG}").st_size
-        tmp = f"{root}/{INDEX_NAME}.{posix.getpid()}.tmp"
-        with open(tmp, "wb") as file:
-            file.write(INDEX_MAGIC + str(size).encode("ascii") + b"\n")
-            file.write(_merged(before, keys))
-        posix.replace(tmp, f"{root}/{INDEX_NAME}")
-    except (OSError, ValueError):
-        pass
 
 
 def update_key(ref: str, old: str, new: str) -> str:
@@ -326,8 +217,6 @@ def remember(
     lock = posix.open(f"{root}/{LOCK_NAME}", posix.O_WRONLY | posix.O_CREAT, 0o664)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        before = read_index(root)
-        appended: list[str] = []
         for ref, old, new, ids in pushes:
             if not ids:
                 continue
@@ -347,9 +236,6 @@ def remember(
                 f"{pushed_at} {len(ids)} {ref} {escape(pusher)}\n".encode(),
             )
             total += len(ids)
-            appended += ids
-        if appended:
-            _write_index(root, before, appended)
     finally:
         posix.close(lock)
     return total
@@ -443,14 +329,6 @@ def check_store(git_dir: str) -> "list[str]":
             f"the agent-commit store at {root} holds {lines} commit lines but its "
             f"{PUSHES_LOG} counts {counted}: commits agents pushed were lost"
         )
-    index = read_index(root)
-    if index is not None:  # the hook trusts it: it must name every remembered commit
-        missing = sum(1 for key in set(_bucket_ids(root) or []) if not has_id(index, key))
-        if missing:
-            problems.append(
-                f"{root}/{INDEX_NAME} lacks {missing} remembered commit(s), which pushes "
-                "would then not see; fix: delete it (the next agent push rebuilds it)"
-            )
     return problems
 
 
