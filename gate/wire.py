@@ -1144,7 +1144,7 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
 
 
 def _opt_count(value: Any, where: str) -> int | None:
-    return None if value is None else _int(value, where, 0, 2**53)
+    return None if value is None else _int(value, where, 0, MAX_COUNT)  # fits a 32-bit column
 
 
 def parse_heartbeat_answer(body: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from gate.server.models import HookToken, Repository, RepositoryHeartbeat
 from gate.server.services import audit, notify
 from gate.server.services.actor import SYSTEM, Actor
 from gate.server.services.holds import repository_named
+from gate.wire import MAX_COUNT
 
 
 def overdue_after() -> timedelta:
@@ -153,7 +154,8 @@ def count_reported_memory(repository: str, remembered: int) -> None:
     repo = repository_named(repository)
     row = _row(repo)
     row.repository = repo
-    row.remembered_reported = (row.remembered_reported or 0) + remembered
+    # Stops at MAX_COUNT: the column is 32 bits, and no store holds a billion commits.
+    row.remembered_reported = min((row.remembered_reported or 0) + remembered, MAX_COUNT)
 
 
 def check_overdue(now: datetime | None = None) -> list[str]:
