@@ -16,7 +16,7 @@ from gate.server.models.core import (
     utcnow,
 )
 from gate.server.models.health import RepositoryHeartbeat, UnsignedLanding
-from gate.server.models.keys import SigningKey
+from gate.server.models.keys import SigningKey, WebAuthnChallenge, WebAuthnCredential
 from gate.server.models.pause import Pause, PushReport
 from gate.server.models.review import (
     GuardGroup,
@@ -47,6 +47,8 @@ __all__ = [
     "SigningKey",
     "UnsignedLanding",
     "User",
+    "WebAuthnChallenge",
+    "WebAuthnCredential",
     "Webhook",
     "WebhookDelivery",
     "group_members",
