@@ -27,6 +27,7 @@ from gate.server.services import (
     audit,
     notify,
     throttle,
+    webauthn,
 )
 from gate.server.services.accounts import check_password
 from gate.server.services.actor import Actor
@@ -205,6 +206,8 @@ def decide(
     attest: bool = False,
     shown_sha256: str | None = None,
     address: str | None = None,
+    webauthn_pending: dict[str, Any] | None = None,
+    webauthn_response: str = "",
 ) -> Decision:
     """Record one reviewer's decision and settle the request's state, with its audit records.
 
@@ -229,6 +232,7 @@ def decide(
         raise Conflict(f"request {request.id} is already {request.state}")
     attestation = attestation_for(request)
     overrides: list[str] = []
+    signed: dict[str, Any] | None = None
     if verdict == "approve":
         overrides = _check_may_approve(request, reviewer)
         if shown_sha256 and shown_sha256 != attestation.sha256:
@@ -237,8 +241,19 @@ def decide(
             )
         if not attest:
             raise ServiceError("tick the statement of what you reviewed to approve")
-        _step_up(reviewer, password, address)
-        actor = actor.stepped_up
+        if webauthn.needs_webauthn(request):
+            signed = webauthn.verify_approval(
+                request,
+                reviewer,
+                attestation.sha256,
+                comment,
+                webauthn_pending,
+                webauthn_response,
+            )
+            actor = Actor(actor.name, actor.auth + webauthn.ASSERTION_AUTH)
+        else:
+            _step_up(reviewer, password, address)
+            actor = actor.stepped_up
     decision = Decision(
         request_id=request.id,
         reviewer_id=reviewer.id,
@@ -276,6 +291,8 @@ def decide(
     }
     if overrides:
         subject["overrides"] = overrides
+    if signed is not None:
+        subject["webauthn"] = signed
     audit.append(
         f"decision.{verdict}", actor=actor, subject=subject, policy_sha256=request.policy_sha256
     )

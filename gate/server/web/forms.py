@@ -35,6 +35,8 @@ class DecisionForm(FlaskForm):
     shown_sha256 = HiddenField(
         validators=[Optional(), Regexp(r"^[0-9a-f]{64}$", message="not a SHA-256 digest")]
     )
+    # The security key's assertion (JSON), for guards with approval = "webauthn".
+    webauthn_response = HiddenField(validators=[Optional(), Length(max=64 * 1024)])
 
 
 class ActionForm(FlaskForm):
@@ -124,3 +126,10 @@ class WebhookForm(FlaskForm):
         choices=[SelectChoice("json", "Generic JSON"), SelectChoice("slack", "Slack-compatible")],
     )
     events = MultiCheckboxField("Events (none: all)")
+
+
+class EnrolForm(FlaskForm):
+    """A security key's registration: its label, and the browser's answer (JSON)."""
+
+    name = StringField("Name of the key (for you)", validators=[Optional(), Length(max=100)])
+    response = HiddenField(validators=[DataRequired(), Length(max=64 * 1024)])
