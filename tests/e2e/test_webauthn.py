@@ -95,7 +95,9 @@ def approve_with_key(page, base: str, request_id: int, comment: str) -> None:  #
     page.get_by_role("checkbox", name=re.compile(r"I reviewed commit")).check()
     page.get_by_role("button", name="Record decision").click()
     expect(page.get_by_role("status").filter(has_text="Your decision was recorded")).to_be_visible()
-    expect(page.get_by_text(re.compile(r"authenticated by session-password\+step-up-webauthn")).first).to_be_visible()
+    expect(
+        page.get_by_text(re.compile(r"authenticated by session-password\+step-up-webauthn")).first
+    ).to_be_visible()
 
 
 def decisions(records: Records, reviewer: str) -> list[dict[str, Any]]:
@@ -186,7 +188,9 @@ def test_security_key_approvals_verify_offline_and_forgeries_are_named(
 
     def swap(records: Records) -> None:
         alices = decisions(records, "alice")[0]["subject"]["webauthn"]
-        alices["credential_id"] = decisions(records, "bob")[0]["subject"]["webauthn"]["credential_id"]
+        alices["credential_id"] = decisions(records, "bob")[0]["subject"]["webauthn"][
+            "credential_id"
+        ]
 
     problems = problems_of(rewrite_bundle(bundle, key_dir, swap), key)
     assert len(problems) == 1 and "SWAPPED credential:" in problems[0], problems
