@@ -1098,17 +1098,18 @@ def signed_acceptance_notes(records: list[Record]) -> list[str]:
 # 1. the statement's SHA-256 (canonical JSON) is the challenge the client data names, and the
 #    client data's type is webauthn.get and its origin the credential's enrolled origin;
 # 2. the same assertion was not recorded before (a replayed assertion), and the statement is
-#    this decision's: its request, repository, keys, content hash, guards, comment, reviewer;
+#    this decision's: its request, repository, keys, content hash, guards, comment, reviewer,
+#    signed in the ten minutes before the decision was recorded;
 # 3. the credential was enrolled for this reviewer before the approval and not revoked;
 # 4. the authenticator data is for the enrolled RP ID, with user presence, and its sign
-#    counter (when the authenticator keeps one) goes up;
+#    counter (when the authenticator keeps one) goes up from the enrolment's and the last one;
 # 5. the signature over authenticatorData || SHA-256(clientDataJSON) verifies with the
 #    enrolled key (ES256, EdDSA or RS256).
 # An approval of such a guard without an assertion is a problem too.
 
 STATEMENT_TYPE = "gate-approval/1"
 STATEMENT_BINDS = ("repository", "request", "keys", "content_sha256", "guards", "comment")
-_UP, _UV = 0x01, 0x04
+_UP = 0x01  # authenticator data flags: user present
 
 
 def b64url_decode(text: Any) -> bytes:
@@ -1126,6 +1127,7 @@ class EnrolledCredential:
     rp_id: str
     origin: str
     seq: int
+    sign_count: int = 0
     revoked_seq: int | None = None
 
 
@@ -1142,6 +1144,7 @@ def enrolled_credentials(records: list[Record]) -> dict[str, EnrolledCredential]
                 str(subject.get("rp_id")),
                 str(subject.get("origin")),
                 record.seq,
+                int(subject.get("sign_count") or 0),
             )
         elif record.action == "webauthn.revoked":
             credential = found.get(str(subject.get("credential_id")))
@@ -1209,11 +1212,16 @@ def signed_approvals(records: list[Record], partial: bool) -> tuple[list[Problem
                 )
             continue
         reason = _signed_approval_problem(record, proof, credentials, seen, counters, partial)
-        if reason is None:
+        if reason is None or reason is _ENROLLED_EARLIER:
             digest = hashlib.sha256(canonical_json(proof.get("statement"))).hexdigest()
             notes.append(
                 f"request {subject.get('request')} approved by {subject.get('reviewer')}'s "
                 f"security key {proof.get('credential_id')} over statement {digest}"
+                + (
+                    ""
+                    if reason is None
+                    else " (enrolled before this export starts: the signature is not checked)"
+                )
             )
         else:
             problems.append(
@@ -1224,6 +1232,11 @@ def signed_approvals(records: list[Record], partial: bool) -> tuple[list[Problem
                 )
             )
     return problems, notes
+
+
+# A partial export's approval by a credential enrolled before its first record: not checkable.
+_ENROLLED_EARLIER = "enrolled before the export"
+_STATEMENT_SECONDS = 600  # a challenge lives 300 s; the decision is recorded when it is answered
 
 
 def _signed_approval_problem(
@@ -1282,11 +1295,21 @@ def _signed_approval_problem(
             f"the signed statement is not this decision's: {', '.join(differs)} differ from "
             "the decision record"
         )
+    try:
+        lag = (_time(record.body["time"]) - _time(statement.get("time", ""))).total_seconds()
+    except ValueError:
+        return f"the statement's time {statement.get('time')!r} is not a time"
+    if not -5 <= lag <= _STATEMENT_SECONDS:
+        return (
+            f"the statement was signed at {statement.get('time')}, not in the "
+            f"{_STATEMENT_SECONDS} seconds before this approval was recorded at "
+            f"{record.body['time']}"
+        )
     # 3. The credential was this reviewer's when they approved.
     credential = credentials.get(credential_id)
     if credential is None or credential.seq > record.seq:
         if partial and credential is None:
-            return None  # enrolled before the export starts: cannot be checked here
+            return _ENROLLED_EARLIER
         return f"the credential {credential_id} was not enrolled before this approval"
     if credential.user != subject.get("reviewer"):
         return (
@@ -1298,10 +1321,11 @@ def _signed_approval_problem(
             f"the credential {credential_id} was revoked at seq {credential.revoked_seq}, "
             "before this approval"
         )
-    if client_data.get("origin") != credential.origin:
+    if client_data.get("origin") != credential.origin or proof.get("origin") != credential.origin:
         return (
-            f"the client data's origin {client_data.get('origin')!r} is not the credential's "
-            f"enrolled origin {credential.origin!r}"
+            f"the client data's origin {client_data.get('origin')!r} (recorded as "
+            f"{proof.get('origin')!r}) is not the credential's enrolled origin "
+            f"{credential.origin!r}"
         )
     # 4. The authenticator data.
     if len(authenticator_data) < 37:
@@ -1311,8 +1335,8 @@ def _signed_approval_problem(
     if not authenticator_data[32] & _UP:
         return "the authenticator data does not show user presence"
     counter = int.from_bytes(authenticator_data[33:37], "big")
-    last = counters.get(credential_id)
-    if counter and last is not None and counter <= last[0]:
+    last = counters.get(credential_id, (credential.sign_count, credential.seq))
+    if (counter or last[0]) and counter <= last[0]:
         return (
             f"the sign counter {counter} does not go up from {last[0]} (seq {last[1]}): "
             "a cloned key or a replayed assertion"

@@ -250,7 +250,7 @@ def decide(
                 webauthn_pending,
                 webauthn_response,
             )
-            actor = Actor(actor.name, actor.auth + webauthn.ASSERTION_AUTH)
+            actor = actor.signed_with_key
         else:
             _step_up(reviewer, password, address)
             actor = actor.stepped_up

@@ -65,7 +65,6 @@ WEBAUTHN = "webauthn"
 ALGORITHMS = [COSEAlgorithmIdentifier.EDDSA, COSEAlgorithmIdentifier.ECDSA_SHA_256]
 CHALLENGE_SECONDS = 300  # a ceremony not finished in five minutes starts again
 MAX_RESPONSE = 64 * 1024  # a browser's answer, as JSON
-ASSERTION_AUTH = "+step-up-webauthn"
 
 
 class AssertionRefused(Forbidden):
