@@ -21,6 +21,7 @@ import pytest
 
 from gate.audit.verify import public_key_raw, verify_bundle
 from tests.e2e.test_browser import AGENT, DESKTOP
+from tests.support.cli import run_gate
 from tests.support.gitrepo import remote_ref
 from tests.support.insider import Records, rewrite_bundle
 from tests.support.server import (
@@ -146,13 +147,23 @@ def test_security_key_approvals_verify_offline_and_forgeries_are_named(
     alice.close()
     bob.close()
 
-    from gate.audit.export import Period
-    from gate.server.services.exports import export_audit
-
-    with app.app_context():
-        bundle = export_audit("bundle", Period()).data
+    exported = run_gate(app, "audit", "export", "--out", str(tmp_path / "bundle.zip"))
+    assert exported.exit_code == 0, exported.output
+    bundle = (tmp_path / "bundle.zip").read_bytes()
     key_dir = Path(app.config["GATE_AUDIT_KEY_DIR"])
-    key = (key_dir / "audit-ed25519.pub.pem").read_bytes()
+    key_file = key_dir / "audit-ed25519.pub.pem"
+    key = key_file.read_bytes()
+    verified = run_gate(
+        app, "audit", "verify", str(tmp_path / "bundle.zip"), "--public-key", str(key_file)
+    )
+    assert verified.exit_code == 0, verified.output
+    assert re.search(
+        rf"^note: request {request_id} approved by alice's security key [A-Za-z0-9_-]+ over "
+        "statement [0-9a-f]{64}$",
+        verified.stdout,
+        re.MULTILINE,
+    ), verified.stdout
+    assert "3 approvals signed by security keys, 1 in-toto review attestations" in verified.stdout
     report = verify_bundle(bundle, public_key_raw(key))
     assert report.ok, report.problems
     assert report.approvals_signed == 3 and report.envelopes_checked == 1
@@ -183,7 +194,18 @@ def test_security_key_approvals_verify_offline_and_forgeries_are_named(
         for holder in (record["subject"], record["subject"]["webauthn"]["statement"]):
             holder["comment"] = "Ship it, no need to look."
 
-    problems = problems_of(rewrite_bundle(bundle, key_dir, tamper), key)
+    tampered = tmp_path / "tampered.zip"
+    tampered.write_bytes(rewrite_bundle(bundle, key_dir, tamper))
+    refused = run_gate(app, "audit", "verify", str(tampered), "--public-key", str(key_file))
+    assert refused.exit_code == 1, refused.output
+    assert re.search(
+        rf"^FAIL record seq \d+ \(line \d+\): approval of request {request_id} by alice: "
+        "TAMPERED statement: its SHA-256 is [0-9a-f]{64}, but the security key signed the "
+        "challenge [0-9a-f]{64}: the statement was changed after it was signed$",
+        refused.stdout,
+        re.MULTILINE,
+    ), refused.stdout
+    problems = problems_of(tampered.read_bytes(), key)
     assert len(problems) == 1 and "TAMPERED statement: its SHA-256 is" in problems[0], problems
 
     def swap(records: Records) -> None:
