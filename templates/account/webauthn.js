@@ -70,7 +70,9 @@
         status.textContent = "Touch your security key to sign the statement below…";
         const comment = decisionForm.querySelector("[name=comment]").value;
         const answer = await postForm(decisionForm.dataset.webauthn, decisionForm, { comment });
-        document.getElementById("webauthn-statement").textContent = answer.statement;
+        const shown = document.getElementById("webauthn-statement");
+        shown.textContent = answer.statement;
+        shown.hidden = false;
         const options = answer.options;
         options.challenge = fromB64url(options.challenge);
         options.allowCredentials = descriptors(options.allowCredentials);

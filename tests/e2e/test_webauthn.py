@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from gate.audit.verify import public_key_raw, verify_bundle
-from tests.e2e.test_browser import AGENT, DESKTOP
+from tests.e2e.test_browser import AGENT, DESKTOP, shoot
 from tests.support.cli import run_gate
 from tests.support.gitrepo import remote_ref
 from tests.support.insider import Records, rewrite_bundle
@@ -82,6 +82,7 @@ def reviewer_with_key(browser, base: str, username: str):  # type: ignore[no-unt
     page.get_by_role("button", name="Enrol a security key").click()
     expect(page.get_by_role("status").filter(has_text="is enrolled")).to_be_visible()
     expect(page.get_by_text(f"{username}'s key", exact=True)).to_be_visible()
+    shoot(page, f"account-{username}")
     return context, page
 
 
@@ -94,6 +95,7 @@ def approve_with_key(page, base: str, request_id: int, comment: str) -> None:  #
     page.get_by_role("radio", name="Approve").check()
     page.get_by_label("Comment").fill(comment)
     page.get_by_role("checkbox", name=re.compile(r"I reviewed commit")).check()
+    shoot(page, "request-security-key")
     page.get_by_role("button", name="Record decision").click()
     expect(page.get_by_role("status").filter(has_text="Your decision was recorded")).to_be_visible()
     expect(
