@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gate.server.database import transaction
 from gate.server.extensions import db
 from gate.server.models import HeldItem
-from gate.server.services import Conflict, ServiceError, webauthn
+from gate.server.services import Conflict, Forbidden, ServiceError, webauthn
 from gate.server.services.decisions import (
     DECIDING_ROLES,
     StepUpFailed,
@@ -211,7 +211,7 @@ def decision(request_id: int):  # type: ignore[no-untyped-def]
     pending = take_pending(APPROVE_SESSION, "approve") if webauthn.needs_webauthn(request) else None
     try:
         decide(
-            get_request(request_id),
+            request,
             current_user,
             form.decision.data or "",
             form.comment.data or "",
@@ -242,6 +242,8 @@ def webauthn_options(request_id: int):  # type: ignore[no-untyped-def]
         return jsonify({"error": "the form expired; reload the page"}), 400
     try:
         req = get_request(request_id)
+        if current_user.role not in DECIDING_ROLES:
+            raise Forbidden("only reviewers can approve requests")
         if req.state != "pending":
             raise Conflict(f"request {req.id} is already {req.state}")
         refusal = approval_refusal(req, current_user, eligibility_rules())
