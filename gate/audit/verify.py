@@ -18,10 +18,15 @@ What it checks, in this order (docs/audit.md describes every format):
 3. Checkpoints: every signed checkpoint has a valid signature by a trusted key and names a chain
    head that matches the records; a checkpoint larger than the export means records are missing.
 4. Manifest: signed by a trusted key; its counts, sequence range, head and file digests match.
+   Each in-toto review attestation (``attestations/``, a DSSE envelope) is signed by a trusted
+   key and is the statement the records give (``review_statements``).
 5. Policy invariants (``INVARIANTS``): every ``push.allowed`` of held items has, before it,
-   approvals from the required number of distinct humans, none of them a proposer; and no
+   approvals from the required number of distinct humans, none of them a proposer; no
    ``push.allowed`` touching a paused guard falls inside a pause window (each window is listed
-   with its counts of refused pushes and pending requests).
+   with its counts of refused pushes and pending requests); every commit a signed-humans guard
+   accepted was signed by a registered human key; and every approval signed by a security key
+   (WebAuthn) verifies against its enrolled credential and its statement, and every approval
+   of a guard with ``approval = "webauthn"`` carries one.
 6. Held checkpoints (``--checkpoint``): checkpoints you kept from earlier (from the server's
    ``/audit/checkpoints`` feed or an earlier bundle) must be signed by a trusted key and agree
    with this export. One larger than the export means the log was TRUNCATED; one whose head is
