@@ -135,7 +135,7 @@ def test_security_key_approvals_verify_offline_and_forgeries_are_named(
 
     alice, alice_page = reviewer_with_key(browser, base, "alice")
     bob, bob_page = reviewer_with_key(browser, base, "bob")
-    approve_with_key(alice_page, base, request_id, "Width change is fine.")
+    approve_with_key(alice_page, base, request_id, "Width change is fine.\nChecked the shapes.")
     assert not clone.push().ok, "one of two approvals is not enough"
     approve_with_key(bob_page, base, request_id, "Agreed.")
     final = clone.push()

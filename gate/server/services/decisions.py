@@ -25,6 +25,7 @@ from gate.server.services import (
     NotFound,
     ServiceError,
     audit,
+    comment_text,
     notify,
     throttle,
     webauthn,
@@ -217,7 +218,7 @@ def decide(
     ticked; a wrong password raises StepUpFailed and records nothing here: the edge keeps the
     failure with ``record_step_up_failure`` in a transaction of its own.
     """
-    comment = comment.strip()
+    comment = comment_text(comment)
     if verdict not in VERDICTS:
         raise ServiceError("decision must be 'approve' or 'deny'")
     if verdict == "deny" and not comment:

@@ -57,7 +57,14 @@ from gate.audit.verify import STATEMENT_TYPE, canonical_json
 from gate.clock import as_utc, utc_text
 from gate.server.extensions import db
 from gate.server.models import ApprovalRequest, User, WebAuthnChallenge, WebAuthnCredential
-from gate.server.services import Conflict, Forbidden, NotFound, ServiceError, audit
+from gate.server.services import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceError,
+    audit,
+    comment_text,
+)
 from gate.server.services.actor import Actor
 
 WEBAUTHN = "webauthn"
@@ -301,7 +308,7 @@ def approval_statement(
         "content_sha256": content_sha256,
         "guards": sorted(request.required),
         "decision": "approve",
-        "comment": comment.strip(),
+        "comment": comment_text(comment),
         "reviewer": reviewer.username,
         "time": utc_text(time),
     }
