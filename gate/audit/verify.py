@@ -1297,8 +1297,8 @@ def _signed_approval_problem(
         differs.append("decision")
     if differs:
         return (
-            f"the signed statement is not this decision's: {', '.join(differs)} differ from "
-            "the decision record"
+            f"the signed statement is not this decision's: {', '.join(differs)} "
+            f"{'differs' if len(differs) == 1 else 'differ'} from the decision record"
         )
     try:
         lag = (_time(record.body["time"]) - _time(statement.get("time", ""))).total_seconds()
@@ -1540,10 +1540,9 @@ def _envelope_problem(
             if not isinstance(statement.get("predicate"), dict)
             or statement["predicate"].get(k) != expected["predicate"][k]
         ]
-        return (
-            "the signed statement is not what the records give: "
-            + ", ".join([*(k for k in top if k != "predicate"), *(f"predicate.{k}" for k in inner)])
-            + " differ"
+        fields = [*(k for k in top if k != "predicate"), *(f"predicate.{k}" for k in inner)]
+        return f"the signed statement is not what the records give: {', '.join(fields)} " + (
+            "differs" if len(fields) == 1 else "differ"
         )
     return None
 
