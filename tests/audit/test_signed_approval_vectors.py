@@ -117,9 +117,9 @@ def test_the_review_attestation_is_a_dsse_envelope_signed_over_the_pae() -> None
 
 
 def test_a_partial_export_names_approvals_it_cannot_check() -> None:
-    """From seq 5 on, the enrolments are before the export: noted, not failed, not claimed."""
+    """From seq 6 on, the enrolments are before the export: noted, not failed, not claimed."""
     lines = (VECTORS / "records.jsonl").read_bytes().splitlines(keepends=True)
-    report = verify_jsonl(b"".join(lines[4:]))
+    report = verify_jsonl(b"".join(lines[5:]))
     assert report.ok, report.problems
     notes = [n for n in report.notes if "security key" in n]
     assert len(notes) == 3
@@ -131,7 +131,7 @@ def test_a_partial_export_names_approvals_it_cannot_check() -> None:
 
 def test_a_signed_statement_moved_to_another_time_is_named() -> None:
     recs = [json.loads(line) for line in (VECTORS / "records.jsonl").read_bytes().splitlines()]
-    recs[5]["time"] = "2026-02-02T12:00:06.000000Z"  # alice's approval, recorded a day later
+    recs[6]["time"] = "2026-02-02T12:00:07.000000Z"  # alice's approval, recorded a day later
     report = verify_jsonl(jsonl(chain(recs)))
     (problem,) = [str(p) for p in report.problems]
-    assert "the statement was signed at 2026-02-01T12:00:06Z, not in the 600 seconds" in problem
+    assert "the statement was signed at 2026-02-01T12:00:07Z, not in the 600 seconds" in problem

@@ -48,15 +48,16 @@ def keys() -> dict[str, SoftAuthenticator]:
     return {
         "alice": SoftAuthenticator(b"alice-vector", RP_ID, ORIGIN, algorithm=EDDSA),
         "bob": SoftAuthenticator(b"bob-vector", RP_ID, ORIGIN, algorithm=ES256, counter=41),
+        "alice-spare": SoftAuthenticator(b"alice-spare-vector", RP_ID, ORIGIN, algorithm=ES256),
     }
 
 
-def enrolled(name: str, key: SoftAuthenticator) -> dict[str, Any]:
+def enrolled(name: str, key: SoftAuthenticator, label: str) -> dict[str, Any]:
     return {
         "user": name,
         "user_email": f"{name}@example.com",
         "credential_id": key.id,
-        "name": f"{name}'s key",
+        "name": label,
         "algorithm": key.algorithm,
         "public_key": key.spki_pem(),
         "rp_id": RP_ID,
@@ -158,20 +159,21 @@ def events() -> list[tuple[str, str, str, dict[str, Any]]]:
     return [
         ("user.added", "system", "cli", {"user": "alice", "email": "alice@example.com"}),
         ("user.added", "system", "cli", {"user": "bob", "email": "bob@example.com"}),
-        ("webauthn.enrolled", "alice", web, enrolled("alice", k["alice"])),
-        ("webauthn.enrolled", "bob", web, enrolled("bob", k["bob"])),
+        ("webauthn.enrolled", "alice", web, enrolled("alice", k["alice"], "alice's key")),
+        ("webauthn.enrolled", "bob", web, enrolled("bob", k["bob"], "bob's key")),
+        ("webauthn.enrolled", "alice", web, enrolled("alice", k["alice-spare"], "alice's spare")),
         ("request.held", "hook-token:1:git", "hook-token", held(1, A)),
         (
             "decision.approve",
             "alice",
             signed,
-            approval(1, 1, A, "alice", k["alice"], "Width is fine ✓", "2026-02-01T12:00:06Z"),
+            approval(1, 1, A, "alice", k["alice"], "Width is fine ✓", "2026-02-01T12:00:07Z"),
         ),
         (
             "decision.approve",
             "bob",
             signed,
-            approval(2, 1, A, "bob", k["bob"], "Agreed.", "2026-02-01T12:00:07Z"),
+            approval(2, 1, A, "bob", k["bob"], "Agreed.", "2026-02-01T12:00:08Z"),
         ),
         (
             "request.approved",
@@ -191,7 +193,7 @@ def events() -> list[tuple[str, str, str, dict[str, Any]]]:
             "decision.approve",
             "alice",
             signed,
-            approval(3, 2, B, "alice", k["alice"], "Depth too.", "2026-02-01T12:00:10Z"),
+            approval(3, 2, B, "alice", k["alice"], "Depth too.", "2026-02-01T12:00:11Z"),
         ),
     ]
 
@@ -223,28 +225,37 @@ def records() -> list[dict[str, Any]]:
     )
 
 
+ALICE_1, BOB_1, ALICE_2 = 6, 7, 10  # indexes of the approvals (seq 7, 8 and 11)
+SPARE = 4  # alice's second key's enrolment
+
+
 def _tampered(recs: list[dict[str, Any]]) -> None:
-    subject = recs[5]["subject"]  # alice's approval of request 1
+    subject = recs[ALICE_1]["subject"]
     subject["comment"] = subject["webauthn"]["statement"]["comment"] = "Ship it unread."
 
 
 def _swapped(recs: list[dict[str, Any]]) -> None:
-    recs[5]["subject"]["webauthn"]["credential_id"] = recs[6]["subject"]["webauthn"][
-        "credential_id"
-    ]
+    bobs = recs[BOB_1]["subject"]["webauthn"]["credential_id"]
+    recs[ALICE_1]["subject"]["webauthn"]["credential_id"] = bobs
+
+
+def _swapped_spare(recs: list[dict[str, Any]]) -> None:
+    spare = recs[SPARE]["subject"]["credential_id"]
+    recs[ALICE_1]["subject"]["webauthn"]["credential_id"] = spare
 
 
 def _replayed(recs: list[dict[str, Any]]) -> None:
-    recs[9]["subject"]["webauthn"] = copy.deepcopy(recs[5]["subject"]["webauthn"])
+    recs[ALICE_2]["subject"]["webauthn"] = copy.deepcopy(recs[ALICE_1]["subject"]["webauthn"])
 
 
 def _missing(recs: list[dict[str, Any]]) -> None:
-    del recs[9]["subject"]["webauthn"]
+    del recs[ALICE_2]["subject"]["webauthn"]
 
 
 FORGERIES = {
     "tampered-statement.jsonl": _tampered,
     "swapped-credential.jsonl": _swapped,
+    "swapped-credential-same-reviewer.jsonl": _swapped_spare,
     "replayed-assertion.jsonl": _replayed,
     "missing-assertion.jsonl": _missing,
 }
@@ -297,10 +308,11 @@ def build() -> dict[str, bytes]:
             for r in approvals
         ],
         "forgeries": {
-            "tampered-statement.jsonl": "record seq 6 (line 6): approval of request 1 by alice: TAMPERED statement",
-            "swapped-credential.jsonl": "record seq 6 (line 6): approval of request 1 by alice: SWAPPED credential",
-            "replayed-assertion.jsonl": "record seq 10 (line 10): approval of request 2 by alice: REPLAYED assertion",
-            "missing-assertion.jsonl": "record seq 10 (line 10): approval of request 2 by alice carries no security-key assertion",
+            "tampered-statement.jsonl": "record seq 7 (line 7): approval of request 1 by alice: TAMPERED statement",
+            "swapped-credential.jsonl": "record seq 7 (line 7): approval of request 1 by alice: SWAPPED credential: gW6K7dCBaLeKN9pFcpCgxQ is enrolled for bob",
+            "swapped-credential-same-reviewer.jsonl": "record seq 7 (line 7): approval of request 1 by alice: SWAPPED credential: the signature does not verify",
+            "replayed-assertion.jsonl": "record seq 11 (line 11): approval of request 2 by alice: REPLAYED assertion",
+            "missing-assertion.jsonl": "record seq 11 (line 11): approval of request 2 by alice carries no security-key assertion",
         },
         "dsse": {
             "payload_type": INTOTO_PAYLOAD_TYPE,
