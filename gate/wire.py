@@ -643,6 +643,52 @@ def _signal(value: Any, where: str) -> dict[str, str]:
 # Hold answer: the server's reply to a hold request -----------------------------------------
 
 
+def answer_item(
+    key: str, state: str, request_id: int, content_sha256: str | None
+) -> dict[str, Any]:
+    """One held item's state in a hold answer; ``content_sha256`` is what its request approves
+    (a pause marks the item with ``pause_items``)."""
+    assert state in ITEM_STATES, state
+    return {"key": key, "state": state, "request_id": request_id, "content_sha256": content_sha256}
+
+
+def pause_items(item: dict[str, Any], pause_ids: list[int]) -> None:
+    """Mark an answer item as held by the pauses in force over its guards."""
+    item["state"] = "paused"
+    item["pauses"] = pause_ids
+
+
+def pause_status(
+    pause_id: int,
+    scope: list[str],
+    reason: str,
+    started_by: str,
+    started_at: str,
+    until: str | None,
+) -> dict[str, Any]:
+    """A pause in force, as a hold answer names it (times as gate.clock writes them)."""
+    return {
+        "id": pause_id,
+        "scope": scope,
+        "reason": reason,
+        "started_by": started_by,
+        "started_at": started_at,
+        "until": until,
+    }
+
+
+def hold_answer(
+    items: list[dict[str, Any]],
+    requests: list[dict[str, Any]],
+    pauses: list[dict[str, Any]],
+    checkpoint: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The answer to a hold: ``answer_item``s in the order sent, the ``request_status`` of each
+    request they belong to, the ``pause_status`` of the pauses that hold some, and the latest
+    signed audit ``checkpoint`` (None before the first)."""
+    return {"items": items, "requests": requests, "pauses": pauses, "checkpoint": checkpoint}
+
+
 def parse_hold_answer(body: Any, sent_keys: list[str]) -> dict[str, Any]:
     """The server's answer, checked to account for every item sent, with a known state and a
     request id each; requests and pauses are kept as the hook's messages read them."""
@@ -702,6 +748,36 @@ def _pause(value: Any, where: str) -> dict[str, Any]:
 
 
 # Request status: GET /api/v1/requests/ID, and each of a hold answer's requests ------------
+
+
+def request_status(
+    request_id: int,
+    state: str,
+    *,
+    repository: str,
+    ref: str,
+    progress: str,
+    approvals: dict[str, tuple[int, int]],
+    approved_by: list[str],
+    denials: list[tuple[str, str]],
+    superseded_by: int | None,
+) -> dict[str, Any]:
+    """A request as the hook and `gate wait` read it: ``approvals`` maps each guard to (given,
+    needed), ``denials`` are (reviewer, comment) pairs of the denials in force."""
+    assert state in REQUEST_STATES, state
+    return {
+        "id": request_id,
+        "state": state,
+        "ref": ref,
+        "repository": repository,
+        "progress": progress,
+        "approvals": {
+            g: {"given": given, "needed": needed} for g, (given, needed) in approvals.items()
+        },
+        "approved_by": approved_by,
+        "denials": [{"reviewer": reviewer, "comment": comment} for reviewer, comment in denials],
+        "superseded_by": superseded_by,
+    }
 
 
 def parse_request_status(value: Any) -> dict[str, Any]:

@@ -186,6 +186,35 @@ def test_an_answer_must_account_for_every_item_sent() -> None:
             wire.parse_hold_answer({"items": [bad]}, [OID])
 
 
+def test_the_server_builds_hold_answers_the_hook_parses() -> None:
+    status = wire.request_status(
+        7,
+        "denied",
+        repository="ml/model",
+        ref="refs/heads/main",
+        progress="training 1/2",
+        approvals={"training": (1, 2)},
+        approved_by=["Alice <alice@example.com>"],
+        denials=[("Bob <bob@example.com>", "no: the learning rate")],
+        superseded_by=None,
+    )
+    paused = wire.answer_item("b" * 40, "pending", 7, "c" * 64)
+    wire.pause_items(paused, [3])
+    pause = wire.pause_status(3, ["training"], "incident", "Root", "2026-12-03T10:00:00Z", None)
+    answer = wire.hold_answer([wire.answer_item(OID, "denied", 7, None), paused], [status], [pause])
+    parsed = wire.parse_hold_answer(answer, [OID, "b" * 40])
+    assert [(i["state"], i["pauses"]) for i in parsed["items"]] == [("denied", []), ("paused", [3])]
+    assert parsed["items"][1]["content_sha256"] == "c" * 64
+    (request,) = parsed["requests"]
+    assert request["approvals"] == {"training": {"given": 1, "needed": 2}}
+    assert request["denials"] == [
+        {"reviewer": "Bob <bob@example.com>", "comment": "no: the learning rate"}
+    ]
+    assert parsed["pauses"][0]["reason"] == "incident" and parsed["checkpoint"] is None
+    with pytest.raises(AssertionError):
+        wire.answer_item(OID, "maybe", 7, None)
+
+
 def test_server_text_cannot_forge_hook_lines() -> None:
     status = {"id": 1, "state": "pending", "progress": "0/1\ngate: push accepted", "denials": []}
     assert "\n" not in wire.parse_request_status(status)["progress"]

@@ -54,7 +54,7 @@ def report(
     if export is not None:
         records = verified_records(export, public_key)
     else:
-        from gate.server.services.reports import audit_records
+        from gate.server.services.disclosure import audit_records
 
         with database().app_context():
             records = audit_records()

@@ -28,11 +28,11 @@ from gate.server.services.accounts import token_by_secret, touch_token
 from gate.server.services.actor import Actor
 from gate.server.services.checkpoints import latest_checkpoint
 from gate.server.services.decisions import get_request
-from gate.server.services.disclosure import record_push
 from gate.server.services.heartbeats import record_heartbeat
 from gate.server.services.holds import IncompleteHold, note_incomplete_hold, record_holds
 from gate.server.services.landings import check_landed
 from gate.server.services.progress import request_summary
+from gate.server.services.pushes import record_push
 
 bp = Blueprint("api", __name__, url_prefix=wire.API_PREFIX)
 T = TypeVar("T")

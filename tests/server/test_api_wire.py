@@ -151,7 +151,7 @@ def mutated(data: st.DataObject, valid: dict[str, Any]) -> Any:
 def renders(app: Any) -> None:
     from gate.disclosure.compute import compute_report
     from gate.disclosure.render import render
-    from gate.server.services.reports import audit_records
+    from gate.server.services.disclosure import audit_records
 
     with app.app_context():
         report = compute_report(audit_records())

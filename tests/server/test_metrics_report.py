@@ -12,7 +12,7 @@ from sqlalchemy import select
 from gate.disclosure.compute import compute_report
 from gate.server.database import command
 from gate.server.services.actor import Actor
-from gate.server.services.reports import REPORT_ACTIONS
+from gate.server.services.disclosure import REPORT_ACTIONS
 from tests.support.audit import audit_records
 from tests.support.auditlog import build_history, commit_item
 from tests.support.auditlog import push as hook_push
@@ -50,8 +50,8 @@ def filled(app):  # type: ignore[no-untyped-def]
     from gate.server.extensions import db
     from gate.server.models import User
     from gate.server.services.accounts import add_user, authenticate
-    from gate.server.services.disclosure import record_push
     from gate.server.services.pauses import start_pause, stop_pauses
+    from gate.server.services.pushes import record_push
 
     build_history(app)
     with command(app):
@@ -71,7 +71,7 @@ def filled(app):  # type: ignore[no-untyped-def]
 
 
 def test_paged_report_equals_the_report_over_every_record(filled) -> None:  # type: ignore[no-untyped-def]
-    from gate.server.services.reports import disclosure_report, report_records
+    from gate.server.services.disclosure import disclosure_report, report_records
 
     everything = audit_records(filled)
     actions = {r["action"] for r in everything}

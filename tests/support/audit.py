@@ -14,7 +14,7 @@ from gate.server.services.audit import exported
 
 
 def audit_records(app: Flask) -> list[dict[str, Any]]:
-    from gate.server.services.reports import audit_records as read
+    from gate.server.services.disclosure import audit_records as read
 
     with app.app_context():
         return read()

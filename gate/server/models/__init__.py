@@ -1,31 +1,40 @@
-"""Database tables (SQLAlchemy 2.0 typed models), one module per area. Only gate.server.services writes.
+"""Database tables (SQLAlchemy 2.0 typed models), one module per subject. Only
+gate.server.services writes.
+
+- accounts: people, agent accounts, reviewer groups and what they may approve, API tokens,
+  failed logins;
+- requests: repositories, approval requests, held items and their diffs, decisions, facets;
+- keys: the commit-signing key registry, and reviewers' WebAuthn credentials (security keys that
+  sign approvals) with the challenges of ceremonies under way;
+- audit: the hash-chained audit log and its signed checkpoints;
+- health: what git hosts report (heartbeats, unsigned landings, push reports);
+- pause: pauses of agent changes;
+- outbox: webhooks and pending deliveries (webhook calls and e-mail).
 
 Every module's tables must be imported here so that Alembic sees the whole metadata.
 """
 
-from gate.server.models.audit import AuditCheckpoint
-from gate.server.models.core import (
+from gate.server.models.accounts import (
     AGENT_ROLE,
+    GuardGroup,
+    HookToken,
+    LoginAttempt,
+    ReviewerGroup,
+    User,
+    group_members,
+)
+from gate.server.models.audit import AuditCheckpoint, AuditRecord
+from gate.server.models.base import utcnow
+from gate.server.models.health import PushReport, RepositoryHeartbeat, UnsignedLanding
+from gate.server.models.keys import SigningKey, WebAuthnChallenge, WebAuthnCredential
+from gate.server.models.outbox import Webhook, WebhookDelivery
+from gate.server.models.pause import Pause
+from gate.server.models.requests import (
     ApprovalRequest,
-    AuditRecord,
     Decision,
     HeldItem,
-    HookToken,
     Repository,
-    User,
-    utcnow,
-)
-from gate.server.models.health import RepositoryHeartbeat, UnsignedLanding
-from gate.server.models.keys import SigningKey, WebAuthnChallenge, WebAuthnCredential
-from gate.server.models.pause import Pause, PushReport
-from gate.server.models.review import (
-    GuardGroup,
-    LoginAttempt,
     RequestFacet,
-    ReviewerGroup,
-    Webhook,
-    WebhookDelivery,
-    group_members,
 )
 
 __all__ = [

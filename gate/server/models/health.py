@@ -1,5 +1,5 @@
-"""What the server knows of each guarded repository's hooks: their last heartbeat, and the
-agent commits found on its protected refs without sign-off."""
+"""What git hosts report of each guarded repository: the hooks' last heartbeat, the agent
+commits found on its protected refs without sign-off, and the accepted pushes' reports."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gate.server.models.base import Model
-from gate.server.models.core import Repository, utcnow
+from gate.server.models.base import Model, utcnow
+from gate.server.models.requests import Repository
 
 
 class RepositoryHeartbeat(Model):
@@ -55,3 +55,15 @@ class UnsignedLanding(Model):
     source: Mapped[str] = mapped_column(String(20))
     audit_seq: Mapped[int] = mapped_column(Integer)
     found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PushReport(Model):
+    """One post-receive report, kept so a resent (spooled) report is recorded only once."""
+
+    __tablename__ = "push_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[str] = mapped_column(String(64), unique=True)
+    repository: Mapped[str] = mapped_column(String(500))
+    audit_seq: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

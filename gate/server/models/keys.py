@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gate.server.models.base import Model
-from gate.server.models.core import User, utcnow
+from gate.server.models.accounts import User
+from gate.server.models.base import Model, utcnow
 
 
 class SigningKey(Model):

@@ -1,14 +1,14 @@
-"""Pauses of agent changes, and the git side's reports of accepted pushes (for disclosure)."""
+"""Pauses of agent changes to guarded code, started and stopped by named admins."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from gate.server.models.base import Model
-from gate.server.models.core import User, utcnow
+from gate.server.models.accounts import User
+from gate.server.models.base import Model, utcnow
 
 
 class Pause(Model):
@@ -39,15 +39,3 @@ class Pause(Model):
 
     def covers(self, guards: set[str]) -> bool:
         return bool(guards) and (self.is_all or bool(guards & set(self.scope)))
-
-
-class PushReport(Model):
-    """One post-receive report, kept so a resent (spooled) report is recorded only once."""
-
-    __tablename__ = "push_reports"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    report_id: Mapped[str] = mapped_column(String(64), unique=True)
-    repository: Mapped[str] = mapped_column(String(500))
-    audit_seq: Mapped[int] = mapped_column(Integer)
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -9,10 +9,12 @@ from sqlalchemy import delete, select
 
 from gate.server.extensions import db
 from gate.server.models import GuardGroup, ReviewerGroup, User
+from gate.server.models.base import max_length
 from gate.server.services import Conflict, NotFound, ServiceError, audit
 from gate.server.services.actor import Actor
+from gate.wire import GUARD_LEN
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,119}$")
+_NAME = re.compile(rf"^[A-Za-z0-9][A-Za-z0-9 ._-]{{0,{max_length(ReviewerGroup.name) - 1}}}$")
 
 
 def list_groups() -> list[ReviewerGroup]:
@@ -71,8 +73,8 @@ def set_guard_groups(
     from gate.server.services.pauses import known_guards
 
     guard = guard.strip()
-    if not guard or len(guard) > 200:
-        raise ServiceError("name the guard as the policy does (at most 200 characters)")
+    if not guard or len(guard) > GUARD_LEN:
+        raise ServiceError(f"name the guard as the policy does (at most {GUARD_LEN} characters)")
     known = known_guards()
     seen = guard in known
     if group_ids and not seen and not not_pushed_yet:

@@ -32,6 +32,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from gate import wire
 from gate.server.extensions import db
 from gate.server.models import (
     AGENT_ROLE,
@@ -116,15 +117,13 @@ def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
         created[request.id] = request  # already in hand, with no decisions
     requests = {**_load_requests(set(request_of.values()) - set(created)), **created}
     answer_items = [
-        {
-            "key": key,
-            "state": _item_state(requests[request_of[key]]),
-            "request_id": request_of[key],
+        wire.answer_item(
+            key,
+            _item_state(requests[request_of[key]]),
+            request_of[key],
             # what the request approves: held now (the content sent), or earlier (its own)
-            "content_sha256": active[key][1]
-            if key in active and active[key][0] == request_of[key]
-            else sent[key],
-        }
+            active[key][1] if key in active and active[key][0] == request_of[key] else sent[key],
+        )
         for key in keys
     ]
     guards_of = {item["key"]: set(item["guards"]) for item in report.items}
@@ -147,11 +146,7 @@ def record_holds(report: HoldReport, token: HookToken) -> dict[str, Any]:
     ordered = [requests[rid] for rid in dict.fromkeys(request_of[key] for key in keys)]
     # Progress counts eligible approvers only: with no approvals the rules change nothing.
     rules = eligibility_rules() if any(r.decisions for r in ordered) else {}
-    return {
-        "items": answer_items,
-        "requests": [request_summary(r, rules) for r in ordered],
-        "pauses": pauses,
-    }
+    return wire.hold_answer(answer_items, [request_summary(r, rules) for r in ordered], pauses)
 
 
 class IncompleteHold(Conflict):

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gate import wire
 from gate.clock import as_utc, utc_text
 from gate.server.extensions import db
 from gate.server.models import ApprovalRequest, AuditRecord, Pause, User
@@ -185,14 +186,14 @@ def recent_pauses(limit: int = 50) -> list[Pause]:
 
 
 def pause_summary(pause: Pause) -> dict[str, Any]:
-    return {
-        "id": pause.id,
-        "scope": pause.scope,
-        "reason": pause.reason,
-        "started_by": pause.started_by.display,
-        "started_at": utc_text(pause.started_at),
-        "until": utc_text(pause.until) if pause.until else None,
-    }
+    return wire.pause_status(
+        pause.id,
+        pause.scope,
+        pause.reason,
+        pause.started_by.display,
+        utc_text(pause.started_at),
+        utc_text(pause.until) if pause.until else None,
+    )
 
 
 def _subject(pause: Pause, by: User | None) -> dict[str, Any]:
@@ -230,8 +231,7 @@ def apply_pauses(
             continue
         hits = [p for p in pauses if p.covers(guards_of[item["key"]])]
         if hits:
-            item["state"] = "paused"
-            item["pauses"] = [p.id for p in hits]
+            wire.pause_items(item, [p.id for p in hits])
             used.update((p.id, p) for p in hits)
     if not used:
         return []

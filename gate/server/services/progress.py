@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from gate import wire
 from gate.audit.verify import approval_progress, distinct_approvers
 from gate.server.extensions import db
 from gate.server.models import ApprovalRequest, Decision, GuardGroup, User
@@ -76,25 +77,24 @@ def progress_text(request: ApprovalRequest, rules: Rules | None = None) -> str:
 
 
 def request_summary(request: ApprovalRequest, rules: Rules | None = None) -> dict[str, Any]:
+    """The request's status on the wire (gate.wire.request_status)."""
     if rules is None:
         rules = eligibility_rules()
-    denials = [
-        {"reviewer": d.reviewer.display, "comment": d.comment}
-        for d in active_decisions(request)
-        if d.verdict == "deny"
-    ]
-    progress = guard_progress(request, rules)
-    return {
-        "id": request.id,
-        "state": request.state,
-        "ref": request.ref,
-        "repository": request.repository.name,
-        "progress": progress_text(request, rules),
-        "approvals": {g: {"given": a, "needed": n} for g, (a, n) in progress.items()},
-        "approved_by": [u.display for u in approvers(request)],
-        "denials": denials,
-        "superseded_by": request.superseded_by_id,
-    }
+    return wire.request_status(
+        request.id,
+        request.state,
+        repository=request.repository.name,
+        ref=request.ref,
+        progress=progress_text(request, rules),
+        approvals=guard_progress(request, rules),
+        approved_by=[u.display for u in approvers(request)],
+        denials=[
+            (d.reviewer.display, d.comment)
+            for d in active_decisions(request)
+            if d.verdict == "deny"
+        ],
+        superseded_by=request.superseded_by_id,
+    )
 
 
 def settle(request: ApprovalRequest) -> None:

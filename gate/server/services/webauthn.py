@@ -57,6 +57,7 @@ from gate.audit.verify import STATEMENT_TYPE, canonical_json
 from gate.clock import as_utc, utc_text
 from gate.server.extensions import db
 from gate.server.models import ApprovalRequest, User, WebAuthnChallenge, WebAuthnCredential
+from gate.server.models.base import max_length
 from gate.server.services import (
     Conflict,
     Forbidden,
@@ -209,7 +210,7 @@ def enrol(
 ) -> WebAuthnCredential:
     """Finish enrolling: verify the browser's registration response against the challenge,
     keep the credential and its audit record (the public key as SPKI PEM)."""
-    name = " ".join(name.split())[:100] or "security key"
+    name = " ".join(name.split())[: max_length(WebAuthnCredential.name)] or "security key"
     state = _pending(pending)
     rp_id, origin = state["rp_id"], state["origin"]
     try:

@@ -19,6 +19,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from gate.server.extensions import db, login_manager
 from gate.server.models import User
+from gate.server.models.base import max_length
 from gate.server.services.accounts import Throttled, authenticate, user_for_sso
 from gate.server.web.forms import LoginForm
 
@@ -92,7 +93,7 @@ def _single_sign_on() -> None:
     value = request.headers.get(header, "")
     if not value or "\x00" in value or not trusted_proxy(request.remote_addr, proxies):
         return
-    user = user_for_sso(value[:320])
+    user = user_for_sso(value[: max_length(User.email)])
     if user is None or (current_user.is_authenticated and current_user.id == user.id):
         return
     _start_session(user, "sso-header")

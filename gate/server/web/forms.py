@@ -15,9 +15,16 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from gate.server.models import HookToken, ReviewerGroup, User, WebAuthnCredential, Webhook
+from gate.server.models.base import max_length
+from gate.server.services.webauthn import MAX_RESPONSE
+from gate.wire import GUARD_LEN
+
 
 class LoginForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired(), Length(max=80)])
+    username = StringField(
+        "Username", validators=[DataRequired(), Length(max=max_length(User.username))]
+    )
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
 
 
@@ -36,7 +43,7 @@ class DecisionForm(FlaskForm):
         validators=[Optional(), Regexp(r"^[0-9a-f]{64}$", message="not a SHA-256 digest")]
     )
     # The security key's assertion (JSON), for guards with approval = "webauthn".
-    webauthn_response = HiddenField(validators=[Optional(), Length(max=64 * 1024)])
+    webauthn_response = HiddenField(validators=[Optional(), Length(max=MAX_RESPONSE)])
 
 
 class ActionForm(FlaskForm):
@@ -49,9 +56,11 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class AddUserForm(FlaskForm):
-    username = StringField("Username", validators=[DataRequired(), Length(max=80)])
-    name = StringField("Full name", validators=[DataRequired(), Length(max=200)])
-    email = StringField("Email", validators=[DataRequired(), Length(max=320)])
+    username = StringField(
+        "Username", validators=[DataRequired(), Length(max=max_length(User.username))]
+    )
+    name = StringField("Full name", validators=[DataRequired(), Length(max=max_length(User.name))])
+    email = StringField("Email", validators=[DataRequired(), Length(max=max_length(User.email))])
     role = SelectField(
         "Role",
         choices=[
@@ -84,14 +93,16 @@ class TokenForm(FlaskForm):
         default="hook",
         validators=[DataRequired()],
     )
-    host = StringField("Git host", validators=[Optional(), Length(max=200)])
+    host = StringField("Git host", validators=[Optional(), Length(max=max_length(HookToken.host))])
     repositories = TextAreaField(
         "Repositories it speaks for (one per line: an exact name or a pattern like ml/*)",
         validators=[Length(max=20_000)],
     )
     all_repositories = BooleanField("Every repository (grants more than a hook needs)")
     agent = SelectField("Agent account", choices=[], validate_choice=False)
-    name = StringField("Label (optional)", validators=[Optional(), Length(max=120)])
+    name = StringField(
+        "Label (optional)", validators=[Optional(), Length(max=max_length(HookToken.name))]
+    )
 
 
 class RevokeTokenForm(FlaskForm):
@@ -102,7 +113,9 @@ class RevokeTokenForm(FlaskForm):
 
 
 class GroupForm(FlaskForm):
-    name = StringField("Group name", validators=[DataRequired(), Length(max=120)])
+    name = StringField(
+        "Group name", validators=[DataRequired(), Length(max=max_length(ReviewerGroup.name))]
+    )
 
 
 class MembersForm(FlaskForm):
@@ -111,7 +124,7 @@ class MembersForm(FlaskForm):
 
 class GuardGroupsForm(FlaskForm):
     guard = StringField(
-        "Guard (as named in the policy)", validators=[DataRequired(), Length(max=200)]
+        "Guard (as named in the policy)", validators=[DataRequired(), Length(max=GUARD_LEN)]
     )
     groups = MultiCheckboxField("Groups that may approve (none: any reviewer)", coerce=int)
     not_pushed_yet = BooleanField(
@@ -120,7 +133,9 @@ class GuardGroupsForm(FlaskForm):
 
 
 class WebhookForm(FlaskForm):
-    url = StringField("Receiver URL", validators=[DataRequired(), Length(max=2000)])
+    url = StringField(
+        "Receiver URL", validators=[DataRequired(), Length(max=max_length(Webhook.url))]
+    )
     style = SelectField(
         "Body format",
         choices=[SelectChoice("json", "Generic JSON"), SelectChoice("slack", "Slack-compatible")],
@@ -131,5 +146,8 @@ class WebhookForm(FlaskForm):
 class EnrolForm(FlaskForm):
     """A security key's registration: its label, and the browser's answer (JSON)."""
 
-    name = StringField("Name of the key (for you)", validators=[Optional(), Length(max=100)])
-    response = HiddenField(validators=[DataRequired(), Length(max=64 * 1024)])
+    name = StringField(
+        "Name of the key (for you)",
+        validators=[Optional(), Length(max=max_length(WebAuthnCredential.name))],
+    )
+    response = HiddenField(validators=[DataRequired(), Length(max=MAX_RESPONSE)])

@@ -10,7 +10,7 @@ from gate.clock import parse_day
 from gate.disclosure.compute import WEEK_BY, compute_report
 from gate.disclosure.render import FORMATS, hours, plots, render
 from gate.errors import InputError
-from gate.server.services.reports import disclosure_report
+from gate.server.services.disclosure import disclosure_report
 from gate.server.web import require_role
 
 bp = Blueprint("metrics", __name__, url_prefix="/metrics")
