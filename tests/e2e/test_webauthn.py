@@ -179,6 +179,8 @@ def test_security_key_approvals_verify_offline_and_forgeries_are_named(
 
     # The in-toto statement: the commit as its subject, two-party reviewed.
     files = _files(bundle)
+    # The report lists approved changes: request 1, signed by both keys.
+    assert files["report.html"].decode().count("signed by security key <code>") == 2
     envelope = json.loads(files[f"attestations/request-{request_id:08d}.intoto.json"])
     statement = json.loads(base64.b64decode(envelope["payload"]))
     assert statement["subject"] == [{"name": f"repo@{first}", "digest": {"gitCommit": first}}]
