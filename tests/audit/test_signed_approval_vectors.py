@@ -135,3 +135,21 @@ def test_a_signed_statement_moved_to_another_time_is_named() -> None:
     report = verify_jsonl(jsonl(chain(recs)))
     (problem,) = [str(p) for p in report.problems]
     assert "the statement was signed at 2026-02-01T12:00:07Z, not in the 600 seconds" in problem
+
+
+def test_an_approval_by_a_credential_removed_before_it_is_named() -> None:
+    recs = [json.loads(line) for line in (VECTORS / "records.jsonl").read_bytes().splitlines()]
+    alices = recs[2]["subject"]["credential_id"]
+    removed = {
+        **recs[4],
+        "action": "webauthn.revoked",
+        "subject": {"user": "alice", "credential_id": alices, "revoked_at": "2026-02-01T12:00:05Z"},
+    }
+    recs.insert(5, removed)  # after the enrolments, before alice's first approval
+    for seq, record in enumerate(recs, 1):
+        record["seq"] = seq
+    problems = [str(p) for p in verify_jsonl(jsonl(chain(recs))).problems]
+    assert len(problems) == 2, problems  # both of alice's approvals with that key
+    assert all(
+        f"the credential {alices} was revoked at seq 6, before this approval" in p for p in problems
+    )
