@@ -22,6 +22,7 @@ from flask import (
 from flask import request as http
 from flask_login import current_user
 
+from gate.resources import resource_dir
 from gate.server.database import transaction
 from gate.server.extensions import db
 from gate.server.services import ServiceError, webauthn
@@ -118,7 +119,8 @@ def remove(credential_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/webauthn.js")
 def script():  # type: ignore[no-untyped-def]
-    body = render_template("account/webauthn.js")
+    """The script as shipped (package data beside the templates), not run through Jinja."""
+    body = (resource_dir("templates") / "account" / "webauthn.js").read_bytes()
     response = current_app.response_class(body, mimetype="text/javascript")
     response.headers["Cache-Control"] = "no-cache"
     return response
