@@ -20,6 +20,7 @@ from gate.audit.verify import (
     b64url_decode,
     canonical_json,
     check_envelopes,
+    dsse_envelope,
     parse_records,
     verify_jsonl,
     verify_webauthn_signature,
@@ -152,4 +153,27 @@ def test_an_approval_by_a_credential_removed_before_it_is_named() -> None:
     assert len(problems) == 2, problems  # both of alice's approvals with that key
     assert all(
         f"the credential {alices} was revoked at seq 6, before this approval" in p for p in problems
+    )
+
+
+def test_a_missing_forged_or_edited_review_attestation_is_named() -> None:
+    key = SigningKey(Ed25519PrivateKey.from_private_bytes(AUDIT_SEED))
+    name = "attestations/request-00000001.intoto.json"
+    data = (VECTORS / "request-00000001.intoto.json").read_bytes()
+    assert [str(p) for p in check_envelopes({}, records(), {key.public_raw})[0]] == [
+        f"{name}: is missing: request 1 was approved, but has no attestation"
+    ]
+    stranger = SigningKey(Ed25519PrivateKey.from_private_bytes(bytes(32)))
+    statement = json.loads(base64.b64decode(json.loads(data)["payload"]))
+    forged = dsse_envelope(statement, stranger.private.sign, stranger.fingerprint)
+    (problem,) = check_envelopes({name: forged}, records(), {key.public_raw})[0]
+    assert str(problem) == f"{name}: not signed by a trusted key (DSSE over the PAE)"
+    envelope = json.loads(data)
+    statement["predicate"]["twoPartyReview"] = False
+    envelope["payload"] = base64.b64encode(canonical_json(statement)).decode()
+    (problem,) = check_envelopes(
+        {name: json.dumps(envelope).encode()}, records(), {key.public_raw}
+    )[0]
+    assert (
+        str(problem) == f"{name}: the DSSE signature by key {key.fingerprint[:16]} does not verify"
     )
