@@ -407,19 +407,24 @@ class HoldRequest:
     approvals: dict[str, int]
     items: list[dict[str, Any]]
     owners: dict[str, str] = field(default_factory=dict)  # agent pusher -> operator's email
+    # guard -> its approval step-up when not the password ("webauthn": a security key)
+    approval_methods: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        policy: dict[str, Any] = {
+            "sha256": self.policy_sha256,
+            "approvals": self.approvals,
+            "owners": self.owners,
+        }
+        if self.approval_methods:  # only when set: a server from before reads the same body
+            policy["approval_methods"] = self.approval_methods
         return {
             "repository": self.repository,
             "ref": self.ref,
             "old": self.old,
             "new": self.new,
             "pusher": self.pusher,
-            "policy": {
-                "sha256": self.policy_sha256,
-                "approvals": self.approvals,
-                "owners": self.owners,
-            },
+            "policy": policy,
             "items": self.items,
         }
 
@@ -511,7 +516,22 @@ def parse_hold_request(body: Any) -> HoldRequest:
             PUSHER_LEN,
             lambda v, at: _str(v, at, EMAIL_LEN),
         ),
+        approval_methods=_str_map(
+            policy.get("approval_methods", {}),
+            "policy.approval_methods",
+            GUARD_LEN,
+            _approval_method,
+        ),
     )
+
+
+APPROVAL_METHODS = ("webauthn",)  # besides the password, which is never listed
+
+
+def _approval_method(value: Any, where: str) -> str:
+    if value not in APPROVAL_METHODS:
+        raise WireError(f"{where} must be one of {', '.join(APPROVAL_METHODS)}")
+    return str(value)
 
 
 def _hold_item(value: Any, where: str) -> dict[str, Any]:

@@ -118,6 +118,17 @@ def test_a_held_commit_names_the_agent_account_that_first_pushed_it() -> None:
     assert "first_pushed_by" not in wire.parse_hold_request(hold_request()).items[0]
 
 
+def test_a_hold_names_the_guards_whose_approvals_need_a_security_key() -> None:
+    body = hold_request()
+    assert "approval_methods" not in body["policy"]  # only when set: older servers read the same
+    body["policy"]["approval_methods"] = {"training": "webauthn"}
+    assert wire.parse_hold_request(body).approval_methods == {"training": "webauthn"}
+    assert wire.parse_hold_request(hold_request()).approval_methods == {}
+    body["policy"]["approval_methods"] = {"training": "password"}  # the default is never sent
+    with pytest.raises(wire.WireError, match="approval_methods"):
+        wire.parse_hold_request(body)
+
+
 def test_times_are_stored_in_one_form() -> None:
     parsed = wire.parse_push_report(push_report(pushed_at="2026-11-30t13:30:00.25+01:30"))
     assert parsed["pushed_at"] == "2026-11-30T12:00:00Z"

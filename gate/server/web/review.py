@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    session,
+    url_for,
+)
 from flask import request as http
 from flask_login import current_user
 from sqlalchemy.exc import SQLAlchemyError
@@ -13,10 +24,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from gate.server.database import transaction
 from gate.server.extensions import db
 from gate.server.models import HeldItem
-from gate.server.services import ServiceError
+from gate.server.services import Conflict, Forbidden, ServiceError, webauthn
 from gate.server.services.decisions import (
     DECIDING_ROLES,
     StepUpFailed,
+    approval_refusal,
     attestation_for,
     conflicts_of_interest,
     decide,
@@ -37,6 +49,7 @@ from gate.server.services.queue import (
 )
 from gate.server.services.rereview import compare_with_superseded
 from gate.server.web import require_role, row_id, shows_refusals, web_actor
+from gate.server.web.account import APPROVE_SESSION, relying_party, take_pending
 from gate.server.web.diffview import diff_views, highlight_css, stored_guards, stored_signals
 from gate.server.web.forms import ActionForm, DecisionForm
 from gate.server.web.requestpage import MESSAGE_SHOWN, SIGNALS_SHOWN, request_page
@@ -153,6 +166,8 @@ def _render_detail(request_id: int, form: DecisionForm, status: int = 200, page:
             ineligible=ineligible_guards(req, current_user, rules),
             operators=sorted(operators(req)),
             attestation=attestation_for(req),
+            webauthn_guards=webauthn.needs_webauthn(req),
+            has_security_key=bool(webauthn.credentials_of(current_user)),
             my_approval=mine[0] if mine else None,
             shown=shown,
             page=request_page(
@@ -192,9 +207,11 @@ def decision(request_id: int):  # type: ignore[no-untyped-def]
         flash("The decision was not recorded: " + _form_errors(form), "error")
         return _render_detail(request_id, form, 400)
     actor = web_actor()
+    request = get_request(request_id)
+    pending = take_pending(APPROVE_SESSION, "approve") if webauthn.needs_webauthn(request) else None
     try:
         decide(
-            get_request(request_id),
+            request,
             current_user,
             form.decision.data or "",
             form.comment.data or "",
@@ -203,6 +220,8 @@ def decision(request_id: int):  # type: ignore[no-untyped-def]
             attest=bool(form.attest.data),
             shown_sha256=form.shown_sha256.data or None,
             address=http.remote_addr,
+            webauthn_pending=pending,
+            webauthn_response=form.webauthn_response.data or "",
         )
     except StepUpFailed as failure:
         db.session.rollback()
@@ -211,6 +230,39 @@ def decision(request_id: int):  # type: ignore[no-untyped-def]
         raise
     flash("Your decision was recorded.", "ok")
     return redirect(url_for("review.detail", request_id=request_id))
+
+
+@bp.post("/requests/<id:request_id>/webauthn/options")
+@require_role()
+def webauthn_options(request_id: int):  # type: ignore[no-untyped-def]
+    """Start a signed approval: the statement (with the time now) and the options whose
+    challenge is its SHA-256, for navigator.credentials.get; the challenge is kept server-side
+    and the session names it."""
+    if not ActionForm().validate_on_submit():
+        return jsonify({"error": "the form expired; reload the page"}), 400
+    try:
+        req = get_request(request_id)
+        if current_user.role not in DECIDING_ROLES:
+            raise Forbidden("only reviewers can approve requests")
+        if req.state != "pending":
+            raise Conflict(f"request {req.id} is already {req.state}")
+        refusal = approval_refusal(req, current_user, eligibility_rules())
+        if refusal is not None:
+            raise refusal
+        challenge_id, options, statement = webauthn.assertion_options(
+            req,
+            current_user,
+            attestation_for(req).sha256,
+            http.form.get("comment", "")[:10_001],
+            relying_party(),
+        )
+    except ServiceError as exc:
+        db.session.rollback()
+        return jsonify({"error": str(exc)}), exc.status
+    session[APPROVE_SESSION] = challenge_id
+    return jsonify(
+        {"options": json.loads(options), "statement": webauthn.statement_json(statement)}
+    )
 
 
 def _withdraw_refused(exc: ServiceError, request_id: int):  # type: ignore[no-untyped-def]
