@@ -324,7 +324,11 @@ def _ghes(tmp_path: Path, server_url: str, token_file: Path) -> tuple[Path, dict
     central = central_config(tmp_path / "central.toml", server_url, token_file, "ghes")
     hook_repo = tmp_path / "hook-repo"
     hook_repo.mkdir()
-    install_hook(None, layout="ghes", hook_repo=str(hook_repo), central=str(central))
+    told = " ".join(
+        install_hook(None, layout="ghes", hook_repo=str(hook_repo), central=str(central))
+    )
+    # GHES runs no post-receive hook: the admin is told how disclosure still gets its reports.
+    assert "GHES has no post-receive: run `gate reconcile` for disclosure" in told
     bare = ghes_repo(tmp_path / "ghes" / "models.git")
     return bare, {"GHES_HOOK_SCRIPTS": str(hook_repo / "gate-pre-receive.sh")}
 
