@@ -5,7 +5,9 @@ The same human push, through gate's hook, to a repository whose store of agent-p
 repository with no store: the first stage then looks every commit of the push up (one bucket
 file of the store read per distinct id prefix). Cases: a 1-commit push and a 1,000-commit push
 of human commits (nothing held either way); the ratio is with the store over without it, in
-the same run. The hook alone against no hook is printed for reference.
+the same run. The hook alone against no hook is printed for reference. Each case is printed
+twice: wall time, and CPU time of every process of the push (client, receive-pack, the hook
+and its git children; not the detached report worker), which a loaded machine disturbs less.
 
     .venv/bin/python bench/provenance.py [--runs 11] [--remembered 100000]
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
 from pathlib import Path
 
@@ -65,6 +68,8 @@ def main() -> None:
         store = tmp / "store-holder"
         synthetic_store(store, args.remembered)
 
+        cpu: dict[str, list[float]] = {}
+
         def run(rev: str, setup: str) -> float:
             target = new_target(tmp / f"t-{setup}.git", source, base)
             if setup != "none":
@@ -73,7 +78,11 @@ def main() -> None:
                 # Hard links: a copy's 4,096 fresh files would still be in the page cache's
                 # writeback when the push starts (a human push writes nothing there).
                 shutil.copytree(store / "gate", target / "gate", copy_function=os.link)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             elapsed = push(source, target, rev, pusher="dana")[0]
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+            cpu.setdefault(setup, []).append(used)
             warm_cache(target, tmp)
             wait_for_report_workers()
             return elapsed
@@ -81,6 +90,7 @@ def main() -> None:
         run("refs/heads/one", "plain")  # the hook's first run writes its settings cache
         for label, rev in (("1 human commit", "refs/heads/one"), ("1000", "refs/heads/many")):
             case = Case(f"{label} on train/, store vs no store", goal="goal <= 1.1x")
+            cpu.clear()
             interleave(
                 args.runs,
                 lambda r=rev: run(r, "store"),
@@ -89,6 +99,7 @@ def main() -> None:
                 120,
             )
             print(case.line())
+            print(Case("  CPU time, all processes", cpu["store"], cpu["plain"], case.goal).line())
             reference = Case(f"{label} on train/, store vs no hook", goal="reference")
             interleave(
                 max(3, args.runs // 2),

@@ -407,19 +407,24 @@ class HoldRequest:
     approvals: dict[str, int]
     items: list[dict[str, Any]]
     owners: dict[str, str] = field(default_factory=dict)  # agent pusher -> operator's email
+    # guard -> its approval step-up when not the password ("webauthn": a security key)
+    approval_methods: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        policy: dict[str, Any] = {
+            "sha256": self.policy_sha256,
+            "approvals": self.approvals,
+            "owners": self.owners,
+        }
+        if self.approval_methods:  # only when set: a server from before reads the same body
+            policy["approval_methods"] = self.approval_methods
         return {
             "repository": self.repository,
             "ref": self.ref,
             "old": self.old,
             "new": self.new,
             "pusher": self.pusher,
-            "policy": {
-                "sha256": self.policy_sha256,
-                "approvals": self.approvals,
-                "owners": self.owners,
-            },
+            "policy": policy,
             "items": self.items,
         }
 
@@ -511,7 +516,22 @@ def parse_hold_request(body: Any) -> HoldRequest:
             PUSHER_LEN,
             lambda v, at: _str(v, at, EMAIL_LEN),
         ),
+        approval_methods=_str_map(
+            policy.get("approval_methods", {}),
+            "policy.approval_methods",
+            GUARD_LEN,
+            _approval_method,
+        ),
     )
+
+
+APPROVAL_METHODS = ("webauthn",)  # besides the password, which is never listed
+
+
+def _approval_method(value: Any, where: str) -> str:
+    if value not in APPROVAL_METHODS:
+        raise WireError(f"{where} must be one of {', '.join(APPROVAL_METHODS)}")
+    return str(value)
 
 
 def _hold_item(value: Any, where: str) -> dict[str, Any]:
@@ -924,14 +944,17 @@ def push_report(
     signed: list[dict[str, Any]] | None = None,
     remembered: list[dict[str, Any]] | None = None,
     remembered_truncated: bool = False,
+    remembered_count: int | None = None,
 ) -> dict[str, Any]:
     """What landed in one accepted push: ``guarded`` counts {guard, day, agent, human, agents}
     per guard and committer day; ``agent_commits`` lists {id, guards, agents}; ``signed`` (only
     when there are any) the commits a ``trust = "signed-humans"`` guard accepted for their
     signature: {id, guards, fingerprint, account, commit (the raw object, base64)};
     ``remembered`` lists {id, ref, pusher, pushed_at}, the commits new to the repository that
-    an agent account pushed, to any ref (gate.git.provenance). ``refs``: the protected refs
-    updated (none when the push only brought remembered commits to other refs)."""
+    an agent account pushed, to any ref (gate.git.provenance), at most MAX_ITEMS of them;
+    ``remembered_count`` how many there were in all, listed or not (the server compares it
+    with the host's store). ``refs``: the protected refs updated (none when the push only
+    brought remembered commits to other refs)."""
     extra = {"signed": signed} if signed else {}
     return {
         "report_id": report_id,
@@ -947,6 +970,7 @@ def push_report(
         **extra,
         "remembered": remembered or [],
         "remembered_truncated": remembered_truncated,
+        "remembered_count": len(remembered or []) if remembered_count is None else remembered_count,
     }
 
 
@@ -992,6 +1016,13 @@ def parse_push_report(body: Any) -> dict[str, Any]:
         ],
         remembered_truncated=_bool(body.get("remembered_truncated", False), "remembered_truncated"),
     )
+    listed = len(report["remembered"])
+    count = _int(body.get("remembered_count", listed), "remembered_count", listed, MAX_COUNT)
+    if count > listed and not report["remembered_truncated"]:
+        raise WireError(
+            f"remembered_count is {count} but remembered lists {listed} and is not truncated"
+        )
+    report["remembered_count"] = count
     if not report["refs"] and not report["remembered"]:
         raise WireError("refs must list at least one protected ref update, or remembered a commit")
     return report
@@ -1180,7 +1211,7 @@ def parse_heartbeat(body: Any) -> dict[str, Any]:
 
 
 def _opt_count(value: Any, where: str) -> int | None:
-    return None if value is None else _int(value, where, 0, 2**53)
+    return None if value is None else _int(value, where, 0, MAX_COUNT)  # fits a 32-bit column
 
 
 def parse_heartbeat_answer(body: Any) -> dict[str, Any]:

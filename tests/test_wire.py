@@ -84,6 +84,9 @@ def test_what_the_builders_make_the_parsers_take_unchanged() -> None:
         ({"refs": []}, "refs"),
         ({"commits": 1.5}, "commits"),
         ({"report_id": "C" * 32}, "report_id"),
+        ({"remembered_count": -1}, "remembered_count"),
+        ({"remembered_count": 3}, "remembered_count"),  # more than listed, not truncated
+        ({"remembered_count": "3", "remembered_truncated": True}, "remembered_count"),
     ],
 )
 def test_bad_push_reports_are_refused_naming_the_field(changes: dict[str, Any], field: str) -> None:
@@ -92,11 +95,38 @@ def test_bad_push_reports_are_refused_naming_the_field(changes: dict[str, Any], 
     assert refused.value.status == 400 and not str(refused.value).startswith("gate:")
 
 
+def test_a_report_counts_the_remembered_commits_it_could_not_list() -> None:
+    listed = [
+        {
+            "id": OID,
+            "ref": "refs/heads/x",
+            "pusher": "agent-bot",
+            "pushed_at": "2026-11-30T12:00:00Z",
+        }
+    ]
+    cut = push_report(remembered=listed, remembered_truncated=True, remembered_count=25_000)
+    assert wire.parse_push_report(cut)["remembered_count"] == 25_000
+    older = push_report(remembered=listed)  # a hook from before the count: what it listed
+    del older["remembered_count"]
+    assert wire.parse_push_report(older)["remembered_count"] == 1
+
+
 def test_a_held_commit_names_the_agent_account_that_first_pushed_it() -> None:
     body = hold_request()
     body["items"][0]["first_pushed_by"] = "agent-bot"
     assert wire.parse_hold_request(body).items[0]["first_pushed_by"] == "agent-bot"
     assert "first_pushed_by" not in wire.parse_hold_request(hold_request()).items[0]
+
+
+def test_a_hold_names_the_guards_whose_approvals_need_a_security_key() -> None:
+    body = hold_request()
+    assert "approval_methods" not in body["policy"]  # only when set: older servers read the same
+    body["policy"]["approval_methods"] = {"training": "webauthn"}
+    assert wire.parse_hold_request(body).approval_methods == {"training": "webauthn"}
+    assert wire.parse_hold_request(hold_request()).approval_methods == {}
+    body["policy"]["approval_methods"] = {"training": "password"}  # the default is never sent
+    with pytest.raises(wire.WireError, match="approval_methods"):
+        wire.parse_hold_request(body)
 
 
 def test_times_are_stored_in_one_form() -> None:

@@ -8,12 +8,21 @@ import hashlib
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gate import clock
-from gate.audit.verify import BUNDLE_FORMAT, RECORD_FIELDS, canonical_json
+from gate.audit.verify import (
+    BUNDLE_FORMAT,
+    RECORD_FIELDS,
+    Record,
+    attestation_name,
+    canonical_json,
+    dsse_envelope,
+    review_statements,
+)
 
 FORMATS = ("jsonl", "csv", "bundle")
 CSV_COLUMNS = (
@@ -85,6 +94,19 @@ class BundleInputs:
     created_at: str
     retention_days: int
     report_html: str
+    attestations: dict[str, bytes] = field(default_factory=dict)  # name -> DSSE envelope
+
+
+def review_envelopes(
+    records: list[dict[str, Any]], sign: Callable[[bytes], bytes], keyid: str
+) -> dict[str, bytes]:
+    """attestations/request-N.intoto.json -> the DSSE envelope of each approved request's
+    in-toto statement (gate.audit.verify.review_statements), signed by ``sign``."""
+    statements = review_statements([Record(n, r) for n, r in enumerate(records, 1)])
+    return {
+        attestation_name(request): dsse_envelope(statement, sign, keyid)
+        for request, statement in sorted(statements.items())
+    }
 
 
 def bundle_files(inputs: BundleInputs) -> tuple[dict[str, bytes], bytes]:
@@ -97,6 +119,7 @@ def bundle_files(inputs: BundleInputs) -> tuple[dict[str, bytes], bytes]:
     for fp, pem in sorted(inputs.public_keys.items()):
         files[f"keys/{fp[:16]}.pub.pem"] = pem
     files["report.html"] = inputs.report_html.encode("utf-8")
+    files.update(inputs.attestations)
     created = datetime.strptime(inputs.created_at, _TIME_FORMAT).replace(tzinfo=UTC)
     manifest = {
         "format": BUNDLE_FORMAT,

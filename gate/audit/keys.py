@@ -6,6 +6,7 @@ Layout of the key directory (``GATE_AUDIT_KEY_DIR``, default ``$GATE_HOME/keys``
     audit-ed25519.pub.pem    current public key, SubjectPublicKeyInfo PEM (give this to auditors)
     retired/<fp16>.pub.pem   public keys of rotated-out keys (their private keys are deleted)
     signed-head.json         size and head of the last checkpoint this key directory signed
+    audit-alert.txt          the audit alert, while the log does not extend the signed head
     .signer.lock             held while a checkpoint is checked, signed and remembered
 
 The signed head is kept here, not in the database, so that whoever owns the database cannot

@@ -34,6 +34,7 @@ class Signoff:
     statement: str
     time: str
     seq: int
+    security_key: str = ""  # the credential id of a security-key (WebAuthn) approval
 
 
 @dataclass
@@ -92,6 +93,7 @@ def summarize(records: list[dict[str, Any]]) -> Summary:
                     statement=str(subject.get("statement") or subject.get("comment") or ""),
                     time=record["time"],
                     seq=record["seq"],
+                    security_key=str((subject.get("webauthn") or {}).get("credential_id") or ""),
                 )
             )
         elif action in ("request.approved", "request.denied") and change is not None:

@@ -18,10 +18,15 @@ What it checks, in this order (docs/audit.md describes every format):
 3. Checkpoints: every signed checkpoint has a valid signature by a trusted key and names a chain
    head that matches the records; a checkpoint larger than the export means records are missing.
 4. Manifest: signed by a trusted key; its counts, sequence range, head and file digests match.
+   Each in-toto review attestation (``attestations/``, a DSSE envelope) is signed by a trusted
+   key and is the statement the records give (``review_statements``).
 5. Policy invariants (``INVARIANTS``): every ``push.allowed`` of held items has, before it,
-   approvals from the required number of distinct humans, none of them a proposer; and no
+   approvals from the required number of distinct humans, none of them a proposer; no
    ``push.allowed`` touching a paused guard falls inside a pause window (each window is listed
-   with its counts of refused pushes and pending requests).
+   with its counts of refused pushes and pending requests); every commit a signed-humans guard
+   accepted was signed by a registered human key; and every approval signed by a security key
+   (WebAuthn) verifies against its enrolled credential and its statement, and every approval
+   of a guard with ``approval = "webauthn"`` carries one.
 6. Held checkpoints (``--checkpoint``): checkpoints you kept from earlier (from the server's
    ``/audit/checkpoints`` feed or an earlier bundle) must be signed by a trusted key and agree
    with this export. One larger than the export means the log was TRUNCATED; one whose head is
@@ -174,6 +179,8 @@ class Report:
     checkpoints: int = 0
     pushes_checked: int = 0
     signed_checked: int = 0
+    approvals_signed: int = 0
+    envelopes_checked: int = 0
     pauses: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -1085,6 +1092,461 @@ def signed_acceptance_notes(records: list[Record]) -> list[str]:
     return notes
 
 
+# --- approvals signed by security keys (WebAuthn) ----------------------------------------------
+#
+# A reviewer's credential is enrolled by a ``webauthn.enrolled`` record (its id, its public key
+# as SubjectPublicKeyInfo PEM, the RP ID and origin) and removed by ``webauthn.revoked``. An
+# approval of a guard with ``approval = "webauthn"`` carries ``webauthn`` in its
+# ``decision.approve`` record: the statement, the authenticator data, the client data JSON,
+# the signature and the credential id. Checked for each, in order:
+#
+# 1. the statement's SHA-256 (canonical JSON) is the challenge the client data names, and the
+#    client data's type is webauthn.get and its origin the credential's enrolled origin;
+# 2. the same assertion was not recorded before (a replayed assertion), and the statement is
+#    this decision's: its request, repository, keys, content hash, guards, comment, reviewer,
+#    signed in the ten minutes before the decision was recorded;
+# 3. the credential was enrolled for this reviewer before the approval and not revoked;
+# 4. the authenticator data is for the enrolled RP ID, with user presence, and its sign
+#    counter (when the authenticator keeps one) goes up from the enrolment's and the last one;
+# 5. the signature over authenticatorData || SHA-256(clientDataJSON) verifies with the
+#    enrolled key (ES256, EdDSA or RS256).
+# An approval of such a guard without an assertion is a problem too.
+
+STATEMENT_TYPE = "gate-approval/1"
+STATEMENT_BINDS = ("repository", "request", "keys", "content_sha256", "guards", "comment")
+_UP = 0x01  # authenticator data flags: user present
+
+
+def b64url_decode(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError("not a base64url string")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass
+class EnrolledCredential:
+    credential_id: str
+    user: str
+    public_key: str  # SubjectPublicKeyInfo PEM
+    algorithm: int
+    rp_id: str
+    origin: str
+    seq: int
+    sign_count: int = 0
+    revoked_seq: int | None = None
+
+
+def enrolled_credentials(records: list[Record]) -> dict[str, EnrolledCredential]:
+    found: dict[str, EnrolledCredential] = {}
+    for record in records:
+        subject = record.subject
+        if record.action == "webauthn.enrolled":
+            found[str(subject.get("credential_id"))] = EnrolledCredential(
+                str(subject.get("credential_id")),
+                str(subject.get("user")),
+                str(subject.get("public_key")),
+                int(subject.get("algorithm") or 0),
+                str(subject.get("rp_id")),
+                str(subject.get("origin")),
+                record.seq,
+                int(subject.get("sign_count") or 0),
+            )
+        elif record.action == "webauthn.revoked":
+            credential = found.get(str(subject.get("credential_id")))
+            if credential is not None and credential.revoked_seq is None:
+                credential.revoked_seq = record.seq
+    return found
+
+
+def verify_webauthn_signature(pem: str, algorithm: int, signature: bytes, signed: bytes) -> bool:
+    """Whether ``signature`` over ``signed`` verifies with the SPKI ``pem`` key."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    try:
+        key = serialization.load_pem_public_key(pem.encode("ascii"))
+        if algorithm == -8 and isinstance(key, Ed25519PublicKey):
+            key.verify(signature, signed)
+        elif algorithm == -7 and isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, signed, ec.ECDSA(hashes.SHA256()))
+        elif algorithm == -257 and isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, UnicodeError):
+        return False
+    return True
+
+
+def _approval_methods(records: list[Record]) -> dict[Any, list[str]]:
+    """request -> the guards whose approvals need a security key, as held."""
+    found: dict[Any, list[str]] = {}
+    for record in records:
+        if record.action == "request.held":
+            methods = record.subject.get("approval_methods") or {}
+            found[record.subject.get("request")] = sorted(
+                g for g, m in methods.items() if m == "webauthn"
+            )
+    return found
+
+
+def signed_approvals(records: list[Record], partial: bool) -> tuple[list[Problem], list[str]]:
+    """The problems of every approval a security key signed (or should have), and one note
+    per approval that verified."""
+    credentials = enrolled_credentials(records)
+    needs = _approval_methods(records)
+    seen: dict[bytes, tuple[int, Any]] = {}  # signature -> (seq, request) first recorded
+    counters: dict[str, tuple[int, int]] = {}  # credential -> (last counter, seq)
+    problems: list[Problem] = []
+    notes: list[str] = []
+    for record in records:
+        if record.action != "decision.approve":
+            continue
+        subject = record.subject
+        proof = subject.get("webauthn")
+        if proof is None:
+            guards = needs.get(subject.get("request"))
+            if guards:
+                problems.append(
+                    Problem(
+                        record.where,
+                        f"approval of request {subject.get('request')} by "
+                        f"{subject.get('reviewer')} carries no security-key assertion, but "
+                        f'guard(s) {", ".join(guards)} need one (approval = "webauthn")',
+                    )
+                )
+            continue
+        reason = _signed_approval_problem(record, proof, credentials, seen, counters, partial)
+        if reason is None or reason is _ENROLLED_EARLIER:
+            digest = hashlib.sha256(canonical_json(proof.get("statement"))).hexdigest()
+            notes.append(
+                f"request {subject.get('request')} approved by {subject.get('reviewer')}'s "
+                f"security key {proof.get('credential_id')} over statement {digest}"
+                + (
+                    ""
+                    if reason is None
+                    else " (enrolled before this export starts: the signature is not checked)"
+                )
+            )
+        else:
+            problems.append(
+                Problem(
+                    record.where,
+                    f"approval of request {subject.get('request')} by "
+                    f"{subject.get('reviewer')}: {reason}",
+                )
+            )
+    return problems, notes
+
+
+# A partial export's approval by a credential enrolled before its first record: not checkable.
+_ENROLLED_EARLIER = "enrolled before the export"
+_STATEMENT_SECONDS = 600  # a challenge lives 300 s; the decision is recorded when it is answered
+
+
+def _signed_approval_problem(
+    record: Record,
+    proof: Any,
+    credentials: dict[str, EnrolledCredential],
+    seen: dict[bytes, tuple[int, Any]],
+    counters: dict[str, tuple[int, int]],
+    partial: bool,
+) -> str | None:
+    subject = record.subject
+    try:
+        statement = proof["statement"]
+        authenticator_data = b64url_decode(proof["authenticator_data"])
+        client_data_json = b64url_decode(proof["client_data_json"])
+        signature = b64url_decode(proof["signature"])
+        client_data = json.loads(client_data_json)
+        challenge = b64url_decode(client_data["challenge"])
+        credential_id = str(proof["credential_id"])
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        return "the security-key assertion is incomplete or does not decode"
+    if not isinstance(statement, dict) or not isinstance(client_data, dict):
+        return "the security-key assertion is incomplete or does not decode"
+    # 1. The statement is what the key signed.
+    try:
+        digest = hashlib.sha256(canonical_json(statement)).digest()
+    except ValueError as exc:
+        return f"the statement cannot be canonically encoded: {exc}"
+    if client_data.get("type") != "webauthn.get":
+        return f"the client data's type is {client_data.get('type')!r}, not 'webauthn.get'"
+    if digest != challenge:
+        return (
+            f"TAMPERED statement: its SHA-256 is {digest.hex()}, but the security key signed "
+            f"the challenge {challenge.hex()}: the statement was changed after it was signed"
+        )
+    # 2. Not an assertion recorded before, and the statement is this decision's.
+    first = seen.get(signature)
+    if first is not None:
+        return (
+            f"REPLAYED assertion: the same security-key assertion was recorded at seq "
+            f"{first[0]} for request {first[1]}"
+        )
+    seen[signature] = (record.seq, subject.get("request"))
+    if statement.get("request") != subject.get("request"):
+        return (
+            f"REPLAYED assertion: it signs the statement of request {statement.get('request')}, "
+            f"not request {subject.get('request')}"
+        )
+    differs = [k for k in STATEMENT_BINDS if statement.get(k) != subject.get(k)]
+    if statement.get("reviewer") != subject.get("reviewer"):
+        differs.append("reviewer")
+    if statement.get("decision") != "approve" or statement.get("type") != STATEMENT_TYPE:
+        differs.append("decision")
+    if differs:
+        return (
+            f"the signed statement is not this decision's: {', '.join(differs)} "
+            f"{'differs' if len(differs) == 1 else 'differ'} from the decision record"
+        )
+    try:
+        lag = (_time(record.body["time"]) - _time(statement.get("time", ""))).total_seconds()
+    except ValueError:
+        return f"the statement's time {statement.get('time')!r} is not a time"
+    if not -5 <= lag <= _STATEMENT_SECONDS:
+        return (
+            f"the statement was signed at {statement.get('time')}, not in the "
+            f"{_STATEMENT_SECONDS} seconds before this approval was recorded at "
+            f"{record.body['time']}"
+        )
+    # 3. The credential was this reviewer's when they approved.
+    credential = credentials.get(credential_id)
+    if credential is None or credential.seq > record.seq:
+        if partial and credential is None:
+            return _ENROLLED_EARLIER
+        return f"the credential {credential_id} was not enrolled before this approval"
+    if credential.user != subject.get("reviewer"):
+        return (
+            f"SWAPPED credential: {credential_id} is enrolled for {credential.user}, not for "
+            f"the approving reviewer {subject.get('reviewer')}"
+        )
+    if credential.revoked_seq is not None and credential.revoked_seq < record.seq:
+        return (
+            f"the credential {credential_id} was revoked at seq {credential.revoked_seq}, "
+            "before this approval"
+        )
+    if client_data.get("origin") != credential.origin or proof.get("origin") != credential.origin:
+        return (
+            f"the client data's origin {client_data.get('origin')!r} (recorded as "
+            f"{proof.get('origin')!r}) is not the credential's enrolled origin "
+            f"{credential.origin!r}"
+        )
+    # 4. The authenticator data.
+    if len(authenticator_data) < 37:
+        return "the authenticator data is truncated"
+    if authenticator_data[:32] != hashlib.sha256(credential.rp_id.encode("utf-8")).digest():
+        return f"the authenticator data is not for the RP ID {credential.rp_id!r}"
+    if not authenticator_data[32] & _UP:
+        return "the authenticator data does not show user presence"
+    counter = int.from_bytes(authenticator_data[33:37], "big")
+    last = counters.get(credential_id, (credential.sign_count, credential.seq))
+    if (counter or last[0]) and counter <= last[0]:
+        return (
+            f"the sign counter {counter} does not go up from {last[0]} (seq {last[1]}): "
+            "a cloned key or a replayed assertion"
+        )
+    # 5. The signature, by the enrolled key.
+    signed = authenticator_data + hashlib.sha256(client_data_json).digest()
+    if not verify_webauthn_signature(
+        credential.public_key, credential.algorithm, signature, signed
+    ):
+        return (
+            f"SWAPPED credential: the signature does not verify with the enrolled key of "
+            f"{credential_id} ({credential.user}'s): another key made this assertion"
+        )
+    counters[credential_id] = (counter, record.seq)
+    return None
+
+
+def check_signed_approvals(records: list[Record], partial: bool) -> Iterator[Problem]:
+    """Every approval a security key signed verifies against its enrolled credential and the
+    statement; every approval of a guard that needs one has one."""
+    yield from signed_approvals(records, partial)[0]
+
+
+# --- in-toto review attestations (DSSE) in a bundle -------------------------------------------
+#
+# Per approved request with commits, the bundle carries attestations/request-NNNNNNNN.intoto.json:
+# a DSSE envelope, signed by the audit key over the DSSE pre-authentication encoding, of an
+# in-toto Statement v1 whose subjects are the approved commits ({"gitCommit": id}) and whose
+# predicate (REVIEW_PREDICATE_TYPE, docs/signing.md) says who approved, when, with which
+# security key, and whether two or more distinct humans did (SLSA Source two-party review).
+# The statement is a function of the records (review_statements), so the verifier rebuilds it
+# and compares: an envelope is proof only of what the log says, signed where a supply-chain
+# tool can read it.
+
+INTOTO_STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+REVIEW_PREDICATE_TYPE = "https://gate.dev/review/v1"
+TWO_PARTY_REVIEWED = "SLSA_SOURCE_TWO_PARTY_REVIEWED"
+ATTESTATIONS_DIR = "attestations/"
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE's pre-authentication encoding: what an envelope's signature covers."""
+    kind = payload_type.encode("utf-8")
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def attestation_name(request: int) -> str:
+    return f"{ATTESTATIONS_DIR}request-{request:08d}.intoto.json"
+
+
+def review_statements(records: list[Record]) -> dict[int, dict[str, Any]]:
+    """request -> the in-toto Statement of its approval, for every ``request.approved`` in the
+    records whose ``request.held`` is there too and which approved at least one commit."""
+    held: dict[Any, Record] = {}
+    standing: dict[Any, dict[str, dict[str, Any]]] = {}
+    statements: dict[int, dict[str, Any]] = {}
+    for record in records:
+        subject, action = record.subject, record.action
+        request = subject.get("request")
+        if action == "request.held":
+            held[request], standing[request] = record, {}
+        elif action == "decision.approve" and request in standing:
+            found = subject.get("webauthn")
+            proof: dict[str, Any] = found if isinstance(found, dict) else {}
+            reviewer = str(subject.get("reviewer", record.body["actor"]))
+            standing[request].setdefault(
+                reviewer,
+                {
+                    "reviewer": reviewer,
+                    "email": str(subject.get("reviewer_email", "")),
+                    "approvedAt": record.body["time"],
+                    "auditSeq": record.seq,
+                    "securityKey": proof.get("credential_id"),
+                    "statementSha256": proof.get("statement_sha256"),
+                },
+            )
+        elif action == "approval.withdrawn" and request in standing:
+            standing[request].pop(str(subject.get("reviewer", record.body["actor"])), None)
+        elif action == "user.disabled":
+            for approvals in standing.values():
+                approvals.pop(str(subject.get("user")), None)
+        elif action == "request.approved" and request in held and isinstance(request, int):
+            made = _review_statement(record, held[request], list(standing[request].values()))
+            if made is not None:
+                statements[request] = made
+    return statements
+
+
+def _review_statement(
+    approved: Record, held: Record, approvals: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    items = [i for i in held.subject.get("items", []) if isinstance(i, dict)]
+    commits = [str(i.get("key")) for i in items if i.get("kind") == "commit"]
+    if not commits:
+        return None
+    repository = str(held.subject.get("repository"))
+    counted, _ = distinct_approvers(
+        ((a["reviewer"], a["email"]) for a in approvals), held_request(held).proposers
+    )
+    two_party = len(counted) >= 2
+    return {
+        "_type": INTOTO_STATEMENT_TYPE,
+        "subject": [{"name": f"{repository}@{c}", "digest": {"gitCommit": c}} for c in commits],
+        "predicateType": REVIEW_PREDICATE_TYPE,
+        "predicate": {
+            "repository": repository,
+            "ref": held.subject.get("ref"),
+            "request": approved.subject.get("request"),
+            "approvedAt": approved.body["time"],
+            "guards": held.subject.get("required") or {},
+            "refChanges": [str(i.get("key")) for i in items if i.get("kind") != "commit"],
+            "reviewers": approvals,
+            "distinctHumans": len(counted),
+            "twoPartyReview": two_party,
+            "slsaVerifiedProperties": [TWO_PARTY_REVIEWED] if two_party else [],
+            "auditLog": {"seq": approved.seq, "recordHash": approved.body["hash"]},
+        },
+    }
+
+
+def dsse_envelope(statement: dict[str, Any], sign: Callable[[bytes], bytes], keyid: str) -> bytes:
+    """The DSSE envelope (JSON) of ``statement``, signed by ``sign`` over its PAE."""
+    payload = canonical_json(statement)
+    envelope = {
+        "payloadType": INTOTO_PAYLOAD_TYPE,
+        "payload": base64.b64encode(payload).decode("ascii"),
+        "signatures": [
+            {
+                "keyid": keyid,
+                "sig": base64.b64encode(sign(pae(INTOTO_PAYLOAD_TYPE, payload))).decode("ascii"),
+            }
+        ],
+    }
+    return canonical_json(envelope) + b"\n"
+
+
+def check_envelopes(
+    files: dict[str, bytes], records: list[Record], trusted: set[bytes]
+) -> tuple[list[Problem], int]:
+    """Each review attestation is signed by a trusted key and is the statement the records
+    give; every approved request with commits has one. (problems, envelopes that verified)"""
+    expected = {attestation_name(r): s for r, s in review_statements(records).items()}
+    problems: list[Problem] = []
+    good = 0
+    names = sorted(n for n in files if n.startswith(ATTESTATIONS_DIR) and not n.endswith("/"))
+    for name in names:
+        reason = _envelope_problem(files[name], expected.get(name), trusted)
+        if reason is None:
+            good += 1
+        else:
+            problems.append(Problem(name, reason))
+    for name in sorted(set(expected) - set(names)):
+        request = expected[name]["predicate"]["request"]
+        problems.append(
+            Problem(name, f"is missing: request {request} was approved, but has no attestation")
+        )
+    return problems, good
+
+
+def _envelope_problem(
+    data: bytes, expected: dict[str, Any] | None, trusted: set[bytes]
+) -> str | None:
+    try:
+        envelope = json.loads(data)
+        payload = base64.b64decode(envelope["payload"], validate=True)
+        signatures = [
+            (str(s["keyid"]), base64.b64decode(s["sig"], validate=True))
+            for s in envelope["signatures"]
+        ]
+        statement = json.loads(payload)
+    except (KeyError, TypeError, ValueError, binascii.Error, UnicodeDecodeError):
+        return "not a DSSE envelope of JSON (payloadType, payload, signatures)"
+    if envelope.get("payloadType") != INTOTO_PAYLOAD_TYPE:
+        return f"payloadType is {envelope.get('payloadType')!r}, not {INTOTO_PAYLOAD_TYPE!r}"
+    signed = pae(INTOTO_PAYLOAD_TYPE, payload)
+    verified = False
+    for raw in trusted:
+        for keyid, signature in signatures:
+            if keyid != fingerprint(raw):
+                continue
+            try:
+                Ed25519PublicKey.from_public_bytes(raw).verify(signature, signed)
+                verified = True
+            except InvalidSignature:
+                return f"the DSSE signature by key {keyid[:16]} does not verify"
+    if not verified:
+        return "not signed by a trusted key (DSSE over the PAE)"
+    if expected is None:
+        return "attests an approval the records do not hold"
+    if statement != expected:
+        top = [k for k in expected if statement.get(k) != expected[k]]
+        inner = [
+            k
+            for k in expected["predicate"]
+            if not isinstance(statement.get("predicate"), dict)
+            or statement["predicate"].get(k) != expected["predicate"][k]
+        ]
+        fields = [*(k for k in top if k != "predicate"), *(f"predicate.{k}" for k in inner)]
+        return f"the signed statement is not what the records give: {', '.join(fields)} " + (
+            "differs" if len(fields) == 1 else "differ"
+        )
+    return None
+
+
 Invariant = Callable[[list[Record], bool], Iterator[Problem]]
 # Add checks here: each walks the records in order and yields the problems it finds.
 INVARIANTS: list[Invariant] = [
@@ -1092,6 +1554,7 @@ INVARIANTS: list[Invariant] = [
     check_decisions_bind_content,
     check_pauses_held,
     check_signed_acceptances,
+    check_signed_approvals,
 ]
 
 
@@ -1111,6 +1574,11 @@ def _record_checks(report: Report, records: list[Record], partial: bool) -> None
     report.notes.extend(signed[:50])
     if len(signed) > 50:
         report.notes.append(f"... and {len(signed) - 50} more signed acceptances")
+    approvals = signed_approvals(records, partial)[1]
+    report.approvals_signed = len(approvals)
+    report.notes.extend(approvals[:50])
+    if len(approvals) > 50:
+        report.notes.append(f"... and {len(approvals) - 50} more approvals signed by security keys")
     report.pauses = [w.to_dict() for w in check_pauses([r.body for r in records]).windows]
     if partial and records:
         report.notes.append(
@@ -1197,6 +1665,8 @@ def verify_bundle(
     origin = manifest.get("origin")
     report.problems.extend(check_checkpoints(checkpoints, records, trusted, origin))
     report.problems.extend(_check_manifest(manifest, files, records, trusted, origin))
+    envelope_problems, report.envelopes_checked = check_envelopes(files, records, trusted)
+    report.problems.extend(envelope_problems)
     if held:
         report.problems.extend(check_held_checkpoints(held, records, checkpoints, trusted, origin))
         _held_notes(report, held, records)
@@ -1289,6 +1759,16 @@ def report_lines(report: Report, limit: int = 50) -> list[str]:
         + (
             f", {report.signed_checked} signed commits checked against the key registry"
             if report.signed_checked
+            else ""
+        )
+        + (
+            f", {report.approvals_signed} approvals signed by security keys"
+            if report.approvals_signed
+            else ""
+        )
+        + (
+            f", {report.envelopes_checked} in-toto review attestations"
+            if report.envelopes_checked
             else ""
         )
     )

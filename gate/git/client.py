@@ -21,6 +21,7 @@ from gate.git.classify import HeldCommit, HeldRefChange, Verdict
 from gate.git.commits import display_path
 from gate.git.config import HookConfig
 from gate.git.policy import Policy
+from gate.git.policy.model import APPROVAL_PASSWORD
 
 T = TypeVar("T")
 
@@ -128,6 +129,11 @@ def hold_payload(
         approvals={guard.name: guard.approvals for guard in policy.guards},
         items=items,
         owners=owners,
+        approval_methods={
+            guard.name: guard.approval
+            for guard in policy.guards
+            if guard.approval != APPROVAL_PASSWORD
+        },
     ).to_json()
 
 

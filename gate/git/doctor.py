@@ -254,6 +254,7 @@ def preflight(
         )
     problems.extend(_fits(place))
     problems.extend(_interpreter(uid))
+    problems.extend(_unwritable(place, uid))
     warnings = []
     if check_server:
         problem, warning = _token_problem(server, token_path, uid)
@@ -264,6 +265,26 @@ def preflight(
         if blocked:
             problems.append(f"the hook token: {blocked}")
     return problems, warnings
+
+
+def _unwritable(place: Placement, uid: int) -> list[str]:
+    """The folders install-hook writes in (it replaces files there) that this user cannot
+    write: found now, not midway through the install (an earlier install as root leaves its
+    folders root's)."""
+    folders = {target.parent for target in place.hooks.values()}
+    if place.git_dir is not None:
+        folders.add(place.git_dir)  # gate.toml, and git's lock file for its config
+    problems = []
+    for folder in sorted(folders):
+        existing = folder
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not os.access(existing, os.W_OK | os.X_OK):
+            problems.append(
+                f"{existing} cannot be written by {_user_name(os.geteuid())}; fix: chown -R "
+                f"{_user_name(uid)} {existing}"
+            )
+    return problems
 
 
 def _installed(

@@ -107,7 +107,11 @@ def install_hook(
     for hook_name, target in place.hooks.items():
         done.extend(_write_hook(place, hook_name, target))
     if config is not None and place.config_path is not None:
-        place.config_path.write_text(config.to_toml(), encoding="utf-8")
+        # Replaced, not rewritten in place: a gate.toml an install as root left is replaced
+        # by the owner's (the folder is the owner's, which preflight checked).
+        tmp = place.config_path.with_name(place.config_path.name + ".gate-tmp")
+        tmp.write_text(config.to_toml(), encoding="utf-8")
+        os.replace(tmp, place.config_path)
         done.append(
             f"wrote {place.config_path} (server {config.server}, repository "
             f"{config.repository!r}, layout {layout})"

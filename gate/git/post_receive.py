@@ -141,6 +141,7 @@ def build_report(
             for r in remembered[:MAX_REMEMBERED]
         ],
         remembered_truncated=len(remembered) > MAX_REMEMBERED,
+        remembered_count=len(remembered),
     )
 
 

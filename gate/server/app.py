@@ -15,7 +15,7 @@ from gate.server.config import DEFAULTS, check_config, config_from_env
 from gate.server.database import DatabaseUnavailable, database_unavailable, require_schema
 from gate.server.extensions import csrf, db, login_manager, migrate
 from gate.server.services import delivery
-from gate.server.web import admin, audit, auth, health, metrics, pause, reading, review
+from gate.server.web import account, admin, audit, auth, health, metrics, pause, reading, review
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -35,6 +35,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     delivery.init_app(app)
     web.init_app(app)  # each request's one commit
     app.register_blueprint(auth.bp)
+    app.register_blueprint(account.bp)
     app.register_blueprint(review.bp)
     app.register_blueprint(reading.bp)
     app.register_blueprint(admin.bp)

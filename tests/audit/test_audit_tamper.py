@@ -110,9 +110,12 @@ def test_a_dropped_tail_after_a_checkpoint_is_detected(history) -> None:  # type
 
 
 def _resign(files: dict[str, bytes], key: SigningKey) -> dict[str, bytes]:
-    """What a forger with their own key would do: re-sign every checkpoint and the manifest."""
+    """What a forger with their own key would do: re-sign every checkpoint, every review
+    attestation and the manifest."""
+    import base64
+
     from gate.audit.export import manifest_note_text, sha256
-    from gate.audit.verify import parse_note
+    from gate.audit.verify import dsse_envelope, parse_note
 
     files = dict(files)
     files["public-key.pem"] = key.public_pem
@@ -122,6 +125,9 @@ def _resign(files: dict[str, bytes], key: SigningKey) -> dict[str, bytes]:
     for name in [n for n in files if n.startswith("checkpoints/")]:
         note = parse_note(files[name].decode())
         files[name] = sign_note(note.text, "gate-audit", [key]).encode()
+    for name in [n for n in files if n.startswith("attestations/")]:
+        statement = json.loads(base64.b64decode(json.loads(files[name])["payload"]))
+        files[name] = dsse_envelope(statement, key.private.sign, key.fingerprint)
     manifest = json.loads(files["manifest.json"])
     manifest["public_key_fingerprint"] = key.fingerprint
     manifest["files"] = {

@@ -256,3 +256,41 @@ def test_an_unreadable_held_checkpoint_is_a_clear_error(app, signed: int, tmp_pa
     result = verify(app, tmp_path, export(app), junk)
     assert result.exit_code == 2 and "is not a signed checkpoint note" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_the_alert_reaches_every_worker_and_clears_once_the_log_checks_again(
+    app, database_url: str, tmp_path: Path, signed: int
+) -> None:  # type: ignore[no-untyped-def]
+    """Two app instances on one database and key directory, as two gunicorn workers are: the
+    alert one raises is shown by the other too, and goes when a later check passes."""
+    import secrets
+
+    from gate.server.app import create_app
+    from gate.server.services.checkpoints import AuditAlert, create_checkpoint, current_alert
+
+    other = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": secrets.token_hex(16),
+            "GATE_AUDIT_KEY_DIR": app.config["GATE_AUDIT_KEY_DIR"],
+        }
+    )
+    key = Path(app.config["GATE_AUDIT_KEY_DIR"]) / PRIVATE_FILE
+    saved = key.read_bytes()
+    key.unlink()
+    with app.app_context(), pytest.raises(AuditAlert):
+        create_checkpoint()
+    with other.app_context():
+        shown = current_alert()
+    assert shown is not None and "signing key" in shown and "is missing" in shown
+    key.write_bytes(saved)
+    key.chmod(0o600)
+    with other.app_context():
+        create_checkpoint()
+        assert current_alert() is None
+    with app.app_context():
+        assert current_alert() is None
+    with other.app_context():
+        from gate.server.extensions import db
+
+        db.engine.dispose()

@@ -151,3 +151,52 @@ def test_a_lost_provenance_store_raises_an_alert_and_doctor_names_it(
     report = CliRunner().invoke(cli, ["doctor", str(gated.bare), "--report"])
     assert report.exit_code == 1, report.output
     assert "counts 0 commit(s), but the gate server was told of 2" in report.output
+
+
+def test_a_push_remembering_more_than_a_report_lists_is_counted_whole(
+    gated: GatedRepo, server: LiveServer
+) -> None:
+    """An agent push of MAX_ITEMS + 1 commits: the report lists MAX_ITEMS of them, but the
+    server counts all it was told of, so it agrees with the host's store (a short count would
+    hide a later partial loss of the store below what was reported)."""
+    import subprocess
+
+    from gate.wire import MAX_ITEMS
+    from tests.support.audit import wait_for_push_reports
+
+    clone = gated.clone()
+    clone.commit("seed", {"README.md": "hi\n"})
+    assert clone.push(pusher="dana").ok
+    wait_for_push_reports(server.app, 1)
+    count = MAX_ITEMS + 1
+    stream = ["reset refs/heads/many", "from refs/heads/main"]
+    for n in range(count):
+        message = f"note {n}"
+        stream += [
+            "commit refs/heads/many",
+            f"committer Dana Human <dana@example.com> {1_700_000_000 + n} +0000",
+            f"data {len(message)}",
+            message,
+            f"M 644 inline docs/n{n % 50}.md",
+            f"data {len(str(n))}",
+            str(n),
+        ]
+    subprocess.run(
+        ["git", "fast-import", "--quiet"],
+        cwd=clone.path,
+        input="\n".join(stream) + "\n",
+        text=True,
+        check=True,
+    )
+    assert clone.push("refs/heads/many:refs/heads/many", pusher="agent-trainer").ok
+
+    (_, report) = wait_for_push_reports(server.app, 2, patience=180)
+    subject = report["subject"]
+    assert len(subject["remembered"]) == MAX_ITEMS and subject["remembered_truncated"]
+    assert subject["remembered_count"] == count
+    row = eventually(
+        lambda: (beat := heartbeat_of(server.app, "repo")) and beat.remembered_on_host and beat,
+        "a heartbeat counting the remembered commits",
+        120,
+    )
+    assert (row.remembered_on_host, row.remembered_reported) == (count, count)

@@ -77,11 +77,13 @@ def test_default_layout_refuses_to_rename_giteas_dispatcher(
     assert not (bare / "gate.toml").exists()
 
 
+@pytest.mark.parametrize("layout", ["gitea", "forgejo"])
 def test_gitea_layout_guards_keeps_giteas_hooks_and_survives_resync(
-    tmp_path: Path, server: LiveServer, token_file: Path, policy_file: Path
+    tmp_path: Path, server: LiveServer, token_file: Path, policy_file: Path, layout: str
 ) -> None:
+    """Forgejo, a fork of Gitea, kept its hook layout, dispatchers and GITEA_* variables."""
     bare = gitea_repo(tmp_path / "gitea" / "models.git")
-    install_hook(str(bare), server.url, str(token_file), str(policy_file), layout="gitea")
+    install_hook(str(bare), server.url, str(token_file), str(policy_file), layout=layout)
     log = bare / "gitea-hooks.log"
     clone = WorkClone(bare, tmp_path / "work")
     clone.commit("seed", {"README.md": "x\n"})
@@ -322,7 +324,11 @@ def _ghes(tmp_path: Path, server_url: str, token_file: Path) -> tuple[Path, dict
     central = central_config(tmp_path / "central.toml", server_url, token_file, "ghes")
     hook_repo = tmp_path / "hook-repo"
     hook_repo.mkdir()
-    install_hook(None, layout="ghes", hook_repo=str(hook_repo), central=str(central))
+    told = " ".join(
+        install_hook(None, layout="ghes", hook_repo=str(hook_repo), central=str(central))
+    )
+    # GHES runs no post-receive hook: the admin is told how disclosure still gets its reports.
+    assert "GHES has no post-receive: run `gate reconcile` for disclosure" in told
     bare = ghes_repo(tmp_path / "ghes" / "models.git")
     return bare, {"GHES_HOOK_SCRIPTS": str(hook_repo / "gate-pre-receive.sh")}
 

@@ -213,3 +213,44 @@ def test_doctor_report_reaches_the_server_as_a_heartbeat(
     assert broken.exit_code == 1
     source, problems = reported()
     assert source == "doctor" and problems and any("pre-receive" in p for p in problems), problems
+
+
+def test_doctor_names_each_broken_part_with_its_fix(gated: GatedRepo, server: LiveServer) -> None:
+    """Each part doctor checks, broken in turn on a real installed repository: a policy the
+    hook cannot use, a token that is not a hook token, a server that does not answer, a gate
+    hook and a chained hook that cannot run."""
+    from tests.support.server import agent_token
+
+    assert doctor(str(gated.bare)) == []
+    hooks = gated.bare / "hooks"
+    policy = gated.policy.read_text()
+    gated.policy.write_text("protected_refs = [\n")
+    gated.token_file.write_text(agent_token(server.app, "agent-trainer") + "\n")
+    (hooks / "post-receive").chmod(0o644)
+    chained = hooks / "pre-receive.gate-chained"
+    chained.write_text("#!/bin/sh\nexit 0\n")
+    chained.chmod(0o644)
+    problems = doctor(str(gated.bare))
+    expected = [
+        "the policy cannot be used",
+        "is not a hook token; fix: store a hook token there",
+        f"{hooks / 'post-receive'} is not executable; fix: chmod +x",
+        f"{chained} is not executable, so every push is refused",
+    ]
+    for text in expected:
+        assert sum(text in p for p in problems) == 1, (text, problems)
+    assert len(problems) == len(expected), problems
+
+    gated.policy.write_text(policy)
+    gated.token_file.write_text(new_token(server.app) + "\n")
+    (hooks / "post-receive").chmod(0o755)
+    chained.write_text("#!/nonexistent/sh\nexit 0\n")
+    chained.chmod(0o755)
+    config = gated.bare / "gate.toml"
+    config.write_text(config.read_text().replace(server.url, "http://127.0.0.1:9"))
+    problems = doctor(str(gated.bare))
+    assert len(problems) == 2, problems
+    assert f"{chained} runs /nonexistent/sh, which is not there" in problems
+    assert any("the gate server at http://127.0.0.1:9 does not answer" in p for p in problems)
+    cli = subprocess.run([GATE, "doctor", str(gated.bare)], capture_output=True, text=True)
+    assert cli.returncode == 1 and "Traceback" not in cli.stderr

@@ -19,6 +19,12 @@ from tests.support.server import GatedRepo, LiveServer, add_reviewer, eventually
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture
+def app_overrides() -> dict[str, object]:
+    return {"GATE_WEBHOOK_ALLOW_PRIVATE": True}  # the receiver is on 127.0.0.1
+
+
 HOST_HOOK = "#!/bin/sh\n# the host's own hook, as its resync writes it\nexit 0\n"
 
 
@@ -50,7 +56,17 @@ def approved_agent_commit(gated: GatedRepo, server: LiveServer) -> str:
 def test_post_receive_reports_an_agent_commit_that_bypassed_pre_receive(
     gated: GatedRepo, server: LiveServer
 ) -> None:
+    import json
+
+    from gate.server.database import command
+    from gate.server.services.actor import Actor
+    from gate.server.services.notify import add_webhook
+    from tests.support.receiver import Receiver
+
     add_reviewer(server.app, "root", role="admin")
+    receiver = Receiver()
+    with command(server.app):
+        add_webhook(receiver.url, "json", ["commit.landed_without_signoff"], actor=Actor.cli())
     clone = gated.clone()
     clone.commit("initial", {"train/loop.py": "steps = 1\n"})
     assert clone.push().ok
@@ -68,6 +84,14 @@ def test_post_receive_reports_an_agent_commit_that_bypassed_pre_receive(
     assert found["commit"] == sha and found["source"] == "post-receive"
     assert found["guards"] == ["training"] and found["agents"] == ["Claude Code"]
     assert approved not in {u["commit"] for u in unsigned(server)}
+    try:  # the alert reaches the admins' webhook
+        eventually(lambda: receiver.received, "the alert at the webhook receiver")
+    finally:
+        receiver.close()
+    ((_, raw),) = receiver.received
+    alert = json.loads(raw)
+    assert alert["event"] == "commit.landed_without_signoff"
+    assert sha[:12] in alert["message"] and alert["repository"]["commit"] == sha
 
     root = server.reviewer("root")
     page = root.page("/metrics")

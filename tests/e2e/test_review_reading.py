@@ -26,7 +26,9 @@ from tests.support.server import (
 pytestmark = pytest.mark.e2e
 
 AGENT = ("Build Bot", "ci@bots.example.com")
-NUMBERS = re.compile(r'<tr class="ctx context-line"><td class="no">(\d+)</td><td class="no">(\d+)</td>')
+NUMBERS = re.compile(
+    r'<tr class="ctx context-line"><td class="no">(\d+)</td><td class="no">(\d+)</td>'
+)
 LONG_FILE = "".join(f"line_{n} = {n}\n" for n in range(1, 61))
 
 

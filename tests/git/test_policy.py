@@ -109,6 +109,16 @@ def test_to_dict_is_json_ready() -> None:
     assert data["protected_refs"][0] == "refs/heads/main"
 
 
+def test_a_guard_may_need_security_key_approvals() -> None:
+    """approval = "webauthn": kept on the guard, in its dict (only when set) and the summary."""
+    policy = parse(MINIMAL.replace('paths = ["x/**"]', 'paths = ["x/**"]\napproval = "webauthn"'))
+    assert policy.guards[0].approval == "webauthn"
+    assert policy.guards[0].to_dict()["approval"] == "webauthn"
+    assert "approval webauthn (a security-key assertion to approve)" in policy_summary(policy)
+    plain = parse(MINIMAL.replace('paths = ["x/**"]', 'paths = ["x/**"]\napproval = "password"'))
+    assert plain.guards[0].approval == "password" and "approval" not in plain.guards[0].to_dict()
+
+
 def test_summary() -> None:
     summary = policy_summary(parse(EXAMPLE))
     assert "protected refs: refs/heads/main, refs/heads/release/*, refs/tags/*" in summary
@@ -264,6 +274,11 @@ ERROR_CASES = [
     (HEAD + GUARD + '[agents]\npushers = [""]\n', 6, "is empty"),
     (HEAD + GUARD + '[agents]\ntrailers = ["Assisted-by"]\n', 6, "must look like 'Key: value'"),
     (HEAD + GUARD + '[agents]\ntrailers = ["Assisted by: x"]\n', 6, "invalid trailer key"),
+    (
+        HEAD + '[[guard]]\nname = "g"\npaths = ["x"]\napproval = "webauth"\n',
+        5,
+        "'approval' must be one of 'password', 'webauthn', not 'webauth'; did you mean 'webauthn'?",
+    ),
 ]
 
 

@@ -214,3 +214,22 @@ def test_what_gate_doctor_report_calls_sends_its_problems(server: LiveServer, tm
     assert host_layout(config, {"REMOTE_USER": "a"}) == "git"
     chosen = HookConfig(server.url, str(token_file), "unused.toml", "models", layout="ghes")
     assert host_layout(chosen, {"GL_REPO": "models"}) == "ghes"
+
+
+def test_counts_beyond_what_the_database_holds_are_refused_not_a_500(server: LiveServer) -> None:
+    """The host's and the reports' counts of remembered commits go into 32-bit columns: a
+    count no real store reaches is a 400 (on PostgreSQL it was an 'integer out of range' 500
+    on every heartbeat), and sums of reports stop at the wire's MAX_COUNT."""
+    from gate.server.database import command
+    from gate.server.services.heartbeats import count_reported_memory
+
+    token = new_token(server.app)
+    refused = beat(server, token, remembered=2**31)
+    assert refused.status_code == 400, refused.text
+    assert "remembered must be a whole number from 0 to" in refused.json()["error"]["message"]
+    assert beat(server, token, remembered=wire.MAX_COUNT).status_code == 200
+    with command(server.app):
+        for _ in range(3):
+            count_reported_memory("models", wire.MAX_COUNT)
+    assert heartbeat_of(server.app, "models").remembered_reported == wire.MAX_COUNT
+    assert beat(server, token, remembered=wire.MAX_COUNT).status_code == 200

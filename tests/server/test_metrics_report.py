@@ -41,6 +41,7 @@ def push_report(n: int, guard: str, agent: int, human: int) -> dict:  # type: ig
         "agent_commits_truncated": False,
         "remembered": [],
         "remembered_truncated": False,
+        "remembered_count": 0,
     }
 
 

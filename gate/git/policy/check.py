@@ -11,6 +11,8 @@ from gate.git.policy.errors import PolicyError, Problem
 from gate.git.policy.limits import MAX_APPROVALS, MAX_EMAIL, MAX_GUARD_NAME, MAX_PUSHER_NAME
 from gate.git.policy.model import (
     AGENT_GLOB_KEYS,
+    APPROVAL_PASSWORD,
+    APPROVAL_VALUES,
     TRUST_EVIDENCE,
     TRUST_SIGNED_HUMANS,
     TRUST_VALUES,
@@ -23,7 +25,15 @@ from gate.git.policy.refs import check_ref_pattern
 from gate.git.policy.toml_lines import KeyPath, SourceMap
 
 TOP_LEVEL_KEYS = ("protected_refs", "guard", "agents")
-GUARD_KEYS = ("name", "paths", "approvals", "trust", "require_touch", "require_pin")
+GUARD_KEYS = (
+    "name",
+    "paths",
+    "approvals",
+    "trust",
+    "require_touch",
+    "require_pin",
+    "approval",
+)
 AGENT_KEYS = ("builtin", "pushers", "emails", "names", "trailers", "owners")
 
 
@@ -203,7 +213,21 @@ class _Checker:
         self.check_guard_paths(path, guard, label)
         self.check_approvals(path, guard, label)
         self.check_trust(path, guard, label)
+        self.check_approval_method(path, guard, label)
         return name
+
+    def check_approval_method(self, path: KeyPath, guard: dict[str, Any], label: str) -> None:
+        method = guard.get("approval", APPROVAL_PASSWORD)
+        if not isinstance(method, str) or method not in APPROVAL_VALUES:
+            shown = repr(method) if isinstance(method, str) else _type_name(method)
+            hint = _did_you_mean(method, APPROVAL_VALUES) if isinstance(method, str) else ""
+            if isinstance(method, int) and not isinstance(method, bool):
+                hint = "; did you mean 'approvals'?"  # the count of reviewers
+            self.report(
+                (*path, "approval"),
+                f"{label}: 'approval' must be one of {', '.join(map(repr, APPROVAL_VALUES))}, "
+                f"not {shown}{hint}",
+            )
 
     def check_trust(self, path: KeyPath, guard: dict[str, Any], label: str) -> None:
         trust = guard.get("trust", TRUST_EVIDENCE)
@@ -359,6 +383,7 @@ def build_policy(doc: dict[str, Any], sha256: str, source: str) -> Policy:
                 trust=guard.get("trust", TRUST_EVIDENCE),
                 require_touch=guard.get("require_touch", False),
                 require_pin=guard.get("require_pin", False),
+                approval=guard.get("approval", APPROVAL_PASSWORD),
             )
             for guard in doc["guard"]
         ),
@@ -385,6 +410,8 @@ def policy_summary(policy: Policy) -> str:
         if guard.signed_humans:
             needs = [k for k in ("require_touch", "require_pin") if getattr(guard, k)]
             trust = f"; trust signed-humans{' (' + ', '.join(needs) + ')' if needs else ''}"
+        if guard.approval != APPROVAL_PASSWORD:
+            trust += f"; approval {guard.approval} (a security-key assertion to approve)"
         lines.append(f"  {guard.name}: {guard.approvals} {plural}; {', '.join(guard.paths)}{trust}")
     agents = policy.agents
     lines.append("agents:")

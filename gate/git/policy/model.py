@@ -33,6 +33,11 @@ AGENT_GLOB_KEYS = ("pushers", "emails", "names", "trailers")
 # validly signed it (gate.git.signing), whatever the marks and the pusher say.
 TRUST_EVIDENCE, TRUST_SIGNED_HUMANS = "evidence", "signed-humans"
 TRUST_VALUES = (TRUST_EVIDENCE, TRUST_SIGNED_HUMANS)
+# A guard's approval step-up: "password" (the default) re-enters the reviewer's password;
+# "webauthn" needs an assertion by the reviewer's enrolled security key over the approval
+# statement (gate.server.services.webauthn), which gate audit verify checks offline.
+APPROVAL_PASSWORD, APPROVAL_WEBAUTHN = "password", "webauthn"
+APPROVAL_VALUES = (APPROVAL_PASSWORD, APPROVAL_WEBAUTHN)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class Guard:
     trust: str = TRUST_EVIDENCE
     require_touch: bool = False  # signed-humans: only FIDO signatures with user presence
     require_pin: bool = False  # ... and with user verification (PIN or biometric)
+    approval: str = APPROVAL_PASSWORD
 
     @property
     def signed_humans(self) -> bool:
@@ -105,6 +111,8 @@ class Guard:
                 "require_touch": self.require_touch,
                 "require_pin": self.require_pin,
             }
+        if self.approval != APPROVAL_PASSWORD:
+            doc["approval"] = self.approval
         return doc
 
 

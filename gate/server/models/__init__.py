@@ -4,7 +4,8 @@ gate.server.services writes.
 - accounts: people, agent accounts, reviewer groups and what they may approve, API tokens,
   failed logins;
 - requests: repositories, approval requests, held items and their diffs, decisions, facets;
-- keys: the commit-signing key registry;
+- keys: the commit-signing key registry, and reviewers' WebAuthn credentials (security keys that
+  sign approvals) with the challenges of ceremonies under way;
 - audit: the hash-chained audit log and its signed checkpoints;
 - health: what git hosts report (heartbeats, unsigned landings, push reports);
 - pause: pauses of agent changes;
@@ -27,7 +28,7 @@ from gate.server.models.accounts import (
 from gate.server.models.audit import AuditCheckpoint, AuditRecord
 from gate.server.models.base import utcnow
 from gate.server.models.health import PushReport, RepositoryHeartbeat, UnsignedLanding
-from gate.server.models.keys import SigningKey
+from gate.server.models.keys import SigningKey, WebAuthnChallenge, WebAuthnCredential
 from gate.server.models.outbox import Webhook, WebhookDelivery
 from gate.server.models.pause import Pause
 from gate.server.models.reading import HeldBlob, LineComment, ViewedFile
@@ -62,6 +63,8 @@ __all__ = [
     "UnsignedLanding",
     "User",
     "ViewedFile",
+    "WebAuthnChallenge",
+    "WebAuthnCredential",
     "Webhook",
     "WebhookDelivery",
     "group_members",

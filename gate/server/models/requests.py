@@ -47,6 +47,8 @@ class ApprovalRequest(Model):
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id"))
     # The human operating the agent account that pushed ([agents.owners] in the policy).
     agent_owner: Mapped[str | None] = mapped_column(String(320))
+    # guard -> its approval step-up when not the password ({"model": "webauthn"}); NULL: none.
+    approval_methods: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
     repository: Mapped[Repository] = relationship()
     items: Mapped[list[HeldItem]] = relationship(back_populates="request", order_by="HeldItem.id")

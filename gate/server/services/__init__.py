@@ -19,3 +19,9 @@ class Forbidden(ServiceError):
 
 class Conflict(ServiceError):
     status = 409
+
+
+def comment_text(text: str) -> str:
+    """A reviewer's comment as it is kept and signed: line ends as LF (a browser posts a
+    textarea's with CRLF, and its script reads them with LF), no surrounding whitespace."""
+    return text.replace("\r\n", "\n").strip()

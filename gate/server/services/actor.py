@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from gate.server.models import HookToken, User
 
 STEP_UP = "+step-up-password"
+STEP_UP_WEBAUTHN = "+step-up-webauthn"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,13 @@ class Actor:
     def stepped_up(self) -> Actor:
         """The same actor after re-entering their password for this one action."""
         return self if self.auth.endswith(STEP_UP) else Actor(self.name, self.auth + STEP_UP)
+
+    @property
+    def signed_with_key(self) -> Actor:
+        """The same actor after their security key signed this one action (WebAuthn)."""
+        if self.auth.endswith(STEP_UP_WEBAUTHN):
+            return self
+        return Actor(self.name, self.auth + STEP_UP_WEBAUTHN)
 
 
 SYSTEM = Actor("system", "system")

@@ -9,7 +9,9 @@ silent gap is visible.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
@@ -43,6 +45,7 @@ from gate.server.services.actor import SYSTEM, Actor
 DEFAULT_ORIGIN = "gate-audit"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _ALERT = "gate.audit_alert"
+ALERT_FILE = "audit-alert.txt"  # beside the key and the signed head
 
 
 class AuditAlert(ServiceError):
@@ -53,20 +56,39 @@ class AuditAlert(ServiceError):
 
 def raise_alert(problem: str) -> NoReturn:
     """Log it, keep it for the admins' banner, and refuse. It cannot be an audit record: the
-    log it would be appended to is the one that cannot be trusted."""
+    log it would be appended to is the one that cannot be trusted. It is kept beside the
+    signed head too, so every worker process shows it, and a restart does not forget it."""
     message = (
         f"AUDIT LOG ALERT: {problem}. gate refuses to sign checkpoints or export the audit log "
         "until the database is restored from a backup that matches the signed head "
         f"({key_directory() / 'signed-head.json'}); see docs/audit.md"
     )
     current_app.logger.error("gate: %s", message)
-    current_app.extensions[_ALERT] = message
+    path = key_directory() / ALERT_FILE
+    try:
+        temporary = path.with_name(f".{path.name}.{os.getpid()}")
+        temporary.write_text(message + "\n", encoding="utf-8")
+        temporary.replace(path)
+    except OSError as exc:  # the log line and this process's banner still say it
+        current_app.logger.error("gate: could not keep the audit alert in %s: %s", path, exc)
+        current_app.extensions[_ALERT] = message
     raise AuditAlert(message)
 
 
 def current_alert() -> str | None:
-    """The last alert this process raised, until a later check of the log passes."""
-    return current_app.extensions.get(_ALERT)
+    """The alert any process raised (this one's alone if it could not keep it in the key
+    directory), until a later check of the log passes."""
+    try:
+        kept = (key_directory() / ALERT_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        kept = ""
+    return kept or current_app.extensions.get(_ALERT)
+
+
+def _clear_alert() -> None:
+    current_app.extensions.pop(_ALERT, None)
+    with contextlib.suppress(FileNotFoundError):
+        (key_directory() / ALERT_FILE).unlink()
 
 
 def key_directory() -> Path:
@@ -205,7 +227,7 @@ def check_log() -> tuple[int, str]:
     directory = key_directory()
     with signer_lock(directory):
         checked = _checked_head(_remembered(directory))
-    current_app.extensions.pop(_ALERT, None)
+    _clear_alert()
     return checked
 
 
@@ -236,7 +258,7 @@ def create_checkpoint(keys: list[SigningKey] | None = None) -> AuditCheckpoint:
         save_signed_head(
             directory, SignedHead(origin, size, head_hash, note_digest(checkpoint.note), created)
         )
-    current_app.extensions.pop(_ALERT, None)
+    _clear_alert()
     return checkpoint
 
 

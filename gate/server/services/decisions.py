@@ -25,8 +25,10 @@ from gate.server.services import (
     NotFound,
     ServiceError,
     audit,
+    comment_text,
     notify,
     throttle,
+    webauthn,
 )
 from gate.server.services.accounts import check_password
 from gate.server.services.actor import Actor
@@ -210,6 +212,8 @@ def decide(
     attest: bool = False,
     shown_sha256: str | None = None,
     address: str | None = None,
+    webauthn_pending: dict[str, Any] | None = None,
+    webauthn_response: str = "",
 ) -> Decision:
     """Record one reviewer's decision and settle the request's state, with its audit records.
 
@@ -219,7 +223,7 @@ def decide(
     ticked; a wrong password raises StepUpFailed and records nothing here: the edge keeps the
     failure with ``record_step_up_failure`` in a transaction of its own.
     """
-    comment = comment.strip()
+    comment = comment_text(comment)
     if verdict not in VERDICTS:
         raise ServiceError("decision must be 'approve' or 'deny'")
     if verdict == "deny" and not comment:
@@ -234,6 +238,7 @@ def decide(
         raise Conflict(f"request {request.id} is already {request.state}")
     attestation = attestation_for(request)
     overrides: list[str] = []
+    signed: dict[str, Any] | None = None
     if verdict == "approve":
         overrides = _check_may_approve(request, reviewer)
         if shown_sha256 and shown_sha256 != attestation.sha256:
@@ -251,8 +256,19 @@ def decide(
             )
         if not attest:
             raise ServiceError("tick the statement of what you reviewed to approve")
-        _step_up(reviewer, password, address)
-        actor = actor.stepped_up
+        if webauthn.needs_webauthn(request):
+            signed = webauthn.verify_approval(
+                request,
+                reviewer,
+                attestation.sha256,
+                comment,
+                webauthn_pending,
+                webauthn_response,
+            )
+            actor = actor.signed_with_key
+        else:
+            _step_up(reviewer, password, address)
+            actor = actor.stepped_up
     decision = Decision(
         request_id=request.id,
         reviewer_id=reviewer.id,
@@ -297,6 +313,8 @@ def decide(
         subject["line_comments"] = comment_record(
             comments, {item.id: item.key for item in request.items}
         )
+    if signed is not None:
+        subject["webauthn"] = signed
     audit.append(
         f"decision.{verdict}", actor=actor, subject=subject, policy_sha256=request.policy_sha256
     )

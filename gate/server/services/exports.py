@@ -23,6 +23,7 @@ from gate.audit.export import (
     csv_bytes,
     jsonl_bytes,
     manifest_note_text,
+    review_envelopes,
     zip_bundle,
 )
 from gate.audit.keys import public_keys, sign_note
@@ -116,6 +117,7 @@ def _bundle(records: list[dict[str, object]], period: Period) -> bytes:
         created_at=created,
         retention_days=retention,
         report_html="",
+        attestations=review_envelopes(records, key.private.sign, key.fingerprint),
     )
     # The report shows the manifest's facts, and the manifest lists the report's digest.
     _, draft = bundle_files(inputs)

@@ -24,6 +24,7 @@ from gate.server.models import HookToken, Repository, RepositoryHeartbeat
 from gate.server.services import audit, notify
 from gate.server.services.actor import SYSTEM, Actor
 from gate.server.services.holds import repository_named
+from gate.wire import MAX_COUNT
 
 
 def overdue_after() -> timedelta:
@@ -147,13 +148,14 @@ def _check_memory(row: RepositoryHeartbeat, on_host: int, source: str) -> None:
 
 
 def count_reported_memory(repository: str, remembered: int) -> None:
-    """Add the commits one push report named as remembered (disclosure.record_push)."""
+    """Add the commits one push report named as remembered (pushes.record_push)."""
     if not remembered:
         return
     repo = repository_named(repository)
     row = _row(repo)
     row.repository = repo
-    row.remembered_reported = (row.remembered_reported or 0) + remembered
+    # Stops at MAX_COUNT: the column is 32 bits, and no store holds a billion commits.
+    row.remembered_reported = min((row.remembered_reported or 0) + remembered, MAX_COUNT)
 
 
 def check_overdue(now: datetime | None = None) -> list[str]:

@@ -471,6 +471,9 @@ def _new_request(
 ) -> ApprovalRequest:
     guards = sorted({name for item in items for name in item["guards"]})
     required = {name: max(1, int(report.approvals.get(name, 1))) for name in guards}
+    methods = {
+        name: report.approval_methods[name] for name in guards if name in report.approval_methods
+    }
     _first_pushers_owners(report, items)
     audit.lock()  # before the inserts: see audit.lock
     request = ApprovalRequest(
@@ -485,6 +488,7 @@ def _new_request(
         token_id=token.id,
         host=token.host,
         agent_owner=report.owners.get(report.pusher) if report.pusher else None,
+        approval_methods=methods or None,
     )
     db.session.add(request)
     db.session.flush()
@@ -550,6 +554,7 @@ def _new_request(
             "pusher": report.pusher,
             "host": token.host,
             "required": required,
+            **({"approval_methods": methods} if methods else {}),
             "agent_owner": request.agent_owner,
             "items": [
                 {

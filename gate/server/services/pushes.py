@@ -34,7 +34,7 @@ def record_push(report: dict[str, Any], actor: Actor) -> dict[str, Any]:
             report_id=report["report_id"], repository=report["repository"], audit_seq=record.seq
         )
     )
-    count_reported_memory(report["repository"], len(report["remembered"]))
+    count_reported_memory(report["repository"], report["remembered_count"])
     # What landed is checked against the approvals: a hook that did not run lets anything in.
     check_landed(report["repository"], report["agent_commits"], "post-receive", actor)
     return {"recorded": True, "seq": record.seq}

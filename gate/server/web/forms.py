@@ -24,8 +24,9 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from gate.server.models import HookToken, ReviewerGroup, User, Webhook
+from gate.server.models import HookToken, ReviewerGroup, User, WebAuthnCredential, Webhook
 from gate.server.models.base import max_length
+from gate.server.services.webauthn import MAX_RESPONSE
 from gate.wire import COMMENT_LEN, GUARD_LEN, TEXT_LEN
 
 
@@ -50,6 +51,8 @@ class DecisionForm(FlaskForm):
     shown_sha256 = HiddenField(
         validators=[Optional(), Regexp(r"^[0-9a-f]{64}$", message="not a SHA-256 digest")]
     )
+    # The security key's assertion (JSON), for guards with approval = "webauthn".
+    webauthn_response = HiddenField(validators=[Optional(), Length(max=MAX_RESPONSE)])
 
 
 class ViewedForm(FlaskForm):
@@ -174,3 +177,13 @@ class WebhookForm(FlaskForm):
         choices=[SelectChoice("json", "Generic JSON"), SelectChoice("slack", "Slack-compatible")],
     )
     events = MultiCheckboxField("Events (none: all)")
+
+
+class EnrolForm(FlaskForm):
+    """A security key's registration: its label, and the browser's answer (JSON)."""
+
+    name = StringField(
+        "Name of the key (for you)",
+        validators=[Optional(), Length(max=max_length(WebAuthnCredential.name))],
+    )
+    response = HiddenField(validators=[DataRequired(), Length(max=MAX_RESPONSE)])

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    session,
+    url_for,
+)
 from flask import request as http
 from flask_login import current_user
 from markupsafe import Markup
@@ -15,9 +26,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from gate.server.database import transaction
 from gate.server.extensions import db
 from gate.server.models import DECIDING_ROLES, ApprovalRequest, HeldItem
-from gate.server.services import ServiceError
+from gate.server.services import Conflict, Forbidden, ServiceError, webauthn
 from gate.server.services.decisions import (
     StepUpFailed,
+    approval_refusal,
     attestation_for,
     conflicts_of_interest,
     decide,
@@ -39,6 +51,7 @@ from gate.server.services.queue import (
 from gate.server.services.reading import file_key, shown_comments
 from gate.server.services.rereview import compare_with_superseded
 from gate.server.web import require_role, row_id, shows_refusals, web_actor
+from gate.server.web.account import APPROVE_SESSION, relying_party, take_pending
 from gate.server.web.diffview import (
     FileView,
     Hunk,
@@ -175,6 +188,8 @@ def _render_detail(request_id: int, form: DecisionForm, status: int = 200, page:
             rv=_reader_state(req, page, viewed),
             previous_request=previous_request,
             next_request=next_request,
+            webauthn_guards=webauthn.needs_webauthn(req),
+            has_security_key=bool(webauthn.credentials_of(current_user)),
             my_approval=mine[0] if mine else None,
             shown=shown,
             page=request_page(
@@ -336,9 +351,11 @@ def decision(request_id: int):  # type: ignore[no-untyped-def]
         flash("The decision was not recorded: " + _form_errors(form), "error")
         return _render_detail(request_id, form, 400)
     actor = web_actor()
+    request = get_request(request_id)
+    pending = take_pending(APPROVE_SESSION, "approve") if webauthn.needs_webauthn(request) else None
     try:
         decide(
-            get_request(request_id),
+            request,
             current_user,
             form.decision.data or "",
             form.comment.data or "",
@@ -347,6 +364,8 @@ def decision(request_id: int):  # type: ignore[no-untyped-def]
             attest=bool(form.attest.data),
             shown_sha256=form.shown_sha256.data or None,
             address=http.remote_addr,
+            webauthn_pending=pending,
+            webauthn_response=form.webauthn_response.data or "",
         )
     except StepUpFailed as failure:
         db.session.rollback()
@@ -355,6 +374,39 @@ def decision(request_id: int):  # type: ignore[no-untyped-def]
         raise
     flash("Your decision was recorded.", "ok")
     return redirect(url_for("review.detail", request_id=request_id))
+
+
+@bp.post("/requests/<id:request_id>/webauthn/options")
+@require_role()
+def webauthn_options(request_id: int):  # type: ignore[no-untyped-def]
+    """Start a signed approval: the statement (with the time now) and the options whose
+    challenge is its SHA-256, for navigator.credentials.get; the challenge is kept server-side
+    and the session names it."""
+    if not ActionForm().validate_on_submit():
+        return jsonify({"error": "the form expired; reload the page"}), 400
+    try:
+        req = get_request(request_id)
+        if current_user.role not in DECIDING_ROLES:
+            raise Forbidden("only reviewers can approve requests")
+        if req.state != "pending":
+            raise Conflict(f"request {req.id} is already {req.state}")
+        refusal = approval_refusal(req, current_user, eligibility_rules())
+        if refusal is not None:
+            raise refusal
+        challenge_id, options, statement = webauthn.assertion_options(
+            req,
+            current_user,
+            attestation_for(req).sha256,
+            http.form.get("comment", "")[:10_001],
+            relying_party(),
+        )
+    except ServiceError as exc:
+        db.session.rollback()
+        return jsonify({"error": str(exc)}), exc.status
+    session[APPROVE_SESSION] = challenge_id
+    return jsonify(
+        {"options": json.loads(options), "statement": webauthn.statement_json(statement)}
+    )
 
 
 def _withdraw_refused(exc: ServiceError, request_id: int):  # type: ignore[no-untyped-def]
