@@ -24,6 +24,7 @@ from tests.e2e.test_browser import AGENT, DESKTOP, shoot
 from tests.support.cli import run_gate
 from tests.support.gitrepo import remote_ref
 from tests.support.insider import Records, rewrite_bundle
+from tests.support.reading import tick_every_file
 from tests.support.server import (
     PASSWORD,
     LiveServer,
@@ -92,8 +93,9 @@ def approve_with_key(page, base: str, request_id: int, comment: str) -> None:  #
     page.goto(f"{base}/requests/{request_id}")
     expect(page.get_by_text("Approving needs your security key")).to_be_visible()
     expect(page.get_by_label("Your password (needed to approve)")).to_have_count(0)
+    tick_every_file(page, guarded_only=True)
     page.get_by_role("radio", name="Approve").check()
-    page.get_by_label("Comment").fill(comment)
+    page.get_by_label("Comment", exact=True).fill(comment)
     page.get_by_role("checkbox", name=re.compile(r"I reviewed commit")).check()
     shoot(page, "request-security-key")
     page.get_by_role("button", name="Record decision").click()
