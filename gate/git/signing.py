@@ -260,7 +260,7 @@ def verify_commits(
             "log",
             "--no-walk=unsorted",
             "--stdin",
-            "--format=%H %G? %GF %GP",
+            "--format=%H %G? %GF %GP %GK",
         ],
         "".join(f"{oid}\n" for oid in signed).encode("ascii"),
     )
@@ -269,15 +269,35 @@ def verify_commits(
         if len(fields) < 2 or fields[0] not in raws:
             continue
         oid, status = fields[0], fields[1]
-        fingerprint, primary = [*fields[2:4], "", ""][:2]
+        fingerprint, primary, key_id = [*fields[2:5], "", "", ""][:3]
         # OpenPGP: the primary key is what is registered (a subkey may have signed).
         key = registry.keys.get(primary) or registry.keys.get(fingerprint)
+        if key is None and status not in GOOD:
+            key = _named_key(registry, raws[oid], key_id)
         shown = key.fingerprint if key is not None else (primary or fingerprint)
         flags = sk_flags_of(raws[oid]) if key is not None and key.kind == "ssh" else None
         checks[oid] = SignatureCheck(oid, status, shown, key, flags)
     for oid in signed:  # a commit git printed nothing for is not taken as signed by anyone
         checks.setdefault(oid, SignatureCheck(oid, "E", "", None))
     return checks
+
+
+def _named_key(registry: Registry, raw: bytes, key_id: str) -> RegisteredKey | None:
+    """The registered key a signature git did not accept names: git gives no fingerprint for
+    a bad signature, yet one naming an agent's key must still make the commit that agent's.
+    SSH: the public key the SSHSIG carries; OpenPGP: the issuer key id gpg reported (%GK), as
+    the low 64 bits of a registered primary key's fingerprint."""
+    parts = split_signature(raw)
+    parsed = parse_sshsig(parts[1]) if parts is not None else None
+    if parsed is not None:
+        digest = base64.b64encode(hashlib.sha256(parsed.public_key).digest()).decode("ascii")
+        key = registry.keys.get("SHA256:" + digest.rstrip("="))
+        return key if key is not None and key.kind == "ssh" else None
+    if len(key_id) == 16:
+        for key in registry.keys.values():
+            if key.kind == "gpg" and key.fingerprint.upper().endswith(key_id.upper()):
+                return key
+    return None
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gate.git.signing import ALLOWED_SIGNERS, KEYS_FILE
+from gate.git.signing import ALLOWED_SIGNERS, KEYS_FILE, load_registry
 from tests.support.audit import audit_records, wait_for_push_reports
 from tests.support.gitrepo import HUMAN
 from tests.support.server import (
@@ -95,6 +95,43 @@ def test_a_commit_signed_by_an_agents_key_is_the_agents_whatever_its_text_says(
     other = repo.clone()
     signed_commit(other, "tune lr", {"train/lr.py": "lr = 0.2\n"}, stranger, author=HUMAN)
     assert other.push(pusher="dana").ok
+
+
+def test_a_bad_or_revoked_signature_by_an_agents_key_is_still_the_agents(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """docs/signing.md: a signature naming an agent's key counts even when it does not verify
+    (git reports no fingerprint for a bad one: gate reads the key the signature names), and a
+    revoked agent key still names its agent. Ordinary guard, human identity, human pusher."""
+    repo = gated_repo(server, tmp_path)
+    add_agent(server.app, "agent-trainer", operator="alice")
+    agent_key = ssh_key(tmp_path / "keys", "trainer")
+    fingerprint = register(server.app, "agent-trainer", "ssh", agent_key.public)
+    clone = repo.clone()
+    clone.commit("start", {"README": "start\n"})
+    assert clone.push(pusher="dana").ok
+
+    # The agent's signature kept over a changed message: git's verdict is B.
+    signed_commit(clone, "tune lr", {"train/lr.py": "lr = 0.1\n"}, agent_key, author=HUMAN)
+    forged = forged_commit(clone, "a human's change, honest")
+    held = clone.push(pusher="dana")
+    assert not held.ok, held.stderr
+    text = "\n".join(held.gate_lines)
+    assert forged[:12] in text, text
+    assert f"signed by {fingerprint} (git's verdict B)" in text, text
+    assert "agent account agent-trainer" in text, text
+    clone.run("reset", "--quiet", "--hard", "origin/main")
+
+    # A good signature by the agent's key after it was revoked: still the agent's.
+    revoke(server.app, fingerprint)
+    (repo.bare / KEYS_FILE).unlink()  # this test is about the verdict, not the refresh
+    signed_commit(clone, "tune lr again", {"train/lr.py": "lr = 0.3\n"}, agent_key, author=HUMAN)
+    revoked = clone.push(pusher="dana")
+    assert not revoked.ok, revoked.stderr
+    text = "\n".join(revoked.gate_lines)
+    assert f"signed by {fingerprint} (good)" in text and "agent account agent-trainer" in text
+    kept = load_registry(str(repo.bare))
+    assert kept is not None and kept.keys[fingerprint].revoked_at is not None  # it knew
 
 
 def human_keys(server: LiveServer, tmp_path: Path) -> tuple[SshKey, str]:
@@ -183,6 +220,11 @@ def test_a_signed_humans_guard_takes_a_registered_openpgp_key(
     signed_commit(clone, "agent signs", {"train/x.py": "x = 1\n"}, agent)
     held = clone.push(pusher="bob")
     assert not held.ok and "agent account agent-pgp" in "\n".join(held.gate_lines)
+    # Its OpenPGP signature over other bytes (git: B, no fingerprint, only the key id) too.
+    forged_commit(clone, "nobody signed this")
+    forged = clone.push(pusher="bob")
+    text = "\n".join(forged.gate_lines)
+    assert not forged.ok and "(git's verdict B)" in text and "agent account agent-pgp" in text
 
 
 def test_without_the_registry_signature_decisions_fail_closed(
