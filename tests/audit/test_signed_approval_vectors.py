@@ -22,10 +22,11 @@ from gate.audit.verify import (
     check_envelopes,
     dsse_envelope,
     parse_records,
+    review_statements,
     verify_jsonl,
     verify_webauthn_signature,
 )
-from tests.vectors.make_signed_approvals_v1 import AUDIT_SEED, build, chain, jsonl
+from tests.vectors.make_signed_approvals_v1 import AUDIT_SEED, B, build, chain, jsonl
 
 VECTORS = Path(__file__).parents[1] / "vectors" / "signed-approvals-v1"
 
@@ -177,3 +178,51 @@ def test_a_missing_forged_or_edited_review_attestation_is_named() -> None:
     assert (
         str(problem) == f"{name}: the DSSE signature by key {key.fingerprint[:16]} does not verify"
     )
+
+
+def approved(recs: list[dict], request: int, approvers: list[str]) -> dict:  # type: ignore[type-arg]
+    """A ``request.approved`` record as the server writes it, after the last record."""
+    last = recs[-1]
+    return {
+        **last,
+        "seq": last["seq"] + 1,
+        "time": "2026-02-01T12:00:12.000000Z",
+        "actor": "system",
+        "actor_auth": "system",
+        "action": "request.approved",
+        "subject": {
+            "request": request,
+            "repository": "models",
+            "ref": "refs/heads/main",
+            "keys": [B],
+            "approvers": approvers,
+            "progress": {"model": [len(approvers), len(approvers)]},
+        },
+    }
+
+
+def test_one_human_approving_is_not_two_party_reviewed() -> None:
+    recs = [json.loads(line) for line in (VECTORS / "records.jsonl").read_bytes().splitlines()]
+    # Request 2, needing one approval, approved by alice alone.
+    recs[9]["subject"]["required"] = {"model": 1}
+    recs.append(approved(recs, 2, ["alice"]))
+    report = verify_jsonl(jsonl(chain(recs)))
+    assert report.ok, report.problems
+    found = review_statements(parse_records(jsonl(recs))[0])
+    assert sorted(found) == [1, 2]
+    two, one = found[1]["predicate"], found[2]["predicate"]
+    assert (two["distinctHumans"], two["twoPartyReview"]) == (2, True)
+    assert two["slsaVerifiedProperties"] == ["SLSA_SOURCE_TWO_PARTY_REVIEWED"]
+    assert [r["reviewer"] for r in one["reviewers"]] == ["alice"]
+    assert (one["distinctHumans"], one["twoPartyReview"]) == (1, False)
+    assert one["slsaVerifiedProperties"] == []
+
+
+def test_two_accounts_of_one_human_are_not_two_party_reviewed() -> None:
+    """distinct_approvers tells humans apart by email: alice and an account of hers."""
+    recs = [json.loads(line) for line in (VECTORS / "records.jsonl").read_bytes().splitlines()]
+    recs[7]["subject"]["reviewer_email"] = "Alice@example.com"  # bob's approval, alice's email
+    predicate = review_statements(parse_records(jsonl(chain(recs)))[0])[1]["predicate"]
+    assert [r["reviewer"] for r in predicate["reviewers"]] == ["alice", "bob"]
+    assert (predicate["distinctHumans"], predicate["twoPartyReview"]) == (1, False)
+    assert predicate["slsaVerifiedProperties"] == []

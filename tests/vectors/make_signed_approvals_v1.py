@@ -6,7 +6,8 @@ offline check can read them.
 Two reviewers' credentials (alice EdDSA, bob ES256 with RFC 6979 deterministic signatures),
 derived from published seeds, sign the approval statements of a request to a guard with
 ``approval = "webauthn"``; the same log with a tampered statement, a swapped credential, a
-replayed assertion and a missing one gives each its expected problem. The audit key signs the
+replayed assertion, a decision record edited under its signed statement, an assertion moved to
+another request and a missing one gives each its expected problem. The audit key signs the
 in-toto review attestation (DSSE). Every key here is a TEST key: never use one for anything.
 """
 
@@ -248,6 +249,22 @@ def _replayed(recs: list[dict[str, Any]]) -> None:
     recs[ALICE_2]["subject"]["webauthn"] = copy.deepcopy(recs[ALICE_1]["subject"]["webauthn"])
 
 
+def _edited_decision(recs: list[dict[str, Any]]) -> None:
+    # The record says other commits, content and comment; the signed statement is left alone.
+    subject = recs[ALICE_1]["subject"]
+    subject["keys"], subject["content_sha256"] = [B], "00" * 32
+    subject["comment"] = "Ship it unread."
+
+
+def _moved(recs: list[dict[str, Any]]) -> None:
+    # alice's request-1 proof carried to her request-2 approval, the original approval dropped
+    # and the log renumbered, so that no copy of the assertion is left to give it away.
+    recs[ALICE_2]["subject"]["webauthn"] = recs[ALICE_1]["subject"]["webauthn"]
+    del recs[ALICE_1]
+    for seq, record in enumerate(recs, start=1):
+        record["seq"] = seq
+
+
 def _missing(recs: list[dict[str, Any]]) -> None:
     del recs[ALICE_2]["subject"]["webauthn"]
 
@@ -257,6 +274,8 @@ FORGERIES = {
     "swapped-credential.jsonl": _swapped,
     "swapped-credential-same-reviewer.jsonl": _swapped_spare,
     "replayed-assertion.jsonl": _replayed,
+    "edited-decision.jsonl": _edited_decision,
+    "moved-assertion.jsonl": _moved,
     "missing-assertion.jsonl": _missing,
 }
 
@@ -312,6 +331,8 @@ def build() -> dict[str, bytes]:
             "swapped-credential.jsonl": "record seq 7 (line 7): approval of request 1 by alice: SWAPPED credential: gW6K7dCBaLeKN9pFcpCgxQ is enrolled for bob",
             "swapped-credential-same-reviewer.jsonl": "record seq 7 (line 7): approval of request 1 by alice: SWAPPED credential: the signature does not verify",
             "replayed-assertion.jsonl": "record seq 11 (line 11): approval of request 2 by alice: REPLAYED assertion",
+            "edited-decision.jsonl": "record seq 7 (line 7): approval of request 1 by alice: the signed statement is not this decision's: keys, content_sha256, comment differ from the decision record",
+            "moved-assertion.jsonl": "record seq 10 (line 10): approval of request 2 by alice: REPLAYED assertion: it signs the statement of request 1, not request 2",
             "missing-assertion.jsonl": "record seq 11 (line 11): approval of request 2 by alice carries no security-key assertion",
         },
         "dsse": {
