@@ -2,16 +2,20 @@
 itself and real pushes through the installed hook to a live server: a commit signed by an agent
 account's registered key is that agent's whatever its text says; a ``trust = "signed-humans"``
 guard accepts without sign-off only commits validly signed by a registered, unrevoked human
-key; the registry reaches the hook from GET /api/v1/keys and fails closed when it cannot."""
+key; the registry reaches the hook from GET /api/v1/keys, is kept on the git host and
+refreshed, and fails closed when it cannot be had."""
 
 from __future__ import annotations
 
+import json
+import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from gate.git.signing import ALLOWED_SIGNERS, KEYS_FILE, load_registry
+from gate.git.signing import ALLOWED_SIGNERS, KEYS_FILE, KEYS_MAX_AGE, load_registry
 from tests.support.audit import audit_records, wait_for_push_reports
 from tests.support.gitrepo import HUMAN
 from tests.support.server import (
@@ -243,6 +247,77 @@ def test_without_the_registry_signature_decisions_fail_closed(
     assert not refused.ok
     text = "\n".join(refused.gate_lines)
     assert "signing-key registry" in text and "could not fetch it" in text, text
+
+
+def _backdate_kept_registry(bare: Path, seconds: float) -> None:
+    path = bare / KEYS_FILE
+    kept = json.loads(path.read_text())
+    kept["fetched_at"] -= seconds
+    path.write_text(json.dumps(kept))
+
+
+def test_the_kept_registry_stands_in_for_the_server_and_is_refreshed(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """The hook's copy of the registry (gate-keys) decides while it is at most KEYS_MAX_AGE old,
+    even with the server down; an older one is fetched again (refused when it cannot be), and
+    the post-receive worker refreshes it after a push. The file is never deleted by hand."""
+    from gate.git.config import CONFIG_NAME
+
+    repo = gated_repo(server, tmp_path, SIGNED_HUMANS)
+    alice_key, alice_fp = human_keys(server, tmp_path)
+    config = repo.bare / CONFIG_NAME
+    live = config.read_text()
+    down = live.replace(repo.server_url, "http://127.0.0.1:9")
+    assert down != live
+    clone = repo.clone()
+
+    signed_commit(clone, "alice 1", {"model/net.py": "layers = 1\n"}, alice_key)
+    assert clone.push(pusher="dana").ok
+    wait_for_push_reports(server.app, 1)  # its worker is done with the copy
+
+    # The server is down: the fresh copy decides alone.
+    config.write_text(down)
+    signed_commit(clone, "alice 2", {"model/net.py": "layers = 2\n"}, alice_key)
+    from_copy = clone.push(pusher="dana")
+    assert from_copy.ok, from_copy.stderr
+
+    # The same copy, older than KEYS_MAX_AGE: not trusted, and the server cannot be asked.
+    _backdate_kept_registry(repo.bare, KEYS_MAX_AGE + 100)
+    signed_commit(clone, "alice 3", {"model/net.py": "layers = 3\n"}, alice_key)
+    stale = clone.push(pusher="dana")
+    assert not stale.ok
+    text = "\n".join(stale.gate_lines)
+    age = re.search(r"its copy is (\d+) s old \(at most 300 s\) and could not fetch it", text)
+    assert age is not None and KEYS_MAX_AGE + 100 <= int(age.group(1)) < KEYS_MAX_AGE + 160, text
+    clone.run("reset", "--quiet", "--hard", "origin/main")
+
+    # The server is back and alice's key revoked; the stale copy still says it is good. The
+    # hook fetches the registry again, keeps it, and holds the commit.
+    config.write_text(live)
+    revoke(server.app, alice_fp)
+    signed_commit(clone, "alice 4", {"model/net.py": "layers = 4\n"}, alice_key)
+    revoked = clone.push(pusher="dana")
+    assert not revoked.ok
+    assert "a revoked key" in "\n".join(revoked.gate_lines), revoked.gate_lines
+    kept = load_registry(str(repo.bare))
+    assert kept is not None and kept.age() < 60 and kept.keys[alice_fp].revoked_at is not None
+    clone.run("reset", "--quiet", "--hard", "origin/main")
+
+    # A key added now reaches the copy through the post-receive worker of the next push (one
+    # that needs no registry), well before the copy's KEYS_MAX_AGE runs out.
+    bob_key = ssh_key(tmp_path / "keys", "bob")
+    bob_fp = register(server.app, "bob", "ssh", bob_key.public)
+    assert bob_fp not in kept.keys
+    clone.commit("docs", {"README": "hi\n"})
+    assert clone.push(pusher="dana").ok
+    deadline = time.monotonic() + 30
+    while (kept := load_registry(str(repo.bare))) is None or bob_fp not in kept.keys:
+        assert time.monotonic() < deadline, "the post-receive worker did not refresh gate-keys"
+        time.sleep(0.1)
+    config.write_text(down)  # and with the server gone, the refreshed copy decides
+    signed_commit(clone, "bob", {"model/net.py": "layers = 5\n"}, bob_key)
+    assert clone.push(pusher="dana").ok
 
 
 def test_the_audit_bundle_proves_each_signed_acceptance_offline(
