@@ -162,7 +162,7 @@ def test_pages_link_a_favicon_that_is_served(gated: GatedRepo, server: LiveServe
     for path in ("/login", "/", "/metrics"):
         html = session.page(path).text
         links = re.findall(r'<link rel="icon"[^>]*href="([^"]+)"', html)
-        assert len(links) == 1, path
+        assert len(links) == 1 and links[0].startswith("/"), f"{path}: {links}: not served"
         icon = session.page(unescape(links[0]))
         assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
         assert b"<svg" in icon.content
