@@ -112,7 +112,7 @@ def pages(app, values: dict[str, list[str]]) -> list[tuple[str, str]]:  # type: 
     return found
 
 
-def artifacts(tmp_path: Path) -> Path:
+def artifacts() -> Path:
     base = os.environ.get("GATE_TEST_ARTIFACTS")
     folder = (Path(base) if base else ARTIFACTS) / "layout"
     folder.mkdir(parents=True, exist_ok=True)
@@ -154,9 +154,7 @@ WRAPPED_BUTTONS = """() => [...document.querySelectorAll('main button')].filter(
 }).map(b => b.textContent.trim())"""
 
 
-def test_no_page_scrolls_sideways(
-    gated: GatedRepo, server: LiveServer, browser, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+def test_no_page_scrolls_sideways(gated: GatedRepo, server: LiveServer, browser) -> None:  # type: ignore[no-untyped-def]
     add_reviewer(server.app, "root", role="admin")
     add_reviewer(server.app, "audrey", role="auditor")
     values = fill_queue(gated, server)
@@ -167,7 +165,7 @@ def test_no_page_scrolls_sideways(
         values["checkpoint_id"] = [
             str(i) for i in db.session.scalars(db.select(AuditCheckpoint.id)).all()[:1]
         ]
-    folder = artifacts(tmp_path)
+    folder = artifacts()
     contexts = {}
     missing: list[str] = []
     for role_user in {"root", "audrey", "alice", None}:
