@@ -45,6 +45,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(audit.bp)
     app.register_blueprint(health.bp)
     csrf.exempt(api.bp)  # the API authenticates with bearer tokens, never cookies
+    # Pages link static/favicon.svg; browsers and tools that ask for /favicon.ico anyway get it.
+    app.add_url_rule(
+        "/favicon.ico", "favicon", lambda: app.send_static_file("favicon.svg"), methods=["GET"]
+    )
 
     @app.errorhandler(CSRFError)
     def _csrf_error(exc: CSRFError):  # type: ignore[no-untyped-def]

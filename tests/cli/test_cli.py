@@ -269,3 +269,32 @@ def test_demo_walkthrough(tmp_path: Path) -> None:
         demo.wait(10)
         if demo.stdout is not None:
             demo.stdout.close()
+
+
+def test_gate_wait_help_lists_every_exit_code() -> None:
+    """The codes an agent's script branches on, each with its meaning; the same numbers
+    tests/e2e/test_wait_and_security.py::test_gate_wait_exit_codes sees `gate wait` return."""
+    from gate.cli.wait import APPROVED, CANNOT_WAIT, DENIED, TIMED_OUT, UNREACHABLE
+
+    shown = gate("wait", "--help")
+    assert shown.returncode == 0, shown.stderr
+    section = shown.stdout.split("Exit codes:", 1)
+    assert len(section) == 2, shown.stdout
+    codes: dict[int, str] = {}
+    for line in section[1].splitlines():
+        if match := re.match(r"\s+(\d)\s{2,}(\S.*)", line):
+            codes[int(match.group(1))] = match.group(2)
+        elif codes and line.strip() and line.startswith(" " * 5):  # a meaning's next line
+            codes[max(codes)] += " " + line.strip()
+        elif codes:
+            break
+    meanings = {
+        APPROVED: ["approved"],
+        DENIED: ["denied", "superseded"],
+        TIMED_OUT: ["timed out", "still undecided"],
+        CANNOT_WAIT: ["cannot wait", "token", "no such request"],
+        UNREACHABLE: ["without learning", "out of reach"],
+    }
+    assert sorted(codes) == [0, 1, 2, 3, 4] == sorted(meanings), shown.stdout
+    for code, words in meanings.items():
+        assert all(word in codes[code] for word in words), (code, codes[code])
