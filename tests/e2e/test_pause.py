@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -275,6 +276,14 @@ def test_admins_pause_and_resume_in_the_web_app(
         data={**data, "start-password": PASSWORD, "start-until": "soonish"},
     )
     assert bad.status_code == 400 and "cannot read &#39;soonish&#39; as a time" in bad.text
+    # A web form's errors speak of the form: no CLI flag (the message once said --until).
+    past = root.http.post(
+        f"{server.url}/admin/pause/start",
+        data={**data, "start-password": PASSWORD, "start-until": "2020-01-01T00:00Z"},
+    )
+    (error,) = re.findall(r'<div class="flash flash-error"[^>]*>([^<]*)</div>', past.text)
+    assert past.status_code >= 400 and "is not in the future" in error
+    assert "--" not in error and "gate pause" not in error
     ok = root.http.post(
         f"{server.url}/admin/pause/start", data={**data, "start-password": PASSWORD}
     )

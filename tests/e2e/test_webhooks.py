@@ -140,3 +140,31 @@ def test_a_receivers_response_body_is_never_shown(
     add_reviewer(server.app, "root", role="admin")
     page = server.reviewer("root").page("/admin/webhooks").text
     assert "HTTP 500" in page and "hunter2" not in page
+
+
+def test_retry_now_sends_a_failed_webhook_delivery_at_once(
+    gated: GatedRepo, server: LiveServer, receiver
+) -> None:  # type: ignore[no-untyped-def]
+    from gate.server.extensions import db
+    from gate.server.models import AuditRecord, WebhookDelivery
+
+    add_reviewer(server.app, "root", role="admin")
+    hook = receiver(fail_first=3)  # every one of the three attempts the config allows fails
+    add_webhook(server, hook.url, events=["request.held"])
+    push_held(gated)
+    eventually(
+        lambda: deliveries(server) == [("request.held", "failed", 3, "HTTP 500")], "given up"
+    )
+    with server.app.app_context():  # type: ignore[attr-defined]
+        delivery = db.session.scalar(select(WebhookDelivery.id))
+    admin = server.reviewer("root")
+    refused = admin.post(f"/admin/webhooks/deliveries/{delivery}/retry")
+    assert "enter your own password" in refused.text and len(hook.received) == 3
+    assert admin.confirmed_post(f"/admin/webhooks/deliveries/{delivery}/retry").ok
+    eventually(lambda: deliveries(server) == [("request.held", "delivered", 4, None)], "resent")
+    assert len(hook.received) == 4 and hook.received[3][1] == hook.received[0][1]
+    with server.app.app_context():  # type: ignore[attr-defined]
+        retried = db.session.scalars(
+            select(AuditRecord.subject).where(AuditRecord.action == "webhook.delivery_retried")
+        ).all()
+    assert [(r["state"], r["attempts"]) for r in retried] == [("failed", 3)]
