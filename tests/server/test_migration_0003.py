@@ -6,6 +6,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, select, text
 
 from gate.resources import resource_dir
+from tests.support.sql import insert_request
 
 MIGRATIONS = str(resource_dir("migrations"))
 
@@ -18,19 +19,7 @@ def test_round_trip_and_backfill(app) -> None:  # type: ignore[no-untyped-def]
         downgrade(directory=MIGRATIONS, revision="0004")
         assert "request_facets" not in inspect(db.engine).get_table_names()
         with db.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO repositories (id, name, created_at) VALUES (1, 'r', '2026-01-01')"
-                )
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO requests (id, repository_id, ref, old, new, state, required, "
-                    "policy_sha256, created_at) VALUES (1, 1, 'refs/heads/main', :z, :z, 'pending', "
-                    ":req, :z, '2026-01-01')"
-                ),
-                {"z": "0" * 40, "req": '{"model": 2}'},
-            )
+            insert_request(conn, 1, required='{"model": 2}')
             conn.execute(
                 text(
                     "INSERT INTO held_items (request_id, repository_id, key, kind, active, "

@@ -7,6 +7,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, select, text
 
 from gate.resources import resource_dir
+from tests.support.sql import insert_request
 
 MIGRATIONS = str(resource_dir("migrations"))
 
@@ -19,19 +20,7 @@ def test_upgrade_keeps_rows_and_downgrade_drops_only_emails(app) -> None:  # typ
         downgrade(directory=MIGRATIONS, revision="0013")
         assert "patch_id" not in {c["name"] for c in inspect(db.engine).get_columns("held_items")}
         with db.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO repositories (id, name, created_at) VALUES (1, 'r', '2026-01-01')"
-                )
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO requests (id, repository_id, ref, old, new, state, required, "
-                    "policy_sha256, created_at) VALUES (7, 1, 'refs/heads/main', :z, :z, "
-                    "'pending', '{\"t\": 1}', :z, '2026-01-01')"
-                ),
-                {"z": "0" * 40},
-            )
+            insert_request(conn, 7)
             conn.execute(
                 text(
                     "INSERT INTO held_items (request_id, repository_id, key, kind, active, "

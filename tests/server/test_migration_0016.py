@@ -8,6 +8,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, select, text
 
 from gate.resources import resource_dir
+from tests.support.sql import insert_request
 
 MIGRATIONS = str(resource_dir("migrations"))
 TABLES = {"viewed_files", "line_comments", "held_blobs"}
@@ -21,19 +22,7 @@ def test_upgrade_and_downgrade_keep_requests(app) -> None:  # type: ignore[no-un
         downgrade(directory=MIGRATIONS, revision="0015")
         assert not TABLES & set(inspect(db.engine).get_table_names())
         with db.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO repositories (id, name, created_at) VALUES (1, 'r', '2026-01-01')"
-                )
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO requests (id, repository_id, ref, old, new, state, required, "
-                    "policy_sha256, created_at) VALUES (7, 1, 'refs/heads/main', :z, :z, "
-                    "'pending', '{\"t\": 1}', :z, '2026-01-01')"
-                ),
-                {"z": "0" * 40},
-            )
+            insert_request(conn, 7)
         upgrade(directory=MIGRATIONS)
         assert set(inspect(db.engine).get_table_names()) >= TABLES
         assert db.session.get(ApprovalRequest, 7) is not None

@@ -25,3 +25,28 @@ def statements(app) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def insert_request(  # type: ignore[no-untyped-def]
+    conn,
+    request_id: int,
+    *,
+    state: str = "pending",
+    required: str = '{"t": 1}',
+    new: str = "0" * 40,
+) -> None:
+    """Repository 1 and one request in it, in raw SQL: migration tests write rows as an older
+    schema had them, which the models (at the newest schema) cannot."""
+    from sqlalchemy import text
+
+    conn.execute(
+        text("INSERT INTO repositories (id, name, created_at) VALUES (1, 'r', '2026-01-01')")
+    )
+    conn.execute(
+        text(
+            "INSERT INTO requests (id, repository_id, ref, old, new, state, required, "
+            "policy_sha256, created_at) VALUES (:id, 1, 'refs/heads/main', :z, :new, :state, "
+            ":required, :z, '2026-01-01')"
+        ),
+        {"id": request_id, "z": "0" * 40, "new": new, "state": state, "required": required},
+    )
