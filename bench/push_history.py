@@ -82,6 +82,9 @@ def main() -> None:
     parser.add_argument("--rev", default="master")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--check", action="store_true", help="also time `gate check` on it")
+    parser.add_argument(
+        "--pushers", nargs="+", default=["dana", "agent-x"], help="the pushers to measure"
+    )
     args = parser.parse_args()
     source = args.repo.resolve()
     rev = git("rev-parse", "--verify", f"{args.rev}^{{commit}}", cwd=source).decode().strip()
@@ -123,7 +126,9 @@ def main() -> None:
             wait_for_report_workers()
             return seconds
 
-        for pusher, goal in (("dana", "goal <= 1.1x"), ("agent-x", "goal <= 1.3x")):
+        goals = {"dana": "goal <= 1.1x", "agent-x": "goal <= 1.3x"}
+        for pusher in args.pushers:
+            goal = goals.get(pusher, "reference")
             case = Case(f"whole history, pusher {pusher}", goal=goal)
             cpu.gate.clear()
             cpu.base.clear()

