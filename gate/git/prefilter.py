@@ -108,7 +108,7 @@ def _package_stamp() -> tuple:
     return tuple(stamp)
 
 
-ARTIFACT_KEY = ("gate-settings", 2, gate.__version__, sys.version, _package_stamp())
+ARTIFACT_KEY = ("gate-settings", 3, gate.__version__, sys.version, _package_stamp())
 
 
 def find_pusher(
@@ -160,9 +160,13 @@ def may_match(text: str, rules: "Iterable[tuple[Sequence[str], Sequence[Sequence
     return False
 
 
-def _live(text: str, rules: list) -> list:
-    """The rules that might match somewhere in ``text``: a part of it can match no other."""
-    return [rule for rule in rules if may_match(text, (rule,))]
+def live_rules(text: str, groups: list) -> list:
+    """The rules that might match somewhere in ``text`` (a part of it can match no other), of
+    rules grouped under hubs (gate.git.literals.group_rules): a group whose hub is not in
+    ``text`` is passed over whole."""
+    return [
+        rule for hub, rules in groups if hub in text for rule in rules if may_match(text, (rule,))
+    ]
 
 
 def guard_pathspec(patterns: "Iterable[str]") -> list[str]:
@@ -386,7 +390,7 @@ def _weigh(
         # The output tested as a whole first: ids, modes and status letters are in it too,
         # which can only let more through. Mostly no rule is live and nothing is parsed.
         text = output.decode("utf-8", "surrogateescape")
-        guard_rules = _live(f"{text}\0{fold_path(text)}", guard_rules)
+        guard_rules = live_rules(f"{text}\0{fold_path(text)}", [("", guard_rules)])
     if guard_rules is None or guard_rules:
         for oid, changed in parse_raw_diff(output).items():
             if guard_rules is None or _may_be_guarded(changed, guard_rules, tops):
@@ -396,7 +400,8 @@ def _weigh(
 def _keep(
     chunk: bytes, agent_rules: list | None, stage: FirstStage, memory: AgentCommits | None
 ) -> list[bytes]:
-    """Ids of the records in ``chunk`` that might be an agent's commit.
+    """Ids of the records in ``chunk`` that might be an agent's commit (``agent_rules``: the
+    grouped rules of the compiled settings; None keeps every record).
 
     The records are tested together first: most pushes are human and settle there; otherwise
     only the rules that fired on the whole are tried on each commit, on its part of the
@@ -418,7 +423,7 @@ def _keep(
             clean = False
         clean = clean and "\nencoding " not in text
         whole = fold(text)
-        rules = _live(whole, rules)
+        rules = live_rules(whole, rules)
         if clean and not rules and memory is None:
             stage.count += len(records) - records.count(b"")
             return []

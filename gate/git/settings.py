@@ -230,7 +230,7 @@ def _store(
 def prefilter_rules(state: HookState) -> dict[str, Any] | None:
     """The first stage's literal prefilters; None when agent evidence has no usable literal
     (or anything else goes wrong: the prefilter is an optimisation, the exact stage decides)."""
-    from gate.git.literals import commit_rules, path_rules
+    from gate.git.literals import commit_rules, group_rules, path_rules
 
     try:
         rules = state.policy.agents
@@ -261,7 +261,7 @@ def prefilter_rules(state: HookState) -> dict[str, Any] | None:
             # signed-humans guards weigh every commit that touches them, marks or not
             "every_commit": state.policy.signed_humans,
             "pusher_rules": pusher_rules,
-            "agent_rules": agent_rules,
+            "agent_rules": group_rules(agent_rules),
             "guard_rules": guard_rules,
             "stand_in_tops": stand_in_tops([*patterns, *folded_patterns(patterns)]),
         }

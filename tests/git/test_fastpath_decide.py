@@ -31,7 +31,7 @@ from gate.git.catalog import load_catalog
 from gate.git.classify import classify
 from gate.git.config import HookConfig
 from gate.git.detection import AgentDetector
-from gate.git.literals import commit_rules, path_rules
+from gate.git.literals import commit_rules, group_rules, path_rules
 from gate.git.plumbing import Git
 from gate.git.pre_receive import decide
 from gate.git.prefilter import (
@@ -41,6 +41,7 @@ from gate.git.prefilter import (
     find_pusher,
     first_stage,
     fold,
+    live_rules,
     load_artifact,
     may_match,
 )
@@ -157,6 +158,35 @@ def test_policy_globs_reduce_soundly(glob: str, text: str) -> None:
     rules = commit_rules([source])
     if rules is not None and re.fullmatch(source, text, re.IGNORECASE):
         assert may_match(fold(text), rules)
+
+
+_CATALOG_RULES = commit_rules([*load_catalog().evidence_sources, "gpgsig"]) or []
+_CATALOG_PIECES = sorted(
+    {piece for trigger, clauses in _CATALOG_RULES for part in (trigger, *clauses) for piece in part}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(_CATALOG_PIECES),
+            st.sampled_from(_CATALOG_PIECES).map(lambda piece: piece[1:-1]),  # near misses
+            st.text(alphabet="abcdeghinoprty@.-[]+ \n", max_size=12),
+        ),
+        max_size=8,
+    ).map("".join)
+)
+def test_grouped_rules_find_the_same_live_rules(text: str) -> None:
+    """A hub searched once for its group (gate.git.literals.group_rules) rules out only what
+    testing each rule would: on the catalog's own rules, and texts made of their pieces."""
+    groups = group_rules(_CATALOG_RULES)
+    assert sorted(rule for _, members in groups for rule in members) == sorted(_CATALOG_RULES)
+    assert len(groups) > 2, "the catalog's rules share hubs"
+    for hub, members in groups:
+        assert all(hub in piece for trigger, _ in members for piece in trigger)
+    expected = [rule for rule in _CATALOG_RULES if may_match(text, (rule,))]
+    assert sorted(live_rules(text, groups)) == sorted(expected)
 
 
 def test_catalog_rules_keep_every_example_and_the_full_path_agrees() -> None:
