@@ -48,6 +48,8 @@ pushers = ["agent-*"]
 emails = ["*@bots.example.com"]
 """
 
+FSCK_KEYS = ("receive.fsckObjects", "transfer.fsckObjects")
+
 # The hook's compiled settings (gate.git.settings writes them, gate.git.prefilter reads them).
 CACHE_FILES = ("gate-cache",)
 
@@ -149,6 +151,10 @@ def new_target(path: Path, source: Path, base: str | None) -> Path:
     git("init", "--quiet", "--bare", "--initial-branch=main", str(path))
     # No background gc after a push: it would race the next run's rmtree of this target.
     git("config", "receive.autogc", "false", cwd=path)
+    # install-hook turns these on (git checks every pushed object): every target has them,
+    # gated or not, so that a ratio is the hook's own cost, not fsck's.
+    for key in FSCK_KEYS:
+        git("config", key, "true", cwd=path)
     if base:
         git("fetch", "--quiet", str(source), f"{base}:refs/heads/main", cwd=path)
     return path
