@@ -118,6 +118,36 @@ def test_reviewers_who_may_approve_get_an_email(
     ]
 
 
+def test_a_guard_restricted_to_a_group_mails_only_its_members(
+    gated: GatedRepo, server: LiveServer, inbox: Inbox
+) -> None:
+    """An admin restricted the training guard to a reviewer group: only its member may
+    approve, so only she is told; alice, who may approve other guards, gets nothing."""
+    from gate.server.database import command
+    from gate.server.models import User
+    from gate.server.services.actor import Actor
+    from gate.server.services.groups import add_group, set_guard_groups, set_members
+
+    with command(server.app):  # type: ignore[attr-defined]
+        group = add_group("training leads", actor=Actor.cli("admin"))
+        bob = db.session.scalars(select(User).where(User.username == "bob")).one()
+        set_members(group.id, [bob.id], actor=Actor.cli("admin"))
+        set_guard_groups("training", [group.id], actor=Actor.cli("admin"), not_pushed_yet=True)
+    request_id = held(gated, "release/2", ("Carol", "carol@example.com"))
+    # The hold queues every e-mail in its own transaction: once they are all sent, none is
+    # still to come.
+    eventually(
+        lambda: {state for _, state, _, _ in email_deliveries(server)} == {"delivered"},
+        "the e-mails sent",
+    )
+    assert [(to, state) for to, state, _, _ in email_deliveries(server)] == [
+        ("bob@example.com", "delivered")
+    ]
+    [(recipients, message)] = inbox.messages
+    assert recipients == ["bob@example.com"]
+    assert f"request #{request_id} waits for your sign-off" in message["Subject"]
+
+
 def test_a_down_smtp_server_is_retried_and_retry_now_sends_at_once(
     gated: GatedRepo, server: LiveServer, inbox: Inbox
 ) -> None:
