@@ -8,6 +8,7 @@ from sqlalchemy import inspect, select, text
 
 from gate.resources import resource_dir
 from tests.support.auditlog import commit_item, push
+from tests.support.sql import insert_request
 
 MIGRATIONS = str(resource_dir("migrations"))
 
@@ -25,18 +26,13 @@ def test_old_items_keep_null_and_their_approval_is_not_taken(app) -> None:  # ty
         columns = {c["name"] for c in inspect(db.engine).get_columns("held_items")}
         assert "content_sha256" not in columns
         with db.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO repositories (id, name, created_at) VALUES (1, 'repo', '2026-01-01')"
-                )
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO requests (id, repository_id, ref, old, new, state, required, "
-                    "policy_sha256, created_at) VALUES (1000, 1, 'refs/heads/main', :z, :k, "
-                    "'approved', :req, :z, '2026-01-01')"
-                ),
-                {"z": "0" * 40, "k": item["key"], "req": '{"train": 1}'},
+            insert_request(
+                conn,
+                1000,
+                state="approved",
+                required='{"train": 1}',
+                new=item["key"],
+                repository="repo",
             )
             conn.execute(
                 text(

@@ -34,13 +34,15 @@ def insert_request(  # type: ignore[no-untyped-def]
     state: str = "pending",
     required: str = '{"t": 1}',
     new: str = "0" * 40,
+    repository: str = "r",
 ) -> None:
-    """Repository 1 and one request in it, in raw SQL: migration tests write rows as an older
-    schema had them, which the models (at the newest schema) cannot."""
+    """Repository 1 (named ``repository``) and one request in it, in raw SQL: migration tests
+    write rows as an older schema had them, which the models (at the newest schema) cannot."""
     from sqlalchemy import text
 
     conn.execute(
-        text("INSERT INTO repositories (id, name, created_at) VALUES (1, 'r', '2026-01-01')")
+        text("INSERT INTO repositories (id, name, created_at) VALUES (1, :name, '2026-01-01')"),
+        {"name": repository},
     )
     conn.execute(
         text(
