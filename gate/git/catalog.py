@@ -16,15 +16,30 @@ import fnmatch
 import functools
 import os
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
 
 from gate.errors import GateError
-from gate.git.commits import Commit
 from gate.git.signals import Signal
+from gate.git.values import Frozen, _set
 
-P = TypeVar("P")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any, Generic, Literal, TypeVar
+
+    from gate.git.commits import Commit
+
+    P = TypeVar("P")
+
+    class _Generic(Generic[P]):
+        pass
+
+else:  # no typing at run time: PatternSet[...] appears only in annotations
+
+    class _Generic:
+        def __class_getitem__(cls, item):
+            return cls
+
+    P = None
 
 RULE_KINDS = ("emails", "logins", "names", "identities", "trailers", "message", "refs")
 _ENTRY_KEYS = {"name", "source", "notes", "example", "fallback", *RULE_KINDS}
@@ -71,7 +86,7 @@ def login_regex(login: str) -> str:
     return rf"(?:[0-9]+\+)?{body}@users\.noreply\.[A-Za-z0-9.-]+"
 
 
-class PatternSet(Generic[P]):
+class PatternSet(_Generic[P]):
     """Patterns compiled together, each carrying a payload (what to report when it fires).
 
     ``mode`` says how a pattern must match the text: ``"full"`` the whole of it (globs,
@@ -143,24 +158,65 @@ class PatternSet(Generic[P]):
         return tuple(found)
 
 
-@dataclass(frozen=True)
-class CatalogEntry:
+class CatalogEntry(Frozen):
     """One tool and the rules that recognise its commits (see agents.toml for the meaning)."""
 
+    __slots__ = _fields = (
+        "name",
+        "source",
+        "notes",
+        "emails",
+        "logins",
+        "names",
+        "identities",
+        "trailers",
+        "message",
+        "refs",
+        "examples",
+        "fallback",
+    )
     name: str
     source: str
     notes: str
-    emails: tuple[str, ...] = ()
-    logins: tuple[str, ...] = ()
-    names: tuple[str, ...] = ()
-    identities: tuple[str, ...] = ()
-    trailers: tuple[str, ...] = ()
-    message: tuple[str, ...] = ()
-    refs: tuple[str, ...] = ()
-    examples: tuple[Mapping[str, str], ...] = ()
+    emails: tuple[str, ...]
+    logins: tuple[str, ...]
+    names: tuple[str, ...]
+    identities: tuple[str, ...]
+    trailers: tuple[str, ...]
+    message: tuple[str, ...]
+    refs: tuple[str, ...]
+    examples: tuple[Mapping[str, str], ...]
     # A fallback entry's rules fire on an identity only when no other entry's rule does
     # (a generic rule, such as every app's bot account, would repeat what a specific one says).
-    fallback: bool = False
+    fallback: bool
+
+    def __init__(
+        self,
+        name: str,
+        source: str,
+        notes: str,
+        emails: tuple[str, ...] = (),
+        logins: tuple[str, ...] = (),
+        names: tuple[str, ...] = (),
+        identities: tuple[str, ...] = (),
+        trailers: tuple[str, ...] = (),
+        message: tuple[str, ...] = (),
+        refs: tuple[str, ...] = (),
+        examples: tuple[Mapping[str, str], ...] = (),
+        fallback: bool = False,
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "source", source)
+        _set(self, "notes", notes)
+        _set(self, "emails", emails)
+        _set(self, "logins", logins)
+        _set(self, "names", names)
+        _set(self, "identities", identities)
+        _set(self, "trailers", trailers)
+        _set(self, "message", message)
+        _set(self, "refs", refs)
+        _set(self, "examples", examples)
+        _set(self, "fallback", fallback)
 
 
 # A rule's payload: (agent, rule text as written in the catalog).

@@ -11,64 +11,87 @@ a guarded change by the pusher, held when the pusher is an agent.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from gate.errors import GateError
-from gate.git.commits import Commit, parse_commit
+from gate.git.commits import Commit, is_signed, parse_commit
 from gate.git.detection import AgentDetector, is_agent
-from gate.git.plumbing import Git, PathChange
-from gate.git.policy import Policy
-from gate.git.prefilter import (
-    GITMODULES,
-    STAND_IN_MODES,
-    FirstStage,
-    first_stage,
-    guard_pathspec,
-)
-from gate.git.provenance import Remembered
+from gate.git.prefilter import GITMODULES, STAND_IN_MODES, first_stage, guard_pathspec
 from gate.git.refs import RefUpdate, is_zero
 from gate.git.signals import Signal
-from gate.git.signing import Registry, SignatureCheck, is_signed, verify_commits
+from gate.git.values import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from gate.git.plumbing import Git, PathChange
+    from gate.git.policy.model import Policy
+    from gate.git.prefilter import FirstStage
+    from gate.git.provenance import Remembered
+    from gate.git.signing import Registry, SignatureCheck
 
 TRUST_RULE = 'trust = "signed-humans"'
 
 
-@dataclass
-class HeldCommit:
-    commit: Commit
-    signals: list[Signal]
-    guards: dict[str, list[str]]  # guard name -> matched paths
-    first_pushed_by: str | None = None  # the agent account the provenance store names
+class HeldCommit(Value):
+    __slots__ = _fields = ("commit", "signals", "guards", "first_pushed_by")
+
+    def __init__(
+        self,
+        commit: Commit,
+        signals: list[Signal],
+        guards: dict[str, list[str]],  # guard name -> matched paths
+        first_pushed_by: str | None = None,  # the agent account the provenance store names
+    ) -> None:
+        self.commit = commit
+        self.signals = signals
+        self.guards = guards
+        self.first_pushed_by = first_pushed_by
 
     @property
     def key(self) -> str:
         return self.commit.id
 
 
-@dataclass
-class HeldRefChange:
+class HeldRefChange(Value):
     """A deletion or history rewrite of a protected ref by an agent pusher."""
 
-    update: RefUpdate
-    reason: str
-    signals: list[Signal]
-    guards: dict[str, list[str]]
-    removed: list[str] = field(default_factory=list)
+    __slots__ = _fields = ("update", "reason", "signals", "guards", "removed")
+
+    def __init__(
+        self,
+        update: RefUpdate,
+        reason: str,
+        signals: list[Signal],
+        guards: dict[str, list[str]],
+        removed: list[str] | None = None,
+    ) -> None:
+        self.update = update
+        self.reason = reason
+        self.signals = signals
+        self.guards = guards
+        self.removed = [] if removed is None else removed
 
     @property
     def key(self) -> str:
         return f"ref-update:{self.update.ref}:{self.update.old}:{self.update.new}"
 
 
-@dataclass
-class Verdict:
-    update: RefUpdate
-    held_commits: list[HeldCommit] = field(default_factory=list)
-    held_change: HeldRefChange | None = None
-    inspected: int = 0
+class Verdict(Value):
+    __slots__ = _fields = ("update", "held_commits", "held_change", "inspected")
+
+    def __init__(
+        self,
+        update: RefUpdate,
+        held_commits: list[HeldCommit] | None = None,
+        held_change: HeldRefChange | None = None,
+        inspected: int = 0,
+    ) -> None:
+        self.update = update
+        self.held_commits = [] if held_commits is None else held_commits
+        self.held_change = held_change
+        self.inspected = inspected
 
     @property
     def holds(self) -> bool:
@@ -90,6 +113,8 @@ class Signatures:
         self.failed: GateError | None = None  # the registry could not be had: asked once
 
     def check(self, oid: str) -> SignatureCheck:
+        from gate.git.signing import SignatureCheck, verify_commits
+
         raw = self.raws[oid]
         if not is_signed(raw):
             return SignatureCheck(oid, "N", "", None)
@@ -224,8 +249,10 @@ def _held(
     check = None
     if signatures is not None and is_agent(signals) and signed:
         # Held anyway: the key only adds evidence, when the registry can be had.
-        with contextlib.suppress(GateError):
+        try:  # noqa: SIM105 - contextlib would be an import on the hook's path
             signals += signature_signals(signatures.check(commit.id))
+        except GateError:
+            pass
     elif signatures is not None and not is_agent(signals):
         check = signatures.check(commit.id)
         signals += signature_signals(check)

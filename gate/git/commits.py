@@ -14,9 +14,9 @@ Text is decoded from the bytes git would print: invalid UTF-8 becomes U+FFFD, ne
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from gate.errors import GateError
+from gate.git.values import Frozen, _set
 
 # git's locale-independent ctype (ctype.c): only these four bytes are space, only ASCII is alnum.
 _SPACE = b" \t\n\r"
@@ -31,31 +31,67 @@ _COMMENT = b"#"  # core.commentChar's default
 _SEPARATORS = b":"  # trailer.separators' default
 _GIT_GENERATED = (b"Signed-off-by: ", b"(cherry picked from commit ")
 _CUT_LINE = b"# ------------------------ >8 ------------------------\n"
+SIGNATURE_HEADERS = (b"gpgsig", b"gpgsig-sha256")
 
 
-@dataclass(frozen=True)
-class Person:
+class Person(Frozen):
+    __slots__ = _fields = ("name", "email", "time", "offset")
     name: str
     email: str
-    time: int = 0
-    offset: str = "+0000"
+    time: int
+    offset: str
+
+    def __init__(self, name: str, email: str, time: int = 0, offset: str = "+0000") -> None:
+        _set(self, "name", name)
+        _set(self, "email", email)
+        _set(self, "time", time)
+        _set(self, "offset", offset)
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
 
 
-@dataclass(frozen=True)
-class Commit:
+class Commit(Frozen):
+    __slots__ = _fields = (
+        "id",
+        "tree",
+        "parents",
+        "author",
+        "committer",
+        "message",
+        "trailers",
+        "paragraph_trailers",
+    )
     id: str
     tree: str
     parents: tuple[str, ...]
     author: Person
     committer: Person
     message: str
-    trailers: tuple[tuple[str, str], ...] = field(default=())
+    trailers: tuple[tuple[str, str], ...]
     # Trailers of the paragraphs above the last one, each read as git reads a last paragraph
     # (see paragraph_trailers): where tools and squash merges leave marks git's block lacks.
-    paragraph_trailers: tuple[tuple[str, str], ...] = field(default=())
+    paragraph_trailers: tuple[tuple[str, str], ...]
+
+    def __init__(
+        self,
+        id: str,
+        tree: str,
+        parents: tuple[str, ...],
+        author: Person,
+        committer: Person,
+        message: str,
+        trailers: tuple[tuple[str, str], ...] = (),
+        paragraph_trailers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        _set(self, "id", id)
+        _set(self, "tree", tree)
+        _set(self, "parents", parents)
+        _set(self, "author", author)
+        _set(self, "committer", committer)
+        _set(self, "message", message)
+        _set(self, "trailers", trailers)
+        _set(self, "paragraph_trailers", paragraph_trailers)
 
     @property
     def marks(self) -> tuple[tuple[str, str], ...]:
@@ -69,6 +105,13 @@ class Commit:
     @property
     def is_merge(self) -> bool:
         return len(self.parents) > 1
+
+
+def is_signed(raw: bytes) -> bool:
+    """Whether a raw commit object carries a signature header (gate.git.signing checks it)."""
+    header = raw.partition(b"\n\n")[0]
+    return any(header.startswith(name + b" ") or b"\n" + name + b" " in header
+               for name in SIGNATURE_HEADERS)  # fmt: skip
 
 
 def decode_text(raw: bytes) -> str:

@@ -8,13 +8,18 @@ catalog of known tools. Everything here is plain text the client controls except
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Sequence
 
-from gate.git.catalog import Catalog, PatternSet, load_catalog
-from gate.git.commits import Commit
-from gate.git.policy import AgentRules
+from gate.git.catalog import PatternSet, load_catalog
 from gate.git.prefilter import PUSHER_VARIABLES, find_pusher, unknown_pusher_is_agent
 from gate.git.signals import Signal
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from gate.git.catalog import Catalog
+    from gate.git.commits import Commit
+    from gate.git.policy.model import AgentRules
 
 __all__ = ["PUSHER_VARIABLES", "AgentDetector", "find_pusher", "is_agent"]
 

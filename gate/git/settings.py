@@ -16,12 +16,9 @@ anyone able to write it can already replace the hook itself.
 
 from __future__ import annotations
 
-import fnmatch
 import marshal
 import os
 import sys
-from collections.abc import Mapping
-from typing import Any
 
 from gate.errors import GateError
 from gate.git.catalog import (
@@ -32,8 +29,7 @@ from gate.git.catalog import (
     builtin_catalog_path,
 )
 from gate.git.config import CONFIG_NAME, HookConfig, load_hook_config
-from gate.git.policy import Policy, build_policy, load_policy, parse_policy
-from gate.git.policy.paths import folded_patterns, stand_in_tops
+from gate.git.policy.model import Policy, build_policy
 from gate.git.prefilter import (
     ARTIFACT_NAME,
     LAYOUT_PUSHER_VARIABLES,
@@ -43,6 +39,11 @@ from gate.git.prefilter import (
     read_bytes,
     write_artifact,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 CACHE_NAME = ARTIFACT_NAME
 
@@ -141,6 +142,8 @@ def load_state(
                 },
             )
         return HookState(config, _unguarded_policy(config), None)
+    from gate.git.policy import load_policy, parse_policy  # the checker: not on a warm cache
+
     enable_site_packages()  # pathspec translates the guard patterns
     policy_bytes = read_bytes(config.policy)
     if policy_bytes is None:
@@ -168,7 +171,7 @@ def load_state(
 
 def _unguarded_policy(config: HookConfig) -> Policy:
     """A central file's unlisted repository, passed on purpose: nothing is protected."""
-    from gate.git.policy import AgentRules
+    from gate.git.policy.model import AgentRules
 
     return Policy((), (), AgentRules(builtin=False), "", f"(unlisted in {config.repository})")
 
@@ -191,9 +194,7 @@ def _from_artifact(artifact: dict[str, Any]) -> HookState | None:
 def _store(
     git_dir: str, sources: list[tuple[str, bytes]], state: HookState, origin: tuple | None
 ) -> None:
-    from dataclasses import asdict
-
-    from gate.git.policy import PolicyError
+    from gate.git.policy.errors import PolicyError
 
     policy, entries = state.policy, state.catalog_entries
     try:
@@ -207,11 +208,11 @@ def _store(
         "agents": doc["agents"],
     }
     cached = {
-        "config": asdict(state.config),
+        "config": state.config.as_dict(),
         "policy": policy_doc,
         "policy_sha256": policy.sha256,
         "guard_rules": guard_rules,
-        "catalog": [asdict(entry) for entry in entries] if entries is not None else None,
+        "catalog": [entry.as_dict() for entry in entries] if entries is not None else None,
     }
     write_artifact(
         git_dir,
@@ -230,7 +231,10 @@ def _store(
 def prefilter_rules(state: HookState) -> dict[str, Any] | None:
     """The first stage's literal prefilters; None when agent evidence has no usable literal
     (or anything else goes wrong: the prefilter is an optimisation, the exact stage decides)."""
+    import fnmatch
+
     from gate.git.literals import commit_rules, path_rules
+    from gate.git.policy.paths import folded_patterns, stand_in_tops
 
     try:
         rules = state.policy.agents

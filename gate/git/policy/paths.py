@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-import warnings
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
 
 from gate.git.policy.errors import PolicyError
 from gate.git.prefilter import fold_path
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any, TypeAlias
+
     import pathspec
 
 
@@ -21,6 +22,8 @@ def compile_path_patterns(
     import pathspec  # lazy on purpose: see the module docstring
 
     patterns = list(patterns)
+    import warnings
+
     try:
         with warnings.catch_warnings():
             # '[[]' (a literal '[') makes re warn about a "possible nested set".
@@ -55,13 +58,14 @@ def guard_rules(patterns: Iterable[str], source: str = "<patterns>") -> GuardRul
 # the text is compared with each token a bounded number of times, whatever the pattern.
 
 _ANY = None  # '?': any one character of a component
-Token: TypeAlias = "str | re.Pattern[str] | None"  # a literal character, a bracket, or _ANY
 NO_MATCH, DIRECTORY_MATCH, FILE_MATCH = 0, 1, 2
-# The text is a component (its characters) or a path (its components); a chunk is a run of
-# literal characters, or of tokens that each match one element.
-Text: TypeAlias = "str | Sequence[str]"
-Chunk: TypeAlias = "str | tuple[Any, ...]"
-Fits: TypeAlias = "Callable[[Any, str, Work], bool]"
+if TYPE_CHECKING:
+    Token: TypeAlias = "str | re.Pattern[str] | None"  # a literal character, a bracket, or _ANY
+    # The text is a component (its characters) or a path (its components); a chunk is a run
+    # of literal characters, or of tokens that each match one element.
+    Text: TypeAlias = "str | Sequence[str]"
+    Chunk: TypeAlias = "str | tuple[Any, ...]"
+    Fits: TypeAlias = "Callable[[Any, str, Work], bool]"
 
 
 class Work:
@@ -193,6 +197,8 @@ def _segment_glob(segment: str) -> _SegmentGlob:
             negated = segment[index] in "!^"
             inner = segment[index + 1 if negated else index : close]
             expr = "[" + ("^" if negated else "") + inner.replace("\\", "\\\\")
+            import warnings
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # '[[]' is a "possible nested set"
                 tokens.append(re.compile(expr))
@@ -503,6 +509,8 @@ def _check_bracket(inner: str) -> str | None:
         return "uses a character class such as '[[:alpha:]]', which is not supported"
     negated = inner[:1] in ("!", "^")
     expr = "[" + ("^" + inner[1:] if negated else inner).replace("\\", "\\\\") + "]"
+    import warnings
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
