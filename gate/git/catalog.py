@@ -8,6 +8,9 @@ the same few authors recur across a push. Stdlib only: the hook's import time ma
 does compile time (Python compiles regexes at run time, on every push): the individual rules
 are compiled only when their combined regex hits, and addresses (most of the catalog) are
 looked up in dictionaries instead of one large regex, which is compiled only for non-ASCII text.
+In the hook, whose compiled settings hold each pattern's required literals (gate.git.literals),
+nothing is compiled up front: a pattern is compiled only for a text that has its literals, and
+the combined regexes only once a push has many texts to match (``LITERAL_TEXTS``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import re
 
 from gate.errors import GateError
+from gate.git.prefilter import fold, may_match
 from gate.git.signals import Signal
 from gate.git.values import Frozen, _set
 
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
     from typing import Any, Generic, Literal, TypeVar
 
     from gate.git.commits import Commit
+    from gate.git.literals import Rule
 
     P = TypeVar("P")
 
@@ -44,21 +49,24 @@ else:  # no typing at run time: PatternSet[...] appears only in annotations
 RULE_KINDS = ("emails", "logins", "names", "identities", "trailers", "message", "refs")
 _ENTRY_KEYS = {"name", "source", "notes", "example", "fallback", *RULE_KINDS}
 _EXAMPLE_KEYS = {"author", "committer", "message", "ref"}
-_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\[bot\])?")
+_LOGIN = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\[bot\])?"
 ANY_APP = "*[bot]"  # the logins rule that matches every GitHub App's bot account
 _APP_LOGIN = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\[bot\]"
 # Trailers that name someone who helped; their addresses are matched like the author's.
 _PERSON_TRAILERS = ("co-authored-by", "assisted-by")
 # Every "<email>" of a Co-authored-by trailer: git leaves the value unparsed and readers differ
 # on which address of "Name <a> <b>" counts (git's idents take the first), so each is checked.
-_ADDRESS = re.compile(r"<(?P<email>[^<>]*)>")
+_ADDRESS = r"<(?P<email>[^<>]*)>"
 _CACHE_LIMIT = 4096
+# With literals, a PatternSet tries them for this many texts, then compiles its combined regex
+# (a push with many commits to check pays the compilation once, and matches at C speed).
+LITERAL_TEXTS = 256
 
 
 def co_authors(value: str) -> list[tuple[str, str]]:
     """(name, email) for each address of a Co-authored-by value; a bare address counts too."""
     name = value.split("<", 1)[0].strip()
-    emails = list(dict.fromkeys(m["email"].strip() for m in _ADDRESS.finditer(value)))
+    emails = list(dict.fromkeys(m["email"].strip() for m in re.finditer(_ADDRESS, value)))
     unclosed = value.rpartition("<")[2]
     if "<" in value and ">" not in unclosed and unclosed.strip():
         emails.append(unclosed.strip())  # "Name <address" with the ">" lost, as tools write it
@@ -92,9 +100,17 @@ class PatternSet(_Generic[P]):
     ``mode`` says how a pattern must match the text: ``"full"`` the whole of it (globs,
     addresses), ``"prefix"`` from its start (trailers), ``"search"`` anywhere (messages).
     All matching is case-insensitive; ``cache`` memoises answers for recurring texts.
+
+    ``literals`` (regex source -> its rule of gate.git.literals, as the compiled settings hold
+    them; the sources it lacks have none): nothing is compiled up front. For each text, a
+    pattern is compiled (once) and tried only when the folded text has its literals, which
+    every text it matches has; after ``LITERAL_TEXTS`` texts the combined regex takes over.
+    The answers are the same either way. Without ``literals`` the combined regex is compiled
+    here, which also checks that the patterns combine (the compiled settings hold literals
+    only for patterns that did).
     """
 
-    __slots__ = ("_any", "_cache", "_compiled", "_mode", "_sources")
+    __slots__ = ("_any", "_cache", "_compiled", "_each", "_literals", "_mode", "_sources", "_texts")
 
     def __init__(
         self,
@@ -102,41 +118,84 @@ class PatternSet(_Generic[P]):
         *,
         mode: Literal["full", "prefix", "search"],
         cache: bool = False,
+        literals: Mapping[str, Rule] | None = None,
     ) -> None:
         self._sources = tuple(rules)
-        combined = "|".join(f"(?:{source})" for _, source in self._sources)
-        self._any = re.compile(combined, re.IGNORECASE | re.MULTILINE) if self._sources else None
+        self._any: re.Pattern[str] | None = None
         self._compiled: tuple[tuple[P, re.Pattern[str]], ...] | None = None
         self._mode = mode
         self._cache: dict[str, tuple[tuple[P, str], ...]] | None = {} if cache else None
+        self._texts = 0
+        self._literals: tuple[Rule | None, ...] | None = None
+        self._each: list[re.Pattern[str] | None] = []
+        if literals is not None and self._sources:
+            self._literals = tuple(literals.get(source) for _, source in self._sources)
+            self._each = [None] * len(self._sources)
+        elif self._sources:
+            self._any = self._combined()
+
+    def _combined(self) -> re.Pattern[str]:
+        combined = "|".join(f"(?:{source})" for _, source in self._sources)
+        return re.compile(combined, re.IGNORECASE | re.MULTILINE)
 
     @property
     def _rules(self) -> tuple[tuple[P, re.Pattern[str]], ...]:
         """The rules compiled one by one, on the first hit of the combined regex."""
         if self._compiled is None:
             self._compiled = tuple(
-                (payload, re.compile(source, re.IGNORECASE | re.MULTILINE))
-                for payload, source in self._sources
+                (payload, self._one(index)) for index, (payload, _) in enumerate(self._sources)
             )
         return self._compiled
 
+    def _one(self, index: int) -> re.Pattern[str]:
+        regex = self._each[index] if self._each else None
+        if regex is None:
+            regex = re.compile(self._sources[index][1], re.IGNORECASE | re.MULTILINE)
+            if self._each:
+                self._each[index] = regex
+        return regex
+
     def __bool__(self) -> bool:
-        return self._any is not None
+        return bool(self._sources)
 
     def match(self, text: str) -> tuple[tuple[P, str], ...]:
         """Every (payload, matched text) whose pattern matches ``text``; usually ``()``."""
-        if self._any is None:
+        if not self._sources:
             return ()
         if self._cache is not None:
             hit = self._cache.get(text)
             if hit is not None:
                 return hit
-        found = self._match(text)
+        if self._literals is not None:
+            self._texts += 1
+            if self._texts > LITERAL_TEXTS:
+                self._literals = None
+                self._any = self._combined()
+        found = self._match(text) if self._literals is None else self._by_literals(text)
         if self._cache is not None:
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
             self._cache[text] = found
         return found
+
+    def _by_literals(self, text: str) -> tuple[tuple[P, str], ...]:
+        assert self._literals is not None
+        folded = fold(text)
+        found = []
+        for index, rule in enumerate(self._literals):
+            if rule is not None and not may_match(folded, (rule,)):
+                continue
+            regex = self._one(index)
+            if self._mode == "full":
+                m = regex.fullmatch(text)
+            elif self._mode == "prefix":
+                m = regex.match(text)
+            else:
+                m = regex.search(text)
+            if m is not None:
+                payload = self._sources[index][0]
+                found.append((payload, m.group(0) if self._mode == "search" else text))
+        return tuple(found)
 
     def _match(self, text: str) -> tuple[tuple[P, str], ...]:
         assert self._any is not None
@@ -156,6 +215,10 @@ class PatternSet(_Generic[P]):
             if m is not None:
                 found.append((payload, m.group(0)))
         return tuple(found)
+
+    def sources(self) -> tuple[str, ...]:
+        """The regex source of every pattern, in order."""
+        return tuple(source for _, source in self._sources)
 
 
 class CatalogEntry(Frozen):
@@ -222,8 +285,8 @@ class CatalogEntry(Frozen):
 # A rule's payload: (agent, rule text as written in the catalog).
 _Payload = tuple[str, str]
 # A noreply address split into its login, for the dictionary lookup of ``logins`` rules.
-_NOREPLY = re.compile(r"(?:[0-9]+\+)?([^@]*)@users\.noreply\.[A-Za-z0-9.-]+", re.IGNORECASE)
-_APP_LOGIN_MATCH = re.compile(_APP_LOGIN, re.IGNORECASE)
+# (compiled on first use, by re's own cache: most pushes name no noreply address)
+_NOREPLY = r"(?:[0-9]+\+)?([^@]*)@users\.noreply\.[A-Za-z0-9.-]+"
 
 
 class _AddressSet:
@@ -236,9 +299,20 @@ class _AddressSet:
     Kelvin sign onto k). Answers come in rule order, as PatternSet gives them.
     """
 
-    __slots__ = ("_all", "_apps", "_cache", "_globs", "_literals", "_logins", "_sources")
+    __slots__ = (
+        "_all",
+        "_apps",
+        "_cache",
+        "_globs",
+        "_literals",
+        "_logins",
+        "_prefilter",
+        "_sources",
+    )
 
-    def __init__(self, rules: list[tuple[_Payload, str, str]]) -> None:
+    def __init__(
+        self, rules: list[tuple[_Payload, str, str]], literals: Mapping[str, Rule] | None = None
+    ) -> None:
         self._sources = [
             (payload, catalog_glob(rule) if kind == "email" else login_regex(rule))
             for payload, kind, rule in rules
@@ -256,8 +330,9 @@ class _AddressSet:
                 globs.append((index, catalog_glob(rule)))
             else:
                 self._literals.setdefault(rule.lower(), []).append(index)
-        self._globs: PatternSet[int] = PatternSet(globs, mode="full")
+        self._globs: PatternSet[int] = PatternSet(globs, mode="full", literals=literals)
         self._all: PatternSet[_Payload] | None = None
+        self._prefilter = literals
         self._cache: dict[str, tuple[tuple[_Payload, str], ...]] = {}
 
     def __bool__(self) -> bool:
@@ -270,16 +345,20 @@ class _AddressSet:
         if text.isascii():
             folded = text.lower()
             found = list(self._literals.get(folded, ()))
-            noreply = _NOREPLY.fullmatch(folded)
+            noreply = (
+                re.fullmatch(_NOREPLY, folded, re.IGNORECASE)
+                if "@users.noreply." in folded  # what _NOREPLY needs: no compiling without it
+                else None
+            )
             if noreply is not None:
                 found += self._logins.get(noreply.group(1), ())
-                if self._apps and _APP_LOGIN_MATCH.fullmatch(noreply.group(1)):
+                if self._apps and re.fullmatch(_APP_LOGIN, noreply.group(1), re.IGNORECASE):
                     found += self._apps
             found += [index for index, _ in self._globs.match(text)]
             answer = tuple((self._sources[index][0], text) for index in sorted(set(found)))
         else:
             if self._all is None:
-                self._all = PatternSet(self._sources, mode="full")
+                self._all = PatternSet(self._sources, mode="full", literals=self._prefilter)
             answer = self._all.match(text)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
@@ -290,7 +369,14 @@ class _AddressSet:
 class Catalog:
     """The compiled catalog. ``match`` returns one Signal per rule that fired on a commit."""
 
-    def __init__(self, entries: Iterable[CatalogEntry], source: str = "<catalog>") -> None:
+    def __init__(
+        self,
+        entries: Iterable[CatalogEntry],
+        source: str = "<catalog>",
+        literals: Mapping[str, Rule] | None = None,
+    ) -> None:
+        """``literals``: each pattern's required literals, from the compiled settings
+        (PatternSet); without them every pattern set is compiled here."""
         self.entries = tuple(entries)
         self.source = source
         self._fallbacks = frozenset(e.name for e in self.entries if e.fallback)
@@ -309,12 +395,12 @@ class Catalog:
             message += [((e.name, p), p) for p in e.message]
             refs += [((e.name, p), catalog_glob(p)) for p in e.refs]
         try:
-            self._addresses = _AddressSet(addresses)
-            self._names = PatternSet(names, mode="full", cache=True)
-            self._identities = PatternSet(identities, mode="full", cache=True)
-            self._trailers = PatternSet(trailers, mode="prefix")
-            self._message = PatternSet(message, mode="search")
-            self._refs = PatternSet(refs, mode="full", cache=True)
+            self._addresses = _AddressSet(addresses, literals)
+            self._names = PatternSet(names, mode="full", cache=True, literals=literals)
+            self._identities = PatternSet(identities, mode="full", cache=True, literals=literals)
+            self._trailers = PatternSet(trailers, mode="prefix", literals=literals)
+            self._message = PatternSet(message, mode="search", literals=literals)
+            self._refs = PatternSet(refs, mode="full", cache=True, literals=literals)
         except re.error as exc:  # single patterns were checked; this is a clash between them
             raise GateError(f"{source}: the patterns cannot be combined: {exc}") from None
         # Regex sources of every rule that is evidence on its own (refs are not): the hook's
@@ -322,6 +408,15 @@ class Catalog:
         self.evidence_sources: tuple[str, ...] = tuple(
             regex
             for _, regex in (*self._addresses._sources, *names, *identities, *trailers, *message)
+        )
+
+    def pattern_sources(self) -> tuple[str, ...]:
+        """The regex source of every pattern, refs and address globs included: what the
+        compiled settings keep literals for."""
+        sets = (self._names, self._identities, self._trailers, self._message, self._refs)
+        return (
+            *(source for _, source in self._addresses._sources),
+            *(source for patterns in sets for source in patterns.sources()),
         )
 
     def match(self, commit: Commit, ref: str | None = None) -> list[Signal]:
@@ -437,7 +532,7 @@ def _parse_entry(raw: Any, index: int, source: str) -> CatalogEntry:
 
 def _check_rule(kind: str, value: str, where: str) -> None:
     if kind == "logins":
-        if value != ANY_APP and not _LOGIN.fullmatch(value):
+        if value != ANY_APP and not re.fullmatch(_LOGIN, value):
             raise GateError(f"{where}: {value!r} is not an account login like 'dependabot[bot]'")
         return
     if kind not in ("trailers", "message"):

@@ -153,7 +153,9 @@ def decide(
 
     if state is None:
         state = _load_state(git_dir, artifact, environ, central)
-    detector = AgentDetector(state.policy.agents, pusher, state.catalog(), unknown, variables)
+    detector = AgentDetector(
+        state.policy.agents, pusher, state.catalog(), unknown, variables, state.literals
+    )
     verdicts = classify(git, state.policy, protected, detector, first, _signatures(git, state))
     return [v for v in verdicts if v.holds], state
 

@@ -45,13 +45,15 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
+    from gate.git.literals import Rule
+
 CACHE_NAME = ARTIFACT_NAME
 
 
 class HookState:
     """What the hook needs before it looks at any commit."""
 
-    __slots__ = ("_catalog", "_catalog_error", "catalog_entries", "config", "policy")
+    __slots__ = ("_catalog", "_catalog_error", "catalog_entries", "config", "literals", "policy")
 
     def __init__(
         self,
@@ -59,10 +61,15 @@ class HookState:
         policy: Policy,
         catalog_entries: list[CatalogEntry] | None,
         catalog_error: GateError | None = None,
+        literals: dict[str, Rule] | None = None,
     ) -> None:
+        """``literals``: the required literals of the catalog's and the policy's agent
+        patterns (``pattern_literals``), from the compiled settings: with them, the catalog
+        and the detector compile a pattern only for a text that may match it."""
         self.config = config
         self.policy = policy
         self.catalog_entries = catalog_entries
+        self.literals = literals
         self._catalog: Catalog | None = None
         self._catalog_error = catalog_error
 
@@ -76,7 +83,7 @@ class HookState:
         if self.catalog_entries is None:
             return None
         if self._catalog is None:
-            self._catalog = Catalog(self.catalog_entries, BUILTIN_SOURCE)
+            self._catalog = Catalog(self.catalog_entries, BUILTIN_SOURCE, self.literals)
         return self._catalog
 
 
@@ -186,7 +193,7 @@ def _from_artifact(artifact: dict[str, Any]) -> HookState | None:
         entries = None
         if policy.agents.builtin:
             entries = [CatalogEntry(**entry) for entry in cached["catalog"]]
-        return HookState(config, policy, entries)
+        return HookState(config, policy, entries, literals=cached["literals"])
     except Exception:  # a damaged file is a miss, whatever it holds
         return None
 
@@ -213,6 +220,7 @@ def _store(
         "policy_sha256": policy.sha256,
         "guard_rules": guard_rules,
         "catalog": [entry.as_dict() for entry in entries] if entries is not None else None,
+        "literals": pattern_literals(state),
     }
     write_artifact(
         git_dir,
@@ -269,5 +277,36 @@ def prefilter_rules(state: HookState) -> dict[str, Any] | None:
             "guard_rules": guard_rules,
             "stand_in_tops": stand_in_tops([*patterns, *folded_patterns(patterns)]),
         }
+    except Exception:
+        return None
+
+
+def pattern_literals(state: HookState) -> dict[str, Rule] | None:
+    """The required literals (gate.git.literals) of every agent pattern the exact stage may
+    compile, by regex source: the catalog's and the policy's globs. Those without a usable
+    literal are left out (they are always tried). None when anything goes wrong, such as
+    patterns that cannot be combined: then the catalog and detector compile everything up
+    front, as without compiled settings, and report it there."""
+    import fnmatch
+
+    from gate.git.detection import AgentDetector
+    from gate.git.literals import commit_rules
+
+    try:
+        rules = state.policy.agents
+        catalog = state.catalog()  # compiled whole here: its patterns combine
+        AgentDetector(rules, None, catalog)  # and so do the policy's
+        sources = [
+            fnmatch.translate(p)
+            for p in (*rules.pushers, *rules.emails, *rules.names, *rules.trailers)
+        ]
+        if catalog is not None:
+            sources += catalog.pattern_sources()
+        found = {}
+        for source in dict.fromkeys(sources):
+            rule = commit_rules([source])
+            if rule is not None:
+                found[source] = rule[0]
+        return found
     except Exception:
         return None
