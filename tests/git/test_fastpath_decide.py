@@ -15,6 +15,7 @@ exact stage would hold, and the one pipeline decides as slow references do.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import os
 import re
@@ -579,29 +580,103 @@ def test_an_early_stop_leaves_no_git_running(tmp_path: Path) -> None:
     assert "git" not in mine, mine
 
 
-def test_a_human_push_imports_nothing_beyond_python_start_up(tmp_path: Path) -> None:
-    """The point of the fast path: no re, subprocess, typing, os... on a push that holds nothing
-    (each costs the push about a millisecond or more)."""
+def _imports_of_push(bare: Path, messages: list[bytes], paths: list[str]) -> str:
+    """What the hook answers to a push of one commit per message (each changing its path)
+    onto main, and the modules it imported beyond Python's start-up (``-I -S``, as installed),
+    with its compiled settings warm."""
     import subprocess
     import sys
 
     import gate
 
-    stdin = _linear_history(tmp_path / "h.git", [b"fix"] * 3, ["train/a.py"] * 3)
-    _install_settings(tmp_path / "h.git", POLICY)
+    stdin = _linear_history(bare, messages, paths)
+    _install_settings(bare, POLICY)
     root = str(Path(gate.__file__).resolve().parent.parent)
     code = (
         f"import sys; sys.path.insert(0, {root!r}); before = set(sys.modules)\n"
         "from gate.git.pre_receive import run_pre_receive\n"
         "from gate.git.plumbing import environ_of_process\n"
-        f"answer = run_pre_receive({stdin.encode()!r}, environ_of_process(), {str(tmp_path / 'h.git')!r})\n"
+        f"answer = run_pre_receive({stdin.encode()!r}, environ_of_process(), {str(bare)!r})\n"
         "print(answer, sorted(set(sys.modules) - before))\n"
     )
-    out = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    ).stdout.strip()
+
+
+def test_a_human_push_imports_nothing_beyond_python_start_up(tmp_path: Path) -> None:
+    """The point of the fast path: no re, subprocess, typing, os... on a push that holds nothing
+    (each costs the push about a millisecond or more)."""
+    out = _imports_of_push(tmp_path / "h.git", [b"fix"] * 3, ["train/a.py"] * 3)
     assert (
-        out.strip()
+        out
         == "(0, []) ['gate', 'gate.errors', 'gate.git', 'gate.git.plumbing', 'gate.git.pre_receive',"
         " 'gate.git.prefilter', 'gate.git.provenance', 'gate.git.refs']"
     )
+
+
+def test_an_exact_stage_push_imports_only_the_exact_stage(tmp_path: Path) -> None:
+    """An agent's commit to ``notes/x.ckpt.txt``: the literal prefilter of the guard ``*.ckpt``
+    cannot rule it out, so the exact stage (detector, guard matcher) runs, and passes it. It
+    imports its own modules, ``re`` (the catalog's Claude Code trailer rule fires: compiled then,
+    and only the rules whose literals the commit has), ``fnmatch`` and ``os``; ``unicodedata``
+    because a guard pattern of POLICY is not ASCII (its folded form). Never dataclasses,
+    inspect, typing, subprocess, shutil, tempfile, json, tomllib, gate.wire, the policy checker
+    or signing (the commit is not signed): issue 10, pushes that reach the exact stage cost no
+    more than about twice Python's start-up."""
+    out = _imports_of_push(tmp_path / "x.git", [AGENT_MESSAGE], ["notes/x.ckpt.txt"])
+    assert out.startswith("(0, []) ["), out
+    imported = set(ast.literal_eval(out.removeprefix("(0, []) ")))
+    never = {"dataclasses", "inspect", "typing", "subprocess", "shutil", "tempfile", "json"}
+    never |= {"tomllib", "gate.wire", "gate.git.policy.check", "gate.git.signing"}
+    assert not imported & never, sorted(imported & never)
+    assert sorted(imported) == [
+        "__future__",
+        "_collections",
+        "_collections_abc",
+        "_functools",
+        "_operator",
+        "_sre",
+        "_stat",
+        "collections",
+        "copyreg",
+        "enum",
+        "fnmatch",
+        "functools",
+        "gate",
+        "gate.errors",
+        "gate.git",
+        "gate.git.catalog",
+        "gate.git.classify",
+        "gate.git.commits",
+        "gate.git.config",
+        "gate.git.detection",
+        "gate.git.plumbing",
+        "gate.git.policy",
+        "gate.git.policy.errors",
+        "gate.git.policy.model",
+        "gate.git.policy.paths",
+        "gate.git.pre_receive",
+        "gate.git.prefilter",
+        "gate.git.provenance",
+        "gate.git.refs",
+        "gate.git.settings",
+        "gate.git.signals",
+        "gate.git.values",
+        "genericpath",
+        "itertools",
+        "keyword",
+        "operator",
+        "os",
+        "os.path",
+        "posixpath",
+        "re",
+        "re._casefix",
+        "re._compiler",
+        "re._constants",
+        "re._parser",
+        "reprlib",
+        "stat",
+        "types",
+        "unicodedata",
+    ]
