@@ -9,16 +9,13 @@ does compile time (Python compiles regexes at run time, on every push): the indi
 are compiled only when their combined regex hits, and addresses (most of the catalog) are
 looked up in dictionaries instead of one large regex, which is compiled only for non-ASCII text.
 In the hook, whose compiled settings hold each pattern's required literals (gate.git.literals),
-nothing is compiled up front: a pattern is compiled only for a text that has its literals, and
-the combined regexes only once a push has many texts to match (``LITERAL_TEXTS``).
+nothing is translated or compiled up front: a pattern is translated into a regex and compiled
+only for a text that has its literals, and the combined regexes only once a push has many texts
+to match (``LITERAL_TEXTS``). So a push that reaches the exact stage imports ``re`` (and
+``fnmatch``) only when some pattern may match.
 """
 
 from __future__ import annotations
-
-import fnmatch
-import functools
-import os
-import re
 
 from gate.errors import GateError
 from gate.git.prefilter import fold, may_match
@@ -27,7 +24,8 @@ from gate.git.values import Frozen, _set
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    import re
+    from collections.abc import Callable, Iterable, Mapping
     from typing import Any, Generic, Literal, TypeVar
 
     from gate.git.commits import Commit
@@ -66,7 +64,7 @@ LITERAL_TEXTS = 256
 def co_authors(value: str) -> list[tuple[str, str]]:
     """(name, email) for each address of a Co-authored-by value; a bare address counts too."""
     name = value.split("<", 1)[0].strip()
-    emails = list(dict.fromkeys(m["email"].strip() for m in re.finditer(_ADDRESS, value)))
+    emails = list(dict.fromkeys(email.strip() for email in _addresses(value)))
     unclosed = value.rpartition("<")[2]
     if "<" in value and ">" not in unclosed and unclosed.strip():
         emails.append(unclosed.strip())  # "Name <address" with the ">" lost, as tools write it
@@ -75,12 +73,38 @@ def co_authors(value: str) -> list[tuple[str, str]]:
     return [(name, email) for email in emails]
 
 
+def _addresses(value: str) -> list[str]:
+    """What each ``<...>`` holds (no ``<`` or ``>`` inside), left to right, as
+    ``re.finditer(_ADDRESS, value)`` finds them."""
+    found = []
+    start = value.find("<")
+    while start >= 0:
+        lt, gt = value.find("<", start + 1), value.find(">", start + 1)
+        if gt < 0:
+            break
+        if 0 <= lt < gt:
+            start = lt  # "<a <b>": the match starts at the later "<"
+            continue
+        found.append(value[start + 1 : gt])
+        start = value.find("<", gt + 1)
+    return found
+
+
 def catalog_glob(pattern: str) -> str:
     """Regex source for a catalog glob: ``*`` and ``?`` are wildcards, ``[`` is literal.
 
     Brackets are literal because bot names contain ``[bot]``.
     """
+    import fnmatch
+
     return fnmatch.translate(pattern.replace("[", "[[]"))
+
+
+def policy_glob(pattern: str) -> str:
+    """Regex source for a policy glob (``[agents]``): fnmatch's own translation."""
+    import fnmatch
+
+    return fnmatch.translate(pattern)
 
 
 def login_regex(login: str) -> str:
@@ -90,8 +114,34 @@ def login_regex(login: str) -> str:
     GitHub Enterprise Server uses ``users.noreply.<its host>``. The login ``*[bot]`` stands
     for every GitHub App's bot account: only apps have logins with brackets.
     """
+    import re
+
     body = _APP_LOGIN if login == ANY_APP else re.escape(login)
     return rf"(?:[0-9]+\+)?{body}@users\.noreply\.[A-Za-z0-9.-]+"
+
+
+def _address_regex(rule: str) -> str:
+    """``email:GLOB`` or ``login:LOGIN`` (the catalog's address rules) as a regex source."""
+    kind, _, pattern = rule.partition(":")
+    return catalog_glob(pattern) if kind == "email" else login_regex(pattern)
+
+
+def _regex(source: str) -> str:
+    return source
+
+
+# How a PatternSet turns its patterns into regex sources, by kind. A pattern's literals are
+# found under "KIND:PATTERN" (pattern_key): a key needs no translation, so no ``re``.
+TRANSLATIONS: dict[str, Callable[[str], str]] = {
+    "regex": _regex,
+    "glob": catalog_glob,
+    "fnmatch": policy_glob,
+    "address": _address_regex,
+}
+
+
+def pattern_key(kind: str, pattern: str) -> str:
+    return f"{kind}:{pattern}"
 
 
 class PatternSet(_Generic[P]):
@@ -100,17 +150,30 @@ class PatternSet(_Generic[P]):
     ``mode`` says how a pattern must match the text: ``"full"`` the whole of it (globs,
     addresses), ``"prefix"`` from its start (trailers), ``"search"`` anywhere (messages).
     All matching is case-insensitive; ``cache`` memoises answers for recurring texts.
+    ``kind`` says what the patterns are (TRANSLATIONS): regex sources (the default), catalog
+    globs, policy globs or catalog address rules; each is translated on first need.
 
-    ``literals`` (regex source -> its rule of gate.git.literals, as the compiled settings hold
-    them; the sources it lacks have none): nothing is compiled up front. For each text, a
-    pattern is compiled (once) and tried only when the folded text has its literals, which
-    every text it matches has; after ``LITERAL_TEXTS`` texts the combined regex takes over.
-    The answers are the same either way. Without ``literals`` the combined regex is compiled
-    here, which also checks that the patterns combine (the compiled settings hold literals
-    only for patterns that did).
+    ``literals`` (pattern_key -> the pattern's rule of gate.git.literals, as the compiled
+    settings hold them; the patterns it lacks have none): nothing is translated or compiled up
+    front. For each text, a pattern is compiled (once) and tried only when the folded text has
+    its literals, which every text it matches has; after ``LITERAL_TEXTS`` texts the combined
+    regex takes over. The answers are the same either way. Without ``literals`` the combined
+    regex is compiled here, which also checks that the patterns combine (the compiled settings
+    hold literals only for patterns that did).
     """
 
-    __slots__ = ("_any", "_cache", "_compiled", "_each", "_literals", "_mode", "_sources", "_texts")
+    __slots__ = (
+        "_any",
+        "_cache",
+        "_compiled",
+        "_each",
+        "_kind",
+        "_literals",
+        "_mode",
+        "_patterns",
+        "_sources",
+        "_texts",
+    )
 
     def __init__(
         self,
@@ -119,23 +182,42 @@ class PatternSet(_Generic[P]):
         mode: Literal["full", "prefix", "search"],
         cache: bool = False,
         literals: Mapping[str, Rule] | None = None,
+        kind: str = "regex",
     ) -> None:
-        self._sources = tuple(rules)
+        self._patterns = tuple(rules)
+        self._kind = kind
+        self._sources: tuple[str, ...] | None = None
         self._any: re.Pattern[str] | None = None
         self._compiled: tuple[tuple[P, re.Pattern[str]], ...] | None = None
         self._mode = mode
         self._cache: dict[str, tuple[tuple[P, str], ...]] | None = {} if cache else None
         self._texts = 0
         self._literals: tuple[Rule | None, ...] | None = None
-        self._each: list[re.Pattern[str] | None] = []
-        if literals is not None and self._sources:
-            self._literals = tuple(literals.get(source) for _, source in self._sources)
-            self._each = [None] * len(self._sources)
-        elif self._sources:
+        self._each: list[re.Pattern[str] | None] = [None] * len(self._patterns)
+        if literals is not None and self._patterns:
+            self._literals = tuple(
+                literals.get(pattern_key(kind, pattern)) for _, pattern in self._patterns
+            )
+        elif self._patterns:
             self._any = self._combined()
 
+    def sources(self) -> tuple[str, ...]:
+        """The regex source of every pattern, in order."""
+        if self._sources is None:
+            translate = TRANSLATIONS[self._kind]
+            self._sources = tuple(translate(pattern) for _, pattern in self._patterns)
+        return self._sources
+
+    def keyed_sources(self) -> list[tuple[str, str]]:
+        """(pattern_key, regex source) of every pattern: what the compiled settings keep
+        literals for."""
+        keys = [pattern_key(self._kind, pattern) for _, pattern in self._patterns]
+        return list(zip(keys, self.sources(), strict=True))
+
     def _combined(self) -> re.Pattern[str]:
-        combined = "|".join(f"(?:{source})" for _, source in self._sources)
+        import re
+
+        combined = "|".join(f"(?:{source})" for source in self.sources())
         return re.compile(combined, re.IGNORECASE | re.MULTILINE)
 
     @property
@@ -143,24 +225,25 @@ class PatternSet(_Generic[P]):
         """The rules compiled one by one, on the first hit of the combined regex."""
         if self._compiled is None:
             self._compiled = tuple(
-                (payload, self._one(index)) for index, (payload, _) in enumerate(self._sources)
+                (payload, self._one(index)) for index, (payload, _) in enumerate(self._patterns)
             )
         return self._compiled
 
     def _one(self, index: int) -> re.Pattern[str]:
-        regex = self._each[index] if self._each else None
+        regex = self._each[index]
         if regex is None:
-            regex = re.compile(self._sources[index][1], re.IGNORECASE | re.MULTILINE)
-            if self._each:
-                self._each[index] = regex
+            import re
+
+            source = TRANSLATIONS[self._kind](self._patterns[index][1])
+            regex = self._each[index] = re.compile(source, re.IGNORECASE | re.MULTILINE)
         return regex
 
     def __bool__(self) -> bool:
-        return bool(self._sources)
+        return bool(self._patterns)
 
     def match(self, text: str) -> tuple[tuple[P, str], ...]:
         """Every (payload, matched text) whose pattern matches ``text``; usually ``()``."""
-        if not self._sources:
+        if not self._patterns:
             return ()
         if self._cache is not None:
             hit = self._cache.get(text)
@@ -193,7 +276,7 @@ class PatternSet(_Generic[P]):
             else:
                 m = regex.search(text)
             if m is not None:
-                payload = self._sources[index][0]
+                payload = self._patterns[index][0]
                 found.append((payload, m.group(0) if self._mode == "search" else text))
         return tuple(found)
 
@@ -215,10 +298,6 @@ class PatternSet(_Generic[P]):
             if m is not None:
                 found.append((payload, m.group(0)))
         return tuple(found)
-
-    def sources(self) -> tuple[str, ...]:
-        """The regex source of every pattern, in order."""
-        return tuple(source for _, source in self._sources)
 
 
 class CatalogEntry(Frozen):
@@ -307,16 +386,14 @@ class _AddressSet:
         "_literals",
         "_logins",
         "_prefilter",
-        "_sources",
+        "_rules",
     )
 
     def __init__(
         self, rules: list[tuple[_Payload, str, str]], literals: Mapping[str, Rule] | None = None
     ) -> None:
-        self._sources = [
-            (payload, catalog_glob(rule) if kind == "email" else login_regex(rule))
-            for payload, kind, rule in rules
-        ]
+        # each rule as a pattern of kind "address" (``email:GLOB``, ``login:LOGIN``)
+        self._rules = [(payload, f"{kind}:{rule}") for payload, kind, rule in rules]
         self._literals: dict[str, list[int]] = {}
         self._logins: dict[str, list[int]] = {}
         self._apps: list[int] = []  # ANY_APP rules
@@ -327,16 +404,26 @@ class _AddressSet:
             elif kind == "login":
                 self._logins.setdefault(rule.lower(), []).append(index)
             elif "*" in rule or "?" in rule:
-                globs.append((index, catalog_glob(rule)))
+                globs.append((index, rule))
             else:
                 self._literals.setdefault(rule.lower(), []).append(index)
-        self._globs: PatternSet[int] = PatternSet(globs, mode="full", literals=literals)
+        self._globs: PatternSet[int] = PatternSet(
+            globs, mode="full", literals=literals, kind="glob"
+        )
         self._all: PatternSet[_Payload] | None = None
         self._prefilter = literals
         self._cache: dict[str, tuple[tuple[_Payload, str], ...]] = {}
 
     def __bool__(self) -> bool:
-        return bool(self._sources)
+        return bool(self._rules)
+
+    def sources(self) -> list[str]:
+        """The regex source of every rule, in order."""
+        return [_address_regex(rule) for _, rule in self._rules]
+
+    def keyed_sources(self) -> list[tuple[str, str]]:
+        every = [pattern_key("address", rule) for _, rule in self._rules]
+        return [*zip(every, self.sources(), strict=True), *self._globs.keyed_sources()]
 
     def match(self, text: str) -> tuple[tuple[_Payload, str], ...]:
         hit = self._cache.get(text)
@@ -345,25 +432,34 @@ class _AddressSet:
         if text.isascii():
             folded = text.lower()
             found = list(self._literals.get(folded, ()))
-            noreply = (
-                re.fullmatch(_NOREPLY, folded, re.IGNORECASE)
-                if "@users.noreply." in folded  # what _NOREPLY needs: no compiling without it
-                else None
-            )
-            if noreply is not None:
-                found += self._logins.get(noreply.group(1), ())
-                if self._apps and re.fullmatch(_APP_LOGIN, noreply.group(1), re.IGNORECASE):
-                    found += self._apps
+            if "@users.noreply." in folded:  # what _NOREPLY needs: no re without it
+                import re
+
+                noreply = re.fullmatch(_NOREPLY, folded, re.IGNORECASE)
+                if noreply is not None:
+                    found += self._logins.get(noreply.group(1), ())
+                    if self._apps and re.fullmatch(_APP_LOGIN, noreply.group(1), re.IGNORECASE):
+                        found += self._apps
             found += [index for index, _ in self._globs.match(text)]
-            answer = tuple((self._sources[index][0], text) for index in sorted(set(found)))
+            answer = tuple((self._rules[index][0], text) for index in sorted(set(found)))
         else:
             if self._all is None:
-                self._all = PatternSet(self._sources, mode="full", literals=self._prefilter)
+                self._all = PatternSet(
+                    self._rules, mode="full", literals=self._prefilter, kind="address"
+                )
             answer = self._all.match(text)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[text] = answer
         return answer
+
+
+def _regex_error() -> type[Exception]:
+    """``re.error``, for an except clause (evaluated only once something was raised: then
+    anything that could raise it has imported ``re``)."""
+    import re
+
+    return re.error
 
 
 class Catalog:
@@ -389,35 +485,41 @@ class Catalog:
         for e in self.entries:
             addresses += [((e.name, p), "email", p) for p in e.emails]
             addresses += [((e.name, p), "login", p) for p in e.logins]
-            names += [((e.name, p), catalog_glob(p)) for p in e.names]
-            identities += [((e.name, p), catalog_glob(p)) for p in e.identities]
+            names += [((e.name, p), p) for p in e.names]
+            identities += [((e.name, p), p) for p in e.identities]
             trailers += [((e.name, p), p) for p in e.trailers]
             message += [((e.name, p), p) for p in e.message]
-            refs += [((e.name, p), catalog_glob(p)) for p in e.refs]
+            refs += [((e.name, p), p) for p in e.refs]
         try:
             self._addresses = _AddressSet(addresses, literals)
-            self._names = PatternSet(names, mode="full", cache=True, literals=literals)
-            self._identities = PatternSet(identities, mode="full", cache=True, literals=literals)
+            self._names = PatternSet(names, mode="full", cache=True, literals=literals, kind="glob")
+            self._identities = PatternSet(
+                identities, mode="full", cache=True, literals=literals, kind="glob"
+            )
             self._trailers = PatternSet(trailers, mode="prefix", literals=literals)
             self._message = PatternSet(message, mode="search", literals=literals)
-            self._refs = PatternSet(refs, mode="full", cache=True, literals=literals)
-        except re.error as exc:  # single patterns were checked; this is a clash between them
+            self._refs = PatternSet(refs, mode="full", cache=True, literals=literals, kind="glob")
+        except _regex_error() as exc:  # single patterns were checked; this is a clash of them
             raise GateError(f"{source}: the patterns cannot be combined: {exc}") from None
-        # Regex sources of every rule that is evidence on its own (refs are not): the hook's
-        # fast path reduces them to required literals (gate.git.literals).
-        self.evidence_sources: tuple[str, ...] = tuple(
-            regex
-            for _, regex in (*self._addresses._sources, *names, *identities, *trailers, *message)
-        )
 
-    def pattern_sources(self) -> tuple[str, ...]:
-        """The regex source of every pattern, refs and address globs included: what the
-        compiled settings keep literals for."""
-        sets = (self._names, self._identities, self._trailers, self._message, self._refs)
+    @property
+    def evidence_sources(self) -> tuple[str, ...]:
+        """Regex sources of every rule that is evidence on its own (refs are not): the hook's
+        fast path reduces them to required literals (gate.git.literals)."""
+        sets = (self._names, self._identities, self._trailers, self._message)
         return (
-            *(source for _, source in self._addresses._sources),
+            *self._addresses.sources(),
             *(source for patterns in sets for source in patterns.sources()),
         )
+
+    def keyed_sources(self) -> list[tuple[str, str]]:
+        """(pattern_key, regex source) of every pattern, refs and address globs included:
+        what the compiled settings keep literals for."""
+        sets = (self._names, self._identities, self._trailers, self._message, self._refs)
+        return [
+            *self._addresses.keyed_sources(),
+            *(pair for patterns in sets for pair in patterns.keyed_sources()),
+        ]
 
     def match(self, commit: Commit, ref: str | None = None) -> list[Signal]:
         signals: list[Signal] = []
@@ -531,6 +633,8 @@ def _parse_entry(raw: Any, index: int, source: str) -> CatalogEntry:
 
 
 def _check_rule(kind: str, value: str, where: str) -> None:
+    import re
+
     if kind == "logins":
         if value != ANY_APP and not re.fullmatch(_LOGIN, value):
             raise GateError(f"{where}: {value!r} is not an account login like 'dependabot[bot]'")
@@ -551,6 +655,8 @@ BUILTIN_SOURCE = "gate/data/agents.toml"
 
 def builtin_catalog_path() -> str:
     """The built-in catalog file, beside this module (package data in wheels too)."""
+    import os
+
     return os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data", "agents.toml"
     )
@@ -566,7 +672,11 @@ def builtin_catalog_bytes() -> bytes:
         raise GateError(f"cannot read the built-in agent catalog: {exc}") from None
 
 
-@functools.cache
+_loaded: list[Catalog] = []  # (not functools.cache: functools is no import of the hook's)
+
+
 def load_catalog() -> Catalog:
     """The built-in catalog shipped as package data (parsed and compiled once per process)."""
-    return parse_catalog(builtin_catalog_bytes(), source=BUILTIN_SOURCE)
+    if not _loaded:
+        _loaded.append(parse_catalog(builtin_catalog_bytes(), source=BUILTIN_SOURCE))
+    return _loaded[0]

@@ -11,8 +11,6 @@ and ``gate doctor`` says so).
 
 from __future__ import annotations
 
-import os
-
 from gate.errors import GateError
 from gate.git.prefilter import REPOSITORY_VARIABLES
 from gate.git.values import Frozen, _set
@@ -152,10 +150,14 @@ class CentralConfig(Frozen):
             values = [environ.get(name, "").strip() for name in names]
             if all(values):
                 return "/".join(values), True
+        import os
+
         return os.path.abspath(git_dir), False
 
     def for_repository(self, environ: Mapping[str, str], git_dir: str) -> HookConfig:
         key, _ = self.repository_key(environ, git_dir)
+        import os
+
         entry = self.repositories.get(key) or self.repositories.get(os.path.abspath(git_dir))
         common: dict[str, Any] = {
             "server": self.server,
@@ -247,6 +249,8 @@ def load_hook_config(
     hook was installed server-wide (``central``), else the repository's gate.toml."""
     if central is not None:
         return load_central_config(central).for_repository(environ or {}, str(git_dir))
+    import os
+
     path = os.path.join(git_dir, CONFIG_NAME)
     fix = "reinstall the hook with `gate install-hook`"
     data = _read_toml(path, fix)

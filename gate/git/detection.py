@@ -7,8 +7,6 @@ catalog of known tools. Everything here is plain text the client controls except
 
 from __future__ import annotations
 
-import fnmatch
-
 from gate.git.catalog import PatternSet, load_catalog
 from gate.git.prefilter import PUSHER_VARIABLES, find_pusher, unknown_pusher_is_agent
 from gate.git.signals import Signal
@@ -34,8 +32,8 @@ def _globs(
     key: str, patterns: Iterable[str], *, cache: bool, literals: Mapping[str, Rule] | None
 ) -> PatternSet[tuple[str, str]]:
     # fnmatch semantics, matched case-insensitively; the payload names the policy key.
-    rules = (((key, pattern), fnmatch.translate(pattern)) for pattern in patterns)
-    return PatternSet(rules, mode="full", cache=cache, literals=literals)
+    rules = (((key, pattern), pattern) for pattern in patterns)
+    return PatternSet(rules, mode="full", cache=cache, literals=literals, kind="fnmatch")
 
 
 class AgentDetector:
@@ -61,6 +59,7 @@ class AgentDetector:
         self._names = _globs("agents.names", rules.names, cache=True, literals=literals)
         self._trailers = _globs("agents.trailers", rules.trailers, cache=False, literals=literals)
         pushers = _globs("agents.pushers", rules.pushers, cache=False, literals=literals)
+        self._globs = (self._emails, self._names, self._trailers, pushers)
         self._pusher_signals = tuple(
             Signal("pusher", "policy", key, rule, text)
             for (key, rule), text in (pushers.match(pusher) if pusher else ())
@@ -75,6 +74,12 @@ class AgentDetector:
                     f"no authenticated pusher (none of {', '.join(looked_for)} is set)",
                 ),
             )
+
+    def keyed_sources(self) -> list[tuple[str, str]]:
+        """(pattern_key, regex source) of the policy's globs and the catalog's patterns: what
+        the compiled settings keep literals for (gate.git.settings.pattern_literals)."""
+        own = [pair for globs in self._globs for pair in globs.keyed_sources()]
+        return own + (self.catalog.keyed_sources() if self.catalog is not None else [])
 
     def pusher_signals(self) -> list[Signal]:
         """Evidence from the authenticated pusher alone (the same for every commit of a push)."""

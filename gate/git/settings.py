@@ -17,7 +17,6 @@ anyone able to write it can already replace the hook itself.
 from __future__ import annotations
 
 import marshal
-import os
 import sys
 
 from gate.errors import GateError
@@ -134,6 +133,8 @@ def load_state(
         state = _from_artifact(artifact)
         if state is not None:
             return state
+    import os  # compiling: not on a warm cache
+
     config_path = central if central is not None else os.path.join(git_dir, CONFIG_NAME)
     config_bytes = read_bytes(config_path)
     config = load_hook_config(git_dir, environ, central)
@@ -283,30 +284,21 @@ def prefilter_rules(state: HookState) -> dict[str, Any] | None:
 
 def pattern_literals(state: HookState) -> dict[str, Rule] | None:
     """The required literals (gate.git.literals) of every agent pattern the exact stage may
-    compile, by regex source: the catalog's and the policy's globs. Those without a usable
-    literal are left out (they are always tried). None when anything goes wrong, such as
-    patterns that cannot be combined: then the catalog and detector compile everything up
-    front, as without compiled settings, and report it there."""
-    import fnmatch
-
+    compile, by pattern key (gate.git.catalog.pattern_key): the catalog's and the policy's
+    globs. Those without a usable literal are left out (they are always tried). None when
+    anything goes wrong, such as patterns that cannot be combined: then the catalog and the
+    detector compile everything up front, as without compiled settings, and report it there."""
     from gate.git.detection import AgentDetector
     from gate.git.literals import commit_rules
 
     try:
-        rules = state.policy.agents
-        catalog = state.catalog()  # compiled whole here: its patterns combine
-        AgentDetector(rules, None, catalog)  # and so do the policy's
-        sources = [
-            fnmatch.translate(p)
-            for p in (*rules.pushers, *rules.emails, *rules.names, *rules.trailers)
-        ]
-        if catalog is not None:
-            sources += catalog.pattern_sources()
+        # compiled whole here (the catalog and the policy's globs): their patterns combine
+        detector = AgentDetector(state.policy.agents, None, state.catalog())
         found = {}
-        for source in dict.fromkeys(sources):
+        for key, source in detector.keyed_sources():
             rule = commit_rules([source])
             if rule is not None:
-                found[source] = rule[0]
+                found[key] = rule[0]
         return found
     except Exception:
         return None

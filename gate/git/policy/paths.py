@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
-import re
-
 from gate.git.policy.errors import PolicyError
 from gate.git.prefilter import fold_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     from collections.abc import Callable, Iterable, Sequence
     from typing import Any, TypeAlias
 
     import pathspec
 
 
+def _regex_error() -> type[Exception]:
+    """``re.error``, for an except clause: evaluated only once something was raised, and only
+    a bracket expression, which imports ``re`` to compile, raises it (no ``re`` otherwise)."""
+    import re
+
+    return re.error
+
+
 def compile_path_patterns(
     patterns: Iterable[str], source: str = "<patterns>"
 ) -> pathspec.GitIgnoreSpec:
     """A pathspec ``GitIgnoreSpec`` for checked patterns; PolicyError if pathspec rejects one."""
+    import re
+    import warnings
+
     import pathspec  # lazy on purpose: see the module docstring
 
     patterns = list(patterns)
-    import warnings
 
     try:
         with warnings.catch_warnings():
@@ -197,6 +206,7 @@ def _segment_glob(segment: str) -> _SegmentGlob:
             negated = segment[index] in "!^"
             inner = segment[index + 1 if negated else index : close]
             expr = "[" + ("^" if negated else "") + inner.replace("\\", "\\\\")
+            import re  # only for a bracket
             import warnings
 
             with warnings.catch_warnings():
@@ -250,7 +260,7 @@ class _PathGlob:
         self.everything = not body
         chunks: list[tuple[_SegmentGlob, ...]] = [()]
         segments_of: list[_SegmentGlob | None] = []  # None: '**'
-        refused: re.error | None = None  # pathspec compiles last: a later unclosed '[' wins
+        refused: Exception | None = None  # pathspec compiles last: a later unclosed '[' wins
         for segment in body:
             if segment == _GLOBSTAR:
                 chunks.append(())
@@ -258,7 +268,7 @@ class _PathGlob:
                 continue
             try:
                 glob = _segment_glob(segment)
-            except re.error as exc:
+            except _regex_error() as exc:
                 refused = refused or exc
                 continue
             chunks[-1] += (glob,)
@@ -360,7 +370,7 @@ class GuardMatcher:
                 globs.append(_PathGlob(pattern))
             except LookupError:
                 continue  # blank, a comment, or an unclosed '[': git ignores it
-            except (ValueError, re.error) as exc:
+            except (ValueError, _regex_error()) as exc:
                 raise PolicyError(
                     source, [(None, f"invalid path pattern {pattern!r}: {exc}")]
                 ) from None
@@ -421,7 +431,7 @@ def stand_in_tops(patterns: Iterable[str]) -> list[str] | None:
     for pattern in patterns:
         try:
             glob = _PathGlob(pattern)
-        except (LookupError, ValueError, re.error):
+        except (LookupError, ValueError, _regex_error()):
             continue
         if not glob.include:
             continue
@@ -509,6 +519,7 @@ def _check_bracket(inner: str) -> str | None:
         return "uses a character class such as '[[:alpha:]]', which is not supported"
     negated = inner[:1] in ("!", "^")
     expr = "[" + ("^" + inner[1:] if negated else inner).replace("\\", "\\\\") + "]"
+    import re
     import warnings
 
     try:
