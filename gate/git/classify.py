@@ -186,6 +186,8 @@ def classify(
                 members = [oid for oid in first.suspects if oid in ids]
             for oid in members:
                 key = (oid, update.ref)
+                if key not in held and oid not in commits and _passes_unread(policy, first, oid):
+                    held[key] = None
                 if key not in held:
                     if oid not in commits:
                         raw = raw_objects.get(oid)
@@ -218,6 +220,25 @@ def _range_ids(
 
     options, stops = range_stops(git, policy.protected_refs, protected)
     return {oid.encode("ascii") for oid in git.commit_ids([update.new], stops, options)}
+
+
+def _passes_unread(policy: Policy, first: FirstStage, oid: bytes) -> bool:
+    """Whether the suspect ``oid`` is held by nothing whatever its commit says, so that it need
+    not be read: none of its changes is guarded (as guards_of_changes decides, which _held
+    asks before it holds anything), and reading it could not fail (parse_commit's one error
+    needs a declared encoding). A change to .gitmodules needs git to tell: then it is read,
+    as before. This spares the ``git cat-file`` of a push that reaches the exact stage only
+    for a path the prefilter could not rule out (``notes/x.ckpt.txt`` for ``*.ckpt``)."""
+    if oid in first.encoded:
+        return False
+    changes = first.suspects[oid]
+    if any(change.path == GITMODULES for change in changes):
+        return False
+    stand_ins = [change.path for change in changes if change.new_mode in STAND_IN_MODES]
+    try:
+        return not policy.guards_for_paths((change.path for change in changes), stand_ins)
+    except GateError:  # the matcher refuses a pattern: _held says so when it matches, as before
+        return False
 
 
 def _held(
