@@ -57,8 +57,10 @@ _PERSON_TRAILERS = ("co-authored-by", "assisted-by")
 _ADDRESS = r"<(?P<email>[^<>]*)>"
 _CACHE_LIMIT = 4096
 # With literals, a PatternSet tries them for this many texts, then compiles its combined regex
-# (a push with many commits to check pays the compilation once, and matches at C speed).
-LITERAL_TEXTS = 256
+# (a push with many commits to check pays the compilation once, and matches at C speed; with
+# 256, classifying 1,000 held agent commits took ~4% more CPU than compiling up front, with 32
+# the same).
+LITERAL_TEXTS = 32
 
 
 def co_authors(value: str) -> list[tuple[str, str]]:

@@ -173,6 +173,7 @@ def classify(
     commits: dict[bytes, Commit] = {}
     raw_objects: dict[bytes, bytes] = {}  # read once, for every suspect, when first needed
     held: dict[tuple[bytes, str], HeldCommit | None] = {}
+    matched: dict[bytes, dict[str, list[str]] | None] = {}  # id -> _guards_unread
     verdicts = []
     for update in protected:
         verdict = Verdict(update)
@@ -186,8 +187,10 @@ def classify(
                 members = [oid for oid in first.suspects if oid in ids]
             for oid in members:
                 key = (oid, update.ref)
-                if key not in held and oid not in commits and _passes_unread(policy, first, oid):
-                    held[key] = None
+                if oid not in matched:
+                    matched[oid] = _guards_unread(policy, first, oid)
+                if matched[oid] == {}:
+                    held[key] = None  # no guard matches: nothing could hold it, unread
                 if key not in held:
                     if oid not in commits:
                         raw = raw_objects.get(oid)
@@ -198,7 +201,15 @@ def classify(
                         if signatures is not None:
                             signatures.raws[oid.decode("ascii")] = raw
                     held[key] = _held(
-                        git, policy, detector, commits[oid], update, first, oid, signatures
+                        git,
+                        policy,
+                        detector,
+                        commits[oid],
+                        update,
+                        first,
+                        oid,
+                        signatures,
+                        matched[oid],
                     )
                 if held[key] is not None:
                     verdict.held_commits.append(held[key])  # type: ignore[arg-type]
@@ -222,23 +233,24 @@ def _range_ids(
     return {oid.encode("ascii") for oid in git.commit_ids([update.new], stops, options)}
 
 
-def _passes_unread(policy: Policy, first: FirstStage, oid: bytes) -> bool:
-    """Whether the suspect ``oid`` is held by nothing whatever its commit says, so that it need
-    not be read: none of its changes is guarded (as guards_of_changes decides, which _held
-    asks before it holds anything), and reading it could not fail (parse_commit's one error
-    needs a declared encoding). A change to .gitmodules needs git to tell: then it is read,
-    as before. This spares the ``git cat-file`` of a push that reaches the exact stage only
-    for a path the prefilter could not rule out (``notes/x.ckpt.txt`` for ``*.ckpt``)."""
+def _guards_unread(policy: Policy, first: FirstStage, oid: bytes) -> dict[str, list[str]] | None:
+    """The guards the suspect ``oid``'s changes touch (guards_of_changes), told without
+    reading its commit, or None when that cannot be done so. No guard: nothing can hold it
+    (_held asks the guards before it holds anything), so it is not read at all; the
+    exact-stage case (``notes/x.ckpt.txt``, which the prefilter of ``*.ckpt`` cannot rule
+    out) then runs no ``git cat-file``. None, and the commit is read as before, when reading
+    it could fail (parse_commit's one error needs a declared encoding), when it changes
+    .gitmodules (telling needs git), or when the matcher refuses a pattern (_held says so)."""
     if oid in first.encoded:
-        return False
+        return None
     changes = first.suspects[oid]
     if any(change.path == GITMODULES for change in changes):
-        return False
+        return None
     stand_ins = [change.path for change in changes if change.new_mode in STAND_IN_MODES]
     try:
-        return not policy.guards_for_paths((change.path for change in changes), stand_ins)
-    except GateError:  # the matcher refuses a pattern: _held says so when it matches, as before
-        return False
+        return policy.guards_for_paths((change.path for change in changes), stand_ins)
+    except GateError:
+        return None
 
 
 def _held(
@@ -250,7 +262,13 @@ def _held(
     first: FirstStage,
     oid: bytes,
     signatures: Signatures | None = None,
+    matched: dict[str, list[str]] | None = None,
 ) -> HeldCommit | None:
+    """``matched``: the guards of the commit's changes when already known (_guards_unread)."""
+
+    def guards_of() -> dict[str, list[str]]:
+        return matched if matched is not None else guards_of_changes(git, policy, changes)
+
     signals = detector.signals(commit, update.ref)
     remembered = first.remembered.get(oid)
     if remembered is not None:
@@ -260,10 +278,10 @@ def _held(
     signed = signatures is not None and is_signed(signatures.raws[commit.id])
     if not is_agent(signals) and not signed and not trusting:
         # only a signature, a signed-humans guard or the lost memory could hold it
-        if first.memory_error is not None and guards_of_changes(git, policy, changes):
+        if first.memory_error is not None and guards_of():
             raise first.memory_error
         return None
-    guards = guards_of_changes(git, policy, changes)
+    guards = guards_of()
     if not guards:
         return None
     first_pushed_by = remembered.pusher if remembered is not None else None  # type: ignore[attr-defined]
