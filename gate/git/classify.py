@@ -11,64 +11,87 @@ a guarded change by the pusher, held when the pusher is an agent.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 
 from gate.errors import GateError
-from gate.git.commits import Commit, parse_commit
+from gate.git.commits import Commit, is_signed, parse_commit
 from gate.git.detection import AgentDetector, is_agent
-from gate.git.plumbing import Git, PathChange
-from gate.git.policy import Policy
-from gate.git.prefilter import (
-    GITMODULES,
-    STAND_IN_MODES,
-    FirstStage,
-    first_stage,
-    guard_pathspec,
-)
-from gate.git.provenance import Remembered
+from gate.git.prefilter import GITMODULES, STAND_IN_MODES, first_stage, guard_pathspec
 from gate.git.refs import RefUpdate, is_zero
 from gate.git.signals import Signal
-from gate.git.signing import Registry, SignatureCheck, is_signed, verify_commits
+from gate.git.values import Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from gate.git.plumbing import Git, PathChange
+    from gate.git.policy.model import Policy
+    from gate.git.prefilter import FirstStage
+    from gate.git.provenance import Remembered
+    from gate.git.signing import Registry, SignatureCheck
 
 TRUST_RULE = 'trust = "signed-humans"'
 
 
-@dataclass
-class HeldCommit:
-    commit: Commit
-    signals: list[Signal]
-    guards: dict[str, list[str]]  # guard name -> matched paths
-    first_pushed_by: str | None = None  # the agent account the provenance store names
+class HeldCommit(Value):
+    __slots__ = _fields = ("commit", "signals", "guards", "first_pushed_by")
+
+    def __init__(
+        self,
+        commit: Commit,
+        signals: list[Signal],
+        guards: dict[str, list[str]],  # guard name -> matched paths
+        first_pushed_by: str | None = None,  # the agent account the provenance store names
+    ) -> None:
+        self.commit = commit
+        self.signals = signals
+        self.guards = guards
+        self.first_pushed_by = first_pushed_by
 
     @property
     def key(self) -> str:
         return self.commit.id
 
 
-@dataclass
-class HeldRefChange:
+class HeldRefChange(Value):
     """A deletion or history rewrite of a protected ref by an agent pusher."""
 
-    update: RefUpdate
-    reason: str
-    signals: list[Signal]
-    guards: dict[str, list[str]]
-    removed: list[str] = field(default_factory=list)
+    __slots__ = _fields = ("update", "reason", "signals", "guards", "removed")
+
+    def __init__(
+        self,
+        update: RefUpdate,
+        reason: str,
+        signals: list[Signal],
+        guards: dict[str, list[str]],
+        removed: list[str] | None = None,
+    ) -> None:
+        self.update = update
+        self.reason = reason
+        self.signals = signals
+        self.guards = guards
+        self.removed = [] if removed is None else removed
 
     @property
     def key(self) -> str:
         return f"ref-update:{self.update.ref}:{self.update.old}:{self.update.new}"
 
 
-@dataclass
-class Verdict:
-    update: RefUpdate
-    held_commits: list[HeldCommit] = field(default_factory=list)
-    held_change: HeldRefChange | None = None
-    inspected: int = 0
+class Verdict(Value):
+    __slots__ = _fields = ("update", "held_commits", "held_change", "inspected")
+
+    def __init__(
+        self,
+        update: RefUpdate,
+        held_commits: list[HeldCommit] | None = None,
+        held_change: HeldRefChange | None = None,
+        inspected: int = 0,
+    ) -> None:
+        self.update = update
+        self.held_commits = [] if held_commits is None else held_commits
+        self.held_change = held_change
+        self.inspected = inspected
 
     @property
     def holds(self) -> bool:
@@ -90,6 +113,8 @@ class Signatures:
         self.failed: GateError | None = None  # the registry could not be had: asked once
 
     def check(self, oid: str) -> SignatureCheck:
+        from gate.git.signing import SignatureCheck, verify_commits
+
         raw = self.raws[oid]
         if not is_signed(raw):
             return SignatureCheck(oid, "N", "", None)
@@ -148,6 +173,7 @@ def classify(
     commits: dict[bytes, Commit] = {}
     raw_objects: dict[bytes, bytes] = {}  # read once, for every suspect, when first needed
     held: dict[tuple[bytes, str], HeldCommit | None] = {}
+    matched: dict[bytes, dict[str, list[str]] | None] = {}  # id -> _guards_unread
     verdicts = []
     for update in protected:
         verdict = Verdict(update)
@@ -161,6 +187,10 @@ def classify(
                 members = [oid for oid in first.suspects if oid in ids]
             for oid in members:
                 key = (oid, update.ref)
+                if oid not in matched:
+                    matched[oid] = _guards_unread(policy, first, oid)
+                if matched[oid] == {}:
+                    held[key] = None  # no guard matches: nothing could hold it, unread
                 if key not in held:
                     if oid not in commits:
                         raw = raw_objects.get(oid)
@@ -171,7 +201,15 @@ def classify(
                         if signatures is not None:
                             signatures.raws[oid.decode("ascii")] = raw
                     held[key] = _held(
-                        git, policy, detector, commits[oid], update, first, oid, signatures
+                        git,
+                        policy,
+                        detector,
+                        commits[oid],
+                        update,
+                        first,
+                        oid,
+                        signatures,
+                        matched[oid],
                     )
                 if held[key] is not None:
                     verdict.held_commits.append(held[key])  # type: ignore[arg-type]
@@ -195,6 +233,26 @@ def _range_ids(
     return {oid.encode("ascii") for oid in git.commit_ids([update.new], stops, options)}
 
 
+def _guards_unread(policy: Policy, first: FirstStage, oid: bytes) -> dict[str, list[str]] | None:
+    """The guards the suspect ``oid``'s changes touch (guards_of_changes), told without
+    reading its commit, or None when that cannot be done so. No guard: nothing can hold it
+    (_held asks the guards before it holds anything), so it is not read at all; the
+    exact-stage case (``notes/x.ckpt.txt``, which the prefilter of ``*.ckpt`` cannot rule
+    out) then runs no ``git cat-file``. None, and the commit is read as before, when reading
+    it could fail (parse_commit's one error needs a declared encoding), when it changes
+    .gitmodules (telling needs git), or when the matcher refuses a pattern (_held says so)."""
+    if oid in first.encoded:
+        return None
+    changes = first.suspects[oid]
+    if any(change.path == GITMODULES for change in changes):
+        return None
+    stand_ins = [change.path for change in changes if change.new_mode in STAND_IN_MODES]
+    try:
+        return policy.guards_for_paths((change.path for change in changes), stand_ins)
+    except GateError:
+        return None
+
+
 def _held(
     git: Git,
     policy: Policy,
@@ -204,7 +262,13 @@ def _held(
     first: FirstStage,
     oid: bytes,
     signatures: Signatures | None = None,
+    matched: dict[str, list[str]] | None = None,
 ) -> HeldCommit | None:
+    """``matched``: the guards of the commit's changes when already known (_guards_unread)."""
+
+    def guards_of() -> dict[str, list[str]]:
+        return matched if matched is not None else guards_of_changes(git, policy, changes)
+
     signals = detector.signals(commit, update.ref)
     remembered = first.remembered.get(oid)
     if remembered is not None:
@@ -214,18 +278,20 @@ def _held(
     signed = signatures is not None and is_signed(signatures.raws[commit.id])
     if not is_agent(signals) and not signed and not trusting:
         # only a signature, a signed-humans guard or the lost memory could hold it
-        if first.memory_error is not None and guards_of_changes(git, policy, changes):
+        if first.memory_error is not None and guards_of():
             raise first.memory_error
         return None
-    guards = guards_of_changes(git, policy, changes)
+    guards = guards_of()
     if not guards:
         return None
     first_pushed_by = remembered.pusher if remembered is not None else None  # type: ignore[attr-defined]
     check = None
     if signatures is not None and is_agent(signals) and signed:
         # Held anyway: the key only adds evidence, when the registry can be had.
-        with contextlib.suppress(GateError):
+        try:  # noqa: SIM105 - contextlib would be an import on the hook's path
             signals += signature_signals(signatures.check(commit.id))
+        except GateError:
+            pass
     elif signatures is not None and not is_agent(signals):
         check = signatures.check(commit.id)
         signals += signature_signals(check)

@@ -11,16 +11,15 @@ and ``gate doctor`` says so).
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
 from gate.errors import GateError
 from gate.git.prefilter import REPOSITORY_VARIABLES
+from gate.git.values import Frozen, _set
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
+    from typing import Any
 
 CONFIG_NAME = "gate.toml"
 DEFAULT_BUDGET = 10.0
@@ -29,17 +28,49 @@ UNKNOWN_PUSHER = ("human", "agent")
 UNLISTED = ("guard", "pass")
 
 
-@dataclass(frozen=True)
-class HookConfig:
+class HookConfig(Frozen):
+    __slots__ = _fields = (
+        "server",
+        "token_file",
+        "policy",
+        "repository",
+        "budget",
+        "layout",
+        "require_pusher",
+        "unknown_pusher",
+        "guarded",
+    )
     server: str
     token_file: str
     policy: str
     repository: str
-    budget: float = DEFAULT_BUDGET  # seconds the whole hook may take, server calls included
-    layout: str = "git"
-    require_pusher: bool = False
-    unknown_pusher: str = "human"
-    guarded: bool = True  # False: a central file's unlisted repository, passed on purpose
+    budget: float  # seconds the whole hook may take, server calls included
+    layout: str
+    require_pusher: bool
+    unknown_pusher: str
+    guarded: bool  # False: a central file's unlisted repository, passed on purpose
+
+    def __init__(
+        self,
+        server: str,
+        token_file: str,
+        policy: str,
+        repository: str,
+        budget: float = DEFAULT_BUDGET,
+        layout: str = "git",
+        require_pusher: bool = False,
+        unknown_pusher: str = "human",
+        guarded: bool = True,
+    ) -> None:
+        _set(self, "server", server)
+        _set(self, "token_file", token_file)
+        _set(self, "policy", policy)
+        _set(self, "repository", repository)
+        _set(self, "budget", budget)
+        _set(self, "layout", layout)
+        _set(self, "require_pusher", require_pusher)
+        _set(self, "unknown_pusher", unknown_pusher)
+        _set(self, "guarded", guarded)
 
     def token(self) -> str:
         return read_token_file(self.token_file)
@@ -62,10 +93,21 @@ def toml_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-@dataclass(frozen=True)
-class CentralConfig:
+class CentralConfig(Frozen):
     """The central file of a server-wide install, checked whole."""
 
+    __slots__ = _fields = (
+        "path",
+        "server",
+        "token_file",
+        "layout",
+        "budget",
+        "require_pusher",
+        "unknown_pusher",
+        "unlisted",
+        "default_policy",
+        "repositories",
+    )
     path: str
     server: str
     token_file: str
@@ -75,7 +117,31 @@ class CentralConfig:
     unknown_pusher: str
     unlisted: str
     default_policy: str | None
-    repositories: dict[str, dict[str, str]] = field(default_factory=dict)
+    repositories: dict[str, dict[str, str]]
+
+    def __init__(
+        self,
+        path: str,
+        server: str,
+        token_file: str,
+        layout: str,
+        budget: float,
+        require_pusher: bool,
+        unknown_pusher: str,
+        unlisted: str,
+        default_policy: str | None,
+        repositories: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        _set(self, "path", path)
+        _set(self, "server", server)
+        _set(self, "token_file", token_file)
+        _set(self, "layout", layout)
+        _set(self, "budget", budget)
+        _set(self, "require_pusher", require_pusher)
+        _set(self, "unknown_pusher", unknown_pusher)
+        _set(self, "unlisted", unlisted)
+        _set(self, "default_policy", default_policy)
+        _set(self, "repositories", {} if repositories is None else repositories)
 
     def repository_key(self, environ: Mapping[str, str], git_dir: str) -> tuple[str, bool]:
         """The repository's name as the host gives it, and whether a host variable gave it
@@ -84,10 +150,14 @@ class CentralConfig:
             values = [environ.get(name, "").strip() for name in names]
             if all(values):
                 return "/".join(values), True
+        import os
+
         return os.path.abspath(git_dir), False
 
     def for_repository(self, environ: Mapping[str, str], git_dir: str) -> HookConfig:
         key, _ = self.repository_key(environ, git_dir)
+        import os
+
         entry = self.repositories.get(key) or self.repositories.get(os.path.abspath(git_dir))
         common: dict[str, Any] = {
             "server": self.server,
@@ -179,6 +249,8 @@ def load_hook_config(
     hook was installed server-wide (``central``), else the repository's gate.toml."""
     if central is not None:
         return load_central_config(central).for_repository(environ or {}, str(git_dir))
+    import os
+
     path = os.path.join(git_dir, CONFIG_NAME)
     fix = "reinstall the hook with `gate install-hook`"
     data = _read_toml(path, fix)

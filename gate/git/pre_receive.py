@@ -153,7 +153,9 @@ def decide(
 
     if state is None:
         state = _load_state(git_dir, artifact, environ, central)
-    detector = AgentDetector(state.policy.agents, pusher, state.catalog(), unknown, variables)
+    detector = AgentDetector(
+        state.policy.agents, pusher, state.catalog(), unknown, variables, state.literals
+    )
     verdicts = classify(git, state.policy, protected, detector, first, _signatures(git, state))
     return [v for v in verdicts if v.holds], state
 
@@ -162,13 +164,14 @@ def _signatures(git: Git, state: "HookState") -> "Any":
     """Signature checks against the key registry kept in the repository (fetched from the
     server when missing or stale, only if a decision needs it)."""
     from gate.git.classify import Signatures
-    from gate.git.settings import enable_site_packages
-    from gate.git.signing import registry_for_push
 
     config = state.config
     git_dir = git.env["GIT_DIR"]
 
-    def registry() -> "Any":
+    def registry() -> "Any":  # only when a commit is signed
+        from gate.git.settings import enable_site_packages
+        from gate.git.signing import registry_for_push
+
         enable_site_packages()  # requests, for the server
         from gate.git.client import Deadline, fetch_key_registry
 
@@ -205,12 +208,10 @@ def remember_agent_push(
         and (pusher is None or not may_match(fold(pusher), rules["pusher_rules"]))
     ):
         return 0  # certainly no agent account: the human fast path reads nothing more
-    from dataclasses import replace
-
     from gate.git.detection import AgentDetector
 
     state = state or _load_state(git_dir, artifact, environ, central)
-    agents = replace(state.policy.agents, builtin=False)  # the catalog reads commits only
+    agents = state.policy.agents.replace(builtin=False)  # the catalog reads commits only
     detector = AgentDetector(agents, pusher, None, hook["unknown_pusher"], hook["pusher_variables"])
     if not detector.pusher_signals():
         return 0

@@ -303,6 +303,7 @@ class FirstStage:
     __slots__ = (
         "agent_pusher",
         "count",
+        "encoded",
         "memory_error",
         "remembered",
         "rewrites",
@@ -315,6 +316,8 @@ class FirstStage:
         self.updates = updates
         self.count = 0  # commits in the range
         self.suspects: dict[bytes, list] = {}  # id -> its changes (PathChange) under the pathspec
+        # Commits whose object may declare an encoding: reading them can fail (parse_commit).
+        self.encoded: set[bytes] = set()
         self.agent_pusher = True  # the pusher might be an agent: every commit may be an agent's
         self.rewrites = True  # a deletion or non-fast-forward the exact stage must weigh
         self.settled = False  # True: certainly nothing to hold
@@ -437,6 +440,8 @@ def _keep(
         if not (is_object_id(oid) and body.startswith(b"tree ")):
             # Also a NUL inside a commit, which splits it: records cannot be told apart.
             raise GateError(f"unexpected git rev-list output: {record[:80]!r}")
+        if b"\nencoding " in body:
+            stage.encoded.add(oid)
         if memory is not None:
             remembered = memory.get(oid)
             if remembered is not None:

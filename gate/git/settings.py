@@ -16,12 +16,8 @@ anyone able to write it can already replace the hook itself.
 
 from __future__ import annotations
 
-import fnmatch
 import marshal
-import os
 import sys
-from collections.abc import Mapping
-from typing import Any
 
 from gate.errors import GateError
 from gate.git.catalog import (
@@ -32,8 +28,7 @@ from gate.git.catalog import (
     builtin_catalog_path,
 )
 from gate.git.config import CONFIG_NAME, HookConfig, load_hook_config
-from gate.git.policy import Policy, build_policy, load_policy, parse_policy
-from gate.git.policy.paths import folded_patterns, stand_in_tops
+from gate.git.policy.model import Policy, build_policy
 from gate.git.prefilter import (
     ARTIFACT_NAME,
     LAYOUT_PUSHER_VARIABLES,
@@ -44,13 +39,20 @@ from gate.git.prefilter import (
     write_artifact,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from gate.git.literals import Rule
+
 CACHE_NAME = ARTIFACT_NAME
 
 
 class HookState:
     """What the hook needs before it looks at any commit."""
 
-    __slots__ = ("_catalog", "_catalog_error", "catalog_entries", "config", "policy")
+    __slots__ = ("_catalog", "_catalog_error", "catalog_entries", "config", "literals", "policy")
 
     def __init__(
         self,
@@ -58,10 +60,15 @@ class HookState:
         policy: Policy,
         catalog_entries: list[CatalogEntry] | None,
         catalog_error: GateError | None = None,
+        literals: dict[str, Rule] | None = None,
     ) -> None:
+        """``literals``: the required literals of the catalog's and the policy's agent
+        patterns (``pattern_literals``), from the compiled settings: with them, the catalog
+        and the detector compile a pattern only for a text that may match it."""
         self.config = config
         self.policy = policy
         self.catalog_entries = catalog_entries
+        self.literals = literals
         self._catalog: Catalog | None = None
         self._catalog_error = catalog_error
 
@@ -75,7 +82,7 @@ class HookState:
         if self.catalog_entries is None:
             return None
         if self._catalog is None:
-            self._catalog = Catalog(self.catalog_entries, BUILTIN_SOURCE)
+            self._catalog = Catalog(self.catalog_entries, BUILTIN_SOURCE, self.literals)
         return self._catalog
 
 
@@ -126,6 +133,8 @@ def load_state(
         state = _from_artifact(artifact)
         if state is not None:
             return state
+    import os  # compiling: not on a warm cache
+
     config_path = central if central is not None else os.path.join(git_dir, CONFIG_NAME)
     config_bytes = read_bytes(config_path)
     config = load_hook_config(git_dir, environ, central)
@@ -141,6 +150,8 @@ def load_state(
                 },
             )
         return HookState(config, _unguarded_policy(config), None)
+    from gate.git.policy import load_policy, parse_policy  # the checker: not on a warm cache
+
     enable_site_packages()  # pathspec translates the guard patterns
     policy_bytes = read_bytes(config.policy)
     if policy_bytes is None:
@@ -168,7 +179,7 @@ def load_state(
 
 def _unguarded_policy(config: HookConfig) -> Policy:
     """A central file's unlisted repository, passed on purpose: nothing is protected."""
-    from gate.git.policy import AgentRules
+    from gate.git.policy.model import AgentRules
 
     return Policy((), (), AgentRules(builtin=False), "", f"(unlisted in {config.repository})")
 
@@ -183,7 +194,7 @@ def _from_artifact(artifact: dict[str, Any]) -> HookState | None:
         entries = None
         if policy.agents.builtin:
             entries = [CatalogEntry(**entry) for entry in cached["catalog"]]
-        return HookState(config, policy, entries)
+        return HookState(config, policy, entries, literals=cached["literals"])
     except Exception:  # a damaged file is a miss, whatever it holds
         return None
 
@@ -191,9 +202,7 @@ def _from_artifact(artifact: dict[str, Any]) -> HookState | None:
 def _store(
     git_dir: str, sources: list[tuple[str, bytes]], state: HookState, origin: tuple | None
 ) -> None:
-    from dataclasses import asdict
-
-    from gate.git.policy import PolicyError
+    from gate.git.policy.errors import PolicyError
 
     policy, entries = state.policy, state.catalog_entries
     try:
@@ -207,11 +216,12 @@ def _store(
         "agents": doc["agents"],
     }
     cached = {
-        "config": asdict(state.config),
+        "config": state.config.as_dict(),
         "policy": policy_doc,
         "policy_sha256": policy.sha256,
         "guard_rules": guard_rules,
-        "catalog": [asdict(entry) for entry in entries] if entries is not None else None,
+        "catalog": [entry.as_dict() for entry in entries] if entries is not None else None,
+        "literals": pattern_literals(state),
     }
     write_artifact(
         git_dir,
@@ -230,7 +240,10 @@ def _store(
 def prefilter_rules(state: HookState) -> dict[str, Any] | None:
     """The first stage's literal prefilters; None when agent evidence has no usable literal
     (or anything else goes wrong: the prefilter is an optimisation, the exact stage decides)."""
+    import fnmatch
+
     from gate.git.literals import commit_rules, group_rules, path_rules
+    from gate.git.policy.paths import folded_patterns, stand_in_tops
 
     try:
         rules = state.policy.agents
@@ -265,5 +278,27 @@ def prefilter_rules(state: HookState) -> dict[str, Any] | None:
             "guard_rules": guard_rules,
             "stand_in_tops": stand_in_tops([*patterns, *folded_patterns(patterns)]),
         }
+    except Exception:
+        return None
+
+
+def pattern_literals(state: HookState) -> dict[str, Rule] | None:
+    """The required literals (gate.git.literals) of every agent pattern the exact stage may
+    compile, by pattern key (gate.git.catalog.pattern_key): the catalog's and the policy's
+    globs. Those without a usable literal are left out (they are always tried). None when
+    anything goes wrong, such as patterns that cannot be combined: then the catalog and the
+    detector compile everything up front, as without compiled settings, and report it there."""
+    from gate.git.detection import AgentDetector
+    from gate.git.literals import commit_rules
+
+    try:
+        # compiled whole here (the catalog and the policy's globs): their patterns combine
+        detector = AgentDetector(state.policy.agents, None, state.catalog())
+        found = {}
+        for key, source in detector.keyed_sources():
+            rule = commit_rules([source])
+            if rule is not None:
+                found[key] = rule[0]
+        return found
     except Exception:
         return None

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from gate.git.values import Frozen, _set
 
 
-@dataclass(frozen=True)
-class Signal:
+class Signal(Frozen):
     """One piece of evidence that a commit was made by an automated agent.
 
     kind:     where the evidence was found: "pusher", "author", "committer", "trailer",
@@ -19,11 +18,19 @@ class Signal:
     evidence: the exact text that matched (a trailer line, an email, a pusher name).
     """
 
+    __slots__ = _fields = ("kind", "source", "agent", "rule", "evidence")
     kind: str
     source: str
     agent: str
     rule: str
     evidence: str
+
+    def __init__(self, kind: str, source: str, agent: str, rule: str, evidence: str) -> None:
+        _set(self, "kind", kind)
+        _set(self, "source", source)
+        _set(self, "agent", agent)
+        _set(self, "rule", rule)
+        _set(self, "evidence", evidence)
 
     def describe(self) -> str:
         return (
@@ -31,4 +38,4 @@ class Signal:
         )
 
     def to_dict(self) -> dict[str, str]:
-        return asdict(self)
+        return self.as_dict()

@@ -18,22 +18,23 @@ byte (user presence, user verification) read here from the SSHSIG blob itself.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import os
-import shutil
-import struct
-import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
 
-from gate.clock import parse_rfc3339
 from gate.errors import GateError
+from gate.git.commits import SIGNATURE_HEADERS as SIGNATURE_HEADERS
+from gate.git.commits import is_signed as is_signed
 from gate.git.plumbing import Git
+from gate.git.values import Frozen, _set
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
+
+# base64, hashlib, json, struct, shutil, subprocess, tempfile and gate.clock are imported
+# where they are used: the hook imports this module only for signed commits (is_signed and
+# SIGNATURE_HEADERS live in gate.git.commits), and even then needs only some of them.
 
 KEYS_FILE = "gate-keys"
 ALLOWED_SIGNERS = "gate-keys.allowed-signers"
@@ -44,11 +45,18 @@ KEYS_MAX_AGE = 300
 GOOD = ("G", "U")  # git: good signature (U: good, the key's validity unknown to gpg)
 SK_USER_PRESENT, SK_USER_VERIFIED = 0x01, 0x04
 SK_KEY_TYPES = ("sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
-SIGNATURE_HEADERS = (b"gpgsig", b"gpgsig-sha256")
 
 
-@dataclass(frozen=True)
-class RegisteredKey:
+class RegisteredKey(Frozen):
+    __slots__ = _fields = (
+        "fingerprint",
+        "account",
+        "account_kind",
+        "kind",
+        "key_type",
+        "public_key",
+        "revoked_at",
+    )
     fingerprint: str
     account: str
     account_kind: str  # human | agent
@@ -56,6 +64,24 @@ class RegisteredKey:
     key_type: str
     public_key: str
     revoked_at: float | None  # seconds since the epoch
+
+    def __init__(
+        self,
+        fingerprint: str,
+        account: str,
+        account_kind: str,
+        kind: str,
+        key_type: str,
+        public_key: str,
+        revoked_at: float | None,
+    ) -> None:
+        _set(self, "fingerprint", fingerprint)
+        _set(self, "account", account)
+        _set(self, "account_kind", account_kind)
+        _set(self, "kind", kind)
+        _set(self, "key_type", key_type)
+        _set(self, "public_key", public_key)
+        _set(self, "revoked_at", revoked_at)
 
     def revoked_by(self, moment: float) -> bool:
         return self.revoked_at is not None and self.revoked_at <= moment
@@ -65,6 +91,11 @@ class Registry:
     """The registry as the hook last fetched it."""
 
     def __init__(self, document: dict[str, Any], fetched_at: float) -> None:
+        import hashlib
+        import json
+
+        from gate.clock import parse_rfc3339
+
         self.document = document
         self.fetched_at = fetched_at
         self.keys: dict[str, RegisteredKey] = {}
@@ -87,15 +118,29 @@ class Registry:
         return (time.time() if now is None else now) - self.fetched_at
 
 
-@dataclass(frozen=True)
-class SignatureCheck:
+class SignatureCheck(Frozen):
     """git's verdict on one commit's signature, and the registered key it names (if any)."""
 
+    __slots__ = _fields = ("commit", "status", "fingerprint", "key", "sk_flags")
     commit: str
     status: str  # git's %G? letter
     fingerprint: str
     key: RegisteredKey | None
-    sk_flags: int | None = None  # a FIDO key's SSHSIG flags byte
+    sk_flags: int | None  # a FIDO key's SSHSIG flags byte
+
+    def __init__(
+        self,
+        commit: str,
+        status: str,
+        fingerprint: str,
+        key: RegisteredKey | None,
+        sk_flags: int | None = None,
+    ) -> None:
+        _set(self, "commit", commit)
+        _set(self, "status", status)
+        _set(self, "fingerprint", fingerprint)
+        _set(self, "key", key)
+        _set(self, "sk_flags", sk_flags)
 
     @property
     def good(self) -> bool:
@@ -136,13 +181,6 @@ class SignatureCheck:
 # Reading signatures out of commit objects
 
 
-def is_signed(raw: bytes) -> bool:
-    """Whether a raw commit object carries a signature header."""
-    header = raw.partition(b"\n\n")[0]
-    return any(header.startswith(name + b" ") or b"\n" + name + b" " in header
-               for name in SIGNATURE_HEADERS)  # fmt: skip
-
-
 def split_signature(raw: bytes) -> tuple[bytes, bytes] | None:
     """(the signed payload, the signature) of a raw commit object, as git splits them: the
     signature header and its continuation lines out of the header, nothing else changed."""
@@ -167,6 +205,8 @@ def split_signature(raw: bytes) -> tuple[bytes, bytes] | None:
 
 
 def _ssh_string(data: bytes, pos: int) -> tuple[bytes, int]:
+    import struct
+
     if pos + 4 > len(data):
         raise ValueError("truncated")
     (length,) = struct.unpack(">I", data[pos : pos + 4])
@@ -176,8 +216,16 @@ def _ssh_string(data: bytes, pos: int) -> tuple[bytes, int]:
     return data[pos + 4 : end], end
 
 
-@dataclass(frozen=True)
-class SshSig:
+class SshSig(Frozen):
+    __slots__ = _fields = (
+        "public_key",
+        "namespace",
+        "hash_algorithm",
+        "signature_type",
+        "signature",
+        "sk_flags",
+        "sk_counter",
+    )
     public_key: bytes  # the key's wire blob
     namespace: str
     hash_algorithm: str
@@ -186,10 +234,31 @@ class SshSig:
     sk_flags: int | None  # FIDO keys: the flags byte
     sk_counter: int | None
 
+    def __init__(
+        self,
+        public_key: bytes,
+        namespace: str,
+        hash_algorithm: str,
+        signature_type: str,
+        signature: bytes,
+        sk_flags: int | None,
+        sk_counter: int | None,
+    ) -> None:
+        _set(self, "public_key", public_key)
+        _set(self, "namespace", namespace)
+        _set(self, "hash_algorithm", hash_algorithm)
+        _set(self, "signature_type", signature_type)
+        _set(self, "signature", signature)
+        _set(self, "sk_flags", sk_flags)
+        _set(self, "sk_counter", sk_counter)
+
 
 def parse_sshsig(armored: bytes) -> SshSig | None:
     """An SSH signature (``-----BEGIN SSH SIGNATURE-----``, OpenSSH's PROTOCOL.sshsig), or None
     when ``armored`` is not one or does not parse."""
+    import base64
+    import struct
+
     text = armored.decode("ascii", "replace").strip()
     begin, end = "-----BEGIN SSH SIGNATURE-----", "-----END SSH SIGNATURE-----"
     if not (text.startswith(begin) and text.endswith(end)):
@@ -287,6 +356,9 @@ def _named_key(registry: Registry, raw: bytes, key_id: str) -> RegisteredKey | N
     a bad signature, yet one naming an agent's key must still make the commit that agent's.
     SSH: the public key the SSHSIG carries; OpenPGP: the issuer key id gpg reported (%GK), as
     the low 64 bits of a registered primary key's fingerprint."""
+    import base64
+    import hashlib
+
     parts = split_signature(raw)
     parsed = parse_sshsig(parts[1]) if parts is not None else None
     if parsed is not None:
@@ -306,6 +378,8 @@ def _named_key(registry: Registry, raw: bytes, key_id: str) -> RegisteredKey | N
 
 def load_registry(git_dir: str) -> Registry | None:
     """The registry as last fetched, or None when there is no usable copy."""
+    import json
+
     try:
         with open(os.path.join(git_dir, KEYS_FILE), encoding="utf-8") as file:
             stored = json.load(file)
@@ -317,6 +391,8 @@ def load_registry(git_dir: str) -> Registry | None:
 
 
 def save_registry(git_dir: str, document: dict[str, Any]) -> Registry:
+    import json
+
     registry = Registry(document, time.time())
     _write_atomic(
         os.path.join(git_dir, KEYS_FILE),
@@ -360,6 +436,8 @@ def registry_for_push(fetch: Callable[[], dict[str, Any]], git_dir: str) -> Regi
 
 def registry_files(git_dir: str, registry: Registry) -> tuple[str, str]:
     """The allowed-signers file and GnuPG home for ``registry``, written when missing."""
+    import shutil
+
     allowed = os.path.join(git_dir, ALLOWED_SIGNERS)
     lines = [
         f'{key.account} namespaces="git" {key.public_key}\n'
@@ -385,6 +463,10 @@ def registry_files(git_dir: str, registry: Registry) -> tuple[str, str]:
 
 
 def _build_gnupg_home(git_dir: str, home: str, armored: Iterable[str]) -> None:
+    import shutil
+    import subprocess
+    import tempfile
+
     scratch = tempfile.mkdtemp(prefix=".gate-keys-gnupg-", dir=git_dir)
     try:
         os.chmod(scratch, 0o700)

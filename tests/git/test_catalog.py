@@ -1,8 +1,14 @@
 import pytest
 
+import gate.git.catalog as catalog_module
 from gate.errors import GateError
 from gate.git.catalog import Catalog, load_catalog, parse_catalog
 from gate.git.commits import Commit, parse_commit
+from gate.git.config import HookConfig
+from gate.git.detection import AgentDetector
+from gate.git.policy import AgentRules, Policy
+from gate.git.settings import HookState, pattern_literals
+from tests.support.marks import corpus
 
 HUMAN = b"Ada Lovelace <ada@example.org>"
 CATALOG = load_catalog()
@@ -96,49 +102,49 @@ def test_ref_alone_is_reported_as_weak_evidence():
     assert CATALOG.match(make_commit(), "refs/heads/claudette") == []
 
 
-@pytest.mark.parametrize(
-    "author, message",
-    [
-        (b"Claude Monet <claude@monet.fr>", b"Paint water lilies\n"),
-        (b"Devin Smith <devin@corp.com>", b"Fix the build\n"),
-        (b"Jules Verne <jules@nautilus.fr>", b"Dive deeper\n"),
-        (b"Cursor Jones <cursor@example.com>", b"Move the cursor\n"),
-        (b"Aider Smith <aider@example.com>", b"Aid\n"),
-        (b"Amp Ere <amp@example.com>", b"Measure current\n"),
-        (b"Copilot Fan <copilot@example.com>", b"Fly\n"),
-        # A person who owns the login "copilot" on a GitHub Enterprise Server.
-        (b"copilot <12+copilot@users.noreply.ghe.example.com>", b"Fly\n"),
-        (b"Mallory <evil+dependabot[bot]@users.noreply.github.com>", b"Bump\n"),
-        (
-            b"Ada <ada@example.org>",
-            b"Fix\n\nCo-authored-by: Claude Shannon <claude@bell-labs.com>\n",
-        ),
-        (b"Ada <ada@example.org>", b"Fix\n\nCo-authored-by: Devin Smith <devin@corp.com>\n"),
-        (b"Ada <ada@example.org>", b"Fix\n\nCo-authored-by: Jules Ferry <jules@ecole.fr>\n"),
-        (b"Ada <ada@example.org>", b"Fix\n\nReviewed-by: Cursor Jones <cursor@example.com>\n"),
-        (b"Ada <ada@example.org>", b"Fix\n\nMade-with: Cursor and coffee\n"),
-        (
-            b"Ada <ada@example.org>",
-            b"Talk: I never generated with [Claude Code](https://claude.ai/code)\n",
-        ),
-        (b"Aider Jones (aide) <aj@example.com>", b"Aid\n"),
-        # Assisted-by naming a person: with an address that is no agent's, or a bare name
-        (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Junio C Hamano <gitster@pobox.com>\n"),
-        (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Claude Opus <opus@example.com>\n"),
-        (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Claude Monet\n"),
-        (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Devin Smith\n"),
-        (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Kimi Raikkonen\n"),
-        (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: https://example.com/help\n"),
-        (b"Ada <ada@example.org>", b"Fix\n\nCo-authored-by: Charm Jones <charm@example.com\n"),
-        (b"Ada <ada@example.org>", b"aider: teach the parser\n\nThe aider: prefix is ours.\n"),
-        (b"Ada <ada@example.org>", b"Notes\n\n# Context:\nWe need this.\n"),
-        (b"Ada <ada@example.org>", b"Regenerate\n\nGenerated with protoc 3.21\n"),
-        (b"Ada <ada@example.org>", b"Crush it\n\nThe crush generated with care.\n"),
-        # no GitHub App: brackets in a name or a non-noreply address, a plus in the login
-        (b"robot[bot] <robot@example.com>", b"Beep\n"),
-        (b"Ada <ada+x[bot]@users.noreply.github.com>", b"Beep\n"),
-    ],
-)
+LOOK_ALIKES = [
+    (b"Claude Monet <claude@monet.fr>", b"Paint water lilies\n"),
+    (b"Devin Smith <devin@corp.com>", b"Fix the build\n"),
+    (b"Jules Verne <jules@nautilus.fr>", b"Dive deeper\n"),
+    (b"Cursor Jones <cursor@example.com>", b"Move the cursor\n"),
+    (b"Aider Smith <aider@example.com>", b"Aid\n"),
+    (b"Amp Ere <amp@example.com>", b"Measure current\n"),
+    (b"Copilot Fan <copilot@example.com>", b"Fly\n"),
+    # A person who owns the login "copilot" on a GitHub Enterprise Server.
+    (b"copilot <12+copilot@users.noreply.ghe.example.com>", b"Fly\n"),
+    (b"Mallory <evil+dependabot[bot]@users.noreply.github.com>", b"Bump\n"),
+    (
+        b"Ada <ada@example.org>",
+        b"Fix\n\nCo-authored-by: Claude Shannon <claude@bell-labs.com>\n",
+    ),
+    (b"Ada <ada@example.org>", b"Fix\n\nCo-authored-by: Devin Smith <devin@corp.com>\n"),
+    (b"Ada <ada@example.org>", b"Fix\n\nCo-authored-by: Jules Ferry <jules@ecole.fr>\n"),
+    (b"Ada <ada@example.org>", b"Fix\n\nReviewed-by: Cursor Jones <cursor@example.com>\n"),
+    (b"Ada <ada@example.org>", b"Fix\n\nMade-with: Cursor and coffee\n"),
+    (
+        b"Ada <ada@example.org>",
+        b"Talk: I never generated with [Claude Code](https://claude.ai/code)\n",
+    ),
+    (b"Aider Jones (aide) <aj@example.com>", b"Aid\n"),
+    # Assisted-by naming a person: with an address that is no agent's, or a bare name
+    (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Junio C Hamano <gitster@pobox.com>\n"),
+    (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Claude Opus <opus@example.com>\n"),
+    (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Claude Monet\n"),
+    (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Devin Smith\n"),
+    (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: Kimi Raikkonen\n"),
+    (b"Ada <ada@example.org>", b"Fix\n\nAssisted-by: https://example.com/help\n"),
+    (b"Ada <ada@example.org>", b"Fix\n\nCo-authored-by: Charm Jones <charm@example.com\n"),
+    (b"Ada <ada@example.org>", b"aider: teach the parser\n\nThe aider: prefix is ours.\n"),
+    (b"Ada <ada@example.org>", b"Notes\n\n# Context:\nWe need this.\n"),
+    (b"Ada <ada@example.org>", b"Regenerate\n\nGenerated with protoc 3.21\n"),
+    (b"Ada <ada@example.org>", b"Crush it\n\nThe crush generated with care.\n"),
+    # no GitHub App: brackets in a name or a non-noreply address, a plus in the login
+    (b"robot[bot] <robot@example.com>", b"Beep\n"),
+    (b"Ada <ada+x[bot]@users.noreply.github.com>", b"Beep\n"),
+]
+
+
+@pytest.mark.parametrize("author, message", LOOK_ALIKES)
 def test_look_alike_humans_do_not_match(author, message):
     assert CATALOG.match(make_commit(author=author, message=message), "refs/heads/main") == []
 
@@ -242,3 +248,98 @@ def test_marks_in_a_paragraph_above_the_last_are_read():
     # a mark inside prose is no trailer paragraph: git would not read it, nor does gate
     prose = b"Fix\n\nStrip lines like\nCo-Authored-By: Claude <noreply@anthropic.com>\nfrom it.\n"
     assert CATALOG.match(make_commit(message=prose)) == []
+
+
+# --------------------------------------------------------------------------------------------
+# The hook's catalog: each pattern's literals first, compiled only for a text that has them
+
+
+def _hook_literals(rules: AgentRules) -> dict[str, object]:
+    """The literals the hook's compiled settings hold for the catalog and ``rules``."""
+    config = HookConfig("http://127.0.0.1:9", "token", "policy.toml", "r")
+    policy = Policy((), (), rules, "0" * 64)
+    literals = pattern_literals(HookState(config, policy, list(CATALOG.entries)))
+    assert literals is not None
+    return literals
+
+
+def _compiled(catalog: Catalog) -> int:
+    sets = [getattr(catalog, f"_{kind}") for kind in ("names", "identities", "trailers")]
+    sets += [catalog._message, catalog._refs, catalog._addresses._globs]
+    return sum(regex is not None for patterns in sets for regex in patterns._each)
+
+
+RULES = AgentRules(
+    emails=("*@bots.example.com",),
+    names=("*robot*",),
+    trailers=("x-agent: *",),
+    pushers=("agent-*",),
+)
+TEXTS = [
+    *(
+        (from_example(example), example.get("ref"))
+        for entry in CATALOG.entries
+        for example in entry.examples
+    ),
+    *((make_commit(author=a, message=m), "refs/heads/claude/x") for a, m in LOOK_ALIKES),
+    *(
+        (
+            make_commit(
+                author=marked.author.encode(),
+                committer=marked.committer.encode(),
+                message=marked.message.encode(),
+            ),
+            None,
+        )
+        for marked in corpus()
+    ),
+    (make_commit(author=b"R2 Robot <r@bots.example.com>", message=b"x\n\nX-Agent: yes\n"), None),
+]
+
+
+@pytest.mark.parametrize("switch_after", [10**9, 3])
+def test_literals_change_no_answer(monkeypatch: pytest.MonkeyPatch, switch_after: int) -> None:
+    """With the literals of its compiled settings (gate.git.settings.pattern_literals), the
+    hook's catalog and detector answer exactly as the fully compiled ones, on every example,
+    real mark and look-alike, upper-cased and with the Kelvin sign, before and after they
+    switch to their combined regexes (LITERAL_TEXTS)."""
+    monkeypatch.setattr(catalog_module, "LITERAL_TEXTS", switch_after)
+    literals = _hook_literals(RULES)
+    lazy = Catalog(CATALOG.entries, CATALOG.source, literals)  # type: ignore[arg-type]
+    hook = AgentDetector(RULES, None, lazy, literals=literals)  # type: ignore[arg-type]
+    full = AgentDetector(RULES, None, CATALOG)
+    for commit, ref in TEXTS:
+        for variant in (commit, _upper(commit), _kelvin(commit)):
+            assert lazy.match(variant, ref) == CATALOG.match(variant, ref), variant
+            assert hook.signals(variant, ref) == full.signals(variant, ref), variant
+
+
+def test_a_human_commit_compiles_no_pattern() -> None:
+    """The hook's catalog compiles nothing for a commit that has no pattern's literals (nor for
+    a co-author's address: looked up), and for a message mark only the rules whose literals
+    the message has."""
+    literals = _hook_literals(AgentRules())
+    lazy = Catalog(CATALOG.entries, CATALOG.source, literals)  # type: ignore[arg-type]
+    assert lazy.match(make_commit(), "refs/heads/main") == []
+    trailer = b"x\n\nCo-Authored-By: Claude <noreply@anthropic.com>\n"
+    assert {s.agent for s in lazy.match(make_commit(message=trailer))} == {"Claude Code"}
+    assert _compiled(lazy) == 0
+    message = "x\n\n\U0001f916 Generated with [Claude Code](https://claude.ai/code)\n".encode()
+    assert {s.agent for s in lazy.match(make_commit(message=message))} == {"Claude Code"}
+    assert 0 < _compiled(lazy) <= 3
+
+
+def _upper(commit: Commit) -> Commit:
+    return make_commit(
+        author=str(commit.author).upper().encode(),
+        committer=str(commit.committer).upper().encode(),
+        message=commit.message.upper().encode(),
+    )
+
+
+def _kelvin(commit: Commit) -> Commit:
+    return make_commit(
+        author=str(commit.author).replace("k", "\u212a").encode(),
+        committer=str(commit.committer).replace("k", "\u212a").encode(),
+        message=commit.message.replace("k", "\u212a").encode(),
+    )

@@ -10,7 +10,6 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -79,7 +78,7 @@ def dribbling_server() -> Iterator[tuple[str, list[int]]]:
 
 
 def set_timeout(gated: GatedRepo, seconds: float) -> None:
-    config = replace(load_hook_config(gated.bare), budget=seconds)
+    config = load_hook_config(gated.bare).replace(budget=seconds)
     (gated.bare / CONFIG_NAME).write_text(config.to_toml())
 
 

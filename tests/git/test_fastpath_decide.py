@@ -15,6 +15,7 @@ exact stage would hold, and the one pipeline decides as slow references do.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import os
 import re
@@ -612,32 +613,149 @@ def test_an_early_stop_leaves_no_git_running(tmp_path: Path) -> None:
     assert "git" not in mine, mine
 
 
-def test_a_human_push_imports_nothing_beyond_python_start_up(tmp_path: Path) -> None:
-    """The point of the fast path: no re, subprocess, typing, os... on a push that holds nothing
-    (each costs the push about a millisecond or more)."""
+def _imports_of_push(bare: Path, messages: list[bytes], paths: list[str]) -> str:
+    """What the hook answers to a push of one commit per message (each changing its path)
+    onto main, and the modules it imported beyond Python's start-up (``-I -S``, as installed),
+    with its compiled settings warm."""
     import subprocess
     import sys
 
     import gate
 
-    stdin = _linear_history(tmp_path / "h.git", [b"fix"] * 3, ["train/a.py"] * 3)
-    _install_settings(tmp_path / "h.git", POLICY)
+    stdin = _linear_history(bare, messages, paths)
+    _install_settings(bare, POLICY)
     root = str(Path(gate.__file__).resolve().parent.parent)
     code = (
         f"import sys; sys.path.insert(0, {root!r}); before = set(sys.modules)\n"
         "from gate.git.pre_receive import run_pre_receive\n"
         "from gate.git.plumbing import environ_of_process\n"
-        f"answer = run_pre_receive({stdin.encode()!r}, environ_of_process(), {str(tmp_path / 'h.git')!r})\n"
+        f"answer = run_pre_receive({stdin.encode()!r}, environ_of_process(), {str(bare)!r})\n"
         "print(answer, sorted(set(sys.modules) - before))\n"
     )
-    out = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    ).stdout.strip()
+
+
+def test_a_human_push_imports_nothing_beyond_python_start_up(tmp_path: Path) -> None:
+    """The point of the fast path: no re, subprocess, typing, os... on a push that holds nothing
+    (each costs the push about a millisecond or more)."""
+    out = _imports_of_push(tmp_path / "h.git", [b"fix"] * 3, ["train/a.py"] * 3)
     assert (
-        out.strip()
+        out
         == "(0, []) ['gate', 'gate.errors', 'gate.git', 'gate.git.plumbing', 'gate.git.pre_receive',"
         " 'gate.git.prefilter', 'gate.git.provenance', 'gate.git.refs']"
     )
+
+
+@pytest.mark.parametrize(
+    "message, path",
+    [
+        # the literal prefilter of the guard *.ckpt cannot rule the path out; the guard matcher
+        # does, and the commit is then not even read
+        (AGENT_MESSAGE, "notes/x.ckpt.txt"),
+        # a person's commit to a guarded path that names Claude Code's address in its text:
+        # read and matched (the address is looked up, no pattern has its literals), not held
+        (b"Ask noreply@anthropic.com\n", "train/a.py"),
+    ],
+)
+def test_an_exact_stage_push_imports_only_the_exact_stage(
+    tmp_path: Path, message: bytes, path: str
+) -> None:
+    """A push the first stage cannot settle and the exact stage (detector, guard matcher)
+    passes imports gate's own modules and ``unicodedata`` (a guard pattern of POLICY is not
+    ASCII: its folded form), nothing else: no ``re`` (no catalog pattern is translated or
+    compiled unless the text has its literals; the commit parser scans), no dataclasses,
+    inspect, typing, subprocess, shutil, tempfile, json, tomllib, gate.wire, policy checker or
+    signing (the commit is not signed). Issue 10: pushes that reach the exact stage cost no
+    more than about twice Python's start-up."""
+    out = _imports_of_push(tmp_path / "x.git", [message], [path])
+    assert out.startswith("(0, []) ["), out
+    imported = set(ast.literal_eval(out.removeprefix("(0, []) ")))
+    never = {"dataclasses", "inspect", "typing", "subprocess", "shutil", "tempfile", "json"}
+    never |= {"tomllib", "gate.wire", "gate.git.policy.check", "gate.git.signing"}
+    never |= {"re", "fnmatch", "os", "functools", "collections", "enum"}
+    assert not imported & never, sorted(imported & never)
+    assert sorted(imported) == [
+        "__future__",
+        "gate",
+        "gate.errors",
+        "gate.git",
+        "gate.git.catalog",
+        "gate.git.classify",
+        "gate.git.commits",
+        "gate.git.config",
+        "gate.git.detection",
+        "gate.git.plumbing",
+        "gate.git.policy",
+        "gate.git.policy.errors",
+        "gate.git.policy.model",
+        "gate.git.policy.paths",
+        "gate.git.pre_receive",
+        "gate.git.prefilter",
+        "gate.git.provenance",
+        "gate.git.refs",
+        "gate.git.settings",
+        "gate.git.signals",
+        "gate.git.values",
+        "unicodedata",
+    ]
+
+
+def test_a_suspect_no_guard_matches_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exact stage reads a suspect's commit only when a guard matches one of its changes
+    (nothing else could be held): the exact-stage case runs no git cat-file."""
+    bare = tmp_path / "x.git"
+    stdin = _linear_history(bare, [AGENT_MESSAGE], ["notes/x.ckpt.txt"])
+    _install_settings(bare, POLICY)
+
+    def no_read(self: Git, ids: object) -> dict:  # type: ignore[type-arg]
+        raise AssertionError("read a commit no guard can hold")
+
+    monkeypatch.setattr(Git, "raw_commits", no_read)
+    assert not _settles(stdin.encode(), PATH_ENV, bare)  # it reaches the exact stage
+    assert decide(stdin.encode(), PATH_ENV, str(bare))[0] == []
+
+
+def test_a_suspect_that_may_not_be_read_is_read_even_off_guarded_paths(tmp_path: Path) -> None:
+    """A commit whose declared encoding leaves git showing no author cannot be decided
+    (parse_commit refuses it): a suspect that declares an encoding is read, and refused, even
+    when no guard matches its paths, as it was before suspects could go unread."""
+    import subprocess
+
+    bare = tmp_path / "x.git"
+    stdin = _linear_history(bare, [b"x"], ["notes/x.ckpt.txt"])
+    base, new, ref = stdin.split()
+
+    def git(*args: str, input: bytes | None = None) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=bare, input=input, capture_output=True, check=True
+        ).stdout.decode()
+
+    tree = git("rev-parse", f"{new}^{{tree}}").strip()
+    for message in (b"Tune steps \n", b"Tune steps. \n"):
+        raw = b"\n".join(
+            [
+                b"tree " + tree.encode(),
+                b"parent " + base.encode(),
+                b"author Cursor Agent <cursoragent@cursor.com> 1700000000 +0000",
+                b"committer Ada Lovelace <ada@example.org> 1700000000 +0000",
+                b"encoding UTF-16",
+            ]
+        )
+        args = ["hash-object", "-t", "commit", "--literally", "-w", "--stdin"]
+        oid = git(*args, input=raw + b"\n\n" + message).strip()
+        if git("log", "-1", "--format=%ae%an", oid).strip() == "":
+            break
+    else:
+        pytest.fail("git shows an author for both variants")
+    _install_settings(bare, POLICY)
+    update = f"{base} {oid} {ref}\n".encode()
+    assert not _settles(update, PATH_ENV, bare)  # not UTF-8 text: kept for the exact stage
+    with pytest.raises(GateError, match="leaves git showing no author"):
+        decide(update, PATH_ENV, str(bare))
 
 
 def test_a_mixed_chunk_keeps_what_each_commit_alone_keeps(tmp_path: Path) -> None:

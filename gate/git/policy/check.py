@@ -16,9 +16,8 @@ from gate.git.policy.model import (
     TRUST_EVIDENCE,
     TRUST_SIGNED_HUMANS,
     TRUST_VALUES,
-    AgentRules,
-    Guard,
     Policy,
+    build_policy,
 )
 from gate.git.policy.paths import bracket_end, check_path_pattern
 from gate.git.policy.refs import check_ref_pattern
@@ -368,33 +367,6 @@ class _Checker:
 
 
 _OWNER_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+")
-
-
-def build_policy(doc: dict[str, Any], sha256: str, source: str) -> Policy:
-    """A Policy from a document the checker found no problem in (or the hook's cache of one)."""
-    agents = doc.get("agents", {})
-    return Policy(
-        protected_refs=tuple(doc["protected_refs"]),
-        guards=tuple(
-            Guard(
-                name=guard["name"],
-                paths=tuple(guard["paths"]),
-                approvals=guard.get("approvals", 1),
-                trust=guard.get("trust", TRUST_EVIDENCE),
-                require_touch=guard.get("require_touch", False),
-                require_pin=guard.get("require_pin", False),
-                approval=guard.get("approval", APPROVAL_PASSWORD),
-            )
-            for guard in doc["guard"]
-        ),
-        agents=AgentRules(
-            builtin=agents.get("builtin", True),
-            **{key: tuple(agents.get(key, ())) for key in AGENT_GLOB_KEYS},
-            owners=tuple(agents.get("owners", {}).items()),
-        ),
-        sha256=sha256,
-        source=source,
-    )
 
 
 def policy_summary(policy: Policy) -> str:

@@ -9,23 +9,24 @@ literals (``Guard.rules``), and the hook caches that translation (gate.git.setti
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
-
 from gate.git.policy.paths import (
     GuardMatcher,
-    GuardRules,
     compile_path_patterns,
     folded_patterns,
     guard_rules,
 )
 from gate.git.prefilter import fold_path
 from gate.git.refs import is_protected as ref_is_protected
+from gate.git.values import Frozen, _set
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
     import pathspec
+
+    from gate.git.policy.paths import GuardRules
 
 AGENT_GLOB_KEYS = ("pushers", "emails", "names", "trailers")
 # A guard's trust: "evidence" (the default) holds the commits agent evidence marks;
@@ -40,50 +41,94 @@ APPROVAL_PASSWORD, APPROVAL_WEBAUTHN = "password", "webauthn"
 APPROVAL_VALUES = (APPROVAL_PASSWORD, APPROVAL_WEBAUTHN)
 
 
-@dataclass(frozen=True)
-class Guard:
+class Guard(Frozen):
     """A named set of gitignore-style path patterns whose changes need ``approvals`` reviewers."""
 
+    _fields = ("name", "paths", "approvals", "trust", "require_touch", "require_pin", "approval")
+    # the fields, then what is computed from them on first use
+    __slots__ = (*_fields, "_spec_", "_matcher_", "_folded_matcher_", "_rules", "_folded_rules")
     name: str
     paths: tuple[str, ...]
-    approvals: int = 1
-    trust: str = TRUST_EVIDENCE
-    require_touch: bool = False  # signed-humans: only FIDO signatures with user presence
-    require_pin: bool = False  # ... and with user verification (PIN or biometric)
-    approval: str = APPROVAL_PASSWORD
+    approvals: int
+    trust: str
+    require_touch: bool  # signed-humans: only FIDO signatures with user presence
+    require_pin: bool  # ... and with user verification (PIN or biometric)
+    approval: str
+    _spec_: pathspec.GitIgnoreSpec | None
+    _matcher_: GuardMatcher | None
+    _folded_matcher_: GuardMatcher | None
+    _rules: GuardRules | None
+    _folded_rules: GuardRules | None
+
+    def __init__(
+        self,
+        name: str,
+        paths: Iterable[str],
+        approvals: int = 1,
+        trust: str = TRUST_EVIDENCE,
+        require_touch: bool = False,
+        require_pin: bool = False,
+        approval: str = APPROVAL_PASSWORD,
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "paths", tuple(paths))
+        _set(self, "approvals", approvals)
+        _set(self, "trust", trust)
+        _set(self, "require_touch", require_touch)
+        _set(self, "require_pin", require_pin)
+        _set(self, "approval", approval)
+        for cache in ("_spec_", "_matcher_", "_folded_matcher_", "_rules", "_folded_rules"):
+            _set(self, cache, None)
 
     @property
     def signed_humans(self) -> bool:
         return self.trust == TRUST_SIGNED_HUMANS
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "paths", tuple(self.paths))
-
-    @cached_property
+    @property
     def _spec(self) -> pathspec.GitIgnoreSpec:
-        return compile_path_patterns(self.paths, source=f"guard {self.name!r}")
+        spec = self._spec_
+        if spec is None:
+            spec = compile_path_patterns(self.paths, source=f"guard {self.name!r}")
+            _set(self, "_spec_", spec)
+        return spec
 
-    @cached_property
+    @property
     def _matcher(self) -> GuardMatcher:
-        return GuardMatcher(self.paths, source=f"guard {self.name!r}")
+        matcher = self._matcher_
+        if matcher is None:
+            matcher = GuardMatcher(self.paths, source=f"guard {self.name!r}")
+            _set(self, "_matcher_", matcher)
+        return matcher
 
-    @cached_property
+    @property
     def _folded_matcher(self) -> GuardMatcher:
-        return GuardMatcher(folded_patterns(self.paths), source=f"guard {self.name!r}")
+        matcher = self._folded_matcher_
+        if matcher is None:
+            matcher = GuardMatcher(folded_patterns(self.paths), source=f"guard {self.name!r}")
+            _set(self, "_folded_matcher_", matcher)
+        return matcher
 
-    @cached_property
+    @property
     def rules(self) -> GuardRules:
         """pathspec's regexes for these patterns: the fast path takes its literals from them."""
-        return guard_rules(self.paths, source=f"guard {self.name!r}")
+        rules = self._rules
+        if rules is None:
+            rules = guard_rules(self.paths, source=f"guard {self.name!r}")
+            _set(self, "_rules", rules)
+        return rules
 
-    @cached_property
+    @property
     def folded_rules(self) -> GuardRules:
         """The same for the folded patterns (Guard.matches tries folded names too)."""
-        return guard_rules(folded_patterns(self.paths), source=f"guard {self.name!r}")
+        rules = self._folded_rules
+        if rules is None:
+            rules = guard_rules(folded_patterns(self.paths), source=f"guard {self.name!r}")
+            _set(self, "_folded_rules", rules)
+        return rules
 
     def use_rules(self, rules: GuardRules) -> None:
         """Take ``rules`` translated earlier by ``guard_rules`` (the hook's cache)."""
-        self.__dict__["rules"] = tuple((str(source), bool(include)) for source, include in rules)
+        _set(self, "_rules", tuple((str(source), bool(include)) for source, include in rules))
 
     def matches(self, path: str) -> bool:
         """Whether the repository-relative ``path`` is guarded (gitignore semantics, with '!'):
@@ -116,25 +161,36 @@ class Guard:
         return doc
 
 
-@dataclass(frozen=True)
-class AgentRules:
+class AgentRules(Frozen):
     """Policy rules that mark a commit as an agent's, on top of the built-in catalog.
 
     Pusher, email and name globs are case-insensitive fnmatch patterns over the whole value;
     trailer globs match the trailer written as "Key: value", also case-insensitively.
     """
 
-    builtin: bool = True
-    pushers: tuple[str, ...] = ()
-    emails: tuple[str, ...] = ()
-    names: tuple[str, ...] = ()
-    trailers: tuple[str, ...] = ()
-    owners: tuple[tuple[str, str], ...] = ()  # (agent pusher name, operator's email)
+    __slots__ = _fields = ("builtin", "pushers", "emails", "names", "trailers", "owners")
+    builtin: bool
+    pushers: tuple[str, ...]
+    emails: tuple[str, ...]
+    names: tuple[str, ...]
+    trailers: tuple[str, ...]
+    owners: tuple[tuple[str, str], ...]  # (agent pusher name, operator's email)
 
-    def __post_init__(self) -> None:
-        for key in AGENT_GLOB_KEYS:
-            object.__setattr__(self, key, tuple(getattr(self, key)))
-        object.__setattr__(self, "owners", tuple((k, v) for k, v in self.owners))
+    def __init__(
+        self,
+        builtin: bool = True,
+        pushers: Iterable[str] = (),
+        emails: Iterable[str] = (),
+        names: Iterable[str] = (),
+        trailers: Iterable[str] = (),
+        owners: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        _set(self, "builtin", builtin)
+        _set(self, "pushers", tuple(pushers))
+        _set(self, "emails", tuple(emails))
+        _set(self, "names", tuple(names))
+        _set(self, "trailers", tuple(trailers))
+        _set(self, "owners", tuple((k, v) for k, v in owners))
 
     def owner_of(self, pusher: str | None) -> str | None:
         """The email of the human who operates the agent account ``pusher``, if the policy says."""
@@ -151,19 +207,29 @@ class AgentRules:
         )
 
 
-@dataclass(frozen=True)
-class Policy:
+class Policy(Frozen):
     """A checked policy file. ``sha256`` is the hash of the file's bytes, for the audit log."""
 
+    __slots__ = _fields = ("protected_refs", "guards", "agents", "sha256", "source")
     protected_refs: tuple[str, ...]
     guards: tuple[Guard, ...]
     agents: AgentRules
     sha256: str
-    source: str = "<policy>"
+    source: str
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "protected_refs", tuple(self.protected_refs))
-        object.__setattr__(self, "guards", tuple(self.guards))
+    def __init__(
+        self,
+        protected_refs: Iterable[str],
+        guards: Iterable[Guard],
+        agents: AgentRules,
+        sha256: str,
+        source: str = "<policy>",
+    ) -> None:
+        _set(self, "protected_refs", tuple(protected_refs))
+        _set(self, "guards", tuple(guards))
+        _set(self, "agents", agents)
+        _set(self, "sha256", sha256)
+        _set(self, "source", source)
 
     def is_protected(self, ref: str) -> bool:
         """Whether pushes to ``ref`` are checked ('*' within one component, '**' across)."""
@@ -204,3 +270,30 @@ class Policy:
             "guards": [guard.to_dict() for guard in self.guards],
             "agents": self.agents.to_dict(),
         }
+
+
+def build_policy(doc: dict[str, Any], sha256: str, source: str) -> Policy:
+    """A Policy from a document the checker found no problem in (or the hook's cache of one)."""
+    agents = doc.get("agents", {})
+    return Policy(
+        protected_refs=tuple(doc["protected_refs"]),
+        guards=tuple(
+            Guard(
+                name=guard["name"],
+                paths=tuple(guard["paths"]),
+                approvals=guard.get("approvals", 1),
+                trust=guard.get("trust", TRUST_EVIDENCE),
+                require_touch=guard.get("require_touch", False),
+                require_pin=guard.get("require_pin", False),
+                approval=guard.get("approval", APPROVAL_PASSWORD),
+            )
+            for guard in doc["guard"]
+        ),
+        agents=AgentRules(
+            builtin=agents.get("builtin", True),
+            **{key: tuple(agents.get(key, ())) for key in AGENT_GLOB_KEYS},
+            owners=tuple(agents.get("owners", {}).items()),
+        ),
+        sha256=sha256,
+        source=source,
+    )

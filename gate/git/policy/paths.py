@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
-import re
-import warnings
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
-
 from gate.git.policy.errors import PolicyError
 from gate.git.prefilter import fold_path
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any, TypeAlias
+
     import pathspec
+
+
+def _regex_error() -> type[Exception]:
+    """``re.error``, for an except clause: evaluated only once something was raised, and only
+    a bracket expression, which imports ``re`` to compile, raises it (no ``re`` otherwise)."""
+    import re
+
+    return re.error
 
 
 def compile_path_patterns(
     patterns: Iterable[str], source: str = "<patterns>"
 ) -> pathspec.GitIgnoreSpec:
     """A pathspec ``GitIgnoreSpec`` for checked patterns; PolicyError if pathspec rejects one."""
+    import re
+    import warnings
+
     import pathspec  # lazy on purpose: see the module docstring
 
     patterns = list(patterns)
+
     try:
         with warnings.catch_warnings():
             # '[[]' (a literal '[') makes re warn about a "possible nested set".
@@ -55,13 +67,14 @@ def guard_rules(patterns: Iterable[str], source: str = "<patterns>") -> GuardRul
 # the text is compared with each token a bounded number of times, whatever the pattern.
 
 _ANY = None  # '?': any one character of a component
-Token: TypeAlias = "str | re.Pattern[str] | None"  # a literal character, a bracket, or _ANY
 NO_MATCH, DIRECTORY_MATCH, FILE_MATCH = 0, 1, 2
-# The text is a component (its characters) or a path (its components); a chunk is a run of
-# literal characters, or of tokens that each match one element.
-Text: TypeAlias = "str | Sequence[str]"
-Chunk: TypeAlias = "str | tuple[Any, ...]"
-Fits: TypeAlias = "Callable[[Any, str, Work], bool]"
+if TYPE_CHECKING:
+    Token: TypeAlias = "str | re.Pattern[str] | None"  # a literal character, a bracket, or _ANY
+    # The text is a component (its characters) or a path (its components); a chunk is a run
+    # of literal characters, or of tokens that each match one element.
+    Text: TypeAlias = "str | Sequence[str]"
+    Chunk: TypeAlias = "str | tuple[Any, ...]"
+    Fits: TypeAlias = "Callable[[Any, str, Work], bool]"
 
 
 class Work:
@@ -193,6 +206,9 @@ def _segment_glob(segment: str) -> _SegmentGlob:
             negated = segment[index] in "!^"
             inner = segment[index + 1 if negated else index : close]
             expr = "[" + ("^" if negated else "") + inner.replace("\\", "\\\\")
+            import re  # only for a bracket
+            import warnings
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # '[[]' is a "possible nested set"
                 tokens.append(re.compile(expr))
@@ -244,7 +260,7 @@ class _PathGlob:
         self.everything = not body
         chunks: list[tuple[_SegmentGlob, ...]] = [()]
         segments_of: list[_SegmentGlob | None] = []  # None: '**'
-        refused: re.error | None = None  # pathspec compiles last: a later unclosed '[' wins
+        refused: Exception | None = None  # pathspec compiles last: a later unclosed '[' wins
         for segment in body:
             if segment == _GLOBSTAR:
                 chunks.append(())
@@ -252,7 +268,7 @@ class _PathGlob:
                 continue
             try:
                 glob = _segment_glob(segment)
-            except re.error as exc:
+            except _regex_error() as exc:
                 refused = refused or exc
                 continue
             chunks[-1] += (glob,)
@@ -354,7 +370,7 @@ class GuardMatcher:
                 globs.append(_PathGlob(pattern))
             except LookupError:
                 continue  # blank, a comment, or an unclosed '[': git ignores it
-            except (ValueError, re.error) as exc:
+            except (ValueError, _regex_error()) as exc:
                 raise PolicyError(
                     source, [(None, f"invalid path pattern {pattern!r}: {exc}")]
                 ) from None
@@ -415,7 +431,7 @@ def stand_in_tops(patterns: Iterable[str]) -> list[str] | None:
     for pattern in patterns:
         try:
             glob = _PathGlob(pattern)
-        except (LookupError, ValueError, re.error):
+        except (LookupError, ValueError, _regex_error()):
             continue
         if not glob.include:
             continue
@@ -503,6 +519,9 @@ def _check_bracket(inner: str) -> str | None:
         return "uses a character class such as '[[:alpha:]]', which is not supported"
     negated = inner[:1] in ("!", "^")
     expr = "[" + ("^" + inner[1:] if negated else inner).replace("\\", "\\\\") + "]"
+    import re
+    import warnings
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
