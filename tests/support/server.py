@@ -78,6 +78,12 @@ def live_server(app) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
     finally:
         httpd.shutdown()
         thread.join(5)
+        # Requests still in flight run in daemon threads nobody joins: one that held a
+        # database connection past the app fixture's engine.dispose() left that connection
+        # open, to be garbage-collected (a ResourceWarning) during some later test.
+        for request in threading.enumerate():
+            if request.name.endswith("(process_request_thread)"):
+                request.join(10)
 
 
 def add_reviewer(app, username: str, email: str | None = None, role: str = "reviewer") -> None:  # type: ignore[no-untyped-def]
