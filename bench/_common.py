@@ -8,6 +8,7 @@ interleaved so that a noisy neighbour slows both alike.
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import platform
 import shutil
@@ -281,6 +282,50 @@ def interleave(
         if time.monotonic() > deadline and n >= 2:
             break
     return case
+
+
+class HookClock:
+    """How long receive-pack waited for each hook, read from git's own trace2 events.
+
+    Whole pushes of a long history swing by several seconds between runs on a shared machine,
+    far more than a hook costs; receive-pack's trace of its hook children times the hook
+    itself inside the real push. trace2 is read from the global config only, so the pushes
+    run with HOME at a directory of this clock's (``BENCH_HOME``) whose .gitconfig names an
+    event directory while ``watch`` is open, and nothing otherwise.
+    """
+
+    def __init__(self, tmp: Path) -> None:
+        self.home = tmp / "home"
+        self.home.mkdir(exist_ok=True)
+        (self.home / ".gitconfig").write_text("")
+        os.environ["BENCH_HOME"] = str(self.home)
+        self.seconds: dict[str, list[float]] = {}
+
+    @contextmanager
+    def watch(self) -> Iterator[None]:
+        events = Path(tempfile.mkdtemp(prefix="trace2-", dir=self.home))
+        (self.home / ".gitconfig").write_text(f"[trace2]\n\teventTarget = {events}\n")
+        try:
+            yield
+        finally:
+            (self.home / ".gitconfig").write_text("")
+        started: dict[tuple[str, int], str] = {}
+        for file in events.iterdir():
+            for line in file.read_text().splitlines():
+                event = json.loads(line)
+                key = (event.get("sid", ""), event.get("child_id", -1))
+                if event.get("event") == "child_start" and event.get("child_class") == "hook":
+                    started[key] = event.get("hook_name", "?")
+                elif event.get("event") == "child_exit" and key in started:
+                    self.seconds.setdefault(started[key], []).append(event["t_rel"])
+        shutil.rmtree(events, ignore_errors=True)
+
+    def line(self, baseline: list[float]) -> str:
+        hooks = {name: statistics.median(times) for name, times in sorted(self.seconds.items())}
+        total = sum(hooks.values())
+        shown = ", ".join(f"{name} {fmt(seconds)}" for name, seconds in hooks.items())
+        share = total / statistics.median(baseline)
+        return f"  hooks inside the push (git's trace2, medians): {shown}; 1 + hooks/baseline = {1 + share:.3f}x"
 
 
 def machine() -> str:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from _common import (
     Case,
+    HookClock,
     git,
     git_env,
     install_gate,
@@ -93,6 +94,7 @@ def main() -> None:
         peaks: dict[str, int] = {}
 
         cpu = Case("")
+        clock = HookClock(tmp)
 
         def timed_push(target: Path, pusher: str | None) -> tuple[float, float]:
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -112,7 +114,7 @@ def main() -> None:
             # gate's default budget (10 s) refuses a push it cannot decide in time: a whole
             # history on a loaded machine can take longer, and the bench measures the decision.
             install_gate(gated, tmp, budget=3600)
-            with PeakMemory() as memory:
+            with PeakMemory() as memory, clock.watch():
                 seconds, used = timed_push(gated, pusher)
             cpu.gate.append(used)
             peaks[pusher] = max(peaks.get(pusher, 0), memory.peak_kib)
@@ -126,10 +128,12 @@ def main() -> None:
             case = Case(f"whole history, pusher {pusher}", goal=goal)
             cpu.gate.clear()
             cpu.base.clear()
+            clock.seconds.clear()
             interleave(args.runs, lambda p=pusher: gated_push(p), baseline, case, budget=3600)
             cpu.name, cpu.goal = "  CPU time (push and hook, all processes)", goal
             print(case.line(), flush=True)
             print(cpu.line(), f"hook peak RSS {peaks[pusher] / 1024:.0f} MiB", flush=True)
+            print(clock.line(case.base), flush=True)
 
         if args.check:
             check = Case("gate check --pusher agent-x (whole history)", goal="goal < 60 s")
