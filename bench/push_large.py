@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from _common import (
+    POLICY,
     Case,
     History,
     build_repo,
@@ -96,14 +97,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--prunable",
+        action="store_true",
+        help="guard only train/** and configs/train/** (no *.ckpt): git can prune the rest",
+    )
     args = parser.parse_args()
-    print(f"# push_large: {machine()}")
+    print(f"# push_large: {machine()}" + (" (prunable policy)" if args.prunable else ""))
     for size in args.sizes:
-        bench_size(size, args.runs if size <= 10_000 else max(3, args.runs // 2))
+        bench_size(size, args.runs if size <= 10_000 else max(3, args.runs // 2), args.prunable)
 
 
-def bench_size(size: int, runs: int) -> None:
+def bench_size(size: int, runs: int, prunable: bool = False) -> None:
     with workdir(f"large{size}") as tmp:
+        if prunable:  # every guard has a literal directory: diff-tree gets a pathspec
+            (tmp / "policy.toml").write_text(POLICY.replace(', "*.ckpt"]', "]"))
         source = tmp / "source.git"
         tips = build_repo(
             source,
