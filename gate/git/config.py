@@ -268,19 +268,8 @@ def load_hook_config(
     )
 
 
-CENTRAL_KEYS = frozenset(
-    {
-        "server",
-        "token_file",
-        "layout",
-        "budget",
-        "require_pusher",
-        "unknown_pusher",
-        "unlisted",
-        "default_policy",
-        "repositories",
-    }
-)
+# Every field but the file's own path is a key of the file.
+CENTRAL_KEYS = frozenset(CentralConfig._fields) - {"path"}
 
 
 def load_central_config(path: str) -> CentralConfig:
