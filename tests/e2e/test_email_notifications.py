@@ -112,10 +112,14 @@ def test_reviewers_who_may_approve_get_an_email(
     assert message["From"] == "gate@example.com"
     assert f"request #{request_id} waits for your sign-off" in message["Subject"]
     assert f"/requests/{request_id}" in message.get_payload()
-    assert [(to, state) for to, state, _, _ in email_deliveries(server)] == [
-        ("alice@example.com", "delivered"),
-        ("bob@example.com", "delivered"),
-    ]
+    # The SMTP server has the message before the sender records the delivery: wait for that.
+    eventually(
+        lambda: (
+            [(to, state) for to, state, _, _ in email_deliveries(server)]
+            == [("alice@example.com", "delivered"), ("bob@example.com", "delivered")]
+        ),
+        "both deliveries recorded",
+    )
 
 
 def test_a_guard_restricted_to_a_group_mails_only_its_members(

@@ -15,10 +15,12 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from gate.git.literals import path_rules
+from gate.git.plumbing import PathChange
 from gate.git.policy import GuardMatcher, PolicyError, check_path_pattern, compile_path_patterns
 from gate.git.policy.model import Guard
 from gate.git.policy.paths import folded_patterns, stand_in_tops
-from gate.git.prefilter import fold_path
+from gate.git.prefilter import _may_be_guarded, fold_path
 from tests.support.histories import gitignore_patterns, repository_paths
 
 # Pieces of one segment glob. Negated brackets are left out here: pathspec lets them match '/'.
@@ -165,31 +167,47 @@ ELSEWHERE = "zz-elsewhere"  # a link's target directory, matched by no pattern a
     st.lists(_LINK_PATH, min_size=1, max_size=4),
 )
 @example(["a/a", "!a/"], "a", ["a"])  # a file named under a directory negation stays guarded
+@example(["a/a", "!b", "/b"], "b/b", ["a"])  # '/b' takes b/b/a through b; '!b' un-guards b/b
+@example(["a", "b", "!a"], "b/a", ["a"])  # unanchored 'b' reaches below b/a: kept by its name
 def test_a_guarded_name_below_a_link_is_reached(
     patterns: list[str], link: str, below: list[str]
 ) -> None:
     """Whenever a name below a link is guarded, the link's own path is guarded or reaches it,
-    or the same name below the link's target is guarded by itself; and the link lies in one of the tops
-    the hook's first stage keeps."""
+    or the same name below the link's target is guarded by itself; and the hook's first stage
+    keeps every link that reaches a guarded name for the exact stage."""
     patterns = [p for p in patterns if check_path_pattern(p) is None]
     if not any(not p.startswith("!") for p in patterns):
         return
     matcher = GuardMatcher(patterns)
-    tops = stand_in_tops(patterns)
     for rest in below:
         if matcher.matches(f"{link}/{rest}") and not matcher.matches(f"{ELSEWHERE}/{rest}"):
             assert matcher.matches(link) or matcher.reaches(link), (patterns, link, rest)
     if matcher.reaches(link):
-        assert tops is None or link.split("/")[0] in tops, (patterns, link, tops)
+        guard = Guard("g", tuple(patterns))
+        include = [src for src, inc in (*guard.rules, *guard.folded_rules) if inc]
+        guard_rules = path_rules(include)  # None: no literal, the first stage keeps all
+        tops = stand_in_tops([*patterns, *folded_patterns(patterns)])
+        link_change = PathChange("A", link, "000000", "120000")
+        assert guard_rules is None or _may_be_guarded([link_change], guard_rules, tops), (
+            patterns,
+            link,
+            tops,
+        )
 
 
 def test_reaches_names_the_directories_on_the_way_to_a_guard() -> None:
-    matcher = GuardMatcher(["configs/train/**", "*.ckpt", "**/ckpt/*.bin", "!configs/train/tmp/**"])
+    matcher = GuardMatcher(["configs/train/**", "*.ckpt", "**/ckpt/*.bin"])
     reached = ["configs", "configs/train", "configs/train/x", "models/ckpt", "ckpt"]
-    not_reached = ["docs", "README.md", "configs/other", "configs/train/tmp", "x/y"]
+    not_reached = ["docs", "README.md", "configs/other", "x/y"]
     assert all(matcher.reaches(path) for path in reached)
     assert not any(matcher.reaches(path) for path in not_reached)
+    # With a negation, a link elsewhere can show un-guarded names (docs -> configs/train/tmp
+    # shows tmp's m.ckpt as docs/m.ckpt): '*.ckpt' reaches below every link not un-guarded.
+    negated = GuardMatcher(["configs/train/**", "*.ckpt", "**/ckpt/*.bin", "!configs/train/tmp/**"])
+    assert all(negated.reaches(path) for path in [*reached, "docs", "x/y"])
+    assert not negated.reaches("configs/train/tmp") and not negated.reaches("configs/train/tmp/a")
     assert stand_in_tops(["configs/train/**", "*.ckpt"]) == ["configs"]
+    assert stand_in_tops(["configs/train/**", "*.ckpt", "!configs/train/tmp/**"]) is None
     assert stand_in_tops(["**/ckpt/*.bin"]) is None and stand_in_tops(["*/x/**"]) is None
 
 

@@ -288,10 +288,10 @@ class _PathGlob:
             }
         )
 
-    def reaches(self, components: list[str], work: Work) -> bool:
+    def reaches(self, components: list[str], work: Work, anywhere: bool = False) -> bool:
         """Whether some path strictly below the directory ``components`` could match only
         through it: the components fit a leading part of the pattern, at least one segment is
-        left, and (unanchored) the fit took one of the components.
+        left, and (unanchored, unless ``anywhere``) the fit took one of the components.
 
         The set of pattern positions the components can have reached is carried forward, one
         component at a time, so the work is the path's length times the pattern's.
@@ -309,7 +309,7 @@ class _PathGlob:
         # After a leading '**' (an unanchored pattern), a link's target matches by itself
         # wherever the rest of the pattern fits below the link; only a fit that begins in the
         # link's own components needs the link, so the rest must have taken one of them.
-        floor = 2 if segments[:1] == (None,) else 0
+        floor = 2 if segments[:1] == (None,) and not anywhere else 0
         states = closure({0})
         for component in components:
             following: set[int] = set()
@@ -361,7 +361,7 @@ class GuardMatcher:
     regexes let '.' stop at a newline or a bracket expression match '/', where it does as git.
     """
 
-    __slots__ = ("_globs", "_reversed", "work")
+    __slots__ = ("_globs", "_negates", "_reversed", "work")
 
     def __init__(self, patterns: Iterable[str], source: str = "<patterns>") -> None:
         globs = []
@@ -375,6 +375,7 @@ class GuardMatcher:
                     source, [(None, f"invalid path pattern {pattern!r}: {exc}")]
                 ) from None
         self._globs = tuple(globs)
+        self._negates = any(not glob.include for glob in globs)
         self._reversed = globs[::-1]
         self.work = Work()
 
@@ -402,13 +403,26 @@ class GuardMatcher:
         un-guards). Linear in the path, like ``matches``."""
         path = path.strip("/")
         components = path.split("/") if path else []
-        if not any(glob.include and glob.reaches(components, self.work) for glob in self._globs):
-            return False
         # A name no file can have (NUL): what decides it decides every name below the path
         # that no later pattern picks out by name.
         below = [*components, "\0"]
+        below_path = "/".join(below)
+        # An including pattern reaches below the path when the rest of it can fit there, or
+        # when it takes the path or a directory above it whole (``/b`` reaches below ``b/b``
+        # even where ``!b`` un-guards the name ``b/b`` itself). Where a negation can un-guard
+        # a name in the link's target (``!vendor/**``), an unanchored pattern (``*.ckpt``)
+        # guards that name below the link only through the link.
+        if not any(
+            glob.include
+            and (
+                glob.reaches(components, self.work, anywhere=self._negates)
+                or glob.match(below_path, below, self.work) == DIRECTORY_MATCH
+            )
+            for glob in self._globs
+        ):
+            return False
         for glob in self._reversed:
-            found = glob.match("/".join(below), below, self.work)
+            found = glob.match(below_path, below, self.work)
             if found == DIRECTORY_MATCH and not glob.include:
                 # A negation that takes the names below only through their directory
                 # (``!a/``) loses to a pattern naming a file there (``a/a``), as gitignore
@@ -423,21 +437,28 @@ def stand_in_tops(patterns: Iterable[str]) -> list[str] | None:
     """The top directories (as written and folded) a symbolic link or submodule must lie in
     for ``GuardMatcher.reaches`` to find guarded paths below it; None when it may lie anywhere.
 
-    The hook's first stage keeps only such links for the exact stage. An unanchored pattern
-    of one component (``*.ckpt``) never reaches below a link (the target's own names match
-    it); an anchored one reaches only under its first component, when that is literal.
+    The hook's first stage keeps such links for the exact stage, and those whose own path
+    has a guard's literals (an unanchored ``b`` reaches below ``b/x`` through ``b``). An
+    unanchored pattern of one component (``*.ckpt``) never reaches below a link (the target's
+    own names match it) unless a negation may un-guard those names there; an anchored one
+    reaches only under its first component, when that is literal.
     """
-    tops: set[str] = set()
+    globs = []
     for pattern in patterns:
         try:
-            glob = _PathGlob(pattern)
+            globs.append(_PathGlob(pattern))
         except (LookupError, ValueError, _regex_error()):
             continue
+    negates = any(not glob.include for glob in globs)
+    tops: set[str] = set()
+    for glob in globs:
         if not glob.include:
             continue
+        if glob.everything and glob.is_dir:
+            return None  # '**/' takes every directory, a link's path too
         first = glob.segments[0] if glob.segments else None
         if glob.segments[:1] == (None,):
-            if len(glob.segments) > 2:
+            if len(glob.segments) > 2 or negates:
                 return None
             continue
         if first is None or first.literal is None:
