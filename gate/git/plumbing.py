@@ -31,10 +31,6 @@ SAFE_PIPE_INPUT = 4096
 # MB), and batches small enough that two run at once on a 10,000-commit push.
 BATCH_COMMITS = 2_000
 _HEX = frozenset(b"0123456789abcdef")
-# Paths with a byte outside ASCII anywhere: without glob magic '*' crosses '/', so one element
-# does what two ':(glob)' ones did at less than half git's cost (2.3 against 5.2 s over 5,000
-# of git's commits; the literal prefixes alone take 0.3 s).
-_NON_ASCII = (":(top)*[!\x01-\x7f]*",)
 _DIFF_TREE = ["diff-tree", "--stdin", "-r", "--root", "-c", "-z", "--no-renames", "--no-ext-diff"]
 
 
@@ -231,13 +227,18 @@ class ChangedPaths:
     from a parent is that parent's change (in the range, so weighed there, or already on a
     protected ref), and git's multi-parent tree walk skips every tree the merge took as it
     was: merges cost what git pays for them. Rename detection is off, so a rename is seen
-    under both its names. ``pathspec`` (literal directory prefixes) limits the output to the
-    paths a guard may reach; it does not yet spare git any tree, since the element that keeps
-    every non-ASCII path (``_NON_ASCII``) starts with a wildcard (bench/README.md, seventh
-    round: 0.27 s against 0.05 s for the prefixes alone on 10,000 commits). diff-tree
-    answers while it reads: once more ids are pending than a pipe surely holds, it runs
-    alongside the caller with a thread (imported only then) draining its output. ``trees``
-    lists the changed trees too (``-t``: what a hold sends, gate.git.objects).
+    under both its names. diff-tree answers while it reads: once more ids are pending than a
+    pipe surely holds, it runs alongside the caller with a thread (imported only then)
+    draining its output. ``trees`` lists the changed trees too (``-t``: what a hold sends,
+    gate.git.objects).
+
+    ``pathspec`` (literal prefixes: the guards' top directories, ``guard_pathspec``) limits
+    the output to the paths a guard may reach: those under one of them in any ASCII case, and
+    those whose first component has a byte outside ASCII (guards match folded names, which git's icase cannot express). It
+    takes two passes, so that git prunes: the first lists each commit's changed top-level
+    entries only; the second, over the commits with such an entry, gives git those entries
+    as literal pathspecs, so it never opens a tree no guard can reach (a wildcard element
+    would make it open every one: bench/README.md, seventh round).
 
     With ``weigh``, the output is not kept: each batch of ``BATCH_COMMITS`` ids goes to its own
     diff-tree, whose whole output (complete records, so no parsing is needed to cut it) is
@@ -260,11 +261,18 @@ class ChangedPaths:
         diff_tree = [("-m" if arg == "-c" else arg) for arg in _DIFF_TREE] if trees else _DIFF_TREE
         self.args = [*diff_tree, *(["-t"] if trees else [])]
         pathspec = list(pathspec)
-        if pathspec:
-            # Guards match names case-insensitively and Unicode-normalised too, which git's
-            # icase (ASCII only) cannot express: every name with a non-ASCII byte is listed.
-            self.args += ["--", *(f":(literal,icase){p}" for p in pathspec), *_NON_ASCII]
-        self.weigh = weigh
+        # The first pass chooses by top-level entry (a prefix's first component), which git
+        # lists without -r and without opening a tree below (a merge's combined diff
+        # recurses all the same).
+        self.tops = {
+            p.partition("/")[0].encode("utf-8", "surrogateescape").lower() for p in pathspec
+        }
+        self.limited = self.args  # the second pass's diff-tree, before its pathspec
+        self.pathspec = [f":(literal,icase){p}" for p in pathspec]
+        if self.tops:
+            self.args = [arg for arg in self.args if arg != "-r"]
+        self.final_weigh = weigh
+        self.weigh = None if weigh is None else self._weigh_limited
         self.pending: list[bytes] = []
         self.size = 0
         self.batched = 0  # ids given to the current diff-tree (or pending for it)
@@ -335,7 +343,47 @@ class ChangedPaths:
                 self.weigh(self._finish_running())
             self.weigh(self._finish_process())
             return b""
-        return self._finish_process()
+        return self._limited(self._finish_process())
+
+    def _weigh_limited(self, output: bytes) -> None:
+        assert self.final_weigh is not None
+        self.final_weigh(self._limited(output))
+
+    def _limited(self, output: bytes) -> bytes:
+        """The second pass under a pathspec, given the first's output (without one, that
+        output is the answer): the changes, under the pathspec, of the commits that changed a
+        top-level entry it names or one with a non-ASCII byte, each such entry named."""
+        if not self.tops or not output:
+            return output
+        tops = self.tops
+        chosen: list[bytes] = []
+        names: set[bytes] = set()
+        oid = b""
+        fields = output.split(b"\0")
+        index, count = 0, len(fields)
+        while index < count:
+            field = fields[index]
+            index += 1
+            if not field.startswith(b":"):
+                oid = field  # a commit id (or the empty field after the last path)
+                continue
+            top = fields[index].partition(b"/")[0] if index < count else b""
+            index += 1
+            if top.isascii():
+                if top.lower() not in tops:
+                    continue
+            else:
+                names.add(top)
+            if not chosen or chosen[-1] != oid:
+                chosen.append(oid)
+        if not chosen:
+            return b""
+        literal = [f":(literal){n.decode('utf-8', 'surrogateescape')}" for n in sorted(names)]
+        return _whole_output(
+            [*self.limited, "--", *self.pathspec, *literal],
+            self.env,
+            b"".join(oid + b"\n" for oid in chosen),
+        )
 
     def _finish_process(self) -> bytes:
         """The current diff-tree's whole output, once it has read every pending id."""
@@ -374,6 +422,36 @@ class ChangedPaths:
                 self.reader.join()
                 self.reader = None
             self.git.release()
+
+
+def _whole_output(args: list[str], env: dict[str, str], data: bytes) -> bytes:
+    """A git process's whole output for input ``data`` (drained by a thread while it is fed,
+    when the input is more than a pipe surely holds)."""
+    git = GitProcess(args, env)
+    try:
+        if len(data) <= SAFE_PIPE_INPUT:
+            git.write(data)
+            git.close_input()
+            output = list(git.chunks())
+        else:
+            import threading
+
+            output = []
+            reader = threading.Thread(target=lambda: output.extend(git.chunks()))
+            reader.daemon = True
+            reader.start()
+            try:
+                git.write(data)
+                git.close_input()
+            except BaseException:
+                git.kill()  # its output ends: the reader returns
+                raise
+            finally:
+                reader.join()
+        git.check()
+        return b"".join(output)
+    finally:
+        git.release()
 
 
 def _lanes() -> int:

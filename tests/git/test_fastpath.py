@@ -194,5 +194,7 @@ def test_large_diff_tree_input_does_not_deadlock(tmp_path: Path) -> None:
     """diff-tree answers while it reads: 5,000 ids (205 KB) fill both pipes at once."""
     bare, tips = build(tmp_path, 0)
     git = Git(str(bare), {"PATH": "/usr/bin:/bin:/usr/local/bin"})
-    ids = [tips["refs/heads/new"]] * 5_000
-    assert sum(1 for _ in git.changed_paths(ids)) >= 1
+    history = git.commit_ids([tips["refs/heads/new"]], [])
+    ids = (history * (5_000 // len(history) + 1))[:5_000]
+    once = {oid for oid, _ in git.changed_paths(history)}
+    assert once and {oid for oid, _ in git.changed_paths(ids)} == once

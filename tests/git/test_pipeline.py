@@ -109,26 +109,65 @@ def test_guard_pathspec_prunes_what_it_can() -> None:
         assert guard_pathspec(unprunable) == [], unprunable
 
 
+def _expected_under(repo: pygit2.Repository, oid: str, prefixes: list[str]) -> set[str]:
+    """The tree walk's changes a pathspec of ``prefixes`` must list: under one in any ASCII
+    case, or with a byte outside ASCII in the first component (guards match folded names)."""
+    lowered = [x.lower() for x in prefixes]
+    return {
+        p
+        for p in reference_paths(repo, oid)
+        if _under(p.lower(), lowered) or not p.partition("/")[0].isascii()
+    }
+
+
+PREFIXES = ["train", "we ird", "café", "dir/inner.py", ":(glob)*"]
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_pruned_changed_paths_match_the_tree_walk(tmp_path: Path, seed: int) -> None:
     """diff-tree given literal prefixes (odd names: a space, non-ASCII, a pathspec-magic look-
-    alike) lists exactly the tree walk's changes under them, in any ASCII case, and every
-    change to a name with a non-ASCII byte (guards match folded names)."""
+    alike, two components) lists exactly the tree walk's changes under them, in any ASCII
+    case, and every change under a top-level name with a non-ASCII byte."""
     bare, tips = build(tmp_path, seed)
     repo = pygit2.Repository(str(bare))
     git = Git(str(bare), PATH_ENV)
     every = reference_commits(repo, tips["refs/heads/new"], [])
-    prefixes = ["train", "we ird", "café", "dir/inner.py", ":(glob)*"]
-    pruned = dict(git.changed_paths(every, prefixes))
+    pruned = dict(git.changed_paths(every, PREFIXES))
     for oid in every:
-        expected = {
-            p
-            for p in reference_paths(repo, oid)
-            if _under(p.lower(), [x.lower() for x in prefixes]) or not p.isascii()
-        }
+        expected = _expected_under(repo, oid, PREFIXES)
         got = {change.path for change in pruned.get(oid, [])}
         assert got == expected, f"seed {seed}, commit {oid}"
         assert (oid in pruned) == bool(expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_weighed_batches_list_what_the_tree_walk_finds(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first stage's way: batches of a few commits, two diff-trees at once, each batch's
+    two passes handed to ``weigh`` in order; together exactly the tree walk's changes."""
+    from gate.git import plumbing
+
+    monkeypatch.setattr(plumbing, "BATCH_COMMITS", 3)
+    monkeypatch.setattr(plumbing, "_lanes", lambda: 2)
+    bare, tips = build(tmp_path, seed)
+    repo = pygit2.Repository(str(bare))
+    every = reference_commits(repo, tips["refs/heads/new"], [])
+    outputs: list[bytes] = []
+    lister = plumbing.ChangedPaths(
+        PATH_ENV | {"GIT_DIR": str(bare)}, PREFIXES, weigh=outputs.append
+    )
+    lister.add(oid.encode("ascii") for oid in every)
+    assert lister.finish_raw() == b""
+    got: dict[str, set[str]] = {}
+    order: list[str] = []
+    for output in outputs:
+        for oid, changes in plumbing.parse_raw_diff(output).items():
+            order.append(oid.decode("ascii"))
+            got[oid.decode("ascii")] = {change.path for change in changes}
+    for oid in every:
+        assert got.get(oid, set()) == _expected_under(repo, oid, PREFIXES), (seed, oid)
+    assert order == [oid for oid in every if oid in got]  # weighed in the order fed
 
 
 # --------------------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ NAMES = [
     b"we ird/new\nline",
     b"caf\xc3\xa9/x.py",
     b"raw/\xff\xfe-not-utf8.bin",
+    b"\xc3\x9cBER/deep/w.py",  # a non-ASCII top-level name no prefix names
+    b"\xfe-top/x.bin",  # and one that is not UTF-8
     b"lnk",
     b"dir",  # becomes a file or a directory (type changes)
     b"dir/inner.py",
