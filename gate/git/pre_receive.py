@@ -26,6 +26,7 @@ from gate.git.prefilter import (
     fold,
     load_artifact,
     may_match,
+    star_match,
     unknown_pusher_is_agent,
 )
 from gate.git.refs import is_protected, parse_ref_updates, through_symbolic_refs
@@ -202,19 +203,28 @@ def remember_agent_push(
         return 0
     pusher = find_pusher(environ, hook["pusher_variables"])
     rules = artifact.get("rules") if artifact else None
+    unknown_agent = unknown_pusher_is_agent(pusher, hook["unknown_pusher"])
     if (
         rules is not None
-        and not unknown_pusher_is_agent(pusher, hook["unknown_pusher"])
+        and not unknown_agent
         and (pusher is None or not may_match(fold(pusher), rules["pusher_rules"]))
     ):
         return 0  # certainly no agent account: the human fast path reads nothing more
-    from gate.git.detection import AgentDetector
+    globs = rules.get("pusher_globs") if rules is not None else None
+    if globs is not None and not unknown_agent:
+        # The policy's globs decide exactly without the detector (and re) here.
+        if pusher is None or not any(star_match(glob, fold(pusher)) for glob in globs):
+            return 0
+    elif not unknown_agent:
+        from gate.git.detection import AgentDetector
 
-    state = state or _load_state(git_dir, artifact, environ, central)
-    agents = state.policy.agents.replace(builtin=False)  # the catalog reads commits only
-    detector = AgentDetector(agents, pusher, None, hook["unknown_pusher"], hook["pusher_variables"])
-    if not detector.pusher_signals():
-        return 0
+        state = state or _load_state(git_dir, artifact, environ, central)
+        agents = state.policy.agents.replace(builtin=False)  # the catalog reads commits only
+        detector = AgentDetector(
+            agents, pusher, None, hook["unknown_pusher"], hook["pusher_variables"]
+        )
+        if not detector.pusher_signals():
+            return 0
     from gate.git.provenance import damaged, remember
 
     git = Git(git_dir, environ)

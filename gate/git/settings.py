@@ -244,6 +244,7 @@ def prefilter_rules(state: HookState) -> dict[str, Any] | None:
 
     from gate.git.literals import commit_rules, group_rules, path_rules
     from gate.git.policy.paths import folded_patterns, stand_in_tops
+    from gate.git.prefilter import star_globs
 
     try:
         rules = state.policy.agents
@@ -274,6 +275,8 @@ def prefilter_rules(state: HookState) -> dict[str, Any] | None:
             # signed-humans guards weigh every commit that touches them, marks or not
             "every_commit": state.policy.signed_humans,
             "pusher_rules": pusher_rules,
+            # the exact pusher match without re, when every glob allows it
+            "pusher_globs": star_globs(rules.pushers),
             "agent_rules": group_rules(agent_rules),
             "guard_rules": guard_rules,
             "stand_in_tops": stand_in_tops([*patterns, *folded_patterns(patterns)]),

@@ -45,6 +45,8 @@ from gate.git.prefilter import (
     live_rules,
     load_artifact,
     may_match,
+    star_globs,
+    star_match,
 )
 from gate.git.refs import RefUpdate, is_protected, parse_ref_updates, ref_matches
 from gate.git.settings import load_state
@@ -159,6 +161,21 @@ def test_policy_globs_reduce_soundly(glob: str, text: str) -> None:
     rules = commit_rules([source])
     if rules is not None and re.fullmatch(source, text, re.IGNORECASE):
         assert may_match(fold(text), rules)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.text(alphabet="ab*-.@K[?", min_size=1, max_size=8), min_size=1, max_size=3),
+    st.text(alphabet="abAB.@-K\u212a\u017fsS\u0131\u0130iI*", max_size=10),
+)
+def test_star_globs_match_as_fnmatch_ignorecase(patterns: list[str], text: str) -> None:
+    """The pusher globs' exact match without re agrees with the regex the detector uses."""
+    globs = star_globs(patterns)
+    if globs is None:
+        assert any(c in p for p in patterns for c in "?[")
+        return
+    expected = any(re.fullmatch(fnmatch.translate(p), text, re.IGNORECASE) for p in patterns)
+    assert any(star_match(glob, fold(text)) for glob in globs) == expected
 
 
 _CATALOG_RULES = commit_rules([*load_catalog().evidence_sources, "gpgsig"]) or []
@@ -646,6 +663,52 @@ def test_a_human_push_imports_nothing_beyond_python_start_up(tmp_path: Path) -> 
         == "(0, []) ['gate', 'gate.errors', 'gate.git', 'gate.git.plumbing', 'gate.git.pre_receive',"
         " 'gate.git.prefilter', 'gate.git.provenance', 'gate.git.refs']"
     )
+
+
+@pytest.mark.parametrize(
+    "pusher, remembered", [("agent-trainer", True), ("AGENT-\u212a", True), ("x-agent-y", False)]
+)
+def test_an_agent_account_push_is_remembered_without_the_detector(
+    tmp_path: Path, pusher: str, remembered: bool
+) -> None:
+    """An agent account's push that the first stage settles is remembered (issue 12) with the
+    policy's pusher globs matched exactly from the compiled settings: no detector, re,
+    fnmatch or OpenSSL (hashlib) on the hook's path. A pusher that only has the globs'
+    literals (``x-agent-y`` for ``agent-*``) is no agent account."""
+    import subprocess
+    import sys
+
+    import gate
+    from gate.git.provenance import AgentCommits
+
+    bare = tmp_path / "p.git"
+    stdin = _linear_history(bare, [b"docs"] * 2, ["docs/a.md", "docs/b.md"])
+    subprocess.run(["git", "update-ref", "-d", "refs/heads/new"], cwd=bare, check=True)
+    _install_settings(bare, POLICY)
+    root = str(Path(gate.__file__).resolve().parent.parent)
+    code = (
+        f"import sys; sys.path.insert(0, {root!r}); before = set(sys.modules)\n"
+        "from gate.git.pre_receive import main\n"
+        "code = main()\n"
+        "print(code, sorted(set(sys.modules) - before))\n"
+    )
+    env = {**PATH_ENV, "GIT_DIR": str(bare), "REMOTE_USER": pusher}
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.strip()
+    assert out.startswith("0 ["), out
+    imported = set(ast.literal_eval(out.removeprefix("0 ")))
+    never = {"re", "fnmatch", "hashlib", "_hashlib", "gate.git.detection", "gate.git.settings"}
+    assert not imported & never, sorted(imported & never)
+    new = stdin.split()[1]
+    memory = AgentCommits.open(str(bare))
+    found = memory is not None and memory.get(new.encode("ascii")) is not None
+    assert found == remembered
 
 
 @pytest.mark.parametrize(
