@@ -26,10 +26,9 @@ from gate.git.prefilter import (
     fold,
     load_artifact,
     may_match,
-    star_match,
     unknown_pusher_is_agent,
 )
-from gate.git.refs import is_protected, parse_ref_updates, through_symbolic_refs
+from gate.git.refs import is_protected, parse_ref_updates, star_match, through_symbolic_refs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

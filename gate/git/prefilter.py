@@ -160,35 +160,17 @@ def may_match(text: str, rules: "Iterable[tuple[Sequence[str], Sequence[Sequence
     return False
 
 
-def star_globs(patterns: "Iterable[str]") -> list[list[str]] | None:
-    """fnmatch patterns whose only wildcard is '*' and whose text is ASCII, as their folded
-    literal pieces (``star_match``); None when one has another wildcard or a non-ASCII
-    character (then only the regex decides, gate.git.catalog.PatternSet)."""
+def star_globs(patterns: "Iterable[str]") -> list[str] | None:
+    """fnmatch patterns whose only wildcard is '*' and whose text is ASCII, lowered, for
+    ``star_match`` on ``fold``-ed text (an IGNORECASE match of ASCII text is then an exact
+    one); None when one has another wildcard or a non-ASCII character (then only the regex
+    decides, gate.git.catalog.PatternSet)."""
     globs = []
     for pattern in patterns:
         if not pattern.isascii() or "?" in pattern or "[" in pattern:
             return None
-        globs.append(pattern.lower().split("*"))
+        globs.append(pattern.lower())
     return globs
-
-
-def star_match(pieces: "Sequence[str]", folded: str) -> bool:
-    """Whether the whole of ``folded`` (``fold``: an IGNORECASE match of ASCII text is then an
-    exact one) matches a ``star_globs`` pattern: its first piece starts it, its last ends
-    it, the others follow in order between (leftmost is enough: '*' takes any text)."""
-    if len(pieces) == 1:
-        return folded == pieces[0]
-    first, last = pieces[0], pieces[-1]
-    end = len(folded) - len(last)
-    if end < len(first) or not folded.startswith(first) or not folded.endswith(last):
-        return False
-    position = len(first)
-    for piece in pieces[1:-1]:
-        found = folded.find(piece, position, end)
-        if found < 0:
-            return False
-        position = found + len(piece)
-    return True
 
 
 def live_rules(text: str, groups: list) -> list:

@@ -100,10 +100,12 @@ def _match_parts(parts: list[str], names: list[str]) -> bool:
         if not rest:  # trailing '**': one or more non-empty components
             return bool(names) and all(names)
         return any(_match_parts(rest, names[i:]) for i in range(len(names) + 1) if all(names[:i]))
-    return bool(names) and _match_part(head, names[0]) and _match_parts(rest, names[1:])
+    return bool(names) and star_match(head, names[0]) and _match_parts(rest, names[1:])
 
 
-def _match_part(pattern: str, name: str) -> bool:
+def star_match(pattern: str, name: str) -> bool:
+    """Whether the whole of ``name`` matches ``pattern``, whose only wildcard is '*' (any text,
+    leftmost pieces first): a ref pattern's component, or a pusher glob (gate.git.prefilter)."""
     chunks = pattern.split("*")
     if len(chunks) == 1:
         return pattern == name

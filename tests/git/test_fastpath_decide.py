@@ -46,9 +46,8 @@ from gate.git.prefilter import (
     load_artifact,
     may_match,
     star_globs,
-    star_match,
 )
-from gate.git.refs import RefUpdate, is_protected, parse_ref_updates, ref_matches
+from gate.git.refs import RefUpdate, is_protected, parse_ref_updates, ref_matches, star_match
 from gate.git.settings import load_state
 from tests.support.histories import (
     POLICY,
@@ -634,23 +633,38 @@ def _imports_of_push(bare: Path, messages: list[bytes], paths: list[str]) -> str
     """What the hook answers to a push of one commit per message (each changing its path)
     onto main, and the modules it imported beyond Python's start-up (``-I -S``, as installed),
     with its compiled settings warm."""
+    stdin = _linear_history(bare, messages, paths)
+    _install_settings(bare, POLICY)
+    return _answer_and_imports(
+        "from gate.git.pre_receive import run_pre_receive\n"
+        "from gate.git.plumbing import environ_of_process\n"
+        f"answer = run_pre_receive({stdin.encode()!r}, environ_of_process(), {str(bare)!r})\n"
+    )
+
+
+def _answer_and_imports(code: str, stdin: str = "", env: dict[str, str] | None = None) -> str:
+    """Run ``code`` (which sets ``answer``) in a Python started as the hook is (``-I -S``);
+    what it prints: the answer and the modules imported beyond Python's start-up."""
     import subprocess
     import sys
 
     import gate
 
-    stdin = _linear_history(bare, messages, paths)
-    _install_settings(bare, POLICY)
     root = str(Path(gate.__file__).resolve().parent.parent)
-    code = (
-        f"import sys; sys.path.insert(0, {root!r}); before = set(sys.modules)\n"
-        "from gate.git.pre_receive import run_pre_receive\n"
-        "from gate.git.plumbing import environ_of_process\n"
-        f"answer = run_pre_receive({stdin.encode()!r}, environ_of_process(), {str(bare)!r})\n"
-        "print(answer, sorted(set(sys.modules) - before))\n"
-    )
     return subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-c",
+            f"import sys; sys.path.insert(0, {root!r}); before = set(sys.modules)\n"
+            f"{code}print(answer, sorted(set(sys.modules) - before))\n",
+        ],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     ).stdout.strip()
 
 
@@ -676,31 +690,17 @@ def test_an_agent_account_push_is_remembered_without_the_detector(
     fnmatch or OpenSSL (hashlib) on the hook's path. A pusher that only has the globs'
     literals (``x-agent-y`` for ``agent-*``) is no agent account."""
     import subprocess
-    import sys
 
-    import gate
     from gate.git.provenance import AgentCommits
 
     bare = tmp_path / "p.git"
     stdin = _linear_history(bare, [b"docs"] * 2, ["docs/a.md", "docs/b.md"])
     subprocess.run(["git", "update-ref", "-d", "refs/heads/new"], cwd=bare, check=True)
     _install_settings(bare, POLICY)
-    root = str(Path(gate.__file__).resolve().parent.parent)
-    code = (
-        f"import sys; sys.path.insert(0, {root!r}); before = set(sys.modules)\n"
-        "from gate.git.pre_receive import main\n"
-        "code = main()\n"
-        "print(code, sorted(set(sys.modules) - before))\n"
-    )
     env = {**PATH_ENV, "GIT_DIR": str(bare), "REMOTE_USER": pusher}
-    out = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", code],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    ).stdout.strip()
+    out = _answer_and_imports(
+        "from gate.git.pre_receive import main\nanswer = main()\n", stdin, env
+    )
     assert out.startswith("0 ["), out
     imported = set(ast.literal_eval(out.removeprefix("0 ")))
     never = {"re", "fnmatch", "hashlib", "_hashlib", "gate.git.detection", "gate.git.settings"}
