@@ -9,11 +9,14 @@ of every push it accepts whose pusher is an agent account, as the last thing bef
 
 The store, ``GIT_DIR/gate/``, is append-only text:
 
-- ``agent-commits/XYZ``: one file per first three hex digits of the commit id (4096 at most),
+- ``agent-commits/XY``: one file per first two hex digits of the commit id (256 at most),
   one line per remembered commit, ``<id> <unix time> <ref> <pusher>`` (the pusher %-escaped,
-  ``-`` when no authenticated pusher was known). A lookup reads one file, a 4096th of the
+  ``-`` when no authenticated pusher was known). A lookup reads one file, a 256th of the
   store, once per push whatever the number of its commits there: a push's cost grows with its
-  commits, not with the history of agent pushes.
+  commits, not with the history of agent pushes. Stores written before kept a file per three
+  digits (4096; creating them cost a 10,000-commit push 180 ms): those ``XYZ`` files are read
+  too, before ``XY``, and the next remembered push moves their lines into ``XY`` (appended
+  first, then removed, so a reader that finds neither file finds nothing to find).
 - ``agent-pushes``: one line per remembered push, ``<unix time> <count> <ref> <pusher>``:
   the totals ``gate doctor`` checks the commit files against.
 - ``unreported/<key>``: each remembered ref update's lines until post-receive has put them
@@ -42,7 +45,8 @@ COMMITS_DIR = "agent-commits"
 PUSHES_LOG = "agent-pushes"
 UNREPORTED_DIR = "unreported"
 LOCK_NAME = "lock"
-BUCKET_DIGITS = 3
+BUCKET_DIGITS = 2
+LEGACY_DIGITS = 3  # the files of stores written before (see above)
 NO_PUSHER = "-"
 
 
@@ -165,8 +169,13 @@ class AgentCommits:
     def get(self, oid: "bytes | str") -> Remembered | None:
         """The first remembered push of commit ``oid``, or None."""
         text = oid.decode("ascii") if isinstance(oid, bytes) else oid
-        data = self._bucket(text[:BUCKET_DIGITS])
-        at = data.find(f"\n{text} ".encode("ascii"))
+        needle = f"\n{text} ".encode("ascii")
+        # The legacy file first: its lines are appended to the new one before it goes.
+        data = self._bucket(text[:LEGACY_DIGITS])
+        at = data.find(needle)
+        if at < 0:
+            data = self._bucket(text[:BUCKET_DIGITS])
+            at = data.find(needle)
         if at < 0:
             return None
         end = data.find(b"\n", at + 1)
@@ -229,6 +238,7 @@ def remember(
     lock = posix.open(f"{root}/{LOCK_NAME}", posix.O_WRONLY | posix.O_CREAT, 0o664)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        _merge_legacy(f"{root}/{COMMITS_DIR}")
         for ref, old, new, ids in pushes:
             if not ids:
                 continue
@@ -251,6 +261,21 @@ def remember(
     finally:
         posix.close(lock)
     return total
+
+
+def _merge_legacy(folder: str) -> None:
+    """Move the lines of a store written before (a file per three digits) into the files of
+    two digits, under the writers' lock: appended first, then the old file removed."""
+    for entry in posix.scandir(folder):
+        if len(entry.name) == LEGACY_DIGITS:
+            with open(entry.path, "rb") as file:
+                data = file.read()
+            if data and not data.endswith(b"\n"):
+                # A line a push died writing was never accepted; what follows must start a line.
+                data = data[: data.rfind(b"\n") + 1]
+            if data:
+                _append(f"{folder}/{entry.name[:BUCKET_DIGITS]}", data)
+            posix.unlink(entry.path)
 
 
 def _create(root: str) -> None:

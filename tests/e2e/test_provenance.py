@@ -151,7 +151,7 @@ def test_a_lost_store_refuses_guarded_pushes_and_doctor_says_so(gated: GatedRepo
     clone = _seeded(gated)
     commit = _agent_feature(gated, clone)
     store = gated.bare / "gate"
-    (store / "agent-commits" / commit[:3]).unlink()
+    (store / "agent-commits" / commit[:2]).unlink()
     (store / "agent-pushes").unlink()
     main = remote_ref(gated.bare)
     held = clone.push("HEAD:refs/heads/main", pusher="dana")

@@ -54,7 +54,7 @@ def test_remembered_commits_are_found_by_id_and_unreported_by_update(tmp_path: P
 
 def test_a_line_being_written_is_not_read_and_a_bad_line_is_damage(tmp_path: Path) -> None:
     remember(str(tmp_path), [("refs/heads/f", "0" * 40, A, [A])], None, now=1)
-    bucket = tmp_path / "gate" / "agent-commits" / "aaa"
+    bucket = tmp_path / "gate" / "agent-commits" / "aa"
     bucket.write_text(bucket.read_text() + f"{'a' * 39}b 2 refs/heads/g x")  # no newline yet
     memory = AgentCommits.open(str(tmp_path))
     assert memory is not None and memory.get("a" * 39 + "b") is None
@@ -67,7 +67,7 @@ def test_a_line_being_written_is_not_read_and_a_bad_line_is_damage(tmp_path: Pat
 
 def test_lost_files_are_named_not_read_as_empty(tmp_path: Path) -> None:
     remember(str(tmp_path), [("refs/heads/f", "0" * 40, A, [A, B])], "agent-x")
-    (tmp_path / "gate" / "agent-commits" / "aaa").unlink()
+    (tmp_path / "gate" / "agent-commits" / "aa").unlink()
     assert any("lost" in p for p in check_store(str(tmp_path)))
     (tmp_path / "gate" / "agent-pushes").unlink()
     with pytest.raises(GateError) as missing:
@@ -82,3 +82,29 @@ def test_a_bad_line_in_an_unreported_file_is_an_error(tmp_path: Path) -> None:
         parse_line("zz 1 refs/heads/f -")
     with pytest.raises(ValueError):
         parse_line(f"{A} 1 heads/f -")
+
+
+def test_a_store_written_before_is_read_and_moved_into_two_digit_files(tmp_path: Path) -> None:
+    """Stores of the previous version kept a file per three hex digits: their lines are still
+    found, and the next remembered push moves them into the files of two digits."""
+    remember(str(tmp_path), [("refs/heads/f", "0" * 40, A, [A])], "agent-x", now=1)
+    commits = tmp_path / "gate" / "agent-commits"
+    (commits / "aa").rename(commits / "aaa")  # as the previous version wrote it
+    (commits / "abc").write_text(f"{B} 2 refs/heads/g agent-y\n{'ab' * 20} 3 refs/heads/g x")
+    with (tmp_path / "gate" / "agent-pushes").open("a") as log:
+        log.write("2 1 refs/heads/g agent-y\n")
+    memory = AgentCommits.open(str(tmp_path))
+    assert memory is not None
+    assert memory.get(A).pusher == "agent-x"  # type: ignore[union-attr]
+    assert memory.get(B).pusher == "agent-y"  # type: ignore[union-attr]
+    assert check_store(str(tmp_path)) == []
+
+    C = "ac" + "d" * 38
+    remember(str(tmp_path), [("refs/heads/h", "0" * 40, C, [C])], "agent-z", now=4)
+    assert sorted(p.name for p in commits.iterdir()) == ["aa", "ab", "ac"]
+    # The line a push died writing (no newline) is not carried over to be glued to the next.
+    assert (commits / "ab").read_text() == f"{B} 2 refs/heads/g agent-y\n"
+    memory = AgentCommits.open(str(tmp_path))
+    assert memory is not None
+    assert [memory.get(c).pusher for c in (A, B, C)] == ["agent-x", "agent-y", "agent-z"]  # type: ignore[union-attr]
+    assert remembered_count(str(tmp_path)) == 3 and check_store(str(tmp_path)) == []
