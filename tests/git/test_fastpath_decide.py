@@ -206,6 +206,45 @@ def test_grouped_rules_find_the_same_live_rules(text: str) -> None:
     assert sorted(live_rules(text, groups)) == sorted(expected)
 
 
+def _record(text: str) -> str:
+    return f"{'a' * 40}\ntree {'b' * 40}\n{text}\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # one agent's address in every record: its hub's neighbourhoods are all alike
+        "\0".join(
+            _record(f"change {n}\n\n    co-authored-by: claude <noreply@anthropic.com>")
+            for n in range(3000)
+        ),
+        # more kinds of neighbourhood than NEAR_HUB_LIMIT, then one real trigger
+        "\0".join(_record(f"author u{n} <u@noreply{n}.example>") for n in range(200))
+        + "\0"
+        + _record("author b <noreply@aider.chat>"),
+        # a trigger with characters before its hub, right at the start and at the end
+        "claude[bot]@users.noreply.github.com x [bot]@users.noreply.",
+        "x" * 5000 + "noreply",
+        "",
+    ],
+    ids=["alike", "many-kinds", "edges", "hub-at-end", "empty"],
+)
+def test_live_rules_near_hubs_are_exactly_the_rules_searched_one_by_one(text: str) -> None:
+    groups = group_rules(_CATALOG_RULES)
+    expected = [rule for rule in _CATALOG_RULES if may_match(text, (rule,))]
+    assert sorted(live_rules(text, groups)) == sorted(expected)
+
+
+def test_live_rules_find_triggers_at_overlapping_hub_occurrences() -> None:
+    """Occurrences of a hub may overlap ("aaaaaa" twice in "aaaaaaa"): each is looked at,
+    and a trigger string holding a NUL is searched for in the whole text."""
+    rules = [(("baaaaaab",), ()), (("aaaaaaab",), ()), (("xaaaaaa\0y",), ())]
+    groups = [("aaaaaa", rules[:2]), ("aaaaaa", rules[2:])]
+    for text in ("baaaaaab", "aaaaaaab", "caaaaaaab", "xaaaaaa\0y", "xaaaaaa\0z"):
+        expected = [rule for rule in rules if may_match(text, (rule,))]
+        assert sorted(live_rules(text, groups)) == sorted(expected), text
+
+
 def test_catalog_rules_keep_every_example_and_the_full_path_agrees() -> None:
     catalog = load_catalog()
     rules = commit_rules(catalog.evidence_sources)
@@ -880,3 +919,89 @@ def test_a_mixed_chunk_keeps_what_each_commit_alone_keeps(tmp_path: Path) -> Non
     # docs/), the other encoding and Latin-1 without a header; not the human UTF-8 ones.
     newest_first = [record.partition(b"\n")[0] for record in records]
     assert [newest_first.index(oid) for oid in alone] == [1, 2, 4, 5, 6]
+
+
+class _AncestryGit(Git):
+    """The real git runner, noting every merge-base it is asked for."""
+
+    def __init__(self, git_dir: str, env: dict[str, str]) -> None:
+        super().__init__(git_dir, env)
+        self.asked: list[tuple[str, str]] = []
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        self.asked.append((ancestor, descendant))
+        return super().is_ancestor(ancestor, descendant)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_agent_accounts_fast_forward_is_seen_in_the_walk(tmp_path: Path, seed: int) -> None:
+    """A walked commit whose parent is the old tip shows the one update fast-forwards: git's
+    merge-base runs only where the walk cannot tell, and every rewrite is still found."""
+    bare, tips = build(tmp_path, seed, 0.5)
+    _install_settings(bare, DOCS_ONLY_POLICY)
+    artifact = load_artifact(str(bare))
+    assert artifact is not None
+    base, new, other = tips["refs/heads/base"], tips["refs/heads/new"], tips["refs/heads/other"]
+    zero = "0" * 40
+    cases = [
+        ([RefUpdate(base, new, "refs/heads/main")], False, False),  # fast-forward
+        ([RefUpdate(base, other, "refs/heads/main")], True, True),  # rewrite
+        ([RefUpdate(new, base, "refs/heads/main")], True, True),  # rewound
+        ([RefUpdate(base, zero, "refs/heads/main")], False, True),  # deletion
+        ([RefUpdate(zero, new, "refs/heads/main")], False, False),  # creation
+    ]
+    for updates, asks, rewrites in cases:
+        git = _AncestryGit(str(bare), dict(PATH_ENV))
+        stage = first_stage(
+            git,
+            updates,
+            artifact["protected_refs"],
+            artifact["pathspec"],
+            artifact["rules"],
+            "agent-x",
+        )
+        assert bool(git.asked) == asks, updates
+        slow = any(
+            u.is_delete or (not u.is_create and not git.is_ancestor(u.old, u.new)) for u in updates
+        )
+        assert stage.rewrites == rewrites == slow, updates
+
+
+def test_an_agent_accounts_push_looks_up_only_its_suspects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When every commit goes to diff-tree anyway (an agent account's push), the provenance
+    memory is read for the suspects only, and still gives them their first pusher."""
+    from gate.git.provenance import AgentCommits, remember
+
+    bare, tips = build(tmp_path, 1, 0.0)
+    _install_settings(bare, POLICY)
+    artifact = load_artifact(str(bare))
+    assert artifact is not None
+    base, new = tips["refs/heads/base"], tips["refs/heads/new"]
+    walked = Git(str(bare), dict(PATH_ENV)).commit_ids([new], [base])
+    remember(str(bare), [("refs/heads/feature", "0" * 40, new, walked)], "agent-y")
+    looked_up: list[bytes | str] = []
+    get = AgentCommits.get
+
+    def counting_get(self: AgentCommits, oid: bytes | str):  # type: ignore[no-untyped-def]
+        looked_up.append(oid)
+        return get(self, oid)
+
+    monkeypatch.setattr(AgentCommits, "get", counting_get)
+    env = {**PATH_ENV, "GIT_DIR": str(bare)}
+    for pusher, every in (("agent-x", False), ("dana", True)):
+        looked_up.clear()
+        stage = first_stage(
+            Git(str(bare), env),
+            [RefUpdate(base, new, "refs/heads/main")],
+            artifact["protected_refs"],
+            artifact["pathspec"],
+            artifact["rules"],
+            pusher,
+        )
+        assert stage.suspects, "the history touches guarded paths"
+        assert set(stage.suspects) <= set(stage.remembered)
+        assert every or set(stage.remembered) == set(stage.suspects)
+        assert all(r.pusher == "agent-y" for r in stage.remembered.values())  # type: ignore[attr-defined]
+        assert len(looked_up) == (len(walked) if every else len(stage.suspects))
