@@ -176,6 +176,8 @@ def star_globs(patterns: "Iterable[str]") -> list[str] | None:
 # More distinct neighbourhoods of a hub than this, and its members are searched in the whole
 # text instead (one search each).
 NEAR_HUB_LIMIT = 64
+# Splitting a text at a hub costs about five searches of it: smaller groups are searched for.
+NEAR_HUB_MEMBERS = 8
 
 
 def live_rules(text: str, groups: list) -> list:
@@ -210,25 +212,45 @@ def live_rules(text: str, groups: list) -> list:
 
 def _triggered_near(text: str, hub: str, rules: list) -> "set | None":
     """The ``rules`` one of whose trigger strings is in ``text``: only those that fit what
-    follows an occurrence of ``hub`` (overlapping ones too) and the character before one are
-    searched for; None when what follows takes too many forms."""
+    follows an occurrence of ``hub`` and the character before one are searched for; None when
+    what follows takes too many forms."""
     # A trigger string t holds the hub at t.find(hub), so t occurs only where an occurrence
     # is followed by t's rest and preceded by t's character before the hub. What follows is
-    # cut at a NUL, which ends a record and is in no trigger string.
+    # cut at a NUL, which ends a record (a trigger string with a NUL is searched for whole).
     pieces = [piece for trigger, _ in rules for piece in trigger]
-    if any("\0" in piece for piece in pieces):
+    if len(rules) <= NEAR_HUB_MEMBERS or any("\0" in piece for piece in pieces):
         return None
-    after = max(len(piece) - piece.find(hub) for piece in pieces)
-    near: set[str] = set()
-    before: set[str] = set()
-    at = text.find(hub)
-    while at >= 0:
-        end = text.find("\0", at, at + after)
-        near.add(text[at : at + after] if end < 0 else text[at:end])
+    size = len(hub)
+    rest = max(len(piece) - piece.find(hub) - size for piece in pieces)
+    parts = None
+    if not any(hub[:k] == hub[-k:] for k in range(1, size)):
+        # Occurrences cannot overlap: split finds them all, at C speed, unless one follows
+        # another closer than ``rest`` within a record (then what follows the first runs on
+        # across the second, and each is looked at below).
+        parts = text.split(hub)
+        inner = parts[1:-1]
+        least = max(rest, 1)  # two occurrences side by side: the char before is the hub's
+        if (
+            inner
+            and min(map(len, inner)) < least
+            and any(len(part) < least and "\0" not in part for part in inner)
+        ):
+            parts = None
+    if parts is None:  # also where occurrences may overlap ("aaaaaa" twice in "aaaaaaa")
+        near: set[str] = set()
+        before: set[str] = set()
+        at = text.find(hub)
+        while at >= 0:
+            near.add(text[at + size : at + size + rest].partition("\0")[0])
+            if len(near) > NEAR_HUB_LIMIT:
+                return None
+            before.add(text[at - 1 : at])
+            at = text.find(hub, at + 1)
+    else:
+        near = {part[:rest].partition("\0")[0] for part in parts[1:]}
         if len(near) > NEAR_HUB_LIMIT:
             return None
-        before.add(text[at - 1 : at])
-        at = text.find(hub, at + 1)
+        before = {part[-1:] for part in parts[:-1]}
     return {
         rule
         for rule in rules
@@ -238,10 +260,10 @@ def _triggered_near(text: str, hub: str, rules: list) -> "set | None":
 
 def _may_be_near(piece: str, hub: str, near: set, before: set, text: str) -> bool:
     at = piece.find(hub)
-    rest = piece[at:]
+    rest = piece[at + len(hub) :]
     return (
         (at == 0 or piece[at - 1] in before)
-        and any(w.startswith(rest) for w in near)
+        and any(following.startswith(rest) for following in near)
         and piece in text  # the few that pass are confirmed in the text itself
     )
 
@@ -488,12 +510,30 @@ def _weigh(
     if guard_rules is not None and not _stands_in(output):
         # The output tested as a whole first: ids, modes and status letters are in it too,
         # which can only let more through. Mostly no rule is live and nothing is parsed.
-        text = output.decode("utf-8", "surrogateescape")
-        guard_rules = live_rules(f"{text}\0{fold_path(text)}", [("", guard_rules)])
+        if output.isascii():
+            # An ASCII name folds to itself lowered, and a rule's string written or folded
+            # is in the name only if it is lowered in the name lowered: one search each.
+            lowered = output.lower()
+            guard_rules = [rule for rule in guard_rules if _in_lowered(lowered, rule)]
+        else:
+            text = output.decode("utf-8", "surrogateescape")
+            guard_rules = live_rules(f"{text}\0{fold_path(text)}", [("", guard_rules)])
     if guard_rules is None or guard_rules:
         for oid, changed in parse_raw_diff(output).items():
             if guard_rules is None or _may_be_guarded(changed, guard_rules, tops):
                 stage.suspects[oid] = changed
+
+
+def _in_lowered(lowered: bytes, rule: tuple) -> bool:
+    """``may_match`` of ``rule`` lowered, on lowered ASCII bytes."""
+    trigger, clauses = rule
+    return any(_lower(piece) in lowered for piece in trigger) and all(
+        any(_lower(piece) in lowered for piece in clause) for clause in clauses
+    )
+
+
+def _lower(piece: str) -> bytes:
+    return piece.lower().encode("utf-8", "surrogateescape")
 
 
 def _keep(
@@ -527,6 +567,7 @@ def _keep(
             stage.count += len(records) - records.count(b"")
             return []
         folded = whole.split("\0")
+    matching = _matching(folded, rules) if folded is not None and rules else ()
     kept = []
     for index, record in enumerate(records):
         if not record:
@@ -547,11 +588,35 @@ def _keep(
         if folded is not None:
             if not clean and not _plain_utf8(body):
                 kept.append(oid)  # decoded field by field by the exact stage
-            elif rules and may_match(folded[index], rules):
+            elif index in matching:
                 kept.append(oid)
             continue
         kept.append(oid)
     return kept
+
+
+def _matching(texts: "list[str]", rules: list) -> "set[int]":
+    """The indices of the ``texts`` that ``rules`` may match (``may_match`` on each), found
+    rule by rule over the texts not yet matched: a chunk of one agent's commits settles on
+    its first rule, at a list comprehension's speed."""
+    found: set[int] = set()
+    pending = list(range(len(texts)))
+    for trigger, clauses in rules:
+        if len(trigger) == 1:
+            piece = trigger[0]
+            hits = [i for i in pending if piece in texts[i]]
+        else:
+            hits = [i for i in pending if any(piece in texts[i] for piece in trigger)]
+        for clause in clauses:
+            if not hits:
+                break
+            hits = [i for i in hits if any(piece in texts[i] for piece in clause)]
+        if hits:
+            found.update(hits)
+            pending = [i for i in pending if i not in found]
+            if not pending:
+                break
+    return found
 
 
 def _plain_utf8(body: bytes) -> bool:

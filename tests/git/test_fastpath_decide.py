@@ -33,12 +33,15 @@ from gate.git.classify import classify
 from gate.git.config import HookConfig
 from gate.git.detection import AgentDetector
 from gate.git.literals import commit_rules, group_rules, path_rules
-from gate.git.plumbing import Git
+from gate.git.plumbing import Git, parse_raw_diff
 from gate.git.pre_receive import decide
 from gate.git.prefilter import (
     ARTIFACT_NAME,
     FirstStage,
     _keep,
+    _matching,
+    _may_be_guarded,
+    _weigh,
     find_pusher,
     first_stage,
     fold,
@@ -235,14 +238,133 @@ def test_live_rules_near_hubs_are_exactly_the_rules_searched_one_by_one(text: st
     assert sorted(live_rules(text, groups)) == sorted(expected)
 
 
-def test_live_rules_find_triggers_at_overlapping_hub_occurrences() -> None:
-    """Occurrences of a hub may overlap ("aaaaaa" twice in "aaaaaaa"): each is looked at,
-    and a trigger string holding a NUL is searched for in the whole text."""
-    rules = [(("baaaaaab",), ()), (("aaaaaaab",), ()), (("xaaaaaa\0y",), ())]
-    groups = [("aaaaaa", rules[:2]), ("aaaaaa", rules[2:])]
-    for text in ("baaaaaab", "aaaaaaab", "caaaaaaab", "xaaaaaa\0y", "xaaaaaa\0z"):
-        expected = [rule for rule in rules if may_match(text, (rule,))]
-        assert sorted(live_rules(text, groups)) == sorted(expected), text
+_AROUND = st.text(alphabet="abe\0", max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    hub=st.sampled_from(["aaaaaa", "abaaba", "claude", "abcabc"]),
+    around=st.lists(st.tuples(_AROUND, _AROUND), min_size=9, max_size=14),
+    clauses=st.lists(st.text(alphabet="abe", min_size=1, max_size=2), max_size=2),
+    text=st.lists(st.sampled_from(["aaaaaa", "abaaba", "claude", "abc", "a", "b", "e", "\0"])).map(
+        "".join
+    ),
+)
+def test_live_rules_near_hubs_agree_on_generated_groups(
+    hub: str, around: list[tuple[str, str]], clauses: list[str], text: str
+) -> None:
+    """Groups big enough to be judged near their hub, with hubs whose occurrences overlap
+    ("aaaaaa" twice in "aaaaaaa") or sit side by side, trigger strings ending or starting with
+    the hub, and some holding a NUL: the live rules are those searched for one by one."""
+    rules = [
+        ((before + hub + after,), tuple((c,) for c in clauses[: index % 3]))
+        for index, (before, after) in enumerate(dict.fromkeys(around))
+    ]
+    assume(len(rules) > 8)
+    expected = [rule for rule in rules if may_match(text, (rule,))]
+    assert sorted(live_rules(text, [(hub, rules)])) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("hub", "piece", "text"),
+    [
+        ("claude", "eclaude", "claudeclaude"),  # side by side: the char before is the hub's
+        ("claude", "claudexclaude", "claudexclaude"),  # what follows runs on into the next
+        ("aaaaaa", "aaaaaab", "aaaaaaaab"),  # overlapping: only the third is followed by b
+        ("aaaaaa", "baaaaaa", "xbaaaaaaa"),
+    ],
+)
+def test_live_rules_near_hubs_find_close_occurrences(hub: str, piece: str, text: str) -> None:
+    fillers = [(f"{'z' * n}{hub}",) for n in range(1, 10)]
+    rules = [((piece,), ()), *((filler, ()) for filler in fillers)]
+    assert live_rules(text, [(hub, rules)]) == [((piece,), ())]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(
+                st.sampled_from(_CATALOG_PIECES),
+                st.text(alphabet="abcdeghinoprty@.-[]+ \n", max_size=12),
+            ),
+            max_size=6,
+        ).map("".join),
+        max_size=12,
+    )
+)
+def test_records_are_matched_rule_by_rule_as_one_by_one(texts: list[str]) -> None:
+    """The records a chunk's live rules may match, found rule by rule (``_matching``), are
+    those ``may_match`` finds record by record."""
+    rules = live_rules("\0".join(texts), group_rules(_CATALOG_RULES))
+    assert _matching(texts, rules) == {i for i, t in enumerate(texts) if may_match(t, rules)}
+
+
+_GUARD_PATTERNS = ["Train/**", "configs/train/**", "*.CKPT", "caf\u00e9/**", "\u212aey/*"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.sampled_from(
+                [
+                    "train/",
+                    "TRAIN/",
+                    "configs/",
+                    "train",
+                    "x.ckpt",
+                    "y.Ckpt",
+                    "caf\u00e9/",
+                    "CAF\u00c9/",
+                    "key/",
+                    "KEY/",
+                    "\u212aey/",
+                    "a",
+                    "b/",
+                    "\xff",
+                ]
+            ),
+            min_size=1,
+            max_size=4,
+        ).map("".join),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_batch_tested_whole_keeps_every_commit_a_guard_may_match(paths: list[str]) -> None:
+    """diff-tree's output tested as a whole (lowered bytes when it is ASCII, the text and its
+    folded form otherwise) keeps every commit the per-path test keeps."""
+    from gate.git.policy import parse_policy
+
+    paths_line = ", ".join(f'"{pattern}"' for pattern in _GUARD_PATTERNS)
+    policy = parse_policy(
+        f'protected_refs = ["refs/heads/main"]\n[[guard]]\nname = "g"\npaths = [{paths_line}]\n'.encode()
+    )
+    rules = path_rules(
+        [
+            source
+            for guard in policy.guards
+            for source, include in (*guard.rules, *guard.folded_rules)
+            if include
+        ]
+    )
+    assert rules is not None
+    blob = "0" * 40
+    output = b"".join(
+        f"{n:040x}\0:100644 100644 {blob} {blob} M\0".encode()
+        + path.encode("utf-8", "surrogateescape")
+        + b"\0"
+        for n, path in enumerate(paths, 1)
+    )
+    stage = FirstStage([])
+    _weigh(output, rules, None, stage)
+    expected = {
+        oid
+        for oid, changes in parse_raw_diff(output).items()
+        if _may_be_guarded(changes, rules, None)
+    }
+    assert set(stage.suspects) == expected
 
 
 def test_catalog_rules_keep_every_example_and_the_full_path_agrees() -> None:
