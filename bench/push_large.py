@@ -2,7 +2,8 @@
 
 The pushed commits are agent commits (Claude Code trailer) to unguarded paths, 1-3 files each
 over 2,000 paths: the worst case that holds nothing, since the hook must list every commit's
-changed paths. Also times the hook's decision alone (in process: the classifier's first stage,
+changed paths; pushed by an unnamed pusher, and again by an agent account (``agent-x``), whose
+accepted commits the hook also remembers. Also times the hook's decision alone (in process: the classifier's first stage,
 which settles these pushes) and, for reference, the exact stage with every commit let through
 (what ``gate check`` runs), against git's own floor,
 ``git rev-list NEW --not BASE | git diff-tree --stdin -r --root --name-only``.
@@ -80,6 +81,14 @@ def install_floor_hook(target: Path) -> None:
     hook.chmod(0o755)
 
 
+def remember_earlier_pushes(target: Path) -> None:
+    """A store as agent accounts' earlier pushes leave it: 1,024 commits in each of its files."""
+    from gate.git.provenance import remember
+
+    ids = [f"{n:02x}{k:038x}" for n in range(256) for k in range(4)]
+    remember(str(target), [("refs/heads/earlier", "0" * 40, ids[0], ids)], "agent-earlier")
+
+
 def plumbing(repo, base: str, new: str) -> float:  # type: ignore[no-untyped-def]
     start = time.perf_counter()
     subprocess.run(
@@ -120,13 +129,15 @@ def bench_size(size: int, runs: int, prunable: bool = False) -> None:
         )
         base, new = tips["refs/heads/main"], tips["refs/heads/new"]
 
-        def run(setup: str) -> float:
+        def run(setup: str, pusher: str | None = None, store: bool = False) -> float:
             target = new_target(tmp / f"t-{setup}.git", source, base)
             if setup == "gate":
                 install_gate(target, tmp)
+                if store:
+                    remember_earlier_pushes(target)
             elif setup == "floor":
                 install_floor_hook(target)
-            elapsed = push(source, target, new)[0]
+            elapsed = push(source, target, new, pusher=pusher)[0]
             warm_cache(target, tmp)
             wait_for_report_workers()
             return elapsed
@@ -134,6 +145,19 @@ def bench_size(size: int, runs: int, prunable: bool = False) -> None:
         case = Case(f"{size}-commit push, nothing held", goal="goal <= 1.3x")
         interleave(runs, lambda: run("gate"), lambda: run("none"), case, 900)
         print(case.line(), flush=True)
+        # An agent account's push: every commit goes to diff-tree, and the accepted push's new
+        # commits are remembered (gate.git.provenance), in a repository whose store holds
+        # earlier agent pushes, and in one where this is the first (its files are created).
+        for label, store in (("", True), (", first", False)):
+            case = Case(f"{size}-commit push by agent-x{label}", goal="goal <= 1.3x")
+            interleave(
+                runs,
+                lambda s=store: run("gate", "agent-x", s),  # type: ignore[misc]
+                lambda: run("none", "agent-x"),
+                case,
+                900,
+            )
+            print(case.line(), flush=True)
         case = Case(f"{size}-commit push, hook = the plumbing floor", goal="reference")
         interleave(runs, lambda: run("floor"), lambda: run("none"), case, 900)
         print(case.line(), flush=True)

@@ -142,6 +142,10 @@ class GitProcess:
                 _widen_pipe(self.stdout)
             yield chunk
 
+    def widen_output(self) -> None:
+        """Let git write up to _LARGE_CHUNK before it waits for a reader (started early)."""
+        _widen_pipe(self.stdout)
+
     def records(self, end: bytes) -> "Iterator[bytes]":
         """Output in pieces that each end at a record's ``end`` (whole lines, whole records)."""
         pending = b""
@@ -671,13 +675,17 @@ class Git:
     def commit_ids(
         self, include: "Iterable[str]", exclude: "Iterable[str]" = (), options: "Iterable[str]" = ()
     ) -> list[str]:
-        git = self.rev_list(options, include, exclude)
+        return self.output_of(self.rev_list(options, include, exclude)).decode("ascii").split()
+
+    @staticmethod
+    def output_of(git: GitProcess) -> bytes:
+        """A started git process's whole output; GateError when it fails. It is reaped."""
         try:
             out = b"".join(git.chunks())
             git.check()
         finally:
             git.release()
-        return out.decode("ascii").split()
+        return out
 
     def changed_paths(
         self, commit_ids: "Iterable[str]", pathspec: "Iterable[str]" = ()

@@ -1127,3 +1127,48 @@ def test_an_agent_accounts_push_looks_up_only_its_suspects(
         assert every or set(stage.remembered) == set(stage.suspects)
         assert all(r.pusher == "agent-y" for r in stage.remembered.values())  # type: ignore[attr-defined]
         assert len(looked_up) == (len(walked) if every else len(stage.suspects))
+
+
+@pytest.mark.parametrize("updates", ["one", "two"])
+def test_an_agent_push_walks_for_its_new_commits_beside_the_decision(
+    tmp_path: Path, updates: str
+) -> None:
+    """The walk for the commits an agent account's push brings starts before the decision
+    where the push updates one ref: it remembers what git lists after the decision, with other
+    refs holding some of the commits; stopped unread, it leaves no git behind."""
+    import subprocess
+
+    from gate.git.pre_receive import AgentPush
+    from gate.git.provenance import AgentCommits
+
+    bare, tips = build(tmp_path, 2, 0.5)
+    base, new, other = tips["refs/heads/base"], tips["refs/heads/new"], tips["refs/heads/other"]
+    git = Git(str(bare), dict(PATH_ENV))
+    side = git.commit_ids([new], [base])[len(git.commit_ids([new], [base])) // 2]
+    subprocess.run(["git", "update-ref", "refs/heads/side", side], cwd=bare, check=True)
+    subprocess.run(["git", "update-ref", "-d", "refs/heads/new"], cwd=bare, check=True)
+    subprocess.run(["git", "update-ref", "-d", "refs/heads/other"], cwd=bare, check=True)
+    pushed = [RefUpdate(base, new, "refs/heads/main")]
+    if updates == "two":
+        pushed.append(RefUpdate("0" * 40, other, "refs/heads/feature"))
+    expected: list[str] = []
+    for update in pushed:
+        seen = [u.new for u in pushed[: pushed.index(update)]]
+        expected += git.commit_ids([update.new], seen, ["--not", "--all"])
+    assert side not in expected and expected
+
+    stopped = AgentPush(git, pushed, "agent-x", str(bare))
+    walk = stopped.walk
+    stopped.stop()
+    assert stopped.walk is None
+    if walk is not None:
+        assert walk.status is not None, "the walk is reaped"
+    assert AgentCommits.open(str(bare)) is None
+
+    agent = AgentPush(git, pushed, "agent-x", str(bare))
+    assert (agent.walk is not None) == (updates == "one")
+    assert agent.remember() == len(expected)
+    memory = AgentCommits.open(str(bare))
+    assert memory is not None
+    assert all(memory.get(oid) is not None for oid in expected)
+    assert memory.get(side) is None
