@@ -43,13 +43,13 @@ from _common import (
 from push_small import add_commit
 
 
-def install(tree: Path, target: Path, tmp: Path) -> None:
+def install(tree: Path, target: Path, tmp: Path, budget: float | None = None) -> None:
     """Install ``tree``'s gate hook in ``target`` (in a process of its own: that tree's code)."""
     code = (
         f"import sys; sys.path.insert(0, {str(tree)!r})\n"
         "from gate.git.install import install_hook\n"
         f"install_hook({str(target)!r}, 'http://127.0.0.1:9', {str(tmp / 'token')!r}, "
-        f"{str(tmp / 'policy.toml')!r})\n"
+        f"{str(tmp / 'policy.toml')!r}, budget={budget!r})\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 

@@ -34,10 +34,11 @@ from _common import (
 
 
 def add_commit(repo: Path, ref: str, parent: str, path: str) -> None:
-    """One agent commit on ``parent`` that changes ``path`` only."""
+    """One agent commit on ``parent`` that changes ``path`` only, dated after the histories
+    (a commit older than its parent makes rev-list walk on to prove it new: 5 M instructions)."""
     message = f"notes\n\n{AGENT_TRAILER}\n"
     stream = (
-        f"commit {ref}\ncommitter A <a@example.com> 1700000000 +0000\n"
+        f"commit {ref}\ncommitter A <a@example.com> 1800000000 +0000\n"
         f"data {len(message.encode())}\n{message}\nfrom {parent}\n"
         f"M 100644 inline {path}\ndata 2\nx\n\ndone\n"
     )

@@ -241,7 +241,7 @@ def _guards_unread(policy: Policy, first: FirstStage, oid: bytes) -> dict[str, l
     out) then runs no ``git cat-file``. None, and the commit is read as before, when reading
     it could fail (parse_commit's one error needs a declared encoding), when it changes
     .gitmodules (telling needs git), or when the matcher refuses a pattern (_held says so)."""
-    if oid in first.encoded:
+    if first.encoded is None or oid in first.encoded:
         return None
     changes = first.suspects[oid]
     if any(change.path == GITMODULES for change in changes):
