@@ -478,9 +478,12 @@ def first_stage(
 
         paths = ChangedPaths(git.env, pathspec, weigh=weigh)
         needles: tuple[bytes, ...] = ()  # the old tip as a parent on a --parents line
-        if agent_rules is None:
-            # Every commit goes to diff-tree: only ids (and parents) are read, not the
-            # commits' text (3.2 MB of it for 10,000 commits).
+        ids_only = agent_rules is None and guard_rules is not None
+        if ids_only:
+            # Every commit goes to diff-tree and the guards' prefilter keeps few: only ids
+            # (and parents) are read, not the commits' text (3.2 MB of it for 10,000
+            # commits). Without a prefilter (``gate check``) every commit is a suspect, and
+            # the text tells which of them can be weighed unread (``encoded``).
             stage.encoded = None
             rev_list = git.rev_list(["--parents", *options], tips, stops)
             end = b"\n"
@@ -494,7 +497,7 @@ def first_stage(
                 if needles and any(needle in chunk for needle in needles):
                     unsure.clear()
                     needles = ()
-                if agent_rules is None:
+                if ids_only:
                     kept = _ids(chunk, stage)
                 else:
                     kept = _keep(chunk, agent_rules, stage, memory_of_read)

@@ -943,6 +943,24 @@ def test_a_suspect_no_guard_matches_is_not_read(
     assert decide(stdin.encode(), PATH_ENV, str(bare))[0] == []
 
 
+def test_the_full_path_reads_no_commit_no_guard_can_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every commit let through (``gate check``, no compiled prefilter), every commit
+    with a change is a suspect: the commits' text is still read on the walk, so those no guard
+    matches are weighed without a ``git cat-file`` each."""
+    bare = tmp_path / "x.git"
+    stdin = _linear_history(bare, [AGENT_MESSAGE] * 3, ["notes/a.md", "docs/b.md", "c.txt"])
+    _install_settings(bare, POLICY)
+
+    def no_read(self: Git, ids: object) -> dict:  # type: ignore[type-arg]
+        raise AssertionError("read a commit no guard can hold")
+
+    monkeypatch.setattr(Git, "raw_commits", no_read)
+    old, new, ref = stdin.split()
+    assert not _full_path_holds(bare, [RefUpdate(old, new, ref)], "agent-x")
+
+
 def test_a_suspect_that_may_not_be_read_is_read_even_off_guarded_paths(tmp_path: Path) -> None:
     """A commit whose declared encoding leaves git showing no author cannot be decided
     (parse_commit refuses it): a suspect that declares an encoding is read, and refused, even
