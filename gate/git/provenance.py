@@ -242,7 +242,9 @@ def remember(
         for ref, old, new, ids in pushes:
             if not ids:
                 continue
-            lines = [Remembered(oid, pushed_at, ref, pusher).line() for oid in ids]
+            # Remembered.line() of each, with the fields they share escaped once
+            shared = f" {pushed_at} {ref} {escape(pusher)}\n"
+            lines = [oid + shared for oid in ids]
             buckets: dict[str, list[str]] = {}
             for oid, line in zip(ids, lines, strict=True):
                 buckets.setdefault(oid[:BUCKET_DIGITS], []).append(line)
