@@ -173,6 +173,9 @@ def star_globs(patterns: "Iterable[str]") -> list[str] | None:
     return globs
 
 
+# Commits a push's text is tested on before its share of agent-looking ones may stop it.
+SAMPLE = 256
+
 # More distinct neighbourhoods of a hub than this, and its members are searched in the whole
 # text instead (one search each).
 NEAR_HUB_LIMIT = 64
@@ -478,6 +481,7 @@ def first_stage(
 
         paths = ChangedPaths(git.env, pathspec, weigh=weigh)
         needles: tuple[bytes, ...] = ()  # the old tip as a parent on a --parents line
+        looks_agent = 0  # commits read so far whose text may be an agent's
         ids_only = agent_rules is None and guard_rules is not None
         if ids_only:
             # Every commit goes to diff-tree and the guards' prefilter keeps few: only ids
@@ -501,6 +505,16 @@ def first_stage(
                     kept = _ids(chunk, stage)
                 else:
                     kept = _keep(chunk, agent_rules, stage, memory_of_read)
+                    looks_agent += len(kept)
+                    if (
+                        agent_rules is not None
+                        and stage.count >= SAMPLE
+                        and looks_agent * 10 >= 9 * stage.count
+                    ):
+                        # Nine in ten so far look like an agent's: the rest of the push most
+                        # likely does too, and goes to diff-tree untested (the exact stage
+                        # tells the suspects' authors apart as it would have).
+                        agent_rules = None
                 if kept:
                     paths.add(kept)
             rev_list.check()

@@ -704,6 +704,46 @@ def test_many_agent_commits_stream_into_diff_tree(tmp_path: Path, guarded_at: in
     assert full == (guarded_at is not None)
 
 
+def test_a_push_of_agent_commits_stops_testing_their_text(tmp_path: Path) -> None:
+    """Once nine in ten commits of a chunk look like an agent's, the rest of the push goes to
+    diff-tree untested: an older human commit on a guarded path becomes a suspect, and the
+    exact stage still holds only the agent's commit on a guarded path."""
+    human = b"person's change\n"
+    messages = [human] * 200 + [AGENT_MESSAGE] * 900  # rev-list lists the newest first
+    paths = [f"docs/page{n % 50}.md" for n in range(1100)]
+    paths[50] = "train/by-a-person.py"
+    messages[60], paths[60] = AGENT_MESSAGE, "train/by-an-agent.py"
+    bare = tmp_path / "mixed.git"
+    stdin = _linear_history(bare, messages, paths)
+    _install_settings(bare, POLICY)
+    artifact = load_artifact(str(bare))
+    assert artifact is not None
+    old, new, ref = stdin.split()
+    git = Git(str(bare), dict(PATH_ENV))
+    stage = first_stage(
+        git,
+        [RefUpdate(old, new, ref)],
+        artifact["protected_refs"],
+        artifact["pathspec"],
+        artifact["rules"],
+        "dana",
+    )
+    ids = git.commit_ids([new], [old])[::-1]  # oldest first, as made
+    assert {ids[50].encode(), ids[60].encode()} <= set(stage.suspects)
+    held, _ = decide(stdin.encode(), {**PATH_ENV, "REMOTE_USER": "dana"}, str(bare))
+    assert [h.commit.id for v in held for h in v.held_commits] == [ids[60]]
+    assert _held(held) == _held(_exact_everything(bare, [RefUpdate(old, new, ref)], "dana"))
+
+    # A person's push whose newest commits are an agent's keeps testing the rest (a sample of
+    # 256 commits first): its older commit on a guarded path is no suspect.
+    messages = [human] * 1000 + [AGENT_MESSAGE] * 100
+    paths[60] = "docs/x.md"
+    bare = tmp_path / "person.git"
+    stdin = _linear_history(bare, messages, paths)
+    _install_settings(bare, POLICY)
+    assert _settles(stdin.encode(), {**PATH_ENV, "REMOTE_USER": "dana"}, bare)
+
+
 def test_batched_diff_trees_keep_the_same_suspects(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
