@@ -14,6 +14,7 @@ which settles these pushes) and, for reference, the exact stage with every commi
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from _common import (
     POLICY,
     Case,
     History,
+    HookClock,
     build_repo,
     git_env,
     install_gate,
@@ -129,6 +131,8 @@ def bench_size(size: int, runs: int, prunable: bool = False) -> None:
         )
         base, new = tips["refs/heads/main"], tips["refs/heads/new"]
 
+        clocks: dict[str, HookClock] = {}
+
         def run(setup: str, pusher: str | None = None, store: bool = False) -> float:
             target = new_target(tmp / f"t-{setup}.git", source, base)
             if setup == "gate":
@@ -137,14 +141,29 @@ def bench_size(size: int, runs: int, prunable: bool = False) -> None:
                     remember_earlier_pushes(target)
             elif setup == "floor":
                 install_floor_hook(target)
-            elapsed = push(source, target, new, pusher=pusher)[0]
+            # The hooks' own time inside the push (git's trace2), steadier than the push's.
+            label = f"{setup} {pusher or ''}{'' if store else ' first'}"
+            if label not in clocks:
+                (tmp / f"clock-{len(clocks)}").mkdir()
+                clocks[label] = HookClock(tmp / f"clock-{len(clocks)}")
+            clock = clocks[label]
+            os.environ["BENCH_HOME"] = str(clock.home)  # the pushes' HOME (git_env)
+            with clock.watch():
+                elapsed = push(source, target, new, pusher=pusher)[0]
             warm_cache(target, tmp)
             wait_for_report_workers()
             return elapsed
 
+        def hooks_line(
+            case: Case, setup: str, pusher: str | None = None, store: bool = False
+        ) -> str:
+            label = f"{setup} {pusher or ''}{'' if store else ' first'}"
+            return clocks[label].line(case.base)
+
         case = Case(f"{size}-commit push, nothing held", goal="goal <= 1.3x")
         interleave(runs, lambda: run("gate"), lambda: run("none"), case, 900)
         print(case.line(), flush=True)
+        print(hooks_line(case, "gate"), flush=True)
         # An agent account's push: every commit goes to diff-tree, and the accepted push's new
         # commits are remembered (gate.git.provenance), in a repository whose store holds
         # earlier agent pushes, and in one where this is the first (its files are created).
@@ -158,9 +177,11 @@ def bench_size(size: int, runs: int, prunable: bool = False) -> None:
                 900,
             )
             print(case.line(), flush=True)
+            print(hooks_line(case, "gate", "agent-x", store), flush=True)
         case = Case(f"{size}-commit push, hook = the plumbing floor", goal="reference")
         interleave(runs, lambda: run("floor"), lambda: run("none"), case, 900)
         print(case.line(), flush=True)
+        print(hooks_line(case, "floor"), flush=True)
         install_gate(source, tmp)  # settings for the in-process decision; hooks unused here
         hook_decision(source, base, new)  # writes the settings cache, as a first push would
         for label, decision, goal in (
