@@ -175,17 +175,22 @@ def install_gate(
     """
     from gate.git.install import install_hook
 
-    policy = tmp / "policy.toml"
-    if not policy.exists():
-        policy.write_text(POLICY)
-    token = tmp / "token"
-    if not token.exists():
-        token.write_text("bench-token-not-used\n")
+    policy, token = settings_files(tmp)
     install_hook(str(target), server, str(token), str(policy), name=name, budget=budget)
     for cache in CACHE_FILES:
         saved = tmp / f"{target.name}.{cache}"
         if saved.exists():
             shutil.copyfile(saved, target / cache)
+
+
+def settings_files(tmp: Path) -> tuple[Path, Path]:
+    """The policy (POLICY unless one was written) and token files hooks are installed with."""
+    policy, token = tmp / "policy.toml", tmp / "token"
+    if not policy.exists():
+        policy.write_text(POLICY)
+    if not token.exists():
+        token.write_text("bench-token-not-used\n")
+    return policy, token
 
 
 def wait_for_report_workers(timeout: float = 30.0) -> None:

@@ -30,13 +30,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _common import (
-    POLICY,
     ROOT,
     History,
     build_repo,
+    git,
     git_env,
     machine,
     new_target,
+    settings_files,
     wait_for_report_workers,
     workdir,
 )
@@ -75,18 +76,11 @@ def main() -> None:
     trees = [t.resolve() for t in (args.gate or [ROOT])]
     print(f"# exact_stage: {machine()}")
     with workdir("exact") as tmp:
-        (tmp / "policy.toml").write_text(POLICY)
-        (tmp / "token").write_text("bench-token-not-used\n")
+        settings_files(tmp)
         source = tmp / "source.git"
         base = build_repo(source, ("refs/heads/main", History(200)))["refs/heads/main"]
         add_commit(source, "refs/heads/exact", base, "notes/x.ckpt.txt")
-        new = subprocess.run(
-            ["git", "rev-parse", "refs/heads/exact"],
-            cwd=source,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        new = git("rev-parse", "refs/heads/exact", cwd=source).decode().strip()
         stdin = f"{base} {new} refs/heads/main\n".encode()
 
         hooked: dict[Path, Path] = {}  # tree -> target with its hook and warm settings

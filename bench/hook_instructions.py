@@ -24,7 +24,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import POLICY, ROOT, History, build_repo, git_env, machine, new_target, workdir
+from _common import (
+    ROOT,
+    History,
+    build_repo,
+    git,
+    git_env,
+    machine,
+    new_target,
+    settings_files,
+    workdir,
+)
 from exact_stage import install
 from push_small import add_commit
 
@@ -69,8 +79,7 @@ def main() -> None:
     trees = [t.resolve() for t in (args.gate or [ROOT])]
     print(f"# hook_instructions: {machine()}")
     with workdir("instructions") as tmp:
-        (tmp / "policy.toml").write_text(POLICY)
-        (tmp / "token").write_text("bench-token-not-used\n")
+        settings_files(tmp)
         source = tmp / "source.git"
         histories = [
             ("refs/heads/main", History(200)),
@@ -82,13 +91,7 @@ def main() -> None:
         tips = build_repo(source, *histories)
         base = tips["refs/heads/main"]
         add_commit(source, "refs/heads/exact", base, "notes/x.ckpt.txt")
-        tips["refs/heads/exact"] = subprocess.run(
-            ["git", "rev-parse", "refs/heads/exact"],
-            cwd=source,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        tips["refs/heads/exact"] = git("rev-parse", "refs/heads/exact", cwd=source).decode().strip()
         cases = [
             ("1 human commit on train/", "human", None),
             ("1 agent commit, docs", "agent", None),
