@@ -303,6 +303,10 @@ class ChangedPaths:
             import threading
 
             self.git = GitProcess(self.args, self.env)
+            if self.weigh is not None:
+                # A batch's ids fit in a widened pipe: feeding it never waits on diff-tree, so
+                # the next batch's diff-tree starts as soon as rev-list has named its commits.
+                _widen_pipe(self.git.stdin)
             self.output = []
             self.reader = threading.Thread(target=self._drain, args=(self.git, self.output))
             self.reader.daemon = True
