@@ -71,7 +71,12 @@ class Remembered:
         return f"first pushed by agent account {self.account()} to {self.ref} at {self.when()}"
 
     def line(self) -> str:
-        return f"{self.id} {self.pushed_at} {self.ref} {escape(self.pusher)}\n"
+        return self.id + line_after_id(self.pushed_at, self.ref, self.pusher)
+
+
+def line_after_id(pushed_at: int, ref: str, pusher: str | None) -> str:
+    """What follows the id on a remembered commit's line: the same for a push's every commit."""
+    return f" {pushed_at} {ref} {escape(pusher)}\n"
 
 
 def escape(pusher: str | None) -> str:
@@ -242,8 +247,7 @@ def remember(
         for ref, old, new, ids in pushes:
             if not ids:
                 continue
-            # Remembered.line() of each, with the fields they share escaped once
-            shared = f" {pushed_at} {ref} {escape(pusher)}\n"
+            shared = line_after_id(pushed_at, ref, pusher)  # the pusher escaped once
             lines = [oid + shared for oid in ids]
             buckets: dict[str, list[str]] = {}
             for oid, line in zip(ids, lines, strict=True):
