@@ -17,7 +17,7 @@ import sys
 import time
 
 from gate.errors import GateError
-from gate.git.plumbing import Git, GitProcess, environ_of_process
+from gate.git.plumbing import Git, environ_of_process
 from gate.git.prefilter import (
     PUSHER_VARIABLES,
     config_origin,
@@ -96,9 +96,11 @@ def decide(
     central: str | None = None,
     artifact: "dict | None" = None,
     state: "HookState | None" = None,
+    agent: "AgentPush | None" = None,
 ) -> "tuple[list[Any], HookState | None]":
     """The verdicts that hold something (none: the push passes), and the settings used.
     ``artifact``, ``state``: the compiled or loaded settings the caller already has.
+    ``agent``: an agent account's push, given the new commits the first stage walks.
 
     GateError when gate cannot decide (bad input, a git failure, an unusable policy, no
     authenticated pusher where one is required).
@@ -142,9 +144,12 @@ def decide(
     unknown = hook["unknown_pusher"]
     first = None
     if "pathspec" in artifact:
+        tip = agent.single_tip() if agent is not None else None
         first = first_stage(
-            git, protected, patterns, artifact["pathspec"], artifact["rules"], pusher, unknown
+            git, protected, patterns, artifact["pathspec"], artifact["rules"], pusher, unknown, tip
         )
+        if agent is not None:
+            agent.new_commits = first.new_commits
         if first.settled:
             return [], state
 
@@ -227,18 +232,20 @@ def agent_push(
 class AgentPush:
     """An agent account's push. The commits it brings that no ref has yet are remembered on
     every ref once gate accepts it, before git updates a ref: a push gate refuses leaves
-    nothing. Where it updates one ref, the walk for them starts at once, beside the decision
-    (which walks the same commits), instead of after it."""
+    nothing. Where it updates one ref, the decision's first stage lists them as it walks
+    (``single_tip``, ``new_commits``): the same commits are not walked twice."""
 
     def __init__(self, git: Git, updates: "list", pusher: str | None, git_dir: str) -> None:
         self.git = git
         self.updates = [u for u in updates if not u.is_delete]
         self.pusher = pusher
         self.git_dir = git_dir
-        self.walk: GitProcess | None = None
-        if len(self.updates) == 1:
-            self.walk = git.rev_list(["--not", "--all"], [self.updates[0].new], [])
-            self.walk.widen_output()  # git runs ahead: 25,000 ids fit in the pipe
+        # The single update's new commits, as the first stage walked them (None: not walked).
+        self.new_commits: list[str] | None = None
+
+    def single_tip(self) -> str | None:
+        """The new tip, where the push updates one ref (and deletes none)."""
+        return self.updates[0].new if len(self.updates) == 1 else None
 
     def remember(self) -> int:
         """Remember the new commits; the number remembered. GateError when the store cannot
@@ -250,9 +257,8 @@ class AgentPush:
         for update in self.updates:
             # New to the repository: reachable from no ref before this push (nor from an
             # earlier update of the same push, which names them first).
-            if self.walk is not None:
-                ids = self.git.output_of(self.walk).decode("ascii").split()
-                self.walk = None
+            if self.new_commits is not None and self.single_tip() == update.new:
+                ids = self.new_commits
             else:
                 ids = self.git.commit_ids([update.new], earlier, ["--not", "--all"])
             pushes.append((update.ref, update.old, update.new, ids))
@@ -271,13 +277,6 @@ class AgentPush:
                     *error.lines[1:],
                 ],
             ) from None
-
-    def stop(self) -> None:
-        """Stop the walk if nothing read it (the push was refused, or deciding failed)."""
-        if self.walk is not None:
-            self.walk.kill()
-            self.walk.release()
-            self.walk = None
 
 
 def _hook_settings(state: "HookState") -> dict:
@@ -434,24 +433,20 @@ def main(central: str | None = None) -> int:
         if chained != 0:
             return chained
         agent = agent_push(stdin, environ, git_dir, central, artifact, state)
-        try:
-            verdicts, state = decide(stdin, environ, git_dir, central, artifact, state)
-            if verdicts:
-                assert state is not None
-                # The server calls end first, so that their own message (the server is slow
-                # or down) is the one shown, not the budget's.
-                margin = min(0.5, budget.seconds / 5)
-                left = max(0.05, budget.remaining() - margin)
-                code, lines = _ask_server(
-                    state, environ, verdicts, left, Git(git_dir, environ), git_dir
-                )
-            else:
-                code, lines = 0, []
-            if code == 0 and agent is not None:
-                agent.remember()
-        finally:
-            if agent is not None:
-                agent.stop()
+        verdicts, state = decide(stdin, environ, git_dir, central, artifact, state, agent)
+        if verdicts:
+            assert state is not None
+            # The server calls end first, so that their own message (the server is slow or
+            # down) is the one shown, not the budget's.
+            margin = min(0.5, budget.seconds / 5)
+            left = max(0.05, budget.remaining() - margin)
+            code, lines = _ask_server(
+                state, environ, verdicts, left, Git(git_dir, environ), git_dir
+            )
+        else:
+            code, lines = 0, []
+        if code == 0 and agent is not None:
+            agent.remember()
     except GateError as exc:
         code, lines = (
             1,

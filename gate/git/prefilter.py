@@ -407,6 +407,7 @@ class FirstStage:
         "count",
         "encoded",
         "memory_error",
+        "new_commits",
         "remembered",
         "rewrites",
         "settled",
@@ -428,6 +429,8 @@ class FirstStage:
         self.remembered: dict[bytes, object] = {}
         # The store cannot be read: a commit on a guarded path cannot be told a human's.
         self.memory_error: GateError | None = None
+        # ``new_of``'s commits that no ref reaches, in rev-list's order; None: not walked.
+        self.new_commits: list[str] | None = None
 
 
 def first_stage(
@@ -438,11 +441,15 @@ def first_stage(
     rules: dict | None,
     pusher: str | None,
     unknown_pusher: str = "human",
+    new_of: str | None = None,
 ) -> FirstStage:
     """Walk the protected ``updates``' new commits once and keep the suspects.
 
     ``rules`` (from the compiled settings) hold the literal prefilters; None lets every commit
-    and path through to the exact stage.
+    and path through to the exact stage. ``new_of``: a tip whose commits new to the
+    repository (reachable from no ref) the caller wants too (an agent account's push
+    remembers them): where the walk reads ids only and that is its one tip, it walks those
+    first and keeps them (``new_commits``), then only what is left of the range.
     """
     stage = FirstStage(updates)
     unsure: list[RefUpdate] = []  # an agent pusher's updates not yet known to fast-forward
@@ -483,41 +490,64 @@ def first_stage(
         needles: tuple[bytes, ...] = ()  # the old tip as a parent on a --parents line
         looks_agent = 0  # commits read so far whose text may be an agent's
         ids_only = agent_rules is None and guard_rules is not None
+        walk_new = False
         if ids_only:
             # Every commit goes to diff-tree and the guards' prefilter keeps few: only ids
             # (and parents) are read, not the commits' text (3.2 MB of it for 10,000
             # commits). Without a prefilter (``gate check``) every commit is a suspect, and
             # the text tells which of them can be weighed unread (``encoded``).
             stage.encoded = None
-            rev_list = git.rev_list(["--parents", *options], tips, stops)
+            walk_new = new_of is not None and tips == [new_of]
+            if walk_new:  # the range's commits that no ref has first: see _rest_of_range
+                rev_list = git.rev_list(["--parents", "--boundary", "--not", "--all"], tips, [])
+            else:
+                rev_list = git.rev_list(["--parents", *options], tips, stops)
             end = b"\n"
             if parent_of_old is not None:
                 needles = (b" %s\n" % parent_of_old, b" %s " % parent_of_old)
         else:
             rev_list = git.rev_list(["--header", "--encoding=none", *options], tips, stops)
             end = b"\0"
+        walked: list[bytes] = []  # walk_new: the new commits' ids
+        boundary: list[bytes] = []  # and the first walk's boundary lines ("-id parents")
         try:
-            for chunk in rev_list.records(end):
-                if needles and any(needle in chunk for needle in needles):
-                    unsure.clear()
-                    needles = ()
-                if ids_only:
-                    kept = _ids(chunk, stage)
-                else:
-                    kept = _keep(chunk, agent_rules, stage, memory_of_read)
-                    looks_agent += len(kept)
-                    if (
-                        agent_rules is not None
-                        and stage.count >= SAMPLE
-                        and looks_agent * 10 >= 9 * stage.count
-                    ):
-                        # Nine in ten so far look like an agent's: the rest of the push most
-                        # likely does too, and goes to diff-tree untested (the exact stage
-                        # tells the suspects' authors apart as it would have).
-                        agent_rules = None
-                if kept:
-                    paths.add(kept)
-            rev_list.check()
+            while True:
+                for chunk in rev_list.records(end):
+                    if needles and any(needle in chunk for needle in needles):
+                        unsure.clear()
+                        needles = ()
+                    if ids_only:
+                        if walk_new and b"-" in chunk:  # the boundary lines come last
+                            cut = chunk.index(b"-")
+                            boundary.append(chunk[cut:])
+                            chunk = chunk[:cut]
+                        kept = _ids(chunk, stage)
+                        if walk_new:
+                            walked.extend(kept)
+                    else:
+                        kept = _keep(chunk, agent_rules, stage, memory_of_read)
+                        looks_agent += len(kept)
+                        if (
+                            agent_rules is not None
+                            and stage.count >= SAMPLE
+                            and looks_agent * 10 >= 9 * stage.count
+                        ):
+                            # Nine in ten so far look like an agent's: the rest of the push
+                            # most likely does too, and goes to diff-tree untested (the exact
+                            # stage tells the suspects' authors apart as it would have).
+                            agent_rules = None
+                    if kept:
+                        paths.add(kept)
+                rev_list.check()
+                if not walk_new:
+                    break
+                walk_new = False
+                stage.new_commits = b" ".join(walked).decode("ascii").split()
+                rest = _rest_of_range(b"".join(boundary), None if walked else tips[0], stops)
+                if not rest:
+                    break
+                rev_list.release()
+                rev_list = git.rev_list(["--parents", *options], rest, stops)
             paths.finish_raw()
         finally:
             rev_list.release()
@@ -574,6 +604,31 @@ def _in_lowered(lowered: bytes, rule: tuple) -> bool:
     return any(piece in lowered for piece in trigger) and all(
         any(piece in lowered for piece in clause) for clause in clauses
     )
+
+
+def _rest_of_range(boundary: bytes, tip: str | None, stops: "list[str]") -> list[str]:
+    """The tips of what is left of the range, to walk next with its stops, after a walk of
+    ``rev-list --parents --boundary TIP --not --all``: ``boundary``, its boundary lines;
+    ``tip`` when it listed no commit.
+
+    The range is what TIP reaches and no stop reaches; the first walk took what no ref
+    reaches. Every other commit of the range is reached from a ref, so on its way from TIP it
+    passes a first commit some ref reaches: TIP itself when the first walk was empty, else a
+    boundary commit (a parent of a commit walked, not walked itself). Those are the next
+    walk's tips, less the stops among them (what a stop reaches is outside the range). A stop
+    is a protected ref's tip or an updated ref's old value, its tip before the push, so what a
+    stop reaches a ref reaches: the first walk took no commit outside the range (were an old
+    value no ref's tip, it could only take more).
+    """
+    edge = {tip.encode("ascii")} if tip is not None else set()
+    for line in boundary.split(b"\n"):
+        if line:
+            oid = line[1:].partition(b" ")[0]
+            if not (line.startswith(b"-") and is_object_id(oid)):
+                raise GateError(f"unexpected git rev-list output: {line[:80]!r}")
+            edge.add(oid)
+    edge.difference_update(stop.encode("ascii") for stop in stops)
+    return sorted(oid.decode("ascii") for oid in edge)
 
 
 def _ids(chunk: bytes, stage: FirstStage) -> list[bytes]:

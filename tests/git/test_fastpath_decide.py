@@ -1187,25 +1187,138 @@ def test_an_agent_accounts_push_looks_up_only_its_suspects(
         assert len(looked_up) == (len(walked) if every else len(stage.suspects))
 
 
-@pytest.mark.parametrize("updates", ["one", "two"])
-def test_an_agent_push_walks_for_its_new_commits_beside_the_decision(
-    tmp_path: Path, updates: str
+class _WalkCountingGit(Git):
+    """The real git runner, counting the rev-list walks it starts."""
+
+    def __init__(self, git_dir: str, env: dict[str, str]) -> None:
+        super().__init__(git_dir, env)
+        self.walks = 0
+
+    def rev_list(self, options, include, exclude):  # type: ignore[no-untyped-def]
+        self.walks += 1
+        return super().rev_list(options, include, exclude)
+
+
+def _pushed_history(tmp_path: Path, seed: int) -> tuple[Path, dict[str, str], list[str]]:
+    """A history as a push brings it: refs/heads/new and the orphan refs/heads/other are the
+    pushed tips, on no ref; main and base (unprotected) at the base; the range, newest first."""
+    import subprocess
+
+    bare, tips = build(tmp_path, seed, 0.5)
+    _install_settings(bare, POLICY)
+    for ref in ("refs/heads/new", "refs/heads/other"):
+        subprocess.run(["git", "update-ref", "-d", ref], cwd=bare, check=True)
+    walked = Git(str(bare), dict(PATH_ENV)).commit_ids(
+        [tips["refs/heads/new"]], [tips["refs/heads/base"]]
+    )
+    return bare, tips, walked
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize(
+    "case",
+    [
+        "fast-forward",
+        "side branch holds part",
+        "tip on a side branch",
+        "rewound",
+        "rewrite",
+        "created, main absent",
+    ],
+)
+def test_an_agent_push_walks_its_range_once_and_keeps_its_new_commits(
+    tmp_path: Path, seed: int, case: str
 ) -> None:
-    """The walk for the commits an agent account's push brings starts before the decision
-    where the push updates one ref: it remembers what git lists after the decision, with other
-    refs holding some of the commits; stopped unread, it leaves no git behind."""
+    """An agent account's one-ref push walks the commits new to the repository first, then
+    only what is left of the range: the same range and suspects as one walk of it (checked
+    against pygit2's revision walk), and exactly the new commits git lists, in its order."""
+    import subprocess
+
+    bare, tips, walked = _pushed_history(tmp_path, seed)
+    artifact = load_artifact(str(bare))
+    assert artifact is not None
+    base, new, other = tips["refs/heads/base"], tips["refs/heads/new"], tips["refs/heads/other"]
+    repo = pygit2.Repository(str(bare))
+    zero = "0" * 40
+    update = RefUpdate(base, new, "refs/heads/main")
+    if case == "side branch holds part":
+        subprocess.run(
+            ["git", "update-ref", "refs/heads/side", walked[len(walked) // 2]], cwd=bare, check=True
+        )
+    elif case == "tip on a side branch":
+        subprocess.run(["git", "update-ref", "refs/heads/side", new], cwd=bare, check=True)
+    elif case == "rewound":
+        update = RefUpdate(base, str(repo[base].parents[0].id), "refs/heads/main")
+    elif case == "rewrite":
+        update = RefUpdate(base, other, "refs/heads/main")
+    elif case == "created, main absent":
+        subprocess.run(["git", "update-ref", "-d", "refs/heads/main"], cwd=bare, check=True)
+        update = RefUpdate(zero, new, "refs/heads/main")
+    env = {**PATH_ENV, "GIT_DIR": str(bare)}
+    protected = [
+        oid for ref, oid in _refs(bare).items() if is_protected(ref, artifact["protected_refs"])
+    ]
+    stops = sorted({*protected, *([] if update.is_create else [update.old])})
+    in_range = reference_commits(repo, update.new, stops)
+    new_commits = reference_commits(repo, update.new, list(_refs(bare).values()))
+
+    stages = []
+    for tip in (None, update.new):
+        git = _WalkCountingGit(str(bare), env)
+        stage = first_stage(
+            git,
+            [update],
+            artifact["protected_refs"],
+            artifact["pathspec"],
+            artifact["rules"],
+            "agent-x",
+            new_of=tip,
+        )
+        stages.append((stage, git.walks))
+    (whole, one_walk), (split, walks) = stages
+    assert one_walk == 1
+    assert whole.new_commits is None
+    assert split.count == whole.count == len(in_range)
+    assert split.suspects.keys() == whole.suspects.keys()
+    assert (split.rewrites, split.settled) == (whole.rewrites, whole.settled)
+    git = Git(str(bare), dict(PATH_ENV))
+    assert split.new_commits == git.commit_ids([update.new], [], ["--not", "--all"])
+    assert sorted(split.new_commits) == sorted(new_commits)
+    # One walk where the new commits are the whole range; two where a ref holds part of it.
+    if set(in_range) - set(new_commits):
+        assert walks == 2, case
+    elif new_commits:
+        assert walks == 1, case
+
+
+def _refs(bare: Path) -> dict[str, str]:
+    import subprocess
+
+    out = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname) %(objectname)"],
+        cwd=bare,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(line.split() for line in out.splitlines())
+
+
+@pytest.mark.parametrize("updates", ["one", "two"])
+def test_an_agent_push_remembers_the_commits_no_ref_had(tmp_path: Path, updates: str) -> None:
+    """The hook's decision hands an agent account's push the new commits its first stage
+    walked (one update), or the push walks for them itself (two): either way it remembers
+    what git lists as new, and nothing that another ref holds."""
     import subprocess
 
     from gate.git.pre_receive import AgentPush
     from gate.git.provenance import AgentCommits
 
-    bare, tips = build(tmp_path, 2, 0.5)
+    bare, tips, walked = _pushed_history(tmp_path, 2)
     base, new, other = tips["refs/heads/base"], tips["refs/heads/new"], tips["refs/heads/other"]
-    git = Git(str(bare), dict(PATH_ENV))
-    side = git.commit_ids([new], [base])[len(git.commit_ids([new], [base])) // 2]
+    side = walked[len(walked) // 2]
     subprocess.run(["git", "update-ref", "refs/heads/side", side], cwd=bare, check=True)
-    subprocess.run(["git", "update-ref", "-d", "refs/heads/new"], cwd=bare, check=True)
-    subprocess.run(["git", "update-ref", "-d", "refs/heads/other"], cwd=bare, check=True)
+    git = Git(str(bare), dict(PATH_ENV))
     pushed = [RefUpdate(base, new, "refs/heads/main")]
     if updates == "two":
         pushed.append(RefUpdate("0" * 40, other, "refs/heads/feature"))
@@ -1215,16 +1328,12 @@ def test_an_agent_push_walks_for_its_new_commits_beside_the_decision(
         expected += git.commit_ids([update.new], seen, ["--not", "--all"])
     assert side not in expected and expected
 
-    stopped = AgentPush(git, pushed, "agent-x", str(bare))
-    walk = stopped.walk
-    stopped.stop()
-    assert stopped.walk is None
-    if walk is not None:
-        assert walk.status is not None, "the walk is reaped"
-    assert AgentCommits.open(str(bare)) is None
-
+    env = {**PATH_ENV, "GIT_DIR": str(bare), "REMOTE_USER": "agent-x"}
+    stdin = "".join(f"{u.old} {u.new} {u.ref}\n" for u in pushed).encode()
     agent = AgentPush(git, pushed, "agent-x", str(bare))
-    assert (agent.walk is not None) == (updates == "one")
+    decide(stdin, env, str(bare), artifact=load_artifact(str(bare)), agent=agent)
+    assert (agent.new_commits is not None) == (updates == "one")
+    assert AgentCommits.open(str(bare)) is None, "nothing is remembered before it is accepted"
     assert agent.remember() == len(expected)
     memory = AgentCommits.open(str(bare))
     assert memory is not None
