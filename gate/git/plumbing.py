@@ -26,10 +26,12 @@ _CHUNK = 1 << 16
 _LARGE_CHUNK = 1 << 20  # Linux's default pipe-max-size for unprivileged processes
 # Input up to the smallest pipe buffer cannot block a process that reads while it writes.
 SAFE_PIPE_INPUT = 4096
-# Commits per diff-tree when its output is weighed as it comes (ChangedPaths' ``weigh``): a
-# process start per batch (~2 ms) against a buffer of a batch's output (git's history: ~0.6
-# MB), and batches small enough that two run at once on a 10,000-commit push.
-BATCH_COMMITS = 2_000
+# The most commits one diff-tree gets when its output is weighed as it comes (ChangedPaths'
+# ``weigh``): its output is held whole (git's history: ~1.5 MB), and each diff-tree pays a
+# start with cold caches (~35 M instructions for push_large's commits).
+BATCH_COMMITS = 5_000
+# Fewer commits than this for each lane do not pay a second diff-tree's start.
+LANE_MIN_COMMITS = 500
 _HEX = frozenset(b"0123456789abcdef")
 _DIFF_TREE = ["diff-tree", "--stdin", "-r", "--root", "-c", "-z", "--no-renames", "--no-ext-diff"]
 
@@ -244,12 +246,15 @@ class ChangedPaths:
     as literal pathspecs, so it never opens a tree no guard can reach (a wildcard element
     would make it open every one: bench/README.md, seventh round).
 
-    With ``weigh``, the output is not kept: each batch of ``BATCH_COMMITS`` ids goes to its own
-    diff-tree, whose whole output (complete records, so no parsing is needed to cut it) is
-    handed to ``weigh`` and dropped, so memory is bounded by a batch, not by the history.
-    While one batch is being fed, the one before it may still run (``LANES`` at once, one per
-    core the process may use, at most two): receive-pack waits for the hook with its cores
-    idle, and a big push's diff-trees take half the time. Batches are weighed in order.
+    With ``weigh``, the output is not kept: each batch of ids (``BATCH_COMMITS`` at most) goes
+    to its own diff-tree, whose whole output (complete records, so no parsing is needed to cut
+    it) is handed to ``weigh`` and dropped, so memory is bounded by a batch, not by the
+    history. Batches run side by side (one per core the process may use, at most two, see
+    ``_lanes``): receive-pack waits for the hook with its cores idle, and a big push's
+    diff-trees take half the time. The ids wait until more than a full batch per lane are
+    in hand, or until ``finish_raw``, which shares out what is left in equal batches: a walk
+    with stops lists its commits only once it has walked them all, and batches of one size
+    would leave the last to run alone. Batches are weighed in order.
     """
 
     def __init__(
@@ -279,7 +284,7 @@ class ChangedPaths:
         self.weigh = None if weigh is None else self._weigh_limited
         self.pending: list[bytes] = []
         self.size = 0
-        self.batched = 0  # ids given to the current diff-tree (or pending for it)
+        self.queued: list[bytes] = []  # ids to weigh, not yet in a batch
         self.git: GitProcess | None = None
         self.output: list[bytes] = []
         self.reader: Thread | None = None
@@ -287,26 +292,24 @@ class ChangedPaths:
         self.running: list[tuple[GitProcess, Thread, list[bytes]]] = []
 
     def add(self, commits: "Iterable[bytes]") -> None:
+        if self.weigh is not None:
+            self.queued.extend(commits)
+            while len(self.queued) > _lanes() * BATCH_COMMITS:
+                self._run_batch(self.queued[:BATCH_COMMITS])
+                del self.queued[:BATCH_COMMITS]
+            return
         for oid in commits:
             self.pending.append(oid + b"\n")
             self.size += len(oid) + 1
-            self.batched += 1
-            if self.weigh is not None and self.batched >= BATCH_COMMITS:
-                self._start_or_feed(start=True)
-                self._set_running()
         self._start_or_feed()
 
-    def _start_or_feed(self, start: bool = False) -> None:
+    def _start_or_feed(self) -> None:
         """Write the pending ids to the current diff-tree; start it (with a thread draining
-        its output) once they are more than a pipe surely holds, or when ``start``."""
-        if self.git is None and (start or self.size > SAFE_PIPE_INPUT):
+        its output) once they are more than a pipe surely holds."""
+        if self.git is None and self.size > SAFE_PIPE_INPUT:
             import threading
 
             self.git = GitProcess(self.args, self.env)
-            if self.weigh is not None:
-                # A batch's ids fit in a widened pipe: feeding it never waits on diff-tree, so
-                # the next batch's diff-tree starts as soon as rev-list has named its commits.
-                _widen_pipe(self.git.stdin)
             self.output = []
             self.reader = threading.Thread(target=self._drain, args=(self.git, self.output))
             self.reader.daemon = True
@@ -319,14 +322,23 @@ class ChangedPaths:
     def _drain(git: GitProcess, output: list[bytes]) -> None:
         output.extend(git.chunks())
 
-    def _set_running(self) -> None:
-        """The current batch is fed in full: let it run while the next is fed, once no more
-        than LANES diff-trees would run (the oldest are weighed first)."""
-        assert self.weigh is not None and self.git is not None and self.reader is not None
-        self.git.close_input()
-        self.running.append((self.git, self.reader, self.output))
-        self.git, self.reader, self.output = None, None, []
-        self.size = self.batched = 0
+    def _run_batch(self, ids: "list[bytes]") -> None:
+        """Start a diff-tree on a batch of ids to weigh, beside those running, once fewer
+        than ``_lanes()`` would run (the oldest are weighed first)."""
+        import threading
+
+        assert self.weigh is not None
+        git = GitProcess(self.args, self.env)
+        # A batch's ids fit in a widened pipe: feeding it never waits on diff-tree, so the
+        # next batch's diff-tree starts at once.
+        _widen_pipe(git.stdin)
+        output: list[bytes] = []
+        reader = threading.Thread(target=self._drain, args=(git, output))
+        reader.daemon = True
+        reader.start()
+        self.running.append((git, reader, output))  # stop() ends it if feeding it fails
+        git.write(b"".join(oid + b"\n" for oid in ids))
+        git.close_input()
         while len(self.running) >= _lanes():
             self.weigh(self._finish_running())
 
@@ -347,6 +359,17 @@ class ChangedPaths:
         """diff-tree's whole output (see parse_raw_diff); with ``weigh``, what is left goes to it
         and this is empty."""
         if self.weigh is not None:
+            queued, self.queued = self.queued, []
+            sizes = _batch_sizes(len(queued), _lanes())
+            if len(sizes) == 1:  # one diff-tree (without a thread when its ids fit a pipe)
+                self.pending = [oid + b"\n" for oid in queued]
+                self.size = sum(map(len, self.pending))
+                self._start_or_feed()
+            else:
+                start = 0
+                for size in sizes:
+                    self._run_batch(queued[start : start + size])
+                    start += size
             while self.running:
                 self.weigh(self._finish_running())
             self.weigh(self._finish_process())
@@ -415,7 +438,7 @@ class ChangedPaths:
             self.stop()
             self.git = None
             self.output = []
-            self.size = self.batched = 0
+            self.size = 0
 
     def stop(self) -> None:
         """Stop every diff-tree still running (after an early exit) and close its pipes."""
@@ -460,6 +483,18 @@ def _whole_output(args: list[str], env: dict[str, str], data: bytes) -> bytes:
         return b"".join(output)
     finally:
         git.release()
+
+
+def _batch_sizes(count: int, lanes: int) -> list[int]:
+    """``count`` ids shared out in equal batches, a multiple of ``lanes`` of them, none above
+    BATCH_COMMITS; one batch where each lane would get fewer than LANE_MIN_COMMITS."""
+    if count == 0:
+        return []
+    if count < lanes * LANE_MIN_COMMITS:
+        return [count]
+    batches = lanes * -(-count // (lanes * BATCH_COMMITS))
+    size, extra = divmod(count, batches)
+    return [size + 1] * extra + [size] * (batches - extra)
 
 
 def _lanes() -> int:

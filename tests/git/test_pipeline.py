@@ -141,15 +141,30 @@ def test_pruned_changed_paths_match_the_tree_walk(tmp_path: Path, seed: int) -> 
 
 
 @pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize(
+    ("batch", "lane_min", "lanes"),
+    [
+        (3, 1, 2),  # full batches as the ids come, what is left shared out in two
+        (3, 500, 2),  # full batches, then what is left in one
+        (100, 2, 2),  # every id in hand at the end: two equal batches
+        (7, 1, 1),  # one lane: one batch at a time
+    ],
+)
 def test_weighed_batches_list_what_the_tree_walk_finds(
-    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    seed: int,
+    batch: int,
+    lane_min: int,
+    lanes: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The first stage's way: batches of a few commits, two diff-trees at once, each batch's
     two passes handed to ``weigh`` in order; together exactly the tree walk's changes."""
     from gate.git import plumbing
 
-    monkeypatch.setattr(plumbing, "BATCH_COMMITS", 3)
-    monkeypatch.setattr(plumbing, "_lanes", lambda: 2)
+    monkeypatch.setattr(plumbing, "BATCH_COMMITS", batch)
+    monkeypatch.setattr(plumbing, "LANE_MIN_COMMITS", lane_min)
+    monkeypatch.setattr(plumbing, "_lanes", lambda: lanes)
     bare, tips = build(tmp_path, seed)
     repo = pygit2.Repository(str(bare))
     every = reference_commits(repo, tips["refs/heads/new"], [])
@@ -157,8 +172,10 @@ def test_weighed_batches_list_what_the_tree_walk_finds(
     lister = plumbing.ChangedPaths(
         PATH_ENV | {"GIT_DIR": str(bare)}, PREFIXES, weigh=outputs.append
     )
-    lister.add(oid.encode("ascii") for oid in every)
+    for start in range(0, len(every), 5):  # in pieces, as rev-list's output comes
+        lister.add([oid.encode("ascii") for oid in every[start : start + 5]])
     assert lister.finish_raw() == b""
+    assert not lister.running and lister.git is None
     got: dict[str, set[str]] = {}
     order: list[str] = []
     for output in outputs:
@@ -168,6 +185,22 @@ def test_weighed_batches_list_what_the_tree_walk_finds(
     for oid in every:
         assert got.get(oid, set()) == _expected_under(repo, oid, PREFIXES), (seed, oid)
     assert order == [oid for oid in every if oid in got]  # weighed in the order fed
+
+
+@given(st.integers(0, 100_000), st.integers(1, 2))
+def test_batches_are_shared_out_evenly(count: int, lanes: int) -> None:
+    """What is left at the end goes out in batches one lane each (or a multiple), within one
+    commit of each other and none above BATCH_COMMITS; few commits go to one diff-tree."""
+    from gate.git.plumbing import BATCH_COMMITS, LANE_MIN_COMMITS, _batch_sizes
+
+    sizes = _batch_sizes(count, lanes)
+    assert sum(sizes) == count and all(sizes)
+    if count >= lanes * LANE_MIN_COMMITS:
+        assert len(sizes) % lanes == 0
+        assert max(sizes) <= BATCH_COMMITS and max(sizes) - min(sizes) <= 1
+        assert len(sizes) == lanes * -(-count // (lanes * BATCH_COMMITS))
+    else:
+        assert len(sizes) <= 1
 
 
 # --------------------------------------------------------------------------------------------
