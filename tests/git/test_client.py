@@ -124,10 +124,12 @@ def test_one_reader_for_token_files(tmp_path: Path, server: LiveServer) -> None:
             server.url,
             "--token-file",
             str(reader),
+            # Long enough for a loaded machine's server to answer the first poll: the
+            # request stays pending, so gate wait ends at this timeout either way.
             "--timeout",
-            "0.3",
+            "3",
             "--interval",
-            "0.1",
+            "0.5",
         ],
         capture_output=True,
         text=True,
