@@ -251,10 +251,11 @@ class ChangedPaths:
     it) is handed to ``weigh`` and dropped, so memory is bounded by a batch, not by the
     history. Batches run side by side (one per core the process may use, at most two, see
     ``_lanes``): receive-pack waits for the hook with its cores idle, and a big push's
-    diff-trees take half the time. The ids wait until more than a full batch per lane are
-    in hand, or until ``finish_raw``, which shares out what is left in equal batches: a walk
-    with stops lists its commits only once it has walked them all, and batches of one size
-    would leave the last to run alone. Batches are weighed in order.
+    diff-trees take half the time. A batch starts whenever a lane is free and enough ids
+    wait (``LANE_MIN_COMMITS``), with all of them up to ``BATCH_COMMITS``; ``finish_raw``
+    shares out what is left in equal batches. So the lanes start while the commits' text is
+    still being read, and end together where a walk with stops gives every id at once
+    (batches of one size left the last to run alone). Batches are weighed in order.
     """
 
     def __init__(
@@ -294,7 +295,10 @@ class ChangedPaths:
     def add(self, commits: "Iterable[bytes]") -> None:
         if self.weigh is not None:
             self.queued.extend(commits)
-            while len(self.queued) > _lanes() * BATCH_COMMITS:
+            self._weigh_finished()
+            # A lane left idle while ids wait costs more than a diff-tree's start; the ids
+            # that come while both lanes are busy make the next batches larger.
+            while len(self.queued) >= LANE_MIN_COMMITS and self._busy() < _lanes():
                 self._run_batch(self.queued[:BATCH_COMMITS])
                 del self.queued[:BATCH_COMMITS]
             return
@@ -323,14 +327,16 @@ class ChangedPaths:
         output.extend(git.chunks())
 
     def _run_batch(self, ids: "list[bytes]") -> None:
-        """Start a diff-tree on a batch of ids to weigh, beside those running, once fewer
-        than ``_lanes()`` would run (the oldest are weighed first)."""
+        """Start a diff-tree on a batch of ids to weigh (the caller sees that a lane is free)."""
         import threading
 
         assert self.weigh is not None
+        if len(self.running) >= 2 * _lanes():
+            # Batches done but not weighed wait for an older one: their outputs are held, so
+            # no more start until it is weighed.
+            self.weigh(self._finish_running())
         git = GitProcess(self.args, self.env)
-        # A batch's ids fit in a widened pipe: feeding it never waits on diff-tree, so the
-        # next batch's diff-tree starts at once.
+        # A batch's ids fit in a widened pipe: feeding it never waits on diff-tree.
         _widen_pipe(git.stdin)
         output: list[bytes] = []
         reader = threading.Thread(target=self._drain, args=(git, output))
@@ -339,7 +345,16 @@ class ChangedPaths:
         self.running.append((git, reader, output))  # stop() ends it if feeding it fails
         git.write(b"".join(oid + b"\n" for oid in ids))
         git.close_input()
-        while len(self.running) >= _lanes():
+
+    def _busy(self) -> int:
+        """How many batches' diff-trees still run."""
+        return sum(reader.is_alive() for _, reader, _ in self.running)
+
+    def _weigh_finished(self) -> None:
+        """Weigh the oldest batches whose diff-trees are done (in order: none after one that
+        still runs)."""
+        assert self.weigh is not None
+        while self.running and not self.running[0][1].is_alive():
             self.weigh(self._finish_running())
 
     def _finish_running(self) -> bytes:
@@ -360,19 +375,23 @@ class ChangedPaths:
         and this is empty."""
         if self.weigh is not None:
             queued, self.queued = self.queued, []
-            sizes = _batch_sizes(len(queued), _lanes())
-            if len(sizes) == 1:  # one diff-tree (without a thread when its ids fit a pipe)
+            lanes = _lanes()
+            sizes = _batch_sizes(len(queued), lanes)
+            if not self.running and len(sizes) == 1:
+                # One diff-tree, without a thread when its ids fit a pipe.
                 self.pending = [oid + b"\n" for oid in queued]
                 self.size = sum(map(len, self.pending))
                 self._start_or_feed()
-            else:
-                start = 0
-                for size in sizes:
-                    self._run_batch(queued[start : start + size])
-                    start += size
+                self.weigh(self._finish_process())
+                return b""
+            start = 0
+            for size in sizes:  # what is left, in equal batches as lanes come free
+                while self._busy() >= lanes:
+                    self.weigh(self._finish_running())
+                self._run_batch(queued[start : start + size])
+                start += size
             while self.running:
                 self.weigh(self._finish_running())
-            self.weigh(self._finish_process())
             return b""
         return self._limited(self._finish_process())
 

@@ -144,9 +144,9 @@ def test_pruned_changed_paths_match_the_tree_walk(tmp_path: Path, seed: int) -> 
 @pytest.mark.parametrize(
     ("batch", "lane_min", "lanes"),
     [
-        (3, 1, 2),  # full batches as the ids come, what is left shared out in two
-        (3, 500, 2),  # full batches, then what is left in one
-        (100, 2, 2),  # every id in hand at the end: two equal batches
+        (3, 1, 2),  # batches of 3 at most start as ids come; what is left shared out
+        (100, 2, 2),  # a batch takes every id waiting
+        (3, 500, 2),  # too few ids for a second lane: one diff-tree at the end
         (7, 1, 1),  # one lane: one batch at a time
     ],
 )
