@@ -4,8 +4,8 @@ Wall time of a 20 ms push moves by more than the hook costs from one run to the 
 shared machine (bench/README.md). valgrind's callgrind counts instructions instead, in the
 hook process and every git it runs (``--trace-children=yes``), the same whatever else the
 machine does; the kernel's work (starting processes, pipes, files) is not counted. The cases
-are push_small's 1-commit pushes (the hook alone, settings warm, the pushed objects already in
-the repository) and, with ``--large``, push_large's 10,000 agent commits, pushed by an unnamed
+are push_small's 1-commit pushes (the hook alone, settings warm, the pushed objects in the
+repository but on no ref, as in a push's quarantine) and, with ``--large``, push_large's 10,000 agent commits, pushed by an unnamed
 pusher and by an agent account; each is compared with ``python -I -S -c pass``.
 
 ``--gate DIR`` (repeatable) names gate source trees to compare in the same run (a checkout of
@@ -123,15 +123,18 @@ def main() -> None:
         for n, tree in enumerate(trees):
             target = new_target(tmp / f"hooked-{n}.git", source, base)
             install(tree, target, tmp, budget=3600)  # valgrind runs it 50 times slower
-            # The pushed objects, so that the hook alone can read them (under refs/bench/,
-            # which no policy protects: the agent pusher's walk finds nothing new to remember).
-            refs = [f"refs/heads/{branch}:refs/bench/{branch}" for _, branch, _ in cases]
+            # The pushed objects, so that the hook alone can read them, on no ref, as in a
+            # push's quarantine: an agent pusher's commits are new to the repository, and
+            # remembered.
+            refs = sorted({f"refs/heads/{branch}:refs/bench/{branch}" for _, branch, _ in cases})
             subprocess.run(
-                ["git", "fetch", "--quiet", str(source), *sorted(set(refs))],
+                ["git", "fetch", "--quiet", str(source), *refs],
                 cwd=target,
                 check=True,
                 env=git_env(),
             )
+            for ref in refs:
+                git("update-ref", "-d", ref.partition(":")[2], cwd=target)
             for label, branch, pusher in cases:
                 env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_DIR": str(target)}
                 if pusher:
