@@ -30,7 +30,10 @@ SAFE_PIPE_INPUT = 4096
 # ``weigh``): its output is held whole (git's history: ~1.5 MB), and each diff-tree pays a
 # start with cold caches (~35 M instructions for push_large's commits).
 BATCH_COMMITS = 5_000
-# Fewer commits than this for each lane do not pay a second diff-tree's start.
+# While ids still come, a batch starts once this many wait (and a lane is free): smaller
+# batches, as a slow reader of commits' text would make them, pay more starts than they save.
+BATCH_START_COMMITS = 2_000
+# At the end, fewer commits than this for each lane do not pay a second diff-tree's start.
 LANE_MIN_COMMITS = 500
 _HEX = frozenset(b"0123456789abcdef")
 _DIFF_TREE = ["diff-tree", "--stdin", "-r", "--root", "-c", "-z", "--no-renames", "--no-ext-diff"]
@@ -252,7 +255,7 @@ class ChangedPaths:
     history. Batches run side by side (one per core the process may use, at most two, see
     ``_lanes``): receive-pack waits for the hook with its cores idle, and a big push's
     diff-trees take half the time. A batch starts whenever a lane is free and enough ids
-    wait (``LANE_MIN_COMMITS``), with all of them up to ``BATCH_COMMITS``; ``finish_raw``
+    wait (``BATCH_START_COMMITS``), with all of them up to ``BATCH_COMMITS``; ``finish_raw``
     shares out what is left in equal batches. So the lanes start while the commits' text is
     still being read, and end together where a walk with stops gives every id at once
     (batches of one size left the last to run alone). Batches are weighed in order.
@@ -298,7 +301,7 @@ class ChangedPaths:
             self._weigh_finished()
             # A lane left idle while ids wait costs more than a diff-tree's start; the ids
             # that come while both lanes are busy make the next batches larger.
-            while len(self.queued) >= LANE_MIN_COMMITS and self._busy() < _lanes():
+            while len(self.queued) >= BATCH_START_COMMITS and self._busy() < _lanes():
                 self._run_batch(self.queued[:BATCH_COMMITS])
                 del self.queued[:BATCH_COMMITS]
             return

@@ -774,6 +774,7 @@ def test_batched_diff_trees_keep_the_same_suspects(
     seen: dict[int, dict[bytes, list[tuple[str, ...]]]] = {}
     for batch in (7, 100, 10_000):
         monkeypatch.setattr(gate.git.plumbing, "BATCH_COMMITS", batch)
+        monkeypatch.setattr(gate.git.plumbing, "BATCH_START_COMMITS", batch // 2)
         monkeypatch.setattr(gate.git.plumbing, "LANE_MIN_COMMITS", batch // 7)
         stage = first_stage(
             Git(str(bare), PATH_ENV),

@@ -142,18 +142,20 @@ def test_pruned_changed_paths_match_the_tree_walk(tmp_path: Path, seed: int) -> 
 
 @pytest.mark.parametrize("seed", range(4))
 @pytest.mark.parametrize(
-    ("batch", "lane_min", "lanes"),
+    ("batch", "start", "lane_min", "lanes"),
     [
-        (3, 1, 2),  # batches of 3 at most start as ids come; what is left shared out
-        (100, 2, 2),  # a batch takes every id waiting
-        (3, 500, 2),  # too few ids for a second lane: one diff-tree at the end
-        (7, 1, 1),  # one lane: one batch at a time
+        (3, 1, 1, 2),  # batches of 3 at most start as ids come; what is left shared out
+        (100, 2, 2, 2),  # a batch takes every id waiting
+        (100, 500, 2, 2),  # none starts early: every id shared out at the end
+        (3, 500, 500, 2),  # too few ids for a second lane: one diff-tree at the end
+        (7, 1, 1, 1),  # one lane: one batch at a time
     ],
 )
 def test_weighed_batches_list_what_the_tree_walk_finds(
     tmp_path: Path,
     seed: int,
     batch: int,
+    start: int,
     lane_min: int,
     lanes: int,
     monkeypatch: pytest.MonkeyPatch,
@@ -163,6 +165,7 @@ def test_weighed_batches_list_what_the_tree_walk_finds(
     from gate.git import plumbing
 
     monkeypatch.setattr(plumbing, "BATCH_COMMITS", batch)
+    monkeypatch.setattr(plumbing, "BATCH_START_COMMITS", start)
     monkeypatch.setattr(plumbing, "LANE_MIN_COMMITS", lane_min)
     monkeypatch.setattr(plumbing, "_lanes", lambda: lanes)
     bare, tips = build(tmp_path, seed)
@@ -172,8 +175,8 @@ def test_weighed_batches_list_what_the_tree_walk_finds(
     lister = plumbing.ChangedPaths(
         PATH_ENV | {"GIT_DIR": str(bare)}, PREFIXES, weigh=outputs.append
     )
-    for start in range(0, len(every), 5):  # in pieces, as rev-list's output comes
-        lister.add([oid.encode("ascii") for oid in every[start : start + 5]])
+    for at in range(0, len(every), 5):  # in pieces, as rev-list's output comes
+        lister.add([oid.encode("ascii") for oid in every[at : at + 5]])
     assert lister.finish_raw() == b""
     assert not lister.running and lister.git is None
     got: dict[str, set[str]] = {}
