@@ -95,6 +95,8 @@ def escape(pusher: str | None) -> str:
 def unescape(field: str) -> str | None:
     if field == NO_PUSHER:
         return None
+    if "%" not in field and field.isascii():
+        return field  # nothing escaped (most names)
     raw = bytearray()
     index = 0
     while index < len(field):
@@ -108,10 +110,13 @@ def unescape(field: str) -> str | None:
     return raw.decode("utf-8", "surrogateescape")
 
 
+_HEX_DIGITS = frozenset("0123456789abcdef")
+
+
 def parse_line(line: str) -> Remembered:
     """One line of a commit file or an unreported file; ValueError when it is not one."""
     oid, pushed_at, ref, pusher = line.split(" ")
-    if len(oid) not in (40, 64) or any(c not in "0123456789abcdef" for c in oid):
+    if len(oid) not in (40, 64) or not _HEX_DIGITS.issuperset(oid):
         raise ValueError(f"not a commit id: {oid[:80]!r}")
     if not ref.startswith("refs/"):
         raise ValueError(f"not a ref: {ref[:80]!r}")
@@ -147,6 +152,8 @@ class AgentCommits:
         self.git_dir = git_dir
         self.root = store_path(git_dir)
         self._buckets: dict[str, bytes] = {}
+        # The files left by a store written before (read once: no writer makes new ones).
+        self._legacy: set[str] | None = None
 
     @classmethod
     def open(cls, git_dir: str) -> "AgentCommits | None":
@@ -176,8 +183,10 @@ class AgentCommits:
         text = oid.decode("ascii") if isinstance(oid, bytes) else oid
         needle = f"\n{text} ".encode("ascii")
         # The legacy file first: its lines are appended to the new one before it goes.
-        data = self._bucket(text[:LEGACY_DIGITS])
-        at = data.find(needle)
+        at = -1
+        if text[:LEGACY_DIGITS] in self._legacy_files():
+            data = self._bucket(text[:LEGACY_DIGITS])
+            at = data.find(needle)
         if at < 0:
             data = self._bucket(text[:BUCKET_DIGITS])
             at = data.find(needle)
@@ -190,6 +199,16 @@ class AgentCommits:
             return parse_line(data[at + 1 : end].decode("utf-8", "surrogateescape"))
         except (ValueError, IndexError):
             raise damaged(self.git_dir, f"damaged (a bad line for {text})") from None
+
+    def _legacy_files(self) -> set[str]:
+        if self._legacy is None:
+            folder = f"{self.root}/{COMMITS_DIR}"
+            try:
+                names = posix.listdir(folder)
+            except OSError as exc:
+                raise damaged(self.git_dir, f"unreadable ({exc.strerror}: {folder})") from None
+            self._legacy = {name for name in names if len(name) == LEGACY_DIGITS}
+        return self._legacy
 
     def _bucket(self, prefix: str) -> bytes:
         data = self._buckets.get(prefix)
