@@ -55,6 +55,7 @@ from gate.git.settings import load_state
 from tests.support.histories import (
     POLICY,
     build,
+    ref_tips,
     reference_commits,
     reference_ref_regex,
     reference_stand_ins,
@@ -1258,11 +1259,11 @@ def test_an_agent_push_walks_its_range_once_and_keeps_its_new_commits(
         update = RefUpdate(zero, new, "refs/heads/main")
     env = {**PATH_ENV, "GIT_DIR": str(bare)}
     protected = [
-        oid for ref, oid in _refs(bare).items() if is_protected(ref, artifact["protected_refs"])
+        oid for ref, oid in ref_tips(bare).items() if is_protected(ref, artifact["protected_refs"])
     ]
     stops = sorted({*protected, *([] if update.is_create else [update.old])})
     in_range = reference_commits(repo, update.new, stops)
-    new_commits = reference_commits(repo, update.new, list(_refs(bare).values()))
+    new_commits = reference_commits(repo, update.new, list(ref_tips(bare).values()))
 
     stages = []
     for tip in (None, update.new):
@@ -1291,19 +1292,6 @@ def test_an_agent_push_walks_its_range_once_and_keeps_its_new_commits(
         assert walks == 2, case
     elif new_commits:
         assert walks == 1, case
-
-
-def _refs(bare: Path) -> dict[str, str]:
-    import subprocess
-
-    out = subprocess.run(
-        ["git", "for-each-ref", "--format=%(refname) %(objectname)"],
-        cwd=bare,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return dict(line.split() for line in out.splitlines())
 
 
 @pytest.mark.parametrize("updates", ["one", "two"])

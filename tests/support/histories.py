@@ -170,16 +170,21 @@ def build(tmp: Path, seed: int, agent_share: float = 0.8) -> tuple[Path, dict[st
     subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
     stream = random_history(random.Random(seed), 40, agent_share)
     subprocess.run(["git", "fast-import", "--quiet", "--done"], cwd=bare, input=stream, check=True)
-    refs = subprocess.run(
+    tips = ref_tips(bare)
+    subprocess.run(["git", "update-ref", "refs/heads/main", tips["refs/heads/base"]], cwd=bare)
+    return bare, tips
+
+
+def ref_tips(bare: Path) -> dict[str, str]:
+    """Every ref of ``bare`` and the object it names, as git lists them."""
+    out = subprocess.run(
         ["git", "for-each-ref", "--format=%(refname) %(objectname)"],
         cwd=bare,
         capture_output=True,
         text=True,
         check=True,
-    ).stdout.split("\n")
-    tips = dict(line.split() for line in refs if line)
-    subprocess.run(["git", "update-ref", "refs/heads/main", tips["refs/heads/base"]], cwd=bare)
-    return bare, tips
+    ).stdout
+    return dict(line.split() for line in out.splitlines())
 
 
 def reference_ref_regex(pattern: str) -> str:
