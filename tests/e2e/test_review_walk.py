@@ -51,6 +51,7 @@ def test_review_walk(gated: GatedRepo, server: LiveServer, browser) -> None:  # 
     waiting = page.get_by_role("region", name="Waiting on you (1)")
     waiting.get_by_role("link", name=f"Request #{first}").click()
     expect(page.get_by_role("heading", name=f"Request #{first}")).to_be_visible()
+    page.wait_for_load_state("domcontentloaded")  # review.js (deferred) takes the keys
     progress = page.locator("#viewed-progress")
     expect(progress).to_contain_text("You have viewed 0 of 2 guarded files")
 
