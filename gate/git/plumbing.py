@@ -147,10 +147,6 @@ class GitProcess:
                 _widen_pipe(self.stdout)
             yield chunk
 
-    def widen_output(self) -> None:
-        """Let git write up to _LARGE_CHUNK before it waits for a reader (started early)."""
-        _widen_pipe(self.stdout)
-
     def records(self, end: bytes) -> "Iterator[bytes]":
         """Output in pieces that each end at a record's ``end`` (whole lines, whole records)."""
         pending = b""
