@@ -5,8 +5,9 @@ shared machine (bench/README.md). valgrind's callgrind counts instructions inste
 hook process and every git it runs (``--trace-children=yes``), the same whatever else the
 machine does; the kernel's work (starting processes, pipes, files) is not counted. The cases
 are push_small's 1-commit pushes (the hook alone, settings warm, the pushed objects in the
-repository but on no ref, as in a push's quarantine) and, with ``--large``, push_large's 10,000 agent commits, pushed by an unnamed
-pusher and by an agent account; each is compared with ``python -I -S -c pass``.
+repository but on no ref, as in a push's quarantine) and, with ``--large``, push_large's
+10,000 agent commits, pushed by an unnamed pusher and by an agent account; each is compared
+with ``python -I -S -c pass``.
 
 ``--gate DIR`` (repeatable) names gate source trees to compare in the same run (a checkout of
 main beside a branch, say); the default is this tree.

@@ -34,6 +34,7 @@ import posix
 import time
 
 from gate.errors import GateError
+from gate.git.plumbing import is_object_id
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -110,13 +111,10 @@ def unescape(field: str) -> str | None:
     return raw.decode("utf-8", "surrogateescape")
 
 
-_HEX_DIGITS = frozenset("0123456789abcdef")
-
-
 def parse_line(line: str) -> Remembered:
     """One line of a commit file or an unreported file; ValueError when it is not one."""
     oid, pushed_at, ref, pusher = line.split(" ")
-    if len(oid) not in (40, 64) or not _HEX_DIGITS.issuperset(oid):
+    if not is_object_id(oid.encode("ascii", "replace")):
         raise ValueError(f"not a commit id: {oid[:80]!r}")
     if not ref.startswith("refs/"):
         raise ValueError(f"not a ref: {ref[:80]!r}")
